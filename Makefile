@@ -1,0 +1,41 @@
+# windpipe: `make up` starts everything, `make test` runs every check CI runs.
+# Only Python 3 is needed beforehand: uv is bootstrapped into .tools/ when it is not on PATH.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: up test check lint fmt bench sync clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet uv
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	@touch $@
+
+sync: .venv/.synced  ## install the locked dependencies into .venv
+
+up: sync  ## start PostgreSQL (embedded), seed, API :8000, Dagster :3000 — Ctrl-C stops all
+	$(RUN) windpipe up
+
+check: sync  ## lint, format check and type check
+	$(RUN) ruff check src tests bench
+	$(RUN) ruff format --check src tests bench
+	$(RUN) mypy src
+
+test: check  ## checks, then the whole test suite against a real (embedded) PostgreSQL
+	$(RUN) pytest
+
+fmt: sync
+	$(RUN) ruff check --fix src tests bench
+	$(RUN) ruff format src tests bench
+
+bench: sync  ## side-by-side benchmarks (API formats, ETL paths)
+	$(RUN) python bench/api.py
+	$(RUN) python bench/etl.py
+
+clean:
+	-$(RUN) windpipe db stop
+	rm -rf .windpipe .venv .tools

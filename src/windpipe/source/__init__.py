@@ -1,0 +1,1 @@
+"""The source side: the SCADA table, the synthetic turbine, and seeding."""
