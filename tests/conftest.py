@@ -2,17 +2,23 @@
 
 import os
 import socket
+import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+import uvicorn
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from windpipe.postgres import database_url, make_engine, stop_embedded
+from windpipe.api import create_app
+from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
 from windpipe.settings import Settings, load_settings
 from windpipe.source.schema import create_source_schema
+from windpipe.source.seed import seed_source
 
 # Tests never read a developer's own WINDPIPE_* variables or .env file.
 for _name in [n for n in os.environ if n.startswith("WINDPIPE_")]:
@@ -58,12 +64,57 @@ def target_engine(target_url: URL) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def empty_source(source_engine: Engine) -> Engine:
-    """The source table, emptied for a test that needs to own its contents."""
-    with source_engine.begin() as conn:
-        conn.execute(text("TRUNCATE data"))
+# The session's source holds these periods (seed 7, 1-minute samples). Tests that need other data
+# write it outside these periods and remove it afterwards, so tests never disturb one another.
+CLEAN_DAYS = (date(2024, 3, 1), date(2024, 3, 6))  # [first, end): 5 full days, no gaps
+GAPPY_DAYS = (date(2024, 3, 10), date(2024, 3, 12))  # 2 days with ~5 % of samples missing
+SEED = 7
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def seeded_source(source_engine: Engine) -> Engine:
+    """The source DB with CLEAN_DAYS and GAPPY_DAYS seeded."""
+    seed_source(source_engine, _day_start(CLEAN_DAYS[0]), _day_start(CLEAN_DAYS[1]), seed=SEED)
+    seed_source(
+        source_engine,
+        _day_start(GAPPY_DAYS[0]),
+        _day_start(GAPPY_DAYS[1]),
+        seed=SEED,
+        gap_rate=0.05,
+    )
     return source_engine
+
+
+@dataclass
+class LiveApi:
+    """A real uvicorn server on loopback, serving the session's source DB."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+
+@pytest.fixture(scope="session")
+def live_api(settings: Settings, source_url: URL, seeded_source: Engine) -> Iterator[LiveApi]:
+    """The connector API on a free 127.0.0.1 port for the whole session."""
+    port = free_port()
+    app = create_app(settings, source_conninfo=libpq_conninfo(source_url))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="live-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test API did not start within 20 s")
+        time.sleep(0.02)
+    yield LiveApi(url=f"http://127.0.0.1:{port}", server=server, thread=thread)
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 def free_port() -> int:

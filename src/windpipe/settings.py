@@ -80,7 +80,9 @@ class Settings(BaseSettings):
                 "postgresql+psycopg://user:password@host:5432/dbname"
             ) from exc
         if not url.drivername.startswith("postgresql"):
-            raise ValueError(f"driver {url.drivername!r} is not PostgreSQL; use postgresql+psycopg://")
+            raise ValueError(
+                f"driver {url.drivername!r} is not PostgreSQL; use postgresql+psycopg://"
+            )
         return value
 
     @field_validator("api_url")
@@ -89,7 +91,9 @@ class Settings(BaseSettings):
         if value is None or value == "":
             return None
         if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
-            raise ValueError(f"{value!r} is not an http(s) URL; expected e.g. http://127.0.0.1:8000")
+            raise ValueError(
+                f"{value!r} is not an http(s) URL; expected e.g. http://127.0.0.1:8000"
+            )
         return value.rstrip("/")
 
     @field_validator("etl_variables", mode="before")

@@ -45,11 +45,16 @@ def _rng(seed: int, day: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed & 0xFFFFFFFF, day + 1_000_000, stream])
 
 
-def _smooth_component(seconds: np.ndarray, day: int, seed: int, stream: int, spacing: int) -> np.ndarray:
+def _smooth_component(
+    seconds: np.ndarray, day: int, seed: int, stream: int, spacing: int
+) -> np.ndarray:
     """A unit-variance Gaussian curve through random knots every ``spacing`` seconds."""
     per_day = _DAY // spacing
     knots = np.concatenate(
-        [_rng(seed, day, stream).standard_normal(per_day), _rng(seed, day + 1, stream).standard_normal(1)]
+        [
+            _rng(seed, day, stream).standard_normal(per_day),
+            _rng(seed, day + 1, stream).standard_normal(1),
+        ]
     )
     pos = seconds / spacing
     i = np.floor(pos).astype(np.int64)
@@ -100,7 +105,10 @@ def generate_day(
         + 0.05 * rng.standard_normal(wind.shape)
     )
 
-    start_us = int((datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH).total_seconds()) * 1_000_000
+    start_us = (
+        int((datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH).total_seconds())
+        * 1_000_000
+    )
     stamps = start_us + (seconds * 1_000_000).astype(np.int64)
     keep = _gap_mask(seconds.size, gap_rate, _rng(seed, ordinal, 99 + step_seconds * 100))
     return pa.table(

@@ -1,0 +1,24 @@
+"""Dependencies shared by the routes, as ``Annotated`` aliases."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from windpipe.api.reader import SourceReader
+from windpipe.settings import Settings
+
+
+def get_reader(request: Request) -> SourceReader:
+    """The app's pooled source reader."""
+    reader: SourceReader = request.app.state.reader
+    return reader
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ReaderDep = Annotated[SourceReader, Depends(get_reader)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -1,0 +1,86 @@
+"""Streaming encoders: JSON array, CSV and Arrow IPC stream, one record batch at a time."""
+
+import io
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+
+import polars as pl
+import pyarrow as pa
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"  # %.f prints nothing when there is no fraction
+
+
+class DataFormat(StrEnum):
+    """Response formats of ``GET /data``."""
+
+    json = "json"
+    csv = "csv"
+    arrow = "arrow"
+
+
+MEDIA_TYPES: dict[DataFormat, str] = {
+    DataFormat.json: "application/json",
+    DataFormat.csv: "text/csv; charset=utf-8",
+    DataFormat.arrow: "application/vnd.apache.arrow.stream",
+}
+
+
+def negotiate(accept: str | None) -> DataFormat:
+    """The format an ``Accept`` header asks for; JSON unless Arrow or CSV is named."""
+    accept = (accept or "").lower()
+    if "application/vnd.apache.arrow.stream" in accept or "application/vnd.apache.arrow" in accept:
+        return DataFormat.arrow
+    if "text/csv" in accept:
+        return DataFormat.csv
+    return DataFormat.json
+
+
+def _frame(batch: pa.RecordBatch) -> pl.DataFrame:
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def encode_json(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """``[{"timestamp": "...Z", ...}, ...]`` written batch by batch."""
+    yield b"["
+    first = True
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        text = (
+            _frame(batch)
+            .with_columns(pl.col("timestamp").dt.strftime(TIMESTAMP_FORMAT))
+            .write_json()
+        )
+        body = text[1:-1].encode()  # strip the batch's own brackets
+        yield body if first else b"," + body
+        first = False
+    yield b"]"
+
+
+def encode_csv(batches: Iterable[pa.RecordBatch], columns: list[str]) -> Iterator[bytes]:
+    """A header line, then rows; timestamps as ISO 8601 with Z."""
+    yield (",".join(columns) + "\n").encode()
+    for batch in batches:
+        if batch.num_rows:
+            text = _frame(batch).write_csv(include_header=False, datetime_format=TIMESTAMP_FORMAT)
+            yield text.encode()
+
+
+def encode_arrow(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+    """An Arrow IPC stream; its end-of-stream marker is the proof the transfer is complete."""
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        yield _drain(sink)
+        for batch in batches:
+            writer.write_batch(batch.replace_schema_metadata(None).cast(schema))
+            yield _drain(sink)
+    yield _drain(sink)
+
+
+def _drain(sink: io.BytesIO) -> bytes:
+    data = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return data

@@ -1,0 +1,144 @@
+"""Reads the source table as Arrow record batches over pooled ADBC connections.
+
+ADBC streams PostgreSQL's binary COPY output straight into Arrow (~6 M rows/s here). Queries use
+literal SQL because bound parameters make the driver 2-7x slower; every literal is either a column
+name from the allow-list or a timestamp rendered by this module from a parsed ``datetime``, never
+text a user typed.
+"""
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from windpipe.settings import SOURCE_VARIABLES
+
+# One query covers at most this span, so a year of 1 s data streams one day at a time.
+CHUNK = timedelta(days=1)
+
+
+class SourceUnavailableError(RuntimeError):
+    """The source database did not answer."""
+
+
+@dataclass(frozen=True)
+class SourceCoverage:
+    """First and last sample and the row count of the source table."""
+
+    first: datetime | None
+    last: datetime | None
+    rows: int
+
+
+def _literal(moment: datetime) -> str:
+    # isoformat of an aware datetime: digits, '-', ':', '.', '+', 'T' only.
+    return "'" + moment.astimezone(UTC).isoformat() + "'::timestamptz"
+
+
+def select_sql(variables: Sequence[str], start: datetime, end: datetime) -> str:
+    """The range query; raises ValueError if a column is not in the allow-list."""
+    unknown = [v for v in variables if v not in SOURCE_VARIABLES]
+    if unknown:
+        raise ValueError(f"not a source column: {unknown}")
+    columns = ", ".join(['"timestamp"', *(f'"{v}"' for v in variables)])
+    return (
+        f"SELECT {columns} FROM data "  # noqa: S608 - identifiers from the allow-list only
+        f'WHERE "timestamp" >= {_literal(start)} AND "timestamp" < {_literal(end)} '
+        'ORDER BY "timestamp"'
+    )
+
+
+class SourceReader:
+    """A small pool of ADBC connections to the source database."""
+
+    def __init__(self, conninfo: str, *, max_idle: int = 4) -> None:
+        self._conninfo = conninfo
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue(maxsize=max_idle)
+        self._lock = threading.Lock()
+
+    def _connect(self) -> Any:
+        import adbc_driver_postgresql.dbapi as adbc
+
+        try:
+            return adbc.connect(self._conninfo, autocommit=True)
+        except Exception as exc:  # ADBC raises its own OperationalError family
+            raise SourceUnavailableError(_first_line(exc)) from exc
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """Borrow a connection; one that failed is closed, not returned to the pool."""
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        try:
+            yield conn
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        else:
+            try:
+                self._idle.put_nowait(conn)
+            except queue.Full:
+                _close_quietly(conn)
+
+    def _query(self, sql: str) -> pa.Table:
+        for attempt in (1, 2):  # a pooled connection may have died with a server restart
+            try:
+                with self.connection() as conn, conn.cursor() as cur:
+                    cur.execute(sql)
+                    return cur.fetch_arrow_table()
+            except SourceUnavailableError:
+                raise
+            except Exception as exc:
+                if attempt == 2:
+                    raise SourceUnavailableError(_first_line(exc)) from exc
+        raise AssertionError("unreachable")
+
+    def read_range(
+        self, variables: Sequence[str], start: datetime, end: datetime
+    ) -> Iterator[pa.RecordBatch]:
+        """Record batches of ``[start, end)`` in timestamp order, one query per day-long chunk."""
+        lo = start
+        while lo < end:
+            hi = min(end, lo + CHUNK)
+            table = self._query(select_sql(variables, lo, hi))
+            yield from table.to_batches()
+            lo = hi
+
+    def coverage(self) -> SourceCoverage:
+        """First and last timestamp and row count."""
+        table = self._query(
+            'SELECT min("timestamp") AS first, max("timestamp") AS last, count(*) AS n FROM data'
+        )
+        row = table.to_pylist()[0]
+        return SourceCoverage(row["first"], row["last"], int(row["n"]))
+
+    def ping(self) -> None:
+        """Raise SourceUnavailableError unless the database answers a trivial query."""
+        self._query("SELECT 1 AS ok")
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        while True:
+            try:
+                _close_quietly(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: S110 - closing a broken connection may fail; nothing to do
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,110 @@
+"""Request parsing and response models of the connector API."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from windpipe.settings import SOURCE_VARIABLES
+
+
+class QueryError(ValueError):
+    """A request parameter is invalid; the message names the value and what is accepted."""
+
+
+class VariableInfo(BaseModel):
+    """A variable the API can serve."""
+
+    name: str
+    unit: str
+    description: str
+
+
+class CoverageInfo(BaseModel):
+    """What the source holds."""
+
+    first: datetime | None = Field(description="Earliest sample (UTC), null when empty.")
+    last: datetime | None = Field(description="Latest sample (UTC), null when empty.")
+    rows: int
+
+
+class Health(BaseModel):
+    """Liveness of the API and its database."""
+
+    status: str
+    database: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx body."""
+
+    detail: str
+
+
+VARIABLES: dict[str, VariableInfo] = {
+    "wind_speed": VariableInfo(
+        name="wind_speed", unit="m/s", description="Wind speed at hub height, 1 sample per row."
+    ),
+    "power": VariableInfo(
+        name="power", unit="kW", description="Active power output of the turbine."
+    ),
+    "ambient_temperature": VariableInfo(
+        name="ambient_temperature",
+        unit="degC",
+        description="Outside air temperature at the nacelle.",
+    ),
+}
+assert tuple(VARIABLES) == SOURCE_VARIABLES
+
+_EXAMPLES = "e.g. 2026-01-01, 2026-01-01T10:00:00Z or 2026-01-01T10:00:00+02:00"
+
+
+def parse_moment(name: str, value: str) -> datetime:
+    """An ISO 8601 date or datetime as an aware UTC datetime; no offset means UTC."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise QueryError(
+            f"{name}={value!r} is not an ISO 8601 date or datetime; {_EXAMPLES}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_variables(values: list[str] | None) -> list[str]:
+    """Variables from repeated and/or comma-separated parameters, in request order, deduplicated."""
+    if not values:
+        return list(SOURCE_VARIABLES)
+    names: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            name = part.strip()
+            if not name:
+                continue
+            if name not in SOURCE_VARIABLES:
+                raise QueryError(
+                    f"unknown variable {name!r}; accepted: {', '.join(SOURCE_VARIABLES)}"
+                )
+            if name not in names:
+                names.append(name)
+    if not names:
+        raise QueryError(f"variables is empty; accepted: {', '.join(SOURCE_VARIABLES)}")
+    return names
+
+
+def check_range(start: datetime, end: datetime, max_days: int) -> None:
+    """Reject empty, inverted and over-long ranges."""
+    if end <= start:
+        raise QueryError(
+            f"end ({end.isoformat()}) must be after start ({start.isoformat()}); "
+            "the range is [start, end)"
+        )
+    if end - start > timedelta(days=max_days):
+        raise QueryError(
+            f"range of {(end - start).total_seconds() / 86400:.1f} days exceeds the maximum of "
+            f"{max_days} days (WINDPIPE_API_MAX_RANGE_DAYS); split the request"
+        )

@@ -1,0 +1,11 @@
+"""The ``windpipe`` command line: one Typer app, one module per group of commands.
+
+Command modules import heavy libraries inside the command bodies, so ``windpipe etl`` never pays for
+Dagster or FastAPI.
+"""
+
+from windpipe.cli import db, etl, serve, source, up
+from windpipe.cli.app import app, main
+
+__all__ = ["app", "main"]
+_ = (db, etl, serve, source, up)  # imported for their command registrations

@@ -1,0 +1,73 @@
+"""The Typer application and the error handling every command shares."""
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="windpipe",
+    help="Wind-turbine SCADA ETL: source DB -> API -> 10-minute aggregates -> target DB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line, exit code 1 (or ``exit_code``)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def fail(message: str, exit_code: int = 1) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(exit_code)
+
+
+def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn the errors a user can cause into one clear line instead of a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from windpipe.errors import user_error_types
+
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except user_error_types() as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def load_settings_or_exit():  # type: ignore[no-untyped-def]
+    """The settings, or a one-line error naming the bad variable."""
+    from windpipe.settings import ConfigError, get_settings
+
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from windpipe import cli  # noqa: F401  (registers the commands)
+
+    sys.exit(app())

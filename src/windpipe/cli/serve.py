@@ -1,0 +1,39 @@
+"""``windpipe api``: serve the connector API with uvicorn."""
+
+from typing import Annotated
+
+import typer
+
+from windpipe.cli.app import app, clean_errors, load_settings_or_exit
+
+
+@app.command("api")
+@clean_errors
+def api(
+    host: Annotated[str | None, typer.Option(help="Interface; default WINDPIPE_API_HOST.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port; default WINDPIPE_API_PORT.")
+    ] = None,
+) -> None:
+    """Serve the connector API (FastAPI + uvicorn)."""
+    import uvicorn
+
+    from windpipe.api import create_app
+    from windpipe.postgres import database_url, libpq_conninfo
+    from windpipe.settings import load_settings
+
+    settings = load_settings_or_exit()
+    if host or port:
+        settings = load_settings(
+            api_host=host or settings.api_host, api_port=port or settings.api_port
+        )
+    # Resolve (and start) the database before binding the port, so failures are one clear line.
+    conninfo = libpq_conninfo(database_url(settings, "source"))
+    application = create_app(settings, source_conninfo=conninfo)
+    uvicorn.run(
+        application,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+    )

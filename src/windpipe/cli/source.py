@@ -1,0 +1,119 @@
+"""``windpipe seed``: fill the source database with the synthetic turbine, and keep it live."""
+
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from windpipe.cli.app import UserError, app, clean_errors, console, load_settings_or_exit
+
+
+def _parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
+
+
+@app.command()
+@clean_errors
+def seed(
+    start: Annotated[
+        str | None, typer.Option(help="First UTC day, YYYY-MM-DD. Default: 10 days before today.")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Number of days to seed.")] = 10,
+    freq: Annotated[
+        str, typer.Option(help="Sampling period: 1s, 10s, 30s, 1min, 5min, 10min.")
+    ] = "1min",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same data.")] = 42,
+    gap_rate: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Share of samples to drop, in short runs.")
+    ] = 0.0,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Then append the current minute's sample every minute.")
+    ] = False,
+) -> None:
+    """Seed the source table (idempotent: a re-run replaces the period, one row per timestamp)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from windpipe.postgres import database_url, make_engine
+    from windpipe.source.schema import create_source_schema
+    from windpipe.source.seed import default_period, parse_frequency, seed_source
+
+    settings = load_settings_or_exit()
+    step = parse_frequency(freq)
+    first_day = _parse_day(start, "--start")
+    if first_day is None:
+        begin, end = default_period(days=days)
+    else:
+        begin = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
+        end = begin + timedelta(days=days)
+    engine = make_engine(database_url(settings, "source"))
+    create_source_schema(engine)
+
+    expected = int((end - begin).total_seconds() // step)
+    with Progress(
+        TextColumn("[bold]seeding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("seed", total=expected)
+        result = seed_source(
+            engine,
+            begin,
+            end,
+            freq=freq,
+            seed=seed,
+            gap_rate=gap_rate,
+            on_chunk=lambda n: progress.advance(task, n),
+        )
+    rate = result.rows_written / result.seconds if result.seconds else 0.0
+    console.print(
+        f"seeded {result.rows_written:,} rows for [{begin:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC "
+        f"at {freq} in {result.seconds:.1f} s ({rate:,.0f} rows/s)",
+        highlight=False,
+    )
+    _print_coverage(result.coverage)
+    if follow:
+        follow_live(engine, seed=seed)
+
+
+def _print_coverage(coverage) -> None:  # type: ignore[no-untyped-def]
+    if coverage.first is None:
+        console.print("the source table is empty")
+        return
+    console.print(
+        f"source holds {coverage.rows:,} rows from {coverage.first:%Y-%m-%d %H:%M:%S} "
+        f"to {coverage.last:%Y-%m-%d %H:%M:%S} UTC",
+        highlight=False,
+    )
+
+
+def follow_live(engine, *, seed: int, max_iterations: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Append each new minute's sample as the clock passes it, catching up any missed minutes."""
+    from windpipe.source.seed import append_minutes
+
+    console.print("following: one sample a minute (Ctrl-C to stop)")
+    done = 0
+    while max_iterations is None or done < max_iterations:
+        added = append_minutes(engine, until=datetime.now(UTC), seed=seed)
+        if added:
+            console.print(
+                f"{datetime.now(UTC):%H:%M:%S} appended {added} sample(s)", highlight=False
+            )
+        done += 1
+        now = time.time()
+        time.sleep(60.0 - now % 60.0 + 0.5)

@@ -1,0 +1,1 @@
+"""``windpipe up``: the whole system in the foreground."""
