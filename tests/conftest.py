@@ -5,6 +5,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
+from starlette.types import ASGIApp
 
 from windpipe.api import create_app
 from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
@@ -98,23 +100,31 @@ class LiveApi:
     thread: threading.Thread
 
 
-@pytest.fixture(scope="session")
-def live_api(settings: Settings, source_url: URL, seeded_source: Engine) -> Iterator[LiveApi]:
-    """The connector API on a free 127.0.0.1 port for the whole session."""
+@contextmanager
+def serve(app: ASGIApp) -> Iterator[LiveApi]:
+    """Run ``app`` under a real uvicorn on a free 127.0.0.1 port for the duration of the block."""
     port = free_port()
-    app = create_app(settings, source_conninfo=libpq_conninfo(source_url))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="live-api", daemon=True)
+    thread = threading.Thread(target=server.run, name=f"api-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test API did not start within 20 s")
         time.sleep(0.02)
-    yield LiveApi(url=f"http://127.0.0.1:{port}", server=server, thread=thread)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield LiveApi(url=f"http://127.0.0.1:{port}", server=server, thread=thread)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_api(settings: Settings, source_url: URL, seeded_source: Engine) -> Iterator[LiveApi]:
+    """The connector API on a free 127.0.0.1 port for the whole session."""
+    with serve(create_app(settings, source_conninfo=libpq_conninfo(source_url))) as api:
+        yield api
 
 
 def free_port() -> int:

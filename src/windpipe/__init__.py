@@ -1,3 +1,3 @@
-"""windpipe: wind-turbine SCADA data from a source PostgreSQL, through an API, into 10-minute aggregates."""
+"""windpipe: wind-turbine SCADA samples, served by an API, aggregated into 10-minute windows."""
 
 __version__ = "0.1.0"

