@@ -1,0 +1,248 @@
+"""The API client of the ETL: Arrow IPC over one reused httpx connection, with bounded retries.
+
+Connection errors, timeouts, cut transfers and 5xx answers are retried with exponential backoff and
+full jitter; a 4xx fails at once with the API's own ``detail``. A body is only accepted when the
+HTTP transfer completed *and* the Arrow stream ends with its end-of-stream marker, so a day is never
+loaded from a partial response.
+"""
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import httpx
+
+from windpipe.etl.errors import (
+    ApiRequestError,
+    ApiUnavailableError,
+    EtlError,
+    IncompleteResponseError,
+)
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+
+#: The last 8 bytes of every complete Arrow IPC stream: continuation token, then a zero length.
+ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
+
+
+class _RetryableError(Exception):
+    """An attempt failed in a way that another attempt may fix; carries the final error to raise."""
+
+    def __init__(self, error: EtlError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _moment(value: datetime) -> str:
+    """A query-string timestamp: naive means UTC; aware values are converted to UTC."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat()
+
+
+def _detail(response: httpx.Response) -> str:
+    """The API's ``detail`` message, or the start of the body when it is not the API's JSON."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        return detail if isinstance(detail, str) else str(detail)
+    text = response.text.strip().replace("\n", " ")
+    return text[:200] or response.reason_phrase or "no detail"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class ApiClient:
+    """A client of the connector API that wraps one reused ``httpx.Client``."""
+
+    #: First backoff delay in seconds; each retry doubles it, up to ``backoff_max``, with jitter.
+    backoff_base: float = 0.2
+    backoff_max: float = 5.0
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 60.0,
+        retries: int = 4,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self._sleep: Callable[[float], None] = time.sleep
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            # Connecting to a healthy API is instant; a long connect timeout only delays the error.
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying connection pool."""
+        self._http.close()
+
+    def fetch(self, start: datetime, end: datetime, variables: Sequence[str]) -> "pa.Table":
+        """Samples in ``[start, end)`` (naive = UTC): ``timestamp`` and ``variables`` columns."""
+        import pyarrow as pa
+
+        body = self.fetch_ipc(start, end, variables)
+        try:
+            return pa.ipc.open_stream(body).read_all()
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise IncompleteResponseError(
+                f"the API at {self.base_url} sent a malformed Arrow stream for "
+                f"[{_moment(start)}, {_moment(end)}): {_reason(exc)}"
+            ) from exc
+
+    def fetch_frame(
+        self, start: datetime, end: datetime, variables: Sequence[str]
+    ) -> "pl.DataFrame":
+        """As :meth:`fetch`, decoded straight into Polars (no PyArrow import on the hot path)."""
+        import polars as pl
+
+        body = self.fetch_ipc(start, end, variables)
+        try:
+            return pl.read_ipc_stream(body)
+        except (OSError, pl.exceptions.ComputeError) as exc:
+            raise IncompleteResponseError(
+                f"the API at {self.base_url} sent a malformed Arrow stream for "
+                f"[{_moment(start)}, {_moment(end)}): {_reason(exc)}"
+            ) from exc
+
+    def fetch_ipc(self, start: datetime, end: datetime, variables: Sequence[str]) -> bytes:
+        """The whole Arrow IPC stream of ``[start, end)``, retried until complete."""
+        params = {
+            "start": _moment(start),
+            "end": _moment(end),
+            "variables": ",".join(variables),
+            "format": "arrow",
+        }
+        what = f"/data [{params['start']}, {params['end']})"
+        return self._with_retries(lambda: self._get_arrow(params, what))
+
+    def coverage(self) -> tuple[datetime | None, datetime | None, int]:
+        """First and last sample (aware UTC, None when empty) and the row count of the source."""
+        body = self._with_retries(lambda: self._get_json("/coverage"))
+        if not isinstance(body, dict) or "rows" not in body:
+            raise ApiRequestError(f"the API at {self.base_url} sent an unexpected /coverage body")
+        first, last = (_parse_utc(body.get(key)) for key in ("first", "last"))
+        return first, last, int(body["rows"])
+
+    # -- one attempt each ------------------------------------------------------------------------
+
+    def _get_arrow(self, params: dict[str, str], what: str) -> bytes:
+        try:
+            with self._http.stream(
+                "GET", "/data", params=params, headers={"Accept": ARROW_MEDIA_TYPE}
+            ) as response:
+                self._check_status(response, what)
+                body = response.read()
+        except httpx.RemoteProtocolError as exc:
+            raise _RetryableError(
+                IncompleteResponseError(
+                    f"the API at {self.base_url} cut the transfer of {what}: {_reason(exc)}"
+                )
+            ) from exc
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise _RetryableError(self._unreachable(exc)) from exc
+        if not body.endswith(ARROW_EOS):
+            raise _RetryableError(
+                IncompleteResponseError(
+                    f"the API at {self.base_url} sent {len(body):,} bytes for {what} without the "
+                    "Arrow end-of-stream marker (partial response)"
+                )
+            )
+        return body
+
+    def _get_json(self, path: str) -> Any:
+        try:
+            response = self._http.get(path)
+            self._check_status(response, path)
+            return response.json()
+        except ValueError as exc:
+            raise _RetryableError(
+                IncompleteResponseError(
+                    f"the API at {self.base_url} sent invalid JSON for {path}: {_reason(exc)}"
+                )
+            ) from exc
+        except httpx.RemoteProtocolError as exc:
+            raise _RetryableError(
+                IncompleteResponseError(
+                    f"the API at {self.base_url} cut the transfer of {path}: {_reason(exc)}"
+                )
+            ) from exc
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise _RetryableError(self._unreachable(exc)) from exc
+
+    def _check_status(self, response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        response.read()
+        detail = _detail(response)
+        if status >= 500:
+            raise _RetryableError(
+                ApiUnavailableError(
+                    f"the API at {self.base_url} answered {status} for {what}: {detail}"
+                )
+            )
+        raise ApiRequestError(f"the API rejected {what} ({status}): {detail}")
+
+    def _unreachable(self, exc: Exception) -> ApiUnavailableError:
+        return ApiUnavailableError(
+            f"the API at {self.base_url} is unreachable ({type(exc).__name__}: {_reason(exc)}); "
+            "is `windpipe api` running and WINDPIPE_API_URL right?"
+        )
+
+    def _with_retries(self, attempt: Callable[[], Any]) -> Any:
+        tries = self.retries + 1
+        for number in range(1, tries + 1):
+            try:
+                return attempt()
+            except _RetryableError as failure:
+                if number == tries:
+                    error = failure.error
+                    suffix = f" (after {tries} attempts)" if tries > 1 else ""
+                    raise type(error)(f"{error}{suffix}") from failure.__cause__
+                self._sleep(self._backoff(number))
+        raise AssertionError("unreachable")
+
+    def _backoff(self, number: int) -> float:
+        """Exponential backoff with jitter: between half and all of base * 2^(n-1), capped."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (number - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+def _parse_utc(value: object) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

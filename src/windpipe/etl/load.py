@@ -1,0 +1,255 @@
+"""The target database: its two tables, and the atomic replace of a window's aggregates.
+
+``replace_window`` runs one transaction on the SQLAlchemy engine's psycopg 3 connection: take an
+advisory lock per UTC day touched (so two runs of one day serialize), register missing signals,
+delete the window's rows of the configured signals, and COPY the new rows in binary. Either all of
+it commits or nothing changes.
+"""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import psycopg
+import sqlalchemy.exc
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from windpipe.etl.errors import EtlError, TargetUnavailableError
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class TargetBase(DeclarativeBase):
+    """Declarative base of the target database."""
+
+    metadata = metadata
+
+
+class Signal(TargetBase):
+    """A named series, ``<variable>_<aggregation>`` such as ``wind_speed_mean``."""
+
+    __tablename__ = "signal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # SERIAL
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class Datum(TargetBase):
+    """One 10-minute aggregate: the window start (naive UTC), its signal, and the value."""
+
+    __tablename__ = "data"
+    __table_args__ = (UniqueConstraint("signal_id", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # SERIAL
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    signal_id: Mapped[int] = mapped_column(Integer, ForeignKey("signal.id"))
+    value: Mapped[float] = mapped_column(Float(precision=53))  # DOUBLE PRECISION
+
+
+SIGNAL_TABLE = Signal.__table__
+DATA_TABLE = Datum.__table__
+
+# Advisory locks take (int4, int4): a namespace for windpipe's day locks, then the day's ordinal.
+LOCK_NAMESPACE = 0x57504950  # "WPIP"
+_SCHEMA_LOCK = 0x57504953  # "WPIS"
+
+_PG_EPOCH = datetime(2000, 1, 1)
+_PG_EPOCH_US = (_PG_EPOCH - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+# PostgreSQL binary COPY row of (timestamp, int4, float8): field count, then (length, value) each.
+_COPY_ROW = np.dtype(
+    [
+        ("n", ">i2"),
+        ("l0", ">i4"),
+        ("ts", ">i8"),
+        ("l1", ">i4"),
+        ("sid", ">i4"),
+        ("l2", ">i4"),
+        ("value", ">f8"),
+    ]
+)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_COPY_TRAILER = b"\xff\xff"
+_COPY_SQL = 'COPY data ("timestamp", signal_id, value) FROM STDIN (FORMAT BINARY)'
+
+
+def _describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _reason(exc: BaseException) -> str:
+    inner = getattr(exc, "orig", None) or exc
+    lines = [line for line in str(inner).strip().splitlines() if line.strip()]
+    return lines[0].strip() if lines else type(inner).__name__
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    if isinstance(exc, psycopg.OperationalError):
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError)
+    return False
+
+
+@contextmanager
+def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
+    """Turn a lost or refused target connection into a one-line TargetUnavailableError."""
+    try:
+        yield
+    except EtlError:
+        raise
+    except (psycopg.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
+        if _is_connection_failure(exc):
+            raise TargetUnavailableError(
+                f"the target database at {_describe(engine)} failed while {doing}: {_reason(exc)}"
+            ) from exc
+        raise
+
+
+def create_target_schema(engine: Engine) -> None:
+    """Create the ``signal`` and ``data`` tables if they do not exist (idempotent, race-free)."""
+    with _target_errors(engine, "creating the schema"), engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": _SCHEMA_LOCK})
+        metadata.create_all(conn, checkfirst=True)
+
+
+def _days(start: datetime, end: datetime) -> list[date]:
+    last = (end - timedelta(microseconds=1)).date()
+    return [start.date() + timedelta(days=i) for i in range((last - start.date()).days + 1)]
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _signal_ids(conn: Connection, signals: Sequence[str]) -> dict[str, int]:
+    """Ids of ``signals``, registering the missing ones (never twice: the name is unique)."""
+    query = text("SELECT name, id FROM signal WHERE name = ANY(:names)")
+    ids = {str(n): int(i) for n, i in conn.execute(query, {"names": list(signals)})}
+    missing = sorted(set(signals) - set(ids))
+    if missing:
+        # Only the missing names are inserted, so the serial is not burnt on every run.
+        conn.execute(
+            text(
+                "INSERT INTO signal (name) SELECT unnest(CAST(:names AS varchar[])) "
+                "ON CONFLICT (name) DO NOTHING"
+            ),
+            {"names": missing},
+        )
+        ids = {str(n): int(i) for n, i in conn.execute(query, {"names": list(signals)})}
+    return ids
+
+
+def encode_copy_binary(aggregates: pl.DataFrame, ids: dict[str, int]) -> bytes:
+    """The rows as PostgreSQL binary COPY data for ``(timestamp, signal_id, value)``."""
+    n = aggregates.height
+    rows = np.empty(n, dtype=_COPY_ROW)
+    rows["n"] = 3
+    rows["l0"] = 8
+    rows["l1"] = 4
+    rows["l2"] = 8
+    rows["ts"] = aggregates["timestamp"].dt.epoch("us").to_numpy() - _PG_EPOCH_US
+    rows["sid"] = (
+        aggregates["signal"].replace_strict(ids, return_dtype=pl.Int32).to_numpy()
+        if n
+        else np.empty(0, dtype=np.int32)
+    )
+    rows["value"] = aggregates["value"].to_numpy()
+    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+
+
+def _check_aggregates(
+    aggregates: pl.DataFrame, start: datetime, end: datetime, signals: Sequence[str]
+) -> None:
+    expected = {"timestamp", "signal", "value"}
+    if set(aggregates.columns) != expected:
+        raise ValueError(
+            f"aggregates must have columns {sorted(expected)}, got {aggregates.columns}"
+        )
+    if aggregates.height == 0:
+        return
+    strays = set(aggregates["signal"].unique().to_list()) - set(signals)
+    if strays:
+        raise ValueError(f"aggregates hold signals {sorted(strays)} outside {list(signals)}")
+    first, last = aggregates["timestamp"].min(), aggregates["timestamp"].max()
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    if first < start or last >= end:
+        raise ValueError(f"aggregates span [{first}, {last}], outside the window [{start}, {end})")
+
+
+def replace_window(
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    aggregates: pl.DataFrame,
+    *,
+    signals: Sequence[str],
+) -> int:
+    """Atomically replace ``signals``' rows in ``[start, end)`` by ``aggregates``; rows written.
+
+    ``start`` and ``end`` are UTC (naive means UTC). Concurrent calls touching the same UTC days
+    serialize on advisory locks, so the result is always that of one whole call.
+    """
+    start, end = _naive_utc(start), _naive_utc(end)
+    if end <= start:
+        raise ValueError(f"end {end} is not after start {start}")
+    _check_aggregates(aggregates, start, end, signals)
+    with _target_errors(engine, f"loading [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})"):
+        try:
+            return _replace(engine, start, end, aggregates, signals)
+        except sqlalchemy.exc.ProgrammingError as exc:
+            if not isinstance(exc.orig, psycopg.errors.UndefinedTable):
+                raise
+        # First load into an empty database: create the schema, then do the whole thing again.
+        create_target_schema(engine)
+        return _replace(engine, start, end, aggregates, signals)
+
+
+def _replace(
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    aggregates: pl.DataFrame,
+    signals: Sequence[str],
+) -> int:
+    with engine.begin() as conn:
+        for day in _days(start, end):  # ascending, so overlapping ranges cannot deadlock
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, :day)"),
+                {"ns": LOCK_NAMESPACE, "day": day.toordinal()},
+            )
+        ids = _signal_ids(conn, signals)
+        conn.execute(
+            text(
+                'DELETE FROM data WHERE signal_id = ANY(:ids) AND "timestamp" >= :start '
+                'AND "timestamp" < :end'
+            ),
+            {"ids": sorted(ids.values()), "start": start, "end": end},
+        )
+        if aggregates.height:
+            driver = conn.connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            with driver.cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
+                copy.write(encode_copy_binary(aggregates, ids))
+    return aggregates.height

@@ -1,0 +1,184 @@
+"""One path through the ETL for every caller (CLI, Dagster, tests): a day, or a range of days.
+
+Each UTC day ``[d 00:00, d+1 00:00)`` is fetched from the API as Arrow, aggregated to 10-minute
+windows and replaced in the target in its own transaction. ``run_range`` overlaps the next day's
+download with the current day's aggregation and load, so the API and the ETL work at the same time.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
+from sqlalchemy import Engine
+
+from windpipe.etl.errors import EtlError
+from windpipe.etl.extract import ApiClient
+from windpipe.etl.load import replace_window
+from windpipe.etl.transform import aggregate_10min, signal_name
+
+log = logging.getLogger(__name__)
+DAY_SECONDS = 86_400
+#: Sampling step assumed for the coverage of a day holding fewer than two samples.
+DEFAULT_STEP_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """What one day's run read, computed and wrote."""
+
+    day: date
+    rows_read: int
+    windows: int
+    rows_written: int
+    coverage: float  # share of the expected samples present, 0..1, at the day's median step
+    seconds: float
+
+
+def signal_names(variables: Sequence[str], aggregations: Sequence[str]) -> list[str]:
+    """The target signals of the configuration, ``<variable>_<aggregation>``, variable-major."""
+    return [signal_name(v, a) for v in variables for a in aggregations]
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """``[day 00:00, day+1 00:00)`` as naive UTC datetimes."""
+    start = datetime(day.year, day.month, day.day)
+    try:
+        return start, start + timedelta(days=1)
+    except OverflowError:
+        raise EtlError(f"{day.isoformat()} is the last representable day; it has no end") from None
+
+
+def day_coverage(samples: pl.DataFrame) -> float:
+    """Share of a day's expected samples that are present, assuming its median sampling step."""
+    n = samples.height
+    if n == 0:
+        return 0.0
+    step = DEFAULT_STEP_SECONDS
+    if n >= 2:
+        median = samples["timestamp"].diff().dt.total_microseconds().median()
+        if isinstance(median, int | float) and median > 0:
+            step = float(median) / 1e6
+    return min(1.0, n / (DAY_SECONDS / step))
+
+
+def _check_config(variables: Sequence[str], aggregations: Sequence[str]) -> None:
+    if not variables:
+        raise EtlError("no variables to aggregate; set WINDPIPE_ETL_VARIABLES")
+    if not aggregations:
+        raise EtlError("no aggregations to compute; set WINDPIPE_ETL_AGGREGATIONS")
+
+
+def _fetch(client: ApiClient, day: date, variables: Sequence[str]) -> pl.DataFrame:
+    start, end = day_bounds(day)
+    return client.fetch_frame(start, end, variables)
+
+
+def _process(
+    day: date,
+    samples: pl.DataFrame,
+    *,
+    engine: Engine,
+    variables: Sequence[str],
+    aggregations: Sequence[str],
+    began: float,
+) -> DayResult:
+    start, end = day_bounds(day)
+    aggregates = aggregate_10min(samples, variables=variables, aggregations=aggregations)
+    written = replace_window(
+        engine, start, end, aggregates, signals=signal_names(variables, aggregations)
+    )
+    result = DayResult(
+        day=day,
+        rows_read=samples.height,
+        windows=aggregates["timestamp"].n_unique() if aggregates.height else 0,
+        rows_written=written,
+        coverage=day_coverage(samples),
+        seconds=time.perf_counter() - began,
+    )
+    if result.rows_read == 0:
+        log.warning("%s: the API has no samples for this day; its aggregates were cleared", day)
+    return result
+
+
+def _with_day(day: date, exc: EtlError) -> EtlError:
+    """The same error, its message prefixed with the day it happened on."""
+    error = type(exc)(f"{day.isoformat()}: {exc}")
+    error.__cause__ = exc.__cause__
+    return error
+
+
+def run_day(
+    day: date,
+    *,
+    client: ApiClient,
+    engine: Engine,
+    variables: Sequence[str],
+    aggregations: Sequence[str],
+) -> DayResult:
+    """Fetch, aggregate and atomically replace one UTC day's 10-minute aggregates."""
+    _check_config(variables, aggregations)
+    began = time.perf_counter()
+    try:
+        samples = _fetch(client, day, variables)
+        return _process(
+            day,
+            samples,
+            engine=engine,
+            variables=variables,
+            aggregations=aggregations,
+            began=began,
+        )
+    except EtlError as exc:
+        raise _with_day(day, exc) from exc.__cause__
+
+
+def run_range(
+    first: date,
+    last: date,
+    *,
+    client: ApiClient,
+    engine: Engine,
+    variables: Sequence[str],
+    aggregations: Sequence[str],
+    on_day: Callable[[DayResult], None] | None = None,
+) -> list[DayResult]:
+    """Run each day from ``first`` to ``last`` inclusive, in order, each in its own transaction.
+
+    The next day downloads in a background thread while the current one is aggregated and loaded.
+    A failure stops the run: the days before it stay loaded, the failed day is unchanged.
+    """
+    _check_config(variables, aggregations)
+    if last < first:
+        raise EtlError(f"the range ends ({last}) before it starts ({first})")
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    results: list[DayResult] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="windpipe-fetch") as pool:
+        pending: Future[pl.DataFrame] = pool.submit(_fetch, client, days[0], variables)
+        began = time.perf_counter()
+        try:
+            for index, day in enumerate(days):
+                try:
+                    samples = pending.result()
+                    if index + 1 < len(days):
+                        pending = pool.submit(_fetch, client, days[index + 1], variables)
+                    result = _process(
+                        day,
+                        samples,
+                        engine=engine,
+                        variables=variables,
+                        aggregations=aggregations,
+                        began=began,
+                    )
+                except EtlError as exc:
+                    raise _with_day(day, exc) from exc.__cause__
+                began = time.perf_counter()
+                results.append(result)
+                if on_day is not None:
+                    on_day(result)
+        finally:
+            pending.cancel()
+    return results

@@ -1,0 +1,103 @@
+"""The 10-minute aggregation: a pure function from raw samples to long-format window statistics.
+
+Windows are half-open ``[t, t + 10 min)``, aligned to 00:00 UTC and labelled by their start ``t``.
+mean, min and max are over the values present; ``std`` is the sample standard deviation (ddof = 1,
+as PostgreSQL ``stddev_samp``), absent for windows with fewer than two values; ``count`` is the
+number of values present. A window without values has no rows: nothing is filled in or interpolated.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from windpipe.settings import AGGREGATIONS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+WINDOW = "10m"
+#: Schema of :func:`aggregate_10min`'s result.
+AGGREGATE_SCHEMA: dict[str, pl.DataType] = {
+    "timestamp": pl.Datetime("us"),
+    "signal": pl.String(),
+    "value": pl.Float64(),
+}
+
+_EXPRESSIONS: dict[str, Callable[[str], pl.Expr]] = {
+    "mean": lambda v: pl.col(v).mean(),
+    "min": lambda v: pl.col(v).min(),
+    "max": lambda v: pl.col(v).max(),
+    "std": lambda v: pl.col(v).std(ddof=1),
+    # A window whose values are all missing counts 0; null it so it is dropped like the others.
+    "count": lambda v: pl.col(v).count().replace(0, None),
+}
+assert tuple(_EXPRESSIONS) == AGGREGATIONS
+
+
+def signal_name(variable: str, aggregation: str) -> str:
+    """The target signal of one aggregation of one variable, e.g. ``wind_speed_mean``."""
+    return f"{variable}_{aggregation}"
+
+
+def _as_frame(samples: "pa.Table | pl.DataFrame") -> pl.DataFrame:
+    if isinstance(samples, pl.DataFrame):
+        return samples
+    frame = pl.from_arrow(samples)
+    if not isinstance(frame, pl.DataFrame):  # pragma: no cover - a Table always gives a frame
+        raise TypeError(f"expected an Arrow table, got {type(samples).__name__}")
+    return frame
+
+
+def _naive_utc(frame: pl.DataFrame) -> pl.Expr:
+    """The timestamp as naive UTC microseconds, whatever zone or unit the input carries."""
+    dtype = frame.schema["timestamp"]
+    if not isinstance(dtype, pl.Datetime):
+        raise ValueError(f"the timestamp column must be a datetime, got {dtype}")
+    ts = pl.col("timestamp")
+    if dtype.time_zone is not None:
+        ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return ts.dt.cast_time_unit("us")
+
+
+def aggregate_10min(
+    samples: "pa.Table | pl.DataFrame",
+    *,
+    variables: Sequence[str],
+    aggregations: Sequence[str],
+) -> pl.DataFrame:
+    """Long-format 10-minute statistics: ``timestamp`` (naive UTC window start), signal, value.
+
+    Rows are sorted by timestamp, then by signal in ``variables`` x ``aggregations`` order.
+    """
+    unknown = [a for a in aggregations if a not in _EXPRESSIONS]
+    if unknown:
+        raise ValueError(f"unknown aggregation(s) {unknown}; accepted: {', '.join(AGGREGATIONS)}")
+    frame = _as_frame(samples)
+    missing = [c for c in ("timestamp", *variables) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the samples lack column(s) {missing}; they have {frame.columns}")
+    signals = [signal_name(v, a) for v in variables for a in aggregations]
+    if frame.height == 0 or not signals:
+        return pl.DataFrame(schema=AGGREGATE_SCHEMA)
+
+    wide = (
+        frame.lazy()
+        .select(
+            _naive_utc(frame).dt.truncate(WINDOW).alias("timestamp"),
+            *(pl.col(v).cast(pl.Float64) for v in variables),
+        )
+        .group_by("timestamp")
+        .agg(
+            _EXPRESSIONS[a](v).cast(pl.Float64).alias(signal_name(v, a))
+            for v in variables
+            for a in aggregations
+        )
+    )
+    order = pl.Enum(signals)
+    return (
+        wide.unpivot(index="timestamp", variable_name="signal", value_name="value")
+        .drop_nulls("value")
+        .sort("timestamp", pl.col("signal").cast(order))
+        .collect()
+    )
