@@ -1,11 +1,13 @@
 """Shared fixtures: one real embedded PostgreSQL per test session, in a temporary directory."""
 
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -27,12 +29,27 @@ for _name in [n for n in os.environ if n.startswith("WINDPIPE_")]:
     del os.environ[_name]
 
 
+@contextmanager
+def fresh_data_dir(prefix: str = "windpipe-test-") -> Iterator[Path]:
+    """A new data directory outside pytest's tmp tree, whose embedded server is stopped after.
+
+    Not under ``/tmp/pytest-of-root``: pytest resets that folder to mode 0700 when any session
+    starts, which locks the server's unprivileged user out of a running cluster.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        with suppress(Exception):
+            stop_embedded(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fresh windpipe data directory; its embedded PostgreSQL is stopped at the end."""
-    path = tmp_path_factory.mktemp("windpipe")
-    yield path
-    stop_embedded(path)
+def data_dir() -> Iterator[Path]:
+    """The session's windpipe data directory, with its own embedded PostgreSQL."""
+    with fresh_data_dir() as path:
+        yield path
 
 
 @pytest.fixture(scope="session")

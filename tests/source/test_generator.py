@@ -115,5 +115,5 @@ def test_result_does_not_depend_on_the_process_timezone() -> None:
 
 @pytest.mark.parametrize(("step", "rate"), [(7, 0.0), (60, 1.0), (60, -0.1)])
 def test_bad_parameters_are_refused(step: int, rate: float) -> None:
-    with pytest.raises(ValueError, match="does not divide a day|outside"):
+    with pytest.raises(ValueError, match=r"does not divide a day|outside"):
         generate_day(date(2025, 1, 1), step_seconds=step, gap_rate=rate)

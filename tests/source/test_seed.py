@@ -30,7 +30,8 @@ def year_2022(source_engine: Engine) -> Iterator[Engine]:
     with source_engine.begin() as conn:
         conn.execute(
             text(
-                "DELETE FROM data WHERE \"timestamp\" >= '2022-01-01' AND \"timestamp\" < '2023-01-01'"
+                """DELETE FROM data WHERE "timestamp" >= '2022-01-01' """
+                """AND "timestamp" < '2023-01-01'"""
             )
         )
 

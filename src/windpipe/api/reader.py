@@ -9,6 +9,7 @@ text a user typed.
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ import pyarrow as pa
 from windpipe.settings import SOURCE_VARIABLES
 
 # One query covers at most this span, so a year of 1 s data streams one day at a time.
-CHUNK = timedelta(days=1)
+CHUNK = timedelta(hours=6)
 
 
 class SourceUnavailableError(RuntimeError):
@@ -104,12 +105,21 @@ class SourceReader:
         self, variables: Sequence[str], start: datetime, end: datetime
     ) -> Iterator[pa.RecordBatch]:
         """Record batches of ``[start, end)`` in timestamp order, one query per day-long chunk."""
+        bounds = []
         lo = start
         while lo < end:
-            hi = min(end, lo + CHUNK)
-            table = self._query(select_sql(variables, lo, hi))
-            yield from table.to_batches()
-            lo = hi
+            bounds.append((lo, min(end, lo + CHUNK)))
+            lo = bounds[-1][1]
+        if not bounds:
+            return
+        # Read one chunk ahead on a second connection, so the database works while we send.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+            pending = pool.submit(self._query, select_sql(variables, *bounds[0]))
+            for nxt in [*bounds[1:], None]:
+                table = pending.result()
+                if nxt is not None:
+                    pending = pool.submit(self._query, select_sql(variables, *nxt))
+                yield from table.to_batches()
 
     def coverage(self) -> SourceCoverage:
         """First and last timestamp and row count."""

@@ -1,0 +1,151 @@
+"""Seeding time and API throughput per format, measured side by side in one run.
+
+    uv run python bench/api.py            # 10 days @ 1 min and 30 days @ 1 s, one 1 Hz day served 3x
+
+It starts its own embedded PostgreSQL in a temporary directory and ``windpipe api`` as a separate
+process on a free loopback port, so the numbers include real HTTP and real process boundaries.
+"""
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+
+from windpipe.api.reader import SourceReader
+from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
+from windpipe.settings import load_settings
+from windpipe.source.schema import create_source_schema
+from windpipe.source.seed import seed_source
+
+HZ_START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def count_rows(fmt: str, body: bytes) -> int:
+    if fmt == "arrow":
+        return pa.ipc.open_stream(body).read_all().num_rows
+    if fmt == "csv":
+        return body.count(b"\n") - 1
+    return body.count(b'"timestamp"')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days-1s", type=int, default=30, help="days of 1 s data to seed")
+    parser.add_argument("--repeat", type=int, default=3, help="requests per format (best kept)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="windpipe-bench-") as tmp:
+        settings = load_settings(data_dir=Path(tmp), _env_file=None)
+        url = database_url(settings, "source")
+        engine = make_engine(url)
+        create_source_schema(engine)
+        try:
+            minute_start = datetime(2024, 1, 1, tzinfo=UTC)
+            seeded_min = seed_source(engine, minute_start, minute_start + timedelta(days=10))
+            seeded_sec = seed_source(
+                engine, HZ_START, HZ_START + timedelta(days=args.days_1s), freq="1s"
+            )
+            print("== seeding (binary COPY, one transaction per day)")
+            for label, res in (
+                ("10 days @ 1 min", seeded_min),
+                (f"{args.days_1s} days @ 1 s", seeded_sec),
+            ):
+                print(
+                    f"{label:>18}: {res.rows_written:>11,} rows in {res.seconds:6.2f} s "
+                    f"= {res.rows_written / res.seconds:>10,.0f} rows/s"
+                )
+            serve_and_measure(
+                libpq_conninfo(url), url.render_as_string(hide_password=False), args.repeat
+            )
+        finally:
+            engine.dispose()
+            stop_embedded(Path(tmp))
+
+
+def serve_and_measure(conninfo: str, source_url: str, repeat: int) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "WINDPIPE_SOURCE_DB_URL": source_url,
+        "WINDPIPE_API_PORT": str(port),
+        "WINDPIPE_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "windpipe", "api"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+            if time.monotonic() > deadline:
+                raise SystemExit("the API did not start")
+        day = {
+            "start": HZ_START.isoformat(),
+            "end": (HZ_START + timedelta(days=1)).isoformat(),
+            "variables": "wind_speed,power",
+        }
+        reader = SourceReader(conninfo)
+        best_db = min(
+            _time(
+                lambda: sum(
+                    b.num_rows
+                    for b in reader.read_range(
+                        ["wind_speed", "power"], HZ_START, HZ_START + timedelta(days=1)
+                    )
+                )
+            )
+            for _ in range(repeat)
+        )
+        reader.close()
+        rows = 86_400
+        print("\n== one 1 Hz day (86,400 rows x wind_speed, power), best of", repeat)
+        print(f"{'source DB via ADBC (ceiling)':>30}: {rows / best_db:>12,.0f} rows/s")
+        results = {}
+        with httpx.Client(base_url=base, timeout=120) as client:
+            for fmt in ("json", "csv", "arrow"):
+                times = []
+                for _ in range(repeat):
+                    began = time.perf_counter()
+                    body = client.get("/data", params=day | {"format": fmt}).content
+                    times.append(time.perf_counter() - began)
+                    assert count_rows(fmt, body) == rows, fmt
+                results[fmt] = rows / min(times)
+                print(
+                    f"{'API ' + fmt:>30}: {results[fmt]:>12,.0f} rows/s  ({len(body) / 1e6:5.1f} MB)"
+                )
+        print("\n== ratios")
+        print(
+            f"arrow / json = {results['arrow'] / results['json']:.1f}x, "
+            f"arrow / csv = {results['arrow'] / results['csv']:.1f}x, "
+            f"arrow / DB ceiling = {results['arrow'] * best_db / rows:.0%}"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _time(func) -> float:  # type: ignore[no-untyped-def]
+    began = time.perf_counter()
+    func()
+    return time.perf_counter() - began
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m windpipe`` runs the CLI."""
+
+from windpipe.cli import main
+
+main()
