@@ -1,6 +1,6 @@
 """Seeding time and API throughput per format, measured side by side in one run.
 
-    uv run python bench/api.py            # 10 days @ 1 min and 30 days @ 1 s, one 1 Hz day served 3x
+    uv run python bench/api.py     # seeds 10 days @ 1 min and 30 days @ 1 s, serves a 1 Hz day
 
 It starts its own embedded PostgreSQL in a temporary directory and ``windpipe api`` as a separate
 process on a free loopback port, so the numbers include real HTTP and real process boundaries.
@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-from windpipe.api.reader import SourceReader
+from windpipe.api.reader import SourceReader, select_sql
 from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
 from windpipe.settings import load_settings
 from windpipe.source.schema import create_source_schema
@@ -102,17 +102,8 @@ def serve_and_measure(conninfo: str, source_url: str, repeat: int) -> None:
             "variables": "wind_speed,power",
         }
         reader = SourceReader(conninfo)
-        best_db = min(
-            _time(
-                lambda: sum(
-                    b.num_rows
-                    for b in reader.read_range(
-                        ["wind_speed", "power"], HZ_START, HZ_START + timedelta(days=1)
-                    )
-                )
-            )
-            for _ in range(repeat)
-        )
+        sql = select_sql(["wind_speed", "power"], HZ_START, HZ_START + timedelta(days=1))
+        best_db = min(_time(lambda: reader._query(sql)) for _ in range(repeat))
         reader.close()
         rows = 86_400
         print("\n== one 1 Hz day (86,400 rows x wind_speed, power), best of", repeat)
@@ -127,9 +118,8 @@ def serve_and_measure(conninfo: str, source_url: str, repeat: int) -> None:
                     times.append(time.perf_counter() - began)
                     assert count_rows(fmt, body) == rows, fmt
                 results[fmt] = rows / min(times)
-                print(
-                    f"{'API ' + fmt:>30}: {results[fmt]:>12,.0f} rows/s  ({len(body) / 1e6:5.1f} MB)"
-                )
+                label = "API " + fmt
+                print(f"{label:>30}: {results[fmt]:>12,.0f} rows/s  ({len(body) / 1e6:5.1f} MB)")
         print("\n== ratios")
         print(
             f"arrow / json = {results['arrow'] / results['json']:.1f}x, "
