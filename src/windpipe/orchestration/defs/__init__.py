@@ -1,0 +1,1 @@
+"""The Dagster definitions of windpipe, one module per kind; each is a thin wrapper over ``etl``."""

@@ -1,0 +1,192 @@
+"""Asset checks on the days each run loaded: window counts, consistent aggregates, no duplicates.
+
+Each check covers the run's partition range (a catch-up run checks all its days at once) and lists
+the offending days and windows in its metadata; a failed check shows red (ERROR) or yellow (WARN)
+on the asset in the UI.
+"""
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    TableColumn,
+    TableMetadataValue,
+    TableRecord,
+    TableSchema,
+    asset_check,
+)
+
+from windpipe.etl.pipeline import day_bounds
+from windpipe.orchestration.defs.assets import aggregates_10min
+from windpipe.orchestration.defs.partitions import partition_days
+from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
+from windpipe.orchestration.quality import (
+    FULL_DAY_WINDOWS,
+    check_windows,
+    duplicate_rows,
+    inconsistent_windows,
+)
+
+
+def checked_days(context: AssetCheckExecutionContext) -> tuple[date, date]:
+    """The days of the run's partition (range); today alone when the run has no partition."""
+    op = context.op_execution_context
+    if op.has_partition_key or op.has_partition_key_range:
+        return partition_days(op.partition_time_window)
+    today = datetime.now(UTC).date()
+    return today, today
+
+
+def _table(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> TableMetadataValue:
+    """A metadata table of text columns."""
+    return MetadataValue.table(
+        [TableRecord(dict(row)) for row in rows],
+        schema=TableSchema(columns=[TableColumn(c, "string") for c in columns]),
+    )
+
+
+@asset_check(asset=aggregates_10min)
+def windows_complete(
+    context: AssetCheckExecutionContext,
+    source_api: SourceApi,
+    target_db: TargetDatabase,
+    etl_options: EtlOptions,
+) -> AssetCheckResult:
+    """Each full day has 144 windows per signal; source gaps are reported (WARN), losses fail."""
+    first, last = checked_days(context)
+    with source_api.client() as client:
+
+        def fetch_day(day: date) -> pl.DataFrame:
+            start, end = day_bounds(day)
+            return client.fetch_frame(start, end, etl_options.variable_list)
+
+        with target_db.engine.connect() as conn:
+            report = check_windows(
+                conn,
+                first,
+                last,
+                variables=etl_options.variable_list,
+                aggregations=etl_options.aggregation_list,
+                fetch_day=fetch_day,
+                now=datetime.now(UTC).replace(tzinfo=None),
+            )
+    rows = [
+        {
+            "day": f.day.isoformat(),
+            "signal": f.signal,
+            "windows": str(f.windows),
+            "source_windows": str(f.source_windows),
+            "issue": "source gap" if f.explained else "target disagrees with source",
+            "windows_without_samples": f.missing,
+        }
+        for f in report.findings[:100]
+    ]
+    metadata: dict[str, Any] = {
+        "days_checked": len(report.days),
+        "full_days": report.full_days,
+        "complete_days": report.complete_days,
+        "days_with_source_gaps": len({f.day for f in report.gaps}),
+        "mismatches": len(report.mismatches),
+        "findings": _table(
+            [
+                "day",
+                "signal",
+                "windows",
+                "source_windows",
+                "issue",
+                "windows_without_samples",
+            ],
+            rows,
+        ),
+    }
+    if report.mismatches:
+        bad = report.mismatches[0]
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.ERROR,
+            description=f"{len(report.mismatches)} (day, signal) disagree with the source, e.g. "
+            f"{bad.signal} on {bad.day}: {bad.windows} windows, source has {bad.source_windows}",
+            metadata=metadata,
+        )
+    if report.gaps:
+        days = sorted({f.day.isoformat() for f in report.gaps})
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            description=f"source gaps: fewer than {FULL_DAY_WINDOWS} windows on "
+            f"{', '.join(days[:5])}{' ...' if len(days) > 5 else ''} (see findings)",
+            metadata=metadata,
+        )
+    return AssetCheckResult(passed=True, metadata=metadata)
+
+
+@asset_check(asset=aggregates_10min)
+def aggregates_consistent(
+    context: AssetCheckExecutionContext, target_db: TargetDatabase, etl_options: EtlOptions
+) -> AssetCheckResult:
+    """In every window min <= mean <= max, std >= 0, and windows start on a 10-minute boundary."""
+    first, last = checked_days(context)
+    with target_db.engine.connect() as conn:
+        report = inconsistent_windows(
+            conn,
+            first,
+            last,
+            variables=etl_options.variable_list,
+            aggregations=etl_options.aggregation_list,
+        )
+    rows = [
+        {
+            "variable": e.variable,
+            "window": f"{e.timestamp:%Y-%m-%d %H:%M}",
+            "problem": e.problem,
+            "values": ", ".join(f"{k}={v}" for k, v in e.values.items()),
+        }
+        for e in report.examples
+    ]
+    return AssetCheckResult(
+        passed=report.violations == 0,
+        description=None
+        if report.violations == 0
+        else f"{report.violations} inconsistent window(s), e.g. {rows[0]['variable']} at "
+        f"{rows[0]['window']}: {rows[0]['problem']}",
+        metadata={
+            "windows_checked": report.windows,
+            "violations": report.violations,
+            "examples": _table(["variable", "window", "problem", "values"], rows),
+        },
+    )
+
+
+@asset_check(asset=aggregates_10min)
+def no_duplicate_rows(
+    context: AssetCheckExecutionContext, target_db: TargetDatabase
+) -> AssetCheckResult:
+    """No (signal, timestamp) appears twice in the target."""
+    first, last = checked_days(context)
+    with target_db.engine.connect() as conn:
+        total, duplicates = duplicate_rows(conn, first, last)
+    rows = [
+        {"signal": d.signal, "window": f"{d.timestamp:%Y-%m-%d %H:%M}", "rows": str(d.rows)}
+        for d in duplicates
+    ]
+    return AssetCheckResult(
+        passed=not duplicates,
+        description=None
+        if not duplicates
+        else f"{len(duplicates)} duplicated (signal, timestamp), e.g. {rows[0]['signal']} at "
+        f"{rows[0]['window']} x{rows[0]['rows']}",
+        metadata={
+            "rows_checked": total,
+            "duplicated_pairs": len(duplicates),
+            "examples": _table(["signal", "window", "rows"], rows),
+        },
+    )
+
+
+asset_checks = [windows_complete, aggregates_consistent, no_duplicate_rows]

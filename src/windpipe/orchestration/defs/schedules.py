@@ -1,0 +1,53 @@
+"""Schedules: yesterday's final load after midnight UTC, and today's refresh every 10 minutes."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+
+from windpipe.orchestration.defs.jobs import etl_job
+from windpipe.orchestration.defs.partitions import daily_partitions
+
+
+def _scheduled_utc(context: ScheduleEvaluationContext) -> datetime:
+    moment = context.scheduled_execution_time or datetime.now(UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _request(day: date, run_key: str) -> RunRequest | SkipReason:
+    start = daily_partitions.start.date()
+    if day < start:
+        return SkipReason(f"{day} is before the first partition ({start})")
+    return RunRequest(run_key=run_key, partition_key=day.isoformat())
+
+
+@schedule(
+    job=etl_job,
+    cron_schedule="5 0 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+)
+def daily_yesterday(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    """At 00:05 UTC, load yesterday's partition in full, the live feed's last minute included."""
+    day = _scheduled_utc(context).date() - timedelta(days=1)
+    return _request(day, run_key=f"daily-{day.isoformat()}")
+
+
+@schedule(
+    job=etl_job,
+    cron_schedule="*/10 * * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+)
+def today_every_10min(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    """Every 10 minutes, reload today's partition as the live feed grows (idempotent)."""
+    moment = _scheduled_utc(context)
+    return _request(moment.date(), run_key=f"today-{moment:%Y-%m-%dT%H:%M}")
+
+
+schedules = [daily_yesterday, today_every_10min]

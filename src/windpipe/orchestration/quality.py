@@ -1,0 +1,308 @@
+"""Data-quality checks of the target's 10-minute aggregates, as plain functions over SQL.
+
+The Dagster asset checks in ``defs/checks.py`` call these for the days of the run that loaded them;
+each function returns what it found, so the checks only decide pass/fail and present it.
+"""
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import polars as pl
+from sqlalchemy import Connection, text
+
+from windpipe.orchestration.catchup import days_between
+
+WINDOW = timedelta(minutes=10)
+FULL_DAY_WINDOWS = 144
+#: Relative slack for ``min <= mean <= max``: a mean of equal floats may differ in the last bit.
+RELATIVE_TOLERANCE = 1e-9
+
+
+def day_start(day: date) -> datetime:
+    """``day`` 00:00 as a naive UTC datetime (the target stores naive UTC)."""
+    return datetime.combine(day, time())
+
+
+def window_counts(
+    conn: Connection, first: date, last: date, signals: Sequence[str]
+) -> dict[tuple[date, str], int]:
+    """Distinct windows held per (day, signal) in ``[first, last]``; absent keys hold none."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT d."timestamp"::date AS day, s.name, count(DISTINCT d."timestamp")
+            FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
+            GROUP BY 1, 2
+            """
+        ),
+        {"signals": list(signals), "lo": day_start(first), "hi": day_start(last) + timedelta(1)},
+    )
+    return {(day, str(name)): int(n) for day, name, n in rows}
+
+
+def last_window(conn: Connection, day: date, signals: Sequence[str]) -> datetime | None:
+    """The latest window the target holds on ``day`` for any of ``signals``."""
+    value = conn.execute(
+        text(
+            """
+            SELECT max(d."timestamp") FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
+            """
+        ),
+        {"signals": list(signals), "lo": day_start(day), "hi": day_start(day) + timedelta(1)},
+    ).scalar_one()
+    return value if isinstance(value, datetime) else None
+
+
+@dataclass(frozen=True)
+class SourceWindows:
+    """Windows of one variable on one day that hold samples in the source."""
+
+    with_samples: frozenset[datetime]  # >= 1 value: mean, min, max, count exist
+    with_two: frozenset[datetime]  # >= 2 values: std exists
+
+
+def source_windows(samples: pl.DataFrame, variables: Sequence[str]) -> dict[str, SourceWindows]:
+    """Per variable, the 10-minute windows (naive UTC starts) that hold 1 and 2+ values."""
+    if samples.height == 0:
+        empty = SourceWindows(frozenset(), frozenset())
+        return {v: empty for v in variables}
+    ts = pl.col("timestamp")
+    dtype = samples.schema["timestamp"]
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    counts = (
+        samples.with_columns(ts.dt.truncate("10m").alias("window"))
+        .group_by("window")
+        .agg([pl.col(v).count().alias(v) for v in variables])
+    )
+    result = {}
+    for v in variables:
+        one = counts.filter(pl.col(v) >= 1)["window"].to_list()
+        two = counts.filter(pl.col(v) >= 2)["window"].to_list()
+        result[v] = SourceWindows(frozenset(one), frozenset(two))
+    return result
+
+
+def windows_of_day(day: date) -> list[datetime]:
+    """The 144 window starts of a UTC day."""
+    start = day_start(day)
+    return [start + i * WINDOW for i in range(FULL_DAY_WINDOWS)]
+
+
+def describe_windows(windows: Sequence[datetime], limit: int = 6) -> str:
+    """Compact ``HH:MM-HH:MM`` runs of consecutive windows, e.g. ``03:10-03:40, 14:00``."""
+    runs: list[tuple[datetime, datetime]] = []
+    for w in sorted(windows):
+        if runs and w - runs[-1][1] == WINDOW:
+            runs[-1] = (runs[-1][0], w)
+        else:
+            runs.append((w, w))
+    parts = [f"{a:%H:%M}" if a == b else f"{a:%H:%M}-{(b + WINDOW):%H:%M}" for a, b in runs[:limit]]
+    if len(runs) > limit:
+        parts.append(f"... {len(runs) - limit} more")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class WindowFinding:
+    """A (day, signal) whose window count is not a full day's 144."""
+
+    day: date
+    signal: str
+    windows: int
+    source_windows: int  # windows the source has data for, up to the last loaded window
+    full_day: bool
+    missing: str  # the windows without source data, as ``HH:MM-HH:MM`` runs
+
+    @property
+    def explained(self) -> bool:
+        """Whether the source's own gaps account for the shortfall."""
+        return self.windows == self.source_windows
+
+
+@dataclass
+class WindowsReport:
+    """What the window-count check found over a range of days."""
+
+    days: list[date]
+    full_days: int = 0
+    complete_days: int = 0
+    findings: list[WindowFinding] = field(default_factory=list)
+
+    @property
+    def mismatches(self) -> list[WindowFinding]:
+        """(day, signal)s whose windows disagree with the source: the ETL lost or invented some."""
+        return [f for f in self.findings if not f.explained]
+
+    @property
+    def gaps(self) -> list[WindowFinding]:
+        """Full days with fewer than 144 windows because the source has no samples in some."""
+        return [f for f in self.findings if f.explained and f.full_day]
+
+
+def check_windows(
+    conn: Connection,
+    first: date,
+    last: date,
+    *,
+    variables: Sequence[str],
+    aggregations: Sequence[str],
+    fetch_day: Callable[[date], pl.DataFrame],
+    now: datetime,
+) -> WindowsReport:
+    """Count each signal's windows per day and explain any shortfall against the source.
+
+    Days holding 144 windows for every signal need nothing more. For the others the day's samples
+    are fetched (``fetch_day``) and each signal must hold exactly the windows with data (two values
+    for ``std``). For the current, unfinished day only windows up to the last one loaded count.
+    ``now`` is naive UTC.
+    """
+    signals = {f"{v}_{a}": (v, a) for v in variables for a in aggregations}
+    counts = window_counts(conn, first, last, list(signals))
+    report = WindowsReport(days=days_between(first, last))
+    for day in report.days:
+        full = day_start(day) + timedelta(days=1) <= now
+        report.full_days += full
+        held = {s: counts.get((day, s), 0) for s in signals}
+        if full and all(n == FULL_DAY_WINDOWS for n in held.values()):
+            report.complete_days += 1
+            continue
+        horizon = day_start(day) + timedelta(days=1)
+        if not full:
+            newest = last_window(conn, day, list(signals))
+            if newest is None:
+                continue  # today, not loaded yet: nothing to compare
+            horizon = newest + WINDOW
+        source = source_windows(fetch_day(day), variables)
+        for name, (variable, aggregation) in signals.items():
+            sw = source[variable]
+            have = sw.with_two if aggregation == "std" else sw.with_samples
+            expected = sum(1 for w in have if w < horizon)
+            if full and held[name] == FULL_DAY_WINDOWS == expected:
+                continue
+            if not full and held[name] == expected:
+                continue
+            missing = [w for w in windows_of_day(day) if w < horizon and w not in have]
+            report.findings.append(
+                WindowFinding(day, name, held[name], expected, full, describe_windows(missing))
+            )
+        if full and not any(f.day == day for f in report.findings):
+            report.complete_days += 1
+    return report
+
+
+@dataclass(frozen=True)
+class Inconsistency:
+    """A window whose aggregates contradict one another."""
+
+    variable: str
+    timestamp: datetime
+    problem: str
+    values: dict[str, float | None]
+
+
+@dataclass
+class ConsistencyReport:
+    """What the consistency check found: windows examined, violations, the first few of them."""
+
+    windows: int = 0
+    violations: int = 0
+    examples: list[Inconsistency] = field(default_factory=list)
+
+
+def inconsistent_windows(
+    conn: Connection,
+    first: date,
+    last: date,
+    *,
+    variables: Sequence[str],
+    aggregations: Sequence[str],
+    limit: int = 50,
+) -> ConsistencyReport:
+    """Windows breaking ``min <= mean <= max``, ``std >= 0``, ``count >= 1``, or misaligned."""
+    lo, hi = day_start(first), day_start(last) + timedelta(days=1)
+    report = ConsistencyReport()
+    for variable in variables:
+        names = {a: f"{variable}_{a}" for a in aggregations}
+        # The column aliases are aggregation names validated against settings.AGGREGATIONS.
+        columns = ", ".join(f"max(d.value) FILTER (WHERE s.name = :{a}) AS {a}" for a in names)
+        rows = conn.execute(
+            text(
+                f"""
+                SELECT d."timestamp", {columns}
+                FROM data d JOIN signal s ON s.id = d.signal_id
+                WHERE s.name = ANY(:names) AND d."timestamp" >= :lo AND d."timestamp" < :hi
+                GROUP BY d."timestamp" ORDER BY d."timestamp"
+                """  # noqa: S608
+            ),
+            {"names": list(names.values()), "lo": lo, "hi": hi, **names},
+        ).mappings()
+        for row in rows:
+            report.windows += 1
+            values = {a: row[a] for a in names}
+            problem = inconsistency(row["timestamp"], values)
+            if problem is None:
+                continue
+            report.violations += 1
+            if len(report.examples) < limit:
+                report.examples.append(Inconsistency(variable, row["timestamp"], problem, values))
+    return report
+
+
+def inconsistency(timestamp: datetime, values: Mapping[str, float | None]) -> str | None:
+    """Why one window's aggregates contradict one another, or None when they agree."""
+    mean, low, high, std, count = (values.get(k) for k in ("mean", "min", "max", "std", "count"))
+    if (timestamp - datetime(2000, 1, 1)) % WINDOW:
+        return "window start not on a 10-minute boundary"
+    present = [v for v in values.values() if v is not None]
+    if any(math.isnan(v) for v in present):
+        return "NaN value"
+    scale = max([abs(v) for v in (mean, low, high) if v is not None] + [1.0])
+    slack = RELATIVE_TOLERANCE * scale
+    if low is not None and high is not None and low > high + slack:
+        return "min > max"
+    if mean is not None and low is not None and mean < low - slack:
+        return "mean < min"
+    if mean is not None and high is not None and mean > high + slack:
+        return "mean > max"
+    if std is not None and std < 0:
+        return "std < 0"
+    if count is not None and (count < 1 or count != int(count)):
+        return "count is not a positive integer"
+    return None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Several rows for one (signal, timestamp)."""
+
+    signal: str
+    timestamp: datetime
+    rows: int
+
+
+def duplicate_rows(
+    conn: Connection, first: date, last: date, *, limit: int = 100
+) -> tuple[int, list[Duplicate]]:
+    """Rows in the days, and up to ``limit`` (signal, timestamp) pairs held twice or more."""
+    params = {"lo": day_start(first), "hi": day_start(last) + timedelta(days=1)}
+    total = conn.execute(
+        text('SELECT count(*) FROM data WHERE "timestamp" >= :lo AND "timestamp" < :hi'), params
+    ).scalar_one()
+    rows = conn.execute(
+        text(
+            """
+            SELECT s.name, d."timestamp", count(*) AS n
+            FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE d."timestamp" >= :lo AND d."timestamp" < :hi
+            GROUP BY s.name, d."timestamp" HAVING count(*) > 1
+            ORDER BY d."timestamp", s.name LIMIT :limit
+            """
+        ),
+        {**params, "limit": limit},
+    )
+    return int(total), [Duplicate(str(name), ts, int(n)) for name, ts, n in rows]
