@@ -1,0 +1,69 @@
+"""The command line as a user meets it: real processes, one clear line on bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from windpipe.settings import Settings
+
+
+def windpipe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "windpipe", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WINDPIPE_API_PORT", "99999"),
+        ("WINDPIPE_SOURCE_DB_URL", "localhost:5432"),
+        ("WINDPIPE_API_URL", "127.0.0.1:8000"),
+    ],
+)
+def test_bad_configuration_is_one_line_naming_the_variable(variable: str, value: str) -> None:
+    result = windpipe("db", "url", "source", env={variable: value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0] and "Traceback" not in result.stderr
+
+
+def test_db_url_status_and_configured_servers(settings: Settings, source_url) -> None:  # type: ignore[no-untyped-def]
+    env = {"WINDPIPE_DATA_DIR": str(settings.data_dir)}
+    url = windpipe("db", "url", "target", env=env)
+    assert url.returncode == 0, url.stderr
+    assert url.stdout.strip().startswith("postgresql+psycopg://postgres")
+    shown = make_url(url.stdout.strip())
+    assert shown.database == "windpipe_target"
+    assert shown.query["host"] == str((settings.data_dir / "postgres").resolve())
+
+    status = windpipe("db", "status", env=env)
+    assert status.returncode == 0
+    assert "running (pid" in status.stdout
+
+    configured = source_url.render_as_string(hide_password=False)
+    shown = windpipe("db", "url", "source", env={"WINDPIPE_SOURCE_DB_URL": configured})
+    assert shown.stdout.strip() == configured
+
+
+def test_db_status_of_a_new_data_dir_starts_nothing(tmp_path: Path) -> None:
+    result = windpipe("db", "status", env={"WINDPIPE_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0
+    assert "not created yet" in result.stdout
+    assert not (tmp_path / "postgres").exists()
+
+
+def test_unknown_command_and_help() -> None:
+    assert windpipe("--help").returncode == 0
+    result = windpipe("frobnicate")
+    assert result.returncode == 2
+    assert "No such command" in result.stderr
