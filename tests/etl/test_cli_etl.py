@@ -1,0 +1,184 @@
+"""``windpipe etl`` and ``windpipe backfill`` as a user runs them: real processes, real services."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+
+from tests.conftest import LiveApi, free_port
+from tests.etl.conftest import target_rows
+from windpipe.api import create_app
+from windpipe.postgres import database_url, ensure_database, libpq_conninfo, make_engine
+from windpipe.settings import Settings
+from windpipe.source.schema import create_source_schema
+from windpipe.source.seed import seed_source
+
+# Every test here starts the CLI in a fresh interpreter (1-3 s each on the 2-core machine).
+pytestmark = pytest.mark.slow
+
+
+def windpipe(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in its own interpreter, as ``windpipe ...`` would."""
+    return subprocess.run(
+        [sys.executable, "-m", "windpipe", *args],
+        env={**os.environ, "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli_env(live_api: LiveApi, target: Engine, tmp_path: Path) -> dict[str, str]:
+    """Environment pointing the CLI at the live API and the session's target database."""
+    return {
+        "WINDPIPE_API_URL": live_api.url,
+        "WINDPIPE_TARGET_DB_URL": target.url.render_as_string(hide_password=False),
+        "WINDPIPE_DATA_DIR": str(tmp_path),  # no embedded server may be started from here
+    }
+
+
+def test_etl_loads_one_day(cli_env: dict[str, str], target: Engine) -> None:
+    done = windpipe("etl", "--date", "2024-03-01", env=cli_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("2024-03-01: 1,440 samples (100.0% coverage) -> 144 windows")
+    assert "1,152 rows written" in done.stdout and done.stderr == ""
+    assert len(target_rows(target)) == 1152
+
+
+def test_etl_of_a_day_without_data_warns_and_exits_0(
+    cli_env: dict[str, str], target: Engine
+) -> None:
+    done = windpipe(
+        "etl", "--date", "2024-03-08", env={**cli_env, "WINDPIPE_ETL_AGGREGATIONS": "mean,count"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == (
+        "warning: the API has no samples for 2024-03-08; the day's aggregates were cleared"
+    )
+    assert target_rows(target) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "override", "message"),
+    [
+        (
+            ["--date", "2024-02-30"],
+            {},
+            "error: --date '2024-02-30' is not a date; expected YYYY-MM-DD",
+        ),
+        (
+            ["--date", "2024-03-01"],
+            {"api": True},
+            "error: 2024-03-01: the API at http://127.0.0.1:",
+        ),
+        (["--date", "2024-03-01"], {"target": True}, "error: 2024-03-01: the target database at "),
+        (["--date", "2024-03-01"], {"bad": True}, "error: invalid configuration: WINDPIPE_ETL_"),
+    ],
+    ids=["bad-date", "api-down", "target-refuses", "bad-config"],
+)
+def test_failures_are_one_line_and_non_zero_and_write_nothing(
+    cli_env: dict[str, str], target: Engine, args: list[str], override: dict, message: str
+) -> None:
+    env = dict(cli_env)
+    if override.get("api"):
+        env["WINDPIPE_API_URL"] = f"http://127.0.0.1:{free_port()}"
+    if override.get("target"):
+        env["WINDPIPE_TARGET_DB_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x"
+    if override.get("bad"):
+        env["WINDPIPE_ETL_AGGREGATIONS"] = "mean,median"
+    done = windpipe("etl", *args, env=env)
+    assert done.returncode != 0
+    assert done.stderr.startswith(message), done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert target_rows(target) == []
+
+
+def test_backfill_a_range_with_a_summary(cli_env: dict[str, str], target: Engine) -> None:
+    done = windpipe("backfill", "--start", "2024-03-04", "--end", "2024-03-10", env=cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "backfilled 7 day(s) 2024-03-04..2024-03-10: " in done.stdout
+    assert "rows written in" in done.stdout and "samples/s" in done.stdout
+    assert done.stderr.strip() == (
+        "warning: 4 day(s) had no samples and were cleared: "
+        "2024-03-06, 2024-03-07, 2024-03-08, 2024-03-09"
+    )
+    days = sorted({ts.date().isoformat() for ts, _, _ in target_rows(target)})
+    assert days == ["2024-03-04", "2024-03-05", "2024-03-10"]
+    reversed_range = windpipe(
+        "backfill", "--start", "2024-03-04", "--end", "2024-03-01", env=cli_env
+    )
+    assert reversed_range.returncode == 1
+    assert reversed_range.stderr.strip() == "error: --end 2024-03-01 is before --start 2024-03-04"
+
+
+@pytest.fixture
+def own_source_api(settings: Settings) -> Iterator[str]:
+    """An API over a source of its own holding exactly 2022-02-27 12:00 .. 2022-03-02 06:00."""
+    server = database_url(settings, "source").set(database="postgres")
+    ensure_database(server, "windpipe_backfill_source")
+    url = server.set(database="windpipe_backfill_source")
+    engine = make_engine(url)
+    create_source_schema(engine)
+    seed_source(engine, datetime(2022, 2, 27, 12, tzinfo=UTC), datetime(2022, 3, 2, 6, tzinfo=UTC))
+    app = create_app(settings, source_conninfo=libpq_conninfo(url))
+    api = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    )
+    thread = threading.Thread(target=api.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not api.started:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{api.config.port}"
+    api.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+    with psycopg.connect(libpq_conninfo(server), autocommit=True) as conn:
+        conn.execute("DROP DATABASE windpipe_backfill_source WITH (FORCE)")
+
+
+def test_backfill_defaults_to_every_day_the_api_holds(
+    cli_env: dict[str, str], target: Engine, own_source_api: str
+) -> None:
+    done = windpipe("backfill", env={**cli_env, "WINDPIPE_API_URL": own_source_api})
+    assert done.returncode == 0, done.stderr
+    assert "backfilled 4 day(s) 2022-02-27..2022-03-02: 3,960 samples read" in done.stdout
+    per_day: dict[str, int] = {}
+    for ts, _, _ in target_rows(target):
+        per_day[ts.date().isoformat()] = per_day.get(ts.date().isoformat(), 0) + 1
+    assert per_day == {"2022-02-27": 576, "2022-02-28": 1152, "2022-03-01": 1152, "2022-03-02": 288}
+
+
+def test_etl_imports_nothing_heavy_it_does_not_use(cli_env: dict[str, str]) -> None:
+    probe = (
+        "import sys\n"
+        "from windpipe.cli import app\n"
+        "try:\n"
+        "    app(['etl', '--date', '2024-03-01'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "heavy = {'dagster', 'fastapi', 'pandas', 'uvicorn', 'starlette', 'numpy', 'pyarrow'}\n"
+        "print(sorted(heavy & {name.split('.')[0] for name in sys.modules}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, **cli_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
