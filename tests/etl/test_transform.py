@@ -79,6 +79,9 @@ def test_arrow_input_with_utc_zone_and_other_units_gives_the_same_result() -> No
     assert aggregate_10min(aware.to_arrow(), variables=["x"], aggregations=ALL).equals(expected)
     in_ns = df.with_columns(pl.col("timestamp").dt.cast_time_unit("ns"))
     assert aggregate_10min(in_ns, variables=["x"], aggregations=ALL).equals(expected)
+    shuffled = df.sample(fraction=1.0, shuffle=True, seed=3)
+    assert not shuffled["timestamp"].is_sorted()
+    assert aggregate_10min(shuffled, variables=["x"], aggregations=ALL).equals(expected)
     # A frame in another zone names the same instants: the windows stay UTC.
     kolkata = frame([5, 65, 700, 1300], [1.0, 2.0, 4.0, 8.0], tz="Asia/Kolkata")
     assert aggregate_10min(kolkata, variables=["x"], aggregations=ALL).equals(expected)
@@ -174,12 +177,19 @@ def test_properties_of_the_aggregation(pairs: list[tuple[int, float]], cut: int)
     assert {w: int(got[(w, "x_count")]) for w in windows} == expected_counts
     assert sum(expected_counts.values()) == len(pairs)
 
+    values: dict[datetime, list[float]] = {}
+    for us, value in pairs:
+        values.setdefault(DAY + timedelta(microseconds=us - us % WINDOW_US), []).append(value)
     for w in windows:
         lo, hi, mean = got[(w, "x_min")], got[(w, "x_max")], got[(w, "x_mean")]
-        slack = 1e-12 * max(abs(lo), abs(hi), 1.0)
-        assert lo - slack <= mean <= hi + slack
+        scale = max(abs(lo), abs(hi), 1.0)
+        assert lo - 1e-12 * scale <= mean <= hi + 1e-12 * scale
+        assert (lo, hi) == (min(values[w]), max(values[w]))
+        assert math.isclose(mean, statistics.fmean(values[w]), rel_tol=1e-9, abs_tol=1e-9 * scale)
         if expected_counts[w] >= 2:
             assert got[(w, "x_std")] >= 0.0
+            exact = statistics.stdev(values[w])
+            assert math.isclose(got[(w, "x_std")], exact, rel_tol=1e-9, abs_tol=1e-9 * scale)
         else:
             assert (w, "x_std") not in got
 
