@@ -17,12 +17,14 @@ from windpipe.api import create_app
 from windpipe.etl.errors import (
     ApiRequestError,
     ApiUnavailableError,
+    EtlError,
     IncompleteResponseError,
 )
-from windpipe.etl.extract import ARROW_EOS, ApiClient
+from windpipe.etl.extract import ARROW_EOS, ARROW_MEDIA_TYPE, ApiClient
 from windpipe.settings import Settings
 
 DAY = datetime(2024, 3, 1)
+ARROW = {"content-type": ARROW_MEDIA_TYPE}
 
 
 def quick(client: ApiClient) -> list[float]:
@@ -138,7 +140,7 @@ def test_transient_failures_are_retried_until_a_whole_answer(client: ApiClient) 
             raise httpx.ConnectError("connection refused", request=request)
         if len(calls) == 2:
             return httpx.Response(502, json={"detail": "bad gateway"})
-        return httpx.Response(200, content=body)
+        return httpx.Response(200, content=body, headers=ARROW)
 
     with ApiClient("http://api.invalid", transport=httpx.MockTransport(flaky)) as flaky_client:
         delays = quick(flaky_client)
@@ -153,12 +155,31 @@ def test_an_arrow_stream_without_its_end_marker_is_refused(client: ApiClient) ->
     assert body.endswith(ARROW_EOS)
 
     def clipped(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=body[: -len(ARROW_EOS)])
+        return httpx.Response(200, content=body[: -len(ARROW_EOS)], headers=ARROW)
 
     with ApiClient("http://api.invalid", retries=1, transport=httpx.MockTransport(clipped)) as c:
         quick(c)
         with pytest.raises(IncompleteResponseError, match="without the Arrow end-of-stream"):
             c.fetch(DAY, DAY + timedelta(hours=1), ["power"])
+
+
+def test_an_answer_that_is_not_the_apis_arrow_is_refused(client: ApiClient) -> None:
+    # Something else listening at the configured URL (here: a JSON body, then wrong columns).
+    body = _arrow_body(client)
+
+    def json_instead(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[{"timestamp": "2024-03-01T00:00:00Z"}])
+
+    json_client = ApiClient("http://api.invalid", transport=httpx.MockTransport(json_instead))
+    with json_client, pytest.raises(EtlError, match="application/json content type instead of"):
+        json_client.fetch(DAY, DAY + timedelta(hours=1), ["power"])
+
+    def arrow(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers=ARROW)
+
+    other = ApiClient("http://api.invalid", transport=httpx.MockTransport(arrow))
+    with other, pytest.raises(EtlError, match=r"columns \['timestamp', 'power'\], not"):
+        other.fetch_frame(DAY, DAY + timedelta(hours=1), ["wind_speed"])
 
 
 @pytest.mark.slow

@@ -243,6 +243,23 @@ def test_the_first_load_creates_the_schema(client: ApiClient, settings: Settings
             conn.execute("DROP DATABASE windpipe_fresh_target")
 
 
+def test_a_load_the_target_refuses_is_one_clear_error_and_writes_nothing(
+    client: ApiClient, target: Engine
+) -> None:
+    before = _loaded_state(client, target, CLEAN)
+    with target.begin() as conn:
+        conn.execute(
+            text("ALTER TABLE data ADD CONSTRAINT ck_test_negative CHECK (value < 0) NOT VALID")
+        )
+    try:
+        with pytest.raises(EtlError, match=rf"^{CLEAN}: the target database at .* refused loading"):
+            run(CLEAN, client, target)
+    finally:
+        with target.begin() as conn:
+            conn.execute(text("ALTER TABLE data DROP CONSTRAINT ck_test_negative"))
+    assert target_rows(target) == before
+
+
 # -- concurrency -----------------------------------------------------------------------------------
 
 

@@ -116,12 +116,11 @@ class ApiClient:
 
         body = self.fetch_ipc(start, end, variables)
         try:
-            return pa.ipc.open_stream(body).read_all()
+            table = pa.ipc.open_stream(body).read_all()
         except (OSError, pa.ArrowInvalid) as exc:
-            raise IncompleteResponseError(
-                f"the API at {self.base_url} sent a malformed Arrow stream for "
-                f"[{_moment(start)}, {_moment(end)}): {_reason(exc)}"
-            ) from exc
+            raise self._malformed(start, end, exc) from exc
+        self._check_columns(table.column_names, variables)
+        return table
 
     def fetch_frame(
         self, start: datetime, end: datetime, variables: Sequence[str]
@@ -131,12 +130,25 @@ class ApiClient:
 
         body = self.fetch_ipc(start, end, variables)
         try:
-            return pl.read_ipc_stream(body)
+            frame = pl.read_ipc_stream(body)
         except (OSError, pl.exceptions.ComputeError) as exc:
-            raise IncompleteResponseError(
-                f"the API at {self.base_url} sent a malformed Arrow stream for "
-                f"[{_moment(start)}, {_moment(end)}): {_reason(exc)}"
-            ) from exc
+            raise self._malformed(start, end, exc) from exc
+        self._check_columns(frame.columns, variables)
+        return frame
+
+    def _malformed(self, start: datetime, end: datetime, exc: Exception) -> EtlError:
+        return IncompleteResponseError(
+            f"the API at {self.base_url} sent a malformed Arrow stream for "
+            f"[{_moment(start)}, {_moment(end)}): {_reason(exc)}"
+        )
+
+    def _check_columns(self, columns: Sequence[str], variables: Sequence[str]) -> None:
+        expected = ["timestamp", *variables]
+        if list(columns) != expected:
+            raise EtlError(
+                f"the API at {self.base_url} answered with columns {list(columns)}, "
+                f"not {expected}; is it a windpipe connector API of the same version?"
+            )
 
     def fetch_ipc(self, start: datetime, end: datetime, variables: Sequence[str]) -> bytes:
         """The whole Arrow IPC stream of ``[start, end)``, retried until complete."""
@@ -165,6 +177,12 @@ class ApiClient:
                 "GET", "/data", params=params, headers={"Accept": ARROW_MEDIA_TYPE}
             ) as response:
                 self._check_status(response, what)
+                media_type = response.headers.get("content-type", "").split(";")[0].strip()
+                if media_type != ARROW_MEDIA_TYPE:
+                    raise EtlError(
+                        f"the API at {self.base_url} answered {what} with {media_type or 'no'} "
+                        f"content type instead of {ARROW_MEDIA_TYPE}; is it a windpipe API?"
+                    )
                 body = response.read()
         except httpx.RemoteProtocolError as exc:
             raise _RetryableError(

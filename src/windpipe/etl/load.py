@@ -105,12 +105,15 @@ def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
         yield
     except EtlError:
         raise
-    except (psycopg.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
+    except (psycopg.Error, sqlalchemy.exc.DBAPIError) as exc:
         if _is_connection_failure(exc):
             raise TargetUnavailableError(
                 f"the target database at {_describe(engine)} failed while {doing}: {_reason(exc)}"
             ) from exc
-        raise
+        # Anything else the server refuses (permissions, a full disk, a foreign schema ...).
+        raise EtlError(
+            f"the target database at {_describe(engine)} refused {doing}: {_reason(exc)}"
+        ) from exc
 
 
 def create_target_schema(engine: Engine) -> None:
