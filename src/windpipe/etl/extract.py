@@ -1,10 +1,9 @@
 """The API client of the ETL: Arrow IPC over one reused httpx connection, with bounded retries.
 
-Connection errors, timeouts, cut transfers and 5xx answers are retried with exponential backoff and
-full jitter; a 4xx fails at once with the API's own ``detail``. A body is only accepted when the
-HTTP transfer completed *and* the Arrow stream ends with its end-of-stream marker, so a day is never
-loaded from a partial response.
-"""
+Connection errors, timeouts, cut transfers, 5xx, 408 and 429 answers are retried with exponential
+backoff and jitter; any other 4xx fails at once with the API's own ``detail``. A body is accepted
+only when the HTTP transfer completed *and* the Arrow stream ends with its end-of-stream marker, so
+a day is never loaded from a partial response."""
 
 import random
 import time
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
 #: The last 8 bytes of every complete Arrow IPC stream: continuation token, then a zero length.
 ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
+#: Client errors that say "not now" rather than "never": request timeout, too many requests.
+RETRYABLE_4XX = frozenset({408, 429})
 
 
 class _RetryableError(Exception):
@@ -227,7 +228,7 @@ class ApiClient:
             return
         response.read()
         detail = _detail(response)
-        if status >= 500:
+        if status >= 500 or status in RETRYABLE_4XX:
             raise _RetryableError(
                 ApiUnavailableError(
                     f"the API at {self.base_url} answered {status} for {what}: {detail}"

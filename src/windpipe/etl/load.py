@@ -196,6 +196,10 @@ def replace_window(
     start, end = _naive_utc(start), _naive_utc(end)
     if end <= start:
         raise ValueError(f"end {end} is not after start {start}")
+    dtype = aggregates.schema.get("timestamp")
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        stamps = pl.col("timestamp").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        aggregates = aggregates.with_columns(stamps)
     _check_aggregates(aggregates, start, end, signals)
     with _target_errors(engine, f"loading [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})"):
         try:

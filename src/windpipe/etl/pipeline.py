@@ -19,6 +19,7 @@ from windpipe.etl.errors import EtlError
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.load import replace_window
 from windpipe.etl.transform import aggregate_10min, signal_name
+from windpipe.settings import AGGREGATIONS
 
 DAY_SECONDS = 86_400
 #: Sampling step assumed for the coverage of a day holding fewer than two samples.
@@ -71,6 +72,9 @@ def _check_config(variables: Sequence[str], aggregations: Sequence[str]) -> None
         raise EtlError("no variables to aggregate; set WINDPIPE_ETL_VARIABLES")
     if not aggregations:
         raise EtlError("no aggregations to compute; set WINDPIPE_ETL_AGGREGATIONS")
+    unknown = [a for a in aggregations if a not in AGGREGATIONS]
+    if unknown:
+        raise EtlError(f"unknown aggregation(s) {unknown}; accepted: {', '.join(AGGREGATIONS)}")
 
 
 def _fetch(client: ApiClient, day: date, variables: Sequence[str]) -> pl.DataFrame:
