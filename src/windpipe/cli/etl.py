@@ -5,7 +5,10 @@ they never import Dagster, FastAPI or pandas: ``windpipe etl --date`` is meant t
 under a second for a day of 1-minute data.
 """
 
+import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,6 +29,24 @@ if TYPE_CHECKING:
     from windpipe.etl.extract import ApiClient
     from windpipe.etl.pipeline import DayResult
     from windpipe.settings import Settings
+
+
+@contextmanager
+def _start_up() -> Iterator[None]:
+    """Import and connect without cyclic-GC passes, then freeze what exists for the rest of the run.
+
+    Python's collector walks every object the imports create, again and again: pausing it saves a
+    fifth of the import time, and freezing the survivors spares the interpreter's final
+    collections at exit (~0.3 s). The objects frozen live as long as the process anyway.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 def _parse_day(value: str | None, option: str) -> date | None:
@@ -66,23 +87,24 @@ def etl(
     ],
 ) -> None:
     """Aggregate one UTC day to 10-minute windows and replace it in the target database."""
-    from windpipe.etl.pipeline import run_day
-
     chosen = _parse_day(day, "--date")
     assert chosen is not None
-    settings = load_settings_or_exit()
-    client, engine = _connect(settings)
-    try:
-        result = run_day(
-            chosen,
-            client=client,
-            engine=engine,
-            variables=settings.etl_variables,
-            aggregations=settings.etl_aggregations,
-        )
-    finally:
-        client.close()
-        engine.dispose()
+    with _start_up():  # one day is small: the whole run goes without GC passes
+        from windpipe.etl.pipeline import run_day
+
+        settings = load_settings_or_exit()
+        client, engine = _connect(settings)
+        try:
+            result = run_day(
+                chosen,
+                client=client,
+                engine=engine,
+                variables=settings.etl_variables,
+                aggregations=settings.etl_aggregations,
+            )
+        finally:
+            client.close()
+            engine.dispose()
     if result.rows_read == 0:
         _warn(f"the API has no samples for {chosen}; the day's aggregates were cleared")
     console.print(_describe(result), highlight=False, soft_wrap=True)
@@ -101,20 +123,21 @@ def backfill(
     ] = None,
 ) -> None:
     """Run the ETL for each day of a range, in order (default: every day the API holds)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from windpipe.etl.pipeline import DayResult, run_range
-
     first, last = _parse_day(start, "--start"), _parse_day(end, "--end")
-    settings = load_settings_or_exit()
-    client, engine = _connect(settings)
+    with _start_up():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        from windpipe.etl.pipeline import DayResult, run_range
+
+        settings = load_settings_or_exit()
+        client, engine = _connect(settings)
     began = time.perf_counter()
     results: list[DayResult] = []
     finished = False
@@ -163,6 +186,7 @@ def backfill(
         engine.dispose()
         if results:
             _summary(results, time.perf_counter() - began, finished=finished)
+        gc.freeze()  # spare the interpreter's final collections
 
 
 def _summary(results: "list[DayResult]", seconds: float, *, finished: bool) -> None:
