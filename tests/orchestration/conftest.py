@@ -1,10 +1,12 @@
 """Fixtures for the Dagster tests: the definitions, resources on the session's databases and API."""
 
+import uuid
 import warnings
 from collections.abc import Iterator
 
+import psycopg
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetCheckEvaluation, DagsterInstance
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
@@ -20,7 +22,9 @@ with warnings.catch_warnings():
     from windpipe.orchestration import definitions as _definitions
 
 from windpipe.etl.load import create_target_schema
+from windpipe.orchestration.defs.checks import asset_checks
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
+from windpipe.postgres import ensure_database, make_engine
 
 defs = _definitions.defs
 
@@ -47,3 +51,34 @@ def instance() -> Iterator[DagsterInstance]:
     """A throw-away in-memory Dagster instance."""
     with DagsterInstance.ephemeral() as inst:
         yield inst
+
+
+def run_checks(
+    resources: dict[str, object], partition_key: str, instance: DagsterInstance | None = None
+) -> dict[str, AssetCheckEvaluation]:
+    """Run only the three asset checks of the ETL job for a partition; evaluations by name."""
+    job = defs.resolve_job_def("windpipe_etl")
+    checks = job.get_subset(
+        asset_selection=set(), asset_check_selection={c.check_key for c in asset_checks}
+    )
+    result = checks.execute_in_process(
+        partition_key=partition_key, resources=resources, instance=instance
+    )
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture
+def empty_target(target_url: URL) -> Iterator[URL]:
+    """A target database of its own, empty, dropped afterwards."""
+    name = f"windpipe_target_{uuid.uuid4().hex[:8]}"
+    ensure_database(target_url, name)
+    url = target_url.set(database=name)
+    engine = make_engine(url)
+    create_target_schema(engine)
+    engine.dispose()
+    yield url
+    conninfo = target_url.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

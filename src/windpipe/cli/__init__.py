@@ -4,8 +4,8 @@ Command modules import heavy libraries inside the command bodies, so ``windpipe 
 Dagster or FastAPI.
 """
 
-from windpipe.cli import db, etl, serve, source, up
+from windpipe.cli import dagster, db, etl, serve, source, up
 from windpipe.cli.app import app, main
 
 __all__ = ["app", "main"]
-_ = (db, etl, serve, source, up)  # imported for their command registrations
+_ = (dagster, db, etl, serve, source, up)  # imported for their command registrations

@@ -2,8 +2,10 @@
 
 from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, inspect, text
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 def days_between(first: date, last: date) -> list[date]:
@@ -39,9 +41,11 @@ def missing_days(
 
 
 def days_with_aggregates(
-    conn: Connection, first: date, last: date, signals: Sequence[str]
+    conn: "Connection", first: date, last: date, signals: Sequence[str]
 ) -> set[date]:
     """Days in ``[first, last]`` for which the target holds at least one row of ``signals``."""
+    from sqlalchemy import inspect, text
+
     if last < first or not signals:
         return set()
     if not inspect(conn).has_table("data") or not inspect(conn).has_table("signal"):

@@ -23,11 +23,11 @@ INSTANCE_YAML = f"""\
 # Dagster instance of windpipe, written by `windpipe dagster` when missing; edit freely.
 # Storage: SQLite files in this directory (Dagster's default for a local instance).
 
-# Runs wait in a queue; the daemon starts them. Two at a time fits a laptop, and ETL runs go one
-# by one (they write the same tables; a catch-up run and a 10-minute refresh need not overlap).
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
+# Runs wait in a queue that the daemon looks at every second (default 5 s). Two runs at a time
+# fit a laptop, and ETL runs go one by one (they write the same tables; a catch-up run and a
+# 10-minute refresh need not overlap).
+run_queue:
+  dequeue_interval_seconds: 1
 concurrency:
   runs:
     max_concurrent_runs: 2
@@ -69,10 +69,37 @@ def ensure_instance(home: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        tmp = config.with_suffix(".yaml.tmp")
+        tmp = config.with_suffix(f".yaml.{os.getpid()}.tmp")
         tmp.write_text(INSTANCE_YAML)
         tmp.replace(config)
     return config
+
+
+def initialize_storage(home: Path) -> bool:
+    """Create the instance's storage once; return whether this call created it.
+
+    The webserver and the daemon (and their code servers) each create missing SQLite storage when
+    they open the instance; started at the same moment on a fresh home, they stamp its schema twice
+    and then refuse to load ("more than one head"). A file lock makes the first one do it alone.
+    """
+    import fcntl
+    import warnings
+
+    marker = home / ".storage-initialized"
+    if marker.exists():
+        return False
+    with (home / ".storage.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from dagster import DagsterInstance
+
+            with DagsterInstance.from_config(str(home)) as instance:
+                instance.get_runs(limit=1)
+        marker.write_text("Dagster storage created by windpipe; delete to redo.\n")
+    return True
 
 
 def partitions_start(environ: Mapping[str, str] | None = None) -> date:

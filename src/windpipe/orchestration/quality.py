@@ -8,11 +8,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
-import polars as pl
 from sqlalchemy import Connection, text
 
 from windpipe.orchestration.catchup import days_between
+
+if TYPE_CHECKING:
+    import polars as pl
 
 WINDOW = timedelta(minutes=10)
 FULL_DAY_WINDOWS = 144
@@ -65,8 +68,10 @@ class SourceWindows:
     with_two: frozenset[datetime]  # >= 2 values: std exists
 
 
-def source_windows(samples: pl.DataFrame, variables: Sequence[str]) -> dict[str, SourceWindows]:
+def source_windows(samples: "pl.DataFrame", variables: Sequence[str]) -> dict[str, SourceWindows]:
     """Per variable, the 10-minute windows (naive UTC starts) that hold 1 and 2+ values."""
+    import polars as pl
+
     if samples.height == 0:
         empty = SourceWindows(frozenset(), frozenset())
         return {v: empty for v in variables}
@@ -151,7 +156,7 @@ def check_windows(
     *,
     variables: Sequence[str],
     aggregations: Sequence[str],
-    fetch_day: Callable[[date], pl.DataFrame],
+    fetch_day: Callable[[date], "pl.DataFrame"],
     now: datetime,
 ) -> WindowsReport:
     """Count each signal's windows per day and explain any shortfall against the source.

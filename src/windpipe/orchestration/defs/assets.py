@@ -1,6 +1,7 @@
 """The asset: a UTC day's 10-minute aggregates in the target database."""
 
-import polars as pl
+from typing import TYPE_CHECKING
+
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
@@ -15,15 +16,11 @@ from dagster import (
     asset,
 )
 
-from windpipe.etl.pipeline import DayResult, run_range
 from windpipe.orchestration.defs.partitions import daily_partitions, partition_days
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
-from windpipe.orchestration.reporting import (
-    aggregates_frame,
-    chart_markdown,
-    day_figures,
-    preview_rows,
-)
+
+if TYPE_CHECKING:
+    from windpipe.etl.pipeline import DayResult
 
 
 @asset(
@@ -44,10 +41,20 @@ def aggregates_10min(
     etl_options: EtlOptions,
 ) -> MaterializeResult:
     """10-minute mean/min/max/std of the turbine's signals per UTC day, in the target database."""
+    import polars as pl
+
+    from windpipe.etl.pipeline import run_range
+    from windpipe.orchestration.reporting import (
+        aggregates_frame,
+        chart_markdown,
+        day_figures,
+        preview_rows,
+    )
+
     first, last = partition_days(context.partition_time_window)
     variables, aggregations = etl_options.variable_list, etl_options.aggregation_list
 
-    def log_day(result: DayResult) -> None:
+    def log_day(result: "DayResult") -> None:
         context.log.info(
             f"{result.day}: {result.rows_read:,} samples -> {result.windows} windows, "
             f"{result.rows_written:,} rows, coverage {result.coverage:.1%}, {result.seconds:.2f} s"

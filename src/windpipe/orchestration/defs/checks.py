@@ -7,9 +7,8 @@ on the asset in the UI.
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -22,16 +21,13 @@ from dagster import (
     asset_check,
 )
 
-from windpipe.etl.pipeline import day_bounds
 from windpipe.orchestration.defs.assets import aggregates_10min
 from windpipe.orchestration.defs.partitions import partition_days
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
-from windpipe.orchestration.quality import (
-    FULL_DAY_WINDOWS,
-    check_windows,
-    duplicate_rows,
-    inconsistent_windows,
-)
+from windpipe.orchestration.quality import FULL_DAY_WINDOWS
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def checked_days(context: AssetCheckExecutionContext) -> tuple[date, date]:
@@ -59,10 +55,13 @@ def windows_complete(
     etl_options: EtlOptions,
 ) -> AssetCheckResult:
     """Each full day has 144 windows per signal; source gaps are reported (WARN), losses fail."""
+    from windpipe.etl.pipeline import day_bounds
+    from windpipe.orchestration.quality import check_windows
+
     first, last = checked_days(context)
     with source_api.client() as client:
 
-        def fetch_day(day: date) -> pl.DataFrame:
+        def fetch_day(day: date) -> "pl.DataFrame":
             start, end = day_bounds(day)
             return client.fetch_frame(start, end, etl_options.variable_list)
 
@@ -131,6 +130,8 @@ def aggregates_consistent(
     context: AssetCheckExecutionContext, target_db: TargetDatabase, etl_options: EtlOptions
 ) -> AssetCheckResult:
     """In every window min <= mean <= max, std >= 0, and windows start on a 10-minute boundary."""
+    from windpipe.orchestration.quality import inconsistent_windows
+
     first, last = checked_days(context)
     with target_db.engine.connect() as conn:
         report = inconsistent_windows(
@@ -168,6 +169,8 @@ def no_duplicate_rows(
     context: AssetCheckExecutionContext, target_db: TargetDatabase
 ) -> AssetCheckResult:
     """No (signal, timestamp) appears twice in the target."""
+    from windpipe.orchestration.quality import duplicate_rows
+
     first, last = checked_days(context)
     with target_db.engine.connect() as conn:
         total, duplicates = duplicate_rows(conn, first, last)

@@ -2,14 +2,19 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
-from sqlalchemy import Engine
 
-from windpipe.etl.extract import ApiClient
-from windpipe.postgres import make_engine
 from windpipe.settings import AGGREGATIONS, SOURCE_VARIABLES, ConfigError
+
+# The ETL and database libraries load when a run or a sensor uses them, not when the webserver or
+# the daemon load the definitions.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from windpipe.etl.extract import ApiClient
 
 
 class SourceApi(ConfigurableResource):
@@ -35,8 +40,10 @@ class SourceApi(ConfigurableResource):
         return value
 
     @contextmanager
-    def client(self, *, retries: int | None = None) -> Iterator[ApiClient]:
+    def client(self, *, retries: int | None = None) -> Iterator["ApiClient"]:
         """An API client for the duration of the block."""
+        from windpipe.etl.extract import ApiClient
+
         with ApiClient(
             self.base_url,
             timeout=self.timeout,
@@ -49,10 +56,12 @@ class TargetDatabase(ConfigurableResource):
     """The target PostgreSQL database (``WINDPIPE_TARGET_DB_URL``, a SQLAlchemy URL)."""
 
     url: str = Field(description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db.")
-    _engine: Engine | None = PrivateAttr(default=None)
+    _engine: Any = PrivateAttr(default=None)  # sqlalchemy.Engine, imported lazily
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         """Open the connection pool for one run or one sensor evaluation."""
+        from windpipe.postgres import make_engine
+
         self._engine = make_engine(self.url)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
@@ -62,9 +71,11 @@ class TargetDatabase(ConfigurableResource):
             self._engine = None
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> "Engine":
         """The SQLAlchemy engine (created on first use outside a run)."""
         if self._engine is None:
+            from windpipe.postgres import make_engine
+
             self._engine = make_engine(self.url)
         return self._engine
 

@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from windpipe.etl.errors import EtlError
-from windpipe.orchestration.catchup import days_between, days_with_aggregates, missing_days
+from windpipe.orchestration.catchup import days_between, missing_days
 from windpipe.orchestration.defs.assets import aggregates_10min
 from windpipe.orchestration.defs.jobs import etl_job
 from windpipe.orchestration.defs.partitions import daily_partitions
@@ -95,6 +95,8 @@ def catch_up(
         return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
     if not rows or first is None or last is None:
         return SensorResult(skip_reason="the source holds no samples yet")
+    from windpipe.orchestration.catchup import days_with_aggregates
+
     start = daily_partitions.start.date()
     lo, hi = max(first.date(), start), min(last.date(), now.date())
     with target_db.engine.connect() as conn:

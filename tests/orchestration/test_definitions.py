@@ -1,0 +1,98 @@
+"""The code location loads, and its parts are wired as the issue asks."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from dagster import (
+    BackfillPolicy,
+    Backoff,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    Definitions,
+)
+
+from tests.orchestration.conftest import defs
+from windpipe.orchestration.instance import DEFAULT_PARTITIONS_START, ETL_RUN_TAG
+
+
+def test_definitions_load() -> None:
+    Definitions.validate_loadable(defs)
+    assert defs.resolve_job_def("windpipe_etl") is not None
+
+
+def test_the_asset_is_daily_single_run_backfilled_and_retried() -> None:
+    asset = defs.resolve_assets_def("aggregates_10min")
+    assert asset.backfill_policy == BackfillPolicy.single_run()
+    partitions = asset.partitions_def
+    assert partitions is not None
+    assert partitions.timezone == "UTC" and partitions.end_offset == 1  # type: ignore[attr-defined]
+    assert partitions.start.date() == DEFAULT_PARTITIONS_START  # type: ignore[attr-defined]
+    retry = asset.op.retry_policy
+    assert retry is not None and retry.max_retries >= 1 and retry.backoff == Backoff.EXPONENTIAL
+    assert asset.descriptions_by_key[asset.key].startswith("10-minute")
+
+
+def test_the_job_runs_the_asset_and_its_checks_in_one_process() -> None:
+    job = defs.resolve_job_def("windpipe_etl")
+    assert job.executor_def.name == "in_process"
+    assert job.tags[ETL_RUN_TAG] == "target"
+    checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
+    assert checks == {"windows_complete", "aggregates_consistent", "no_duplicate_rows"}
+
+
+def test_schedules_and_the_sensor_run_without_a_click() -> None:
+    schedules = {s.name: s for s in defs.schedules or []}  # type: ignore[union-attr]
+    assert set(schedules) == {"daily_yesterday", "today_every_10min"}
+    assert all(s.default_status == DefaultScheduleStatus.RUNNING for s in schedules.values())
+    (sensor,) = defs.sensors or []
+    assert sensor.name == "catch_up"  # type: ignore[union-attr]
+    assert sensor.default_status == DefaultSensorStatus.RUNNING  # type: ignore[union-attr]
+
+
+def test_resources_read_the_windpipe_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WINDPIPE_API_URL", "http://api.example:8000")
+    monkeypatch.setenv("WINDPIPE_API_TIMEOUT_SECONDS", "12.5")
+    monkeypatch.setenv("WINDPIPE_TARGET_DB_URL", "postgresql+psycopg://u:p@db/target")
+    monkeypatch.setenv("WINDPIPE_ETL_VARIABLES", "wind_speed, ambient_temperature")
+    monkeypatch.setenv("WINDPIPE_ETL_AGGREGATIONS", "mean,count")
+    api = defs.resources["source_api"].process_config_and_initialize()  # type: ignore[union-attr]
+    assert (api.base_url, api.timeout) == ("http://api.example:8000", 12.5)
+    with defs.resources["target_db"].process_config_and_initialize_cm() as target:  # type: ignore[union-attr]
+        assert target.url == "postgresql+psycopg://u:p@db/target"
+        assert target.engine.url.host == "db"  # the pool exists; nothing connected yet
+    options = defs.resources["etl_options"].process_config_and_initialize()  # type: ignore[union-attr]
+    assert options.signals == [
+        "wind_speed_mean",
+        "wind_speed_count",
+        "ambient_temperature_mean",
+        "ambient_temperature_count",
+    ]
+
+
+def test_bad_options_are_one_clear_line() -> None:
+    from windpipe.orchestration.defs.resources import EtlOptions, SourceApi
+    from windpipe.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=r"WINDPIPE_ETL_AGGREGATIONS: unknown value.*median"):
+        _ = EtlOptions(aggregations="mean,median").aggregation_list
+    with pytest.raises(ConfigError, match="WINDPIPE_API_TIMEOUT_SECONDS: 'soon'"):
+        _ = SourceApi(base_url="http://x", timeout_seconds="soon").timeout
+
+
+def test_partitions_start_comes_from_the_environment() -> None:
+    code = (
+        "import warnings; warnings.simplefilter('ignore');"
+        "from windpipe.orchestration.defs.partitions import daily_partitions as p;"
+        "print(p.start.date(), p.get_first_partition_key())"
+    )
+    env = {**os.environ, "WINDPIPE_PARTITIONS_START": "2024-03-01"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["2024-03-01", "2024-03-01"]
+    env["WINDPIPE_PARTITIONS_START"] = "March"
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert "WINDPIPE_PARTITIONS_START='March' is not a date; expected YYYY-MM-DD" in bad.stderr

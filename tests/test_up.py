@@ -1,0 +1,201 @@
+"""End to end: ``windpipe up`` on a fresh data directory and free ports, then a clean stop."""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import free_port
+from windpipe.cli.up import materialized_days
+from windpipe.postgres import database_url, embedded_status, make_engine, stop_embedded
+from windpipe.settings import load_settings
+
+WINDPIPE = [str(Path(sys.executable).with_name("windpipe"))]
+BOUND = 180.0  # seconds any stage may take before the test gives up
+
+
+class Up:
+    """A ``windpipe up`` process whose output goes to a file the test reads."""
+
+    def __init__(self, data_dir: Path, api_port: int, dagster_port: int, out: Path) -> None:
+        self.out = out
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDPIPE_", "DAGSTER_"))}
+        env.update(
+            WINDPIPE_DATA_DIR=str(data_dir),
+            WINDPIPE_API_PORT=str(api_port),
+            WINDPIPE_DAGSTER_PORT=str(dagster_port),
+        )
+        self.api = f"http://127.0.0.1:{api_port}"
+        self.dagster = f"http://127.0.0.1:{dagster_port}"
+        self.started = time.monotonic()
+        with out.open("wb") as sink:
+            self.proc = subprocess.Popen(
+                [*WINDPIPE, "up"],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=data_dir.parent,
+            )
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait_for(self, what: str, check, timeout: float = BOUND):  # type: ignore[no-untyped-def]
+        """Poll ``check()`` until it returns something truthy; fail with the output otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"windpipe up exited ({self.proc.returncode}) before {what}:\n{self.output()}"
+                )
+            try:
+                result = check()
+            except (httpx.HTTPError, OSError):
+                result = None
+            if result:
+                return result
+            time.sleep(0.5)
+        pytest.fail(f"no {what} within {timeout:.0f} s:\n{self.output()}")
+
+    def tree(self) -> list[psutil.Process]:
+        return [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(True)]
+
+    def stop(self, sig: int) -> tuple[float, list[psutil.Process]]:
+        """Send ``sig`` to ``up`` alone; its exit time and the processes of its tree left alive."""
+        tree = self.tree()
+        began = time.monotonic()
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=30)
+        elapsed = time.monotonic() - began
+        _, alive = psutil.wait_procs(tree, timeout=2)
+        return elapsed, alive
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            procs = self.tree()
+            for p in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+            psutil.wait_procs(procs, timeout=5)
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A fresh data directory, outside pytest's base temp dir: as root, the embedded PostgreSQL runs
+    as another user, and a concurrent pytest run resets that base dir to mode 0700."""
+    parent = Path(tempfile.mkdtemp(prefix="windpipe-up-"))
+    path = parent / "data"
+    yield path
+    stop_embedded(path)
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def _two_ports() -> tuple[int, int]:
+    api = free_port()
+    dagster = free_port()
+    while dagster == api:
+        dagster = free_port()
+    return api, dagster
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _past_days(api: str) -> set[date]:
+    first = datetime.fromisoformat(httpx.get(f"{api}/coverage", timeout=5).json()["first"])
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    start = first.astimezone(UTC).date()
+    return {start + timedelta(days=i) for i in range((yesterday - start).days + 1)}
+
+
+@pytest.mark.slow
+def test_up_brings_everything_up_catches_up_and_stops_cleanly(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    api_port, dagster_port = _two_ports()
+    up = Up(data_dir, api_port, dagster_port, tmp_path / "up-1.out")
+    try:
+        up.wait_for("API", lambda: httpx.get(f"{up.api}/health", timeout=2).status_code == 200)
+        past = _past_days(up.api)
+        assert len(past) == 10  # the default period: 10 past days, plus today
+
+        def caught_up() -> bool:
+            done, failed = materialized_days(up.dagster)
+            assert failed == 0, up.output()
+            return past <= done
+
+        up.wait_for("catch-up of the past days in Dagster", caught_up)
+        seconds = time.monotonic() - up.started
+        print(f"fresh `windpipe up` -> {len(past)} past days materialized in {seconds:.1f} s")
+        up.wait_for("the catch-up line", lambda: "catch-up done" in up.output(), timeout=10)
+
+        # The target holds each past day's 144 windows x 8 signals.
+        settings = load_settings(data_dir=data_dir, _env_file=None)
+        engine = make_engine(database_url(settings, "target", start=False))
+        with engine.connect() as conn:
+            per_day = dict(
+                conn.execute(text('SELECT "timestamp"::date, count(*) FROM data GROUP BY 1')).all()
+            )
+        engine.dispose()
+        assert {d: per_day.get(d) for d in past} == {d: 144 * 8 for d in past}
+
+        names = " ".join(" ".join(p.cmdline()) for p in up.tree()[1:])
+        for part in ("windpipe api", "dagster-webserver", "dagster-daemon"):
+            assert part in names
+        elapsed, alive = up.stop(signal.SIGINT)
+        assert up.proc.returncode == 0, up.output()
+        assert alive == [], [p.cmdline() for p in alive]
+        assert elapsed < 20, up.output()
+        assert _port_free(api_port) and _port_free(dagster_port)
+        assert not embedded_status(data_dir).running  # `up` started it, so `up` stopped it
+        assert "stopped in" in up.output()
+    finally:
+        up.kill()
+
+    # A second `up` reuses everything: no seeding, the past days are already materialized.
+    second = Up(data_dir, api_port, dagster_port, tmp_path / "up-2.out")
+    try:
+        second.wait_for("catch-up line", lambda: "catch-up done" in second.output())
+        assert "was empty" not in second.output()
+        elapsed, alive = second.stop(signal.SIGTERM)
+        assert second.proc.returncode == 0, second.output()
+        assert alive == []
+    finally:
+        second.kill()
+
+
+def test_up_refuses_a_busy_port_before_starting_anything(data_dir: Path, tmp_path: Path) -> None:
+    api_port, dagster_port = _two_ports()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", dagster_port))
+        busy.listen()
+        up = Up(data_dir, api_port, dagster_port, tmp_path / "up.out")
+        up.proc.wait(timeout=60)
+    assert up.proc.returncode == 1
+    lines = up.output().strip().splitlines()
+    assert lines == [
+        f"error: port {dagster_port} on 127.0.0.1 (Dagster UI) is already in use; stop what "
+        "listens there or choose another port with WINDPIPE_DAGSTER_PORT"
+    ]
+    assert not data_dir.exists()  # nothing was started or created
