@@ -24,6 +24,7 @@ from tests.etl.conftest import (
     kill_on_response,
     target_rows,
 )
+from windpipe.etl import pipeline
 from windpipe.etl.errors import (
     ApiUnavailableError,
     EtlError,
@@ -379,6 +380,25 @@ def test_an_api_that_is_down_writes_nothing(client: ApiClient, target: Engine) -
     assert target_rows(target) == before
 
 
+def test_a_range_against_an_api_that_is_down_loads_nothing(
+    client: ApiClient, target: Engine
+) -> None:
+    before = _loaded_state(client, target, CLEAN)
+    seen: list[DayResult] = []
+    with ApiClient(f"http://127.0.0.1:{free_port()}", retries=0) as down:
+        with pytest.raises(ApiUnavailableError, match=rf"^{CLEAN}: the API at .* is unreachable"):
+            run_range(
+                CLEAN,
+                CLEAN + timedelta(days=9),
+                client=down,
+                engine=target,
+                variables=VARIABLES,
+                aggregations=AGGREGATIONS,
+                on_day=seen.append,
+            )
+    assert seen == [] and target_rows(target) == before
+
+
 def test_a_target_that_refuses_the_connection_is_one_clear_error(client: ApiClient) -> None:
     nowhere = URL.create(
         "postgresql+psycopg", username="postgres", host="127.0.0.1", port=free_port(), database="x"
@@ -442,6 +462,7 @@ def test_run_range_loads_each_day_in_order_and_reports_it(
     client: ApiClient, target: Engine, seeded_source: Engine, one_second_days: tuple[date, date]
 ) -> None:
     first, last = one_second_days
+    assert pipeline.FETCH_DAYS == 4  # the 4 days below come in one request, split by day
     seen: list[DayResult] = []
     results = run_range(
         first - timedelta(days=1),
@@ -459,8 +480,10 @@ def test_run_range_loads_each_day_in_order_and_reports_it(
     assert [r.rows_read for r in results] == [0, 86_400, 86_400, 86_400]
     assert [r.rows_written for r in results] == [0, 1152, 1152, 1152]
     assert all(r.coverage == 1.0 for r in results[1:])
-    one_day = {(ts, name): v for ts, name, v in target_rows(target) if ts.date() == first}
-    assert_close(one_day, source_aggregates(seeded_source, first, VARIABLES, AGGREGATIONS))
+    expected: dict[tuple[datetime, str], float] = {}
+    for day in [first + timedelta(days=i) for i in range(3)]:
+        expected |= source_aggregates(seeded_source, day, VARIABLES, AGGREGATIONS)
+    assert_close({(ts, name): v for ts, name, v in target_rows(target)}, expected)
 
 
 def test_run_range_stops_at_the_first_failing_day(client: ApiClient, target: Engine) -> None:

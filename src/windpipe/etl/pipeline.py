@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 
 import polars as pl
 from sqlalchemy import Engine
@@ -24,8 +25,12 @@ from windpipe.settings import AGGREGATIONS
 DAY_SECONDS = 86_400
 #: Sampling step assumed for the coverage of a day holding fewer than two samples.
 DEFAULT_STEP_SECONDS = 60.0
-#: Days downloading ahead of the one being loaded: two requests keep the source DB's two cores busy.
-PREFETCH_DAYS = 2
+#: Days per API request in ``run_range``: each request costs the API and the source DB a fixed
+#: ~15 ms, so four 1 Hz days per request move ~30 % more rows per second than one.
+FETCH_DAYS = 4
+#: Requests in flight while earlier days are aggregated and loaded.
+PREFETCH_REQUESTS = 2
+_EPOCH = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,23 @@ def _check_config(variables: Sequence[str], aggregations: Sequence[str]) -> None
 def _fetch(client: ApiClient, day: date, variables: Sequence[str]) -> pl.DataFrame:
     start, end = day_bounds(day)
     return client.fetch_frame(start, end, variables)
+
+
+def _epoch_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _fetch_days(
+    client: ApiClient, days: Sequence[date], variables: Sequence[str]
+) -> list[pl.DataFrame]:
+    """The samples of consecutive ``days``, fetched in one request, as one frame per day."""
+    start, end = day_bounds(days[0])[0], day_bounds(days[-1])[1]
+    frame = client.fetch_frame(start, end, variables)
+    if not frame["timestamp"].is_sorted():
+        frame = frame.sort("timestamp")
+    edges = pl.Series([_epoch_us(day_bounds(day)[0]) for day in days] + [_epoch_us(end)])
+    cuts = frame["timestamp"].dt.epoch("us").search_sorted(edges, side="left").to_list()
+    return [frame.slice(lo, hi - lo) for lo, hi in pairwise(cuts)]
 
 
 def _process(
@@ -151,40 +173,47 @@ def run_range(
 ) -> list[DayResult]:
     """Run each day from ``first`` to ``last`` inclusive, in order, each in its own transaction.
 
-    The next days download in background threads while the current one is aggregated and loaded.
-    A failure stops the run: the days before it stay loaded, the failed day is unchanged.
+    Days are downloaded ``FETCH_DAYS`` at a time, in background threads, while earlier days are
+    aggregated and loaded. A failure stops the run: the days before it stay loaded, the failed
+    day is unchanged.
     """
     _check_config(variables, aggregations)
     if last < first:
         raise EtlError(f"the range ends ({last}) before it starts ({first})")
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    chunks = [days[i : i + FETCH_DAYS] for i in range(0, len(days), FETCH_DAYS)]
     results: list[DayResult] = []
-    with ThreadPoolExecutor(max_workers=PREFETCH_DAYS, thread_name_prefix="windpipe-fetch") as pool:
-        ahead: deque[Future[pl.DataFrame]] = deque(
-            pool.submit(_fetch, client, day, variables) for day in days[:PREFETCH_DAYS]
+    with ThreadPoolExecutor(max_workers=PREFETCH_REQUESTS, thread_name_prefix="windpipe") as pool:
+        ahead: deque[Future[list[pl.DataFrame]]] = deque(
+            pool.submit(_fetch_days, client, chunk, variables)
+            for chunk in chunks[:PREFETCH_REQUESTS]
         )
         began = time.perf_counter()
         try:
-            for index, day in enumerate(days):
+            for index, chunk in enumerate(chunks):
                 try:
-                    samples = ahead.popleft().result()
-                    if index + PREFETCH_DAYS < len(days):
-                        upcoming = days[index + PREFETCH_DAYS]
-                        ahead.append(pool.submit(_fetch, client, upcoming, variables))
-                    result = _process(
-                        day,
-                        samples,
-                        engine=engine,
-                        variables=variables,
-                        aggregations=aggregations,
-                        began=began,
-                    )
+                    frames = ahead.popleft().result()
                 except EtlError as exc:
-                    raise _with_day(day, exc) from exc.__cause__
-                began = time.perf_counter()
-                results.append(result)
-                if on_day is not None:
-                    on_day(result)
+                    raise _with_day(chunk[0], exc) from exc.__cause__
+                if index + PREFETCH_REQUESTS < len(chunks):
+                    upcoming = chunks[index + PREFETCH_REQUESTS]
+                    ahead.append(pool.submit(_fetch_days, client, upcoming, variables))
+                for day, samples in zip(chunk, frames, strict=True):
+                    try:
+                        result = _process(
+                            day,
+                            samples,
+                            engine=engine,
+                            variables=variables,
+                            aggregations=aggregations,
+                            began=began,
+                        )
+                    except EtlError as exc:
+                        raise _with_day(day, exc) from exc.__cause__
+                    began = time.perf_counter()
+                    results.append(result)
+                    if on_day is not None:
+                        on_day(result)
         finally:
             for future in ahead:
                 future.cancel()
