@@ -385,17 +385,17 @@ def test_a_range_against_an_api_that_is_down_loads_nothing(
 ) -> None:
     before = _loaded_state(client, target, CLEAN)
     seen: list[DayResult] = []
-    with ApiClient(f"http://127.0.0.1:{free_port()}", retries=0) as down:
-        with pytest.raises(ApiUnavailableError, match=rf"^{CLEAN}: the API at .* is unreachable"):
-            run_range(
-                CLEAN,
-                CLEAN + timedelta(days=9),
-                client=down,
-                engine=target,
-                variables=VARIABLES,
-                aggregations=AGGREGATIONS,
-                on_day=seen.append,
-            )
+    down = ApiClient(f"http://127.0.0.1:{free_port()}", retries=0)
+    with down, pytest.raises(ApiUnavailableError, match=rf"^{CLEAN}: the API at .* unreachable"):
+        run_range(
+            CLEAN,
+            CLEAN + timedelta(days=9),
+            client=down,
+            engine=target,
+            variables=VARIABLES,
+            aggregations=AGGREGATIONS,
+            on_day=seen.append,
+        )
     assert seen == [] and target_rows(target) == before
 
 
