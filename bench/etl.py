@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pandas as pd
@@ -119,7 +120,7 @@ def api_process(source_url: URL) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-# -- the ceiling -------------------------------------------------------------------------------------
+# -- the ceiling -----------------------------------------------------------------------------------
 
 
 def _day_query(day: date) -> str:
@@ -155,7 +156,7 @@ def copy_out_seconds(source_url: URL, days: Sequence[date]) -> float:
     return time.perf_counter() - began
 
 
-# -- (a) the reference path ---------------------------------------------------------------------------
+# -- (a) the reference path ------------------------------------------------------------------------
 
 
 def reference_day(client: httpx.Client, engine: Engine, day: date, ids: dict[str, int]) -> int:
@@ -187,8 +188,8 @@ def reference_day(client: httpx.Client, engine: Engine, day: date, ids: dict[str
             frame = pd.DataFrame.from_records(records)
             frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
             windows = frame.set_index("timestamp").resample("10min", closed="left", label="left")
-            wide = windows.agg(AGGREGATIONS)  # std is the sample std (ddof=1)
-            wide.columns = [f"{v}_{a}" for v, a in wide.columns]
+            wide = windows.agg(cast("list[Any]", AGGREGATIONS))  # std: sample std (ddof=1)
+            wide.columns = ["_".join(map(str, pair)) for pair in wide.columns.to_flat_index()]
             long = wide.reset_index().melt(
                 id_vars="timestamp", var_name="signal", value_name="value"
             )
@@ -218,7 +219,8 @@ def _register_signals(engine: Engine) -> dict[str, int]:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO signal (name) SELECT unnest(CAST(:n AS varchar[])) ON CONFLICT DO NOTHING"
+                "INSERT INTO signal (name) SELECT unnest(CAST(:n AS varchar[])) "
+                "ON CONFLICT DO NOTHING"
             ),
             {"n": names},
         )
@@ -226,7 +228,7 @@ def _register_signals(engine: Engine) -> dict[str, int]:
         return {str(name): int(i) for name, i in rows}
 
 
-# -- (b) windpipe's path ------------------------------------------------------------------------------
+# -- (b) windpipe's path ---------------------------------------------------------------------------
 
 
 def run_windpipe(api_url: str, target_url: URL, scale: Scale) -> tuple[float, int]:
@@ -266,7 +268,7 @@ def same_results(a: Engine, b: Engine, days: Sequence[date]) -> str:
     return f"yes, {len(left):,} rows equal to 1e-9" if not bad else f"NO: {len(bad)} values differ"
 
 
-# -- windpipe etl --date, interpreter included --------------------------------------------------------
+# -- windpipe etl --date, interpreter included -----------------------------------------------------
 
 
 def cli_etl_seconds(env: dict[str, str], day: date, runs: int = 5) -> list[float]:
@@ -286,7 +288,7 @@ def cli_etl_seconds(env: dict[str, str], day: date, runs: int = 5) -> list[float
     return times
 
 
-# -- the report ---------------------------------------------------------------------------------------
+# -- the report ------------------------------------------------------------------------------------
 
 
 def rate(rows: int, seconds: float) -> str:
