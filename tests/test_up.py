@@ -161,7 +161,7 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
         assert {d: per_day.get(d) for d in past} == {d: 144 * 8 for d in past}
 
         names = " ".join(" ".join(p.cmdline()) for p in up.tree()[1:])
-        for part in ("windpipe api", "dagster-webserver", "dagster-daemon"):
+        for part in ("windpipe api", "dagster api grpc", "dagster-webserver", "dagster-daemon"):
             assert part in names
         elapsed, alive = up.stop(signal.SIGINT)
         assert up.proc.returncode == 0, up.output()

@@ -6,8 +6,10 @@ resources, and then *replaces itself* with the Dagster process, so signals reach
 a container's PID 1 or ``windpipe up`` needs).
 """
 
+import json
 import os
 import shutil
+import socket
 import sys
 import time
 from datetime import date
@@ -16,7 +18,14 @@ from typing import Annotated
 
 import typer
 
-from windpipe.cli.app import app, clean_errors, console, err_console, load_settings_or_exit
+from windpipe.cli.app import (
+    UserError,
+    app,
+    clean_errors,
+    console,
+    err_console,
+    load_settings_or_exit,
+)
 
 dagster_app = typer.Typer(
     help="Dagster's webserver (UI) and daemon (schedules, sensors, run queue) for windpipe.",
@@ -99,6 +108,77 @@ def init() -> None:
     console.print(f"Dagster instance in {home} ({config.name}; {state})", highlight=False)
 
 
+GrpcSocket = Annotated[
+    Path | None,
+    typer.Option(
+        help="Use the code server listening on this Unix socket (`windpipe dagster code-server "
+        "--socket`) instead of starting one of its own.",
+    ),
+]
+WaitForApi = Annotated[
+    float, typer.Option(min=0, help="Seconds to wait for the API's first day of data.")
+]
+
+
+def _code_location(grpc_socket: Path | None, *, timeout: float = 180.0) -> list[str]:
+    """The Dagster CLI arguments naming the code location: the module, or a running code server.
+
+    For a code server, wait until it accepts connections (it binds once the definitions are
+    loaded), so the location never starts in error; it is named like the module's location.
+    """
+    from windpipe.orchestration.instance import DEFINITIONS_MODULE
+
+    if grpc_socket is None:
+        return ["-m", DEFINITIONS_MODULE]
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(grpc_socket))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise UserError(
+                        f"no code server answers on {grpc_socket} after {timeout:.0f} s; "
+                        "start it with `windpipe dagster code-server --socket ...`"
+                    ) from None
+        time.sleep(0.2)
+    workspace = grpc_socket.with_name(grpc_socket.name + ".workspace.yaml")
+    workspace.write_text(
+        "load_from:\n"
+        "  - grpc_server:\n"
+        f"      socket: {json.dumps(str(grpc_socket))}\n"
+        f"      location_name: {DEFINITIONS_MODULE}\n"
+    )
+    return ["-w", str(workspace)]
+
+
+@dagster_app.command("code-server")
+@clean_errors
+def code_server(
+    socket_path: Annotated[
+        Path, typer.Option("--socket", help="Unix socket to serve on (it must not exist yet).")
+    ],
+    wait_for_api: WaitForApi = 20.0,
+) -> None:
+    """Serve windpipe's definitions to a webserver and a daemon that share it (dagster api grpc)."""
+    from windpipe.orchestration.instance import DEFINITIONS_MODULE
+
+    env = dagster_env(wait_for_api=wait_for_api)
+    argv = [
+        *_executable("dagster", ["-m", "dagster"]),
+        "api",
+        "grpc",
+        "-m",
+        DEFINITIONS_MODULE,
+        "--socket",
+        str(socket_path),
+        "--location-name",
+        DEFINITIONS_MODULE,
+    ]
+    _exec(argv, env)
+
+
 @dagster_app.command("webserver")
 @clean_errors
 def webserver(
@@ -108,19 +188,15 @@ def webserver(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="Port; default WINDPIPE_DAGSTER_PORT.")
     ] = None,
-    wait_for_api: Annotated[
-        float, typer.Option(min=0, help="Seconds to wait for the API's first day of data.")
-    ] = 20.0,
+    grpc_socket: GrpcSocket = None,
+    wait_for_api: WaitForApi = 20.0,
 ) -> None:
     """Serve the Dagster UI for windpipe's definitions (dagster-webserver)."""
-    from windpipe.orchestration.instance import DEFINITIONS_MODULE
-
     settings = load_settings_or_exit()
     env = dagster_env(wait_for_api=wait_for_api)
     argv = [
         *_executable("dagster-webserver", ["-m", "dagster_webserver"]),
-        "-m",
-        DEFINITIONS_MODULE,
+        *_code_location(grpc_socket),
         "--host",
         host or settings.dagster_host,
         "--port",
@@ -131,19 +207,12 @@ def webserver(
 
 @dagster_app.command("daemon")
 @clean_errors
-def daemon(
-    wait_for_api: Annotated[
-        float, typer.Option(min=0, help="Seconds to wait for the API's first day of data.")
-    ] = 20.0,
-) -> None:
+def daemon(grpc_socket: GrpcSocket = None, wait_for_api: WaitForApi = 20.0) -> None:
     """Run the Dagster daemon: schedules, the catch-up sensor and the run queue (dagster-daemon)."""
-    from windpipe.orchestration.instance import DEFINITIONS_MODULE
-
     env = dagster_env(wait_for_api=wait_for_api)
     argv = [
         *_executable("dagster-daemon", ["-m", "dagster._daemon"]),
         "run",
-        "-m",
-        DEFINITIONS_MODULE,
+        *_code_location(grpc_socket),
     ]
     _exec(argv, env)
