@@ -174,6 +174,7 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
         up.kill()
 
     # A second `up` reuses everything: no seeding, the past days are already materialized.
+    # SIGTERM, as a process manager sends it.
     second = Up(data_dir, api_port, dagster_port, tmp_path / "up-2.out")
     try:
         second.wait_for("catch-up line", lambda: "catch-up done" in second.output())
@@ -181,8 +182,34 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
         elapsed, alive = second.stop(signal.SIGTERM)
         assert second.proc.returncode == 0, second.output()
         assert alive == []
+        assert elapsed < 20, second.output()
     finally:
         second.kill()
+
+    # A child that dies takes the others down with it, and `up` says which one and why.
+    third = Up(data_dir, api_port, dagster_port, tmp_path / "up-3.out")
+    try:
+        third.wait_for("API", lambda: httpx.get(f"{third.api}/health", timeout=2).is_success)
+        tree = third.tree()
+        (api,) = [p for p in tree[1:] if "windpipe api" in " ".join(p.cmdline())]
+        api.kill()
+        third.proc.wait(timeout=60)
+        assert third.proc.returncode == 1
+        assert "api exited with code -9" in third.output()
+        _, alive = psutil.wait_procs(tree, timeout=5)
+        assert alive == []
+        assert not embedded_status(data_dir).running
+    finally:
+        third.kill()
+
+
+def test_an_address_that_cannot_be_bound_is_reported_as_such() -> None:
+    from windpipe.cli.app import UserError
+    from windpipe.cli.up import port_in_use
+
+    assert port_in_use("127.0.0.1", free_port()) is False
+    with pytest.raises(UserError, match=r"cannot listen on 192\.0\.2\.1:8000: "):
+        port_in_use("192.0.2.1", 8000)  # TEST-NET-1: no interface of this machine has it
 
 
 def test_up_refuses_a_busy_port_before_starting_anything(data_dir: Path, tmp_path: Path) -> None:

@@ -180,3 +180,5 @@ def test_describe_windows() -> None:
     assert len(day) == 144
     assert describe_windows([day[1], day[2], day[3], day[30]]) == "00:10-00:40, 05:00"
     assert describe_windows(day[::2], limit=2) == "00:00, 00:20, ... 70 more"
+    assert describe_windows(day) == "00:00-24:00"  # a day without any sample
+    assert describe_windows(day[-2:]) == "23:40-24:00"

@@ -10,6 +10,7 @@ stopped if ``up`` started it.
 """
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -63,8 +64,10 @@ def port_in_use(host: str, port: int) -> bool:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(address)
-            except OSError:
-                return True
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return True
+                raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return False
 
 

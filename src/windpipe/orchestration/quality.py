@@ -106,7 +106,12 @@ def describe_windows(windows: Sequence[datetime], limit: int = 6) -> str:
             runs[-1] = (runs[-1][0], w)
         else:
             runs.append((w, w))
-    parts = [f"{a:%H:%M}" if a == b else f"{a:%H:%M}-{(b + WINDOW):%H:%M}" for a, b in runs[:limit]]
+
+    def end(last: datetime) -> str:
+        stop = last + WINDOW
+        return "24:00" if stop.date() > last.date() else f"{stop:%H:%M}"
+
+    parts = [f"{a:%H:%M}" if a == b else f"{a:%H:%M}-{end(b)}" for a, b in runs[:limit]]
     if len(runs) > limit:
         parts.append(f"... {len(runs) - limit} more")
     return ", ".join(parts)
