@@ -238,10 +238,28 @@ def test_the_first_load_creates_the_schema(client: ApiClient, settings: Settings
     try:
         assert run(CLEAN, client, engine).rows_written == 1152
         assert len(target_rows(engine)) == 1152
+        # Creating the schema from several connections at once is serialized, not a race.
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE data, signal"))
+        errors: list[BaseException] = []
+
+        def create() -> None:
+            try:
+                create_target_schema(engine)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=create) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert errors == [] and target_rows(engine) == []
+        assert set(inspect(engine).get_table_names()) == {"data", "signal"}
     finally:
         engine.dispose()
         with psycopg.connect(libpq_conninfo(server), autocommit=True) as conn:
-            conn.execute("DROP DATABASE windpipe_fresh_target")
+            conn.execute("DROP DATABASE windpipe_fresh_target WITH (FORCE)")
 
 
 def test_a_load_the_target_refuses_is_one_clear_error_and_writes_nothing(
