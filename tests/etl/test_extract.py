@@ -1,5 +1,7 @@
 """The API client against the real API: Arrow data, coverage, 4xx, 5xx, down, cut transfers."""
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -196,3 +198,24 @@ def test_the_api_process_killed_mid_transfer_is_an_incomplete_response(
     assert time.monotonic() - began < 15
     assert api_process.process.returncode is not None  # the server really died
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_an_api_that_stalls_mid_transfer_times_out_as_incomplete(
+    api_process: ApiProcess, one_second_days: tuple[date, date]
+) -> None:
+    first, last = one_second_days
+    start, end = day_start(first), day_start(last) + timedelta(days=1)
+
+    def freeze(response: httpx.Response) -> None:
+        os.kill(api_process.process.pid, signal.SIGSTOP)  # alive, connected, silent
+
+    with ApiClient(api_process.url, retries=0, timeout=1.0) as client:
+        client._http.event_hooks["response"].append(freeze)
+        began = time.monotonic()
+        try:
+            with pytest.raises(IncompleteResponseError, match=r"cut the transfer .*ReadTimeout"):
+                client.fetch(start, end, ["wind_speed", "power"])
+        finally:
+            os.kill(api_process.process.pid, signal.SIGCONT)
+    assert time.monotonic() - began < 10

@@ -184,14 +184,13 @@ class ApiClient:
                         f"the API at {self.base_url} answered {what} with {media_type or 'no'} "
                         f"content type instead of {ARROW_MEDIA_TYPE}; is it a windpipe API?"
                     )
-                body = response.read()
+                try:
+                    body = response.read()
+                except httpx.TransportError as exc:  # closed, reset or stalled mid-body
+                    raise _RetryableError(self._cut(what, exc)) from exc
         except httpx.RemoteProtocolError as exc:
-            raise _RetryableError(
-                IncompleteResponseError(
-                    f"the API at {self.base_url} cut the transfer of {what}: {_reason(exc)}"
-                )
-            ) from exc
-        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise _RetryableError(self._cut(what, exc)) from exc
+        except httpx.TransportError as exc:
             raise _RetryableError(self._unreachable(exc)) from exc
         if not body.endswith(ARROW_EOS):
             raise _RetryableError(
@@ -214,12 +213,8 @@ class ApiClient:
                 )
             ) from exc
         except httpx.RemoteProtocolError as exc:
-            raise _RetryableError(
-                IncompleteResponseError(
-                    f"the API at {self.base_url} cut the transfer of {path}: {_reason(exc)}"
-                )
-            ) from exc
-        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise _RetryableError(self._cut(path, exc)) from exc
+        except httpx.TransportError as exc:
             raise _RetryableError(self._unreachable(exc)) from exc
 
     def _check_status(self, response: httpx.Response, what: str) -> None:
@@ -235,6 +230,12 @@ class ApiClient:
                 )
             )
         raise ApiRequestError(f"the API rejected {what} ({status}): {detail}")
+
+    def _cut(self, what: str, exc: Exception) -> IncompleteResponseError:
+        return IncompleteResponseError(
+            f"the API at {self.base_url} cut the transfer of {what} "
+            f"({type(exc).__name__}: {_reason(exc)})"
+        )
 
     def _unreachable(self, exc: Exception) -> ApiUnavailableError:
         return ApiUnavailableError(
