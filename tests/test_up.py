@@ -15,12 +15,21 @@ from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import URL
 
 from tests.conftest import free_port
 from windpipe.cli.up import materialized_days
-from windpipe.postgres import database_url, embedded_status, make_engine, stop_embedded
+from windpipe.postgres import (
+    database_url,
+    embedded_status,
+    ensure_database,
+    libpq_conninfo,
+    make_engine,
+    stop_embedded,
+)
 from windpipe.settings import load_settings
 
 WINDPIPE = [str(Path(sys.executable).with_name("windpipe"))]
@@ -94,7 +103,7 @@ class Up:
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
+def up_data_dir() -> Iterator[Path]:
     """A fresh data directory, outside pytest's base temp dir: as root, the embedded PostgreSQL runs
     as another user, and a concurrent pytest run resets that base dir to mode 0700."""
     parent = Path(tempfile.mkdtemp(prefix="windpipe-up-"))
@@ -131,10 +140,10 @@ def _past_days(api: str) -> set[date]:
 
 @pytest.mark.slow
 def test_up_brings_everything_up_catches_up_and_stops_cleanly(
-    data_dir: Path, tmp_path: Path
+    up_data_dir: Path, tmp_path: Path
 ) -> None:
     api_port, dagster_port = _two_ports()
-    up = Up(data_dir, api_port, dagster_port, tmp_path / "up-1.out")
+    up = Up(up_data_dir, api_port, dagster_port, tmp_path / "up-1.out")
     try:
         up.wait_for("API", lambda: httpx.get(f"{up.api}/health", timeout=2).status_code == 200)
         past = _past_days(up.api)
@@ -151,7 +160,7 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
         up.wait_for("the catch-up line", lambda: "catch-up done" in up.output(), timeout=10)
 
         # The target holds each past day's 144 windows x 8 signals.
-        settings = load_settings(data_dir=data_dir, _env_file=None)
+        settings = load_settings(data_dir=up_data_dir, _env_file=None)
         engine = make_engine(database_url(settings, "target", start=False))
         with engine.connect() as conn:
             per_day = dict(
@@ -168,14 +177,14 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
         assert alive == [], [p.cmdline() for p in alive]
         assert elapsed < 20, up.output()
         assert _port_free(api_port) and _port_free(dagster_port)
-        assert not embedded_status(data_dir).running  # `up` started it, so `up` stopped it
+        assert not embedded_status(up_data_dir).running  # `up` started it, so `up` stopped it
         assert "stopped in" in up.output()
     finally:
         up.kill()
 
     # A second `up` reuses everything: no seeding, the past days are already materialized.
     # SIGTERM, as a process manager sends it.
-    second = Up(data_dir, api_port, dagster_port, tmp_path / "up-2.out")
+    second = Up(up_data_dir, api_port, dagster_port, tmp_path / "up-2.out")
     try:
         second.wait_for("catch-up line", lambda: "catch-up done" in second.output())
         assert "was empty" not in second.output()
@@ -187,7 +196,7 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
         second.kill()
 
     # A child that dies takes the others down with it, and `up` says which one and why.
-    third = Up(data_dir, api_port, dagster_port, tmp_path / "up-3.out")
+    third = Up(up_data_dir, api_port, dagster_port, tmp_path / "up-3.out")
     try:
         third.wait_for("API", lambda: httpx.get(f"{third.api}/health", timeout=2).is_success)
         tree = third.tree()
@@ -198,7 +207,7 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
         assert "api exited with code -9" in third.output()
         _, alive = psutil.wait_procs(tree, timeout=5)
         assert alive == []
-        assert not embedded_status(data_dir).running
+        assert not embedded_status(up_data_dir).running
     finally:
         third.kill()
 
@@ -212,12 +221,12 @@ def test_an_address_that_cannot_be_bound_is_reported_as_such() -> None:
         port_in_use("192.0.2.1", 8000)  # TEST-NET-1: no interface of this machine has it
 
 
-def test_up_refuses_a_busy_port_before_starting_anything(data_dir: Path, tmp_path: Path) -> None:
+def test_up_refuses_a_busy_port_before_starting_anything(up_data_dir: Path, tmp_path: Path) -> None:
     api_port, dagster_port = _two_ports()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", dagster_port))
         busy.listen()
-        up = Up(data_dir, api_port, dagster_port, tmp_path / "up.out")
+        up = Up(up_data_dir, api_port, dagster_port, tmp_path / "up.out")
         up.proc.wait(timeout=60)
     assert up.proc.returncode == 1
     lines = up.output().strip().splitlines()
@@ -225,4 +234,58 @@ def test_up_refuses_a_busy_port_before_starting_anything(data_dir: Path, tmp_pat
         f"error: port {dagster_port} on 127.0.0.1 (Dagster UI) is already in use; stop what "
         "listens there or choose another port with WINDPIPE_DAGSTER_PORT"
     ]
-    assert not data_dir.exists()  # nothing was started or created
+    assert not up_data_dir.exists()  # nothing was started or created
+
+
+def test_ports_given_on_the_command_line_are_checked_too(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDPIPE_", "DAGSTER_"))}
+    env["WINDPIPE_DATA_DIR"] = str(tmp_path / "data")
+    result = subprocess.run(
+        [*WINDPIPE, "up", "--api-port", str(port), "--dagster-port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"the API and the Dagster UI are both set to port {port}" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_live_feed_appends_the_current_minute_and_stops_at_once(source_url: URL) -> None:
+    """The feed `up` runs, on a source database of its own (the session's stays untouched)."""
+    import threading
+    import uuid
+
+    from windpipe.cli.up import LiveFeed
+    from windpipe.source.schema import create_source_schema
+
+    name = f"windpipe_source_{uuid.uuid4().hex[:8]}"
+    ensure_database(source_url, name)
+    engine = make_engine(source_url.set(database=name))
+    try:
+        create_source_schema(engine)
+        stop = threading.Event()
+        messages: list[str] = []
+        feed = LiveFeed(engine, stop, messages.append)
+        feed.start()
+        deadline = time.monotonic() + 30
+        newest = None
+        while newest is None and time.monotonic() < deadline:
+            with engine.connect() as conn:
+                newest = conn.execute(text('SELECT max("timestamp") FROM data')).scalar_one()
+            time.sleep(0.1)
+        assert newest is not None
+        assert abs((datetime.now(UTC) - newest).total_seconds()) < 120
+        began = time.monotonic()
+        stop.set()
+        feed.join(timeout=5)
+        assert not feed.is_alive() and time.monotonic() - began < 2
+        assert messages == []
+    finally:
+        engine.dispose()
+        with psycopg.connect(
+            libpq_conninfo(source_url.set(database="postgres")), autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,12 +1,14 @@
 """``windpipe up``: the whole system in the foreground, stopped cleanly by Ctrl-C or SIGTERM.
 
 Order: check the ports, start (or reuse) the embedded PostgreSQL, create the schemas, seed the
-source if it is empty, then start the API, the Dagster webserver and the Dagster daemon as child
-processes (each in its own process group, output in ``$WINDPIPE_DATA_DIR/logs``) and the live feed
-as a thread. Dagster's catch-up sensor then loads the past days; ``up`` watches Dagster and says
-when they are all materialized. On SIGINT/SIGTERM/SIGHUP every child group gets SIGTERM, then
-SIGKILL after a grace period; every descendant is waited for, and the embedded PostgreSQL is
-stopped if ``up`` started it.
+source if it is empty (meanwhile ``windpipe dagster init`` creates Dagster's storage), then start
+the API, one Dagster code server, the Dagster webserver and the Dagster daemon as child processes
+(each in its own process group, output in ``$WINDPIPE_DATA_DIR/logs``) and the live feed as a
+thread (``append_minutes``, as ``windpipe seed --follow`` does, without re-seeding). Dagster's
+catch-up sensor then loads the past days; ``up`` watches Dagster and says when they are all
+materialized. On SIGINT/SIGTERM/SIGHUP each child gets SIGTERM, then what is left of its process
+group; survivors are killed after a grace period, every descendant is waited for, and the
+embedded PostgreSQL is stopped if ``up`` started it.
 """
 
 import contextlib
