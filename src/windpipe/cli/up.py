@@ -181,7 +181,12 @@ def stop_children(children: list[Child], *, grace: float = GRACE_SECONDS) -> lis
     import psutil
 
     deadline = time.monotonic() + grace
-    tree = psutil.Process().children(recursive=True)
+    tree = []
+    for child in children:
+        if child.proc is not None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leader = psutil.Process(child.proc.pid)
+                tree += [leader, *leader.children(recursive=True)]
     leaders = []
     for child in reversed(children):
         if child.proc is not None and child.proc.poll() is None:
@@ -277,7 +282,6 @@ class Prepared:
 
 def prepare(settings: "Settings", say: Callable[[str], None]) -> Prepared:
     """Databases, schemas, source data, Dagster instance and the children's environment."""
-    from windpipe.etl.load import create_target_schema
     from windpipe.orchestration.instance import dagster_environment
     from windpipe.postgres import database_url, embedded_status, make_engine
     from windpipe.source.schema import create_source_schema
@@ -295,11 +299,17 @@ def prepare(settings: "Settings", say: Callable[[str], None]) -> Prepared:
     else:
         say("PostgreSQL    the configured servers (WINDPIPE_SOURCE_DB_URL/TARGET_DB_URL)")
 
+    logs = data_dir / "logs"
+    urls = {
+        "WINDPIPE_SOURCE_DB_URL": source_url.render_as_string(hide_password=False),
+        "WINDPIPE_TARGET_DB_URL": target_url.render_as_string(hide_password=False),
+    }
+    # `windpipe db init` creates both schemas in a process of its own, while this one seeds: the
+    # target's models would cost `up` ~30 MiB (Polars) for the rest of its life.
+    schemas = Child("db-init", [*windpipe_argv(), "db", "init"], logs / "db-init.log")
+    schemas.start({**os.environ, **urls})
     source = make_engine(source_url)
     create_source_schema(source)
-    target = make_engine(target_url)
-    create_target_schema(target)
-    target.dispose()
     coverage = source_coverage(source)
     if coverage.rows == 0:
         begin, end = default_period()
@@ -315,10 +325,16 @@ def prepare(settings: "Settings", say: Callable[[str], None]) -> Prepared:
         f"to {coverage.last:%Y-%m-%d %H:%M} UTC; the live feed adds one a minute"
     )
     first_day = coverage.first.astimezone(UTC).date()
+    try:
+        code = schemas.proc.wait(timeout=120) if schemas.proc else None
+    except subprocess.TimeoutExpired:
+        code = None
+    finally:
+        stop_children([schemas], grace=1)
+    if code != 0:
+        raise UserError(f"could not create the database schemas:\n{schemas.tail()}")
 
     home = data_dir / "dagster"  # `windpipe dagster init` creates it, in parallel with the above
-    logs = data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     env = dagster_environment(
         settings,
         target_url=target_url.render_as_string(hide_password=False),
@@ -327,8 +343,8 @@ def prepare(settings: "Settings", say: Callable[[str], None]) -> Prepared:
     )
     env.update(
         {
+            **urls,
             "WINDPIPE_DATA_DIR": str(data_dir),
-            "WINDPIPE_SOURCE_DB_URL": source_url.render_as_string(hide_password=False),
             "WINDPIPE_API_HOST": settings.api_host,
             "WINDPIPE_API_PORT": str(settings.api_port),
             "WINDPIPE_DAGSTER_HOST": settings.dagster_host,
