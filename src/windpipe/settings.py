@@ -1,5 +1,6 @@
 """The one configuration model for every windpipe process, read from ``WINDPIPE_*`` variables."""
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     )
     dagster_host: Host = Field(default="127.0.0.1", description="Dagster webserver interface.")
     dagster_port: Port = Field(default=3000, description="Dagster webserver port.")
+    partitions_start: date | None = Field(
+        default=None,
+        description="First day of Dagster's daily partitions; default: the first day of data.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the services."
     )
