@@ -151,13 +151,27 @@ def generate(
     start: datetime, end: datetime, *, step_seconds: int = 60, seed: int = 42, gap_rate: float = 0.0
 ) -> pa.Table:
     """Samples in ``[start, end)``; a convenience over :func:`generate_day` for small periods."""
-    import pyarrow.compute as pc
-
-    parts = []
-    lo = pa.scalar(start.astimezone(UTC), type=pa.timestamp("us", tz="UTC"))
-    hi = pa.scalar(end.astimezone(UTC), type=pa.timestamp("us", tz="UTC"))
-    for day in day_range(start, end):
-        table = generate_day(day, step_seconds=step_seconds, seed=seed, gap_rate=gap_rate)
-        ts = table["timestamp"]
-        parts.append(table.filter(pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi))))
+    parts = [
+        clip(generate_day(day, step_seconds=step_seconds, seed=seed, gap_rate=gap_rate), start, end)
+        for day in day_range(start, end)
+    ]
     return pa.concat_tables(parts)
+
+
+def clip(table: pa.Table, start: datetime, end: datetime) -> pa.Table:
+    """The rows of a time-ordered table with ``start <= timestamp < end``, as a zero-copy slice.
+
+    Binary search on the raw microseconds: pyarrow's compute kernels or scalars built from a
+    ``datetime`` would import pandas (~1 s) on first use.
+    """
+    column = table["timestamp"].combine_chunks()
+    stamps = np.frombuffer(
+        column.buffers()[1], dtype=np.int64, count=len(column), offset=column.offset * 8
+    )
+    lo, hi = np.searchsorted(stamps, [_micros(start), _micros(end)], side="left")
+    return table.slice(int(lo), int(hi - lo))
+
+
+def _micros(moment: datetime) -> int:
+    delta = moment.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

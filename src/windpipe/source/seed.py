@@ -10,7 +10,7 @@ import psycopg
 import pyarrow as pa
 from sqlalchemy import Engine, text
 
-from windpipe.source.generator import generate_day
+from windpipe.source.generator import clip, generate_day
 
 _PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 # PostgreSQL binary COPY row: field count, then (length, value) for timestamptz and three float8.
@@ -85,18 +85,16 @@ def _numpy(column: pa.ChunkedArray, dtype: type[np.generic]) -> np.ndarray:
 
 def _chunks(
     start: datetime, end: datetime, step: int, seed: int, gap_rate: float
-) -> Iterator[pa.Table]:
-    import pyarrow.compute as pc
-
+) -> Iterator[tuple[datetime, datetime, pa.Table]]:
+    """Per UTC day touched: the part of ``[start, end)`` in it, and its samples."""
     day: date = start.date()
-    while datetime.combine(day, datetime.min.time(), tzinfo=UTC) < end:
-        table = generate_day(day, step_seconds=step, seed=seed, gap_rate=gap_rate)
-        ts = table["timestamp"]
-        mask = pc.and_(
-            pc.greater_equal(ts, pa.scalar(start, type=ts.type)),
-            pc.less(ts, pa.scalar(end, type=ts.type)),
+    while (midnight := datetime.combine(day, datetime.min.time(), tzinfo=UTC)) < end:
+        lo, hi = max(start, midnight), min(end, midnight + timedelta(days=1))
+        yield (
+            lo,
+            hi,
+            clip(generate_day(day, step_seconds=step, seed=seed, gap_rate=gap_rate), lo, hi),
         )
-        yield table.filter(mask)
         day += timedelta(days=1)
 
 
@@ -135,16 +133,7 @@ def seed_source(
     try:
         conn = raw.driver_connection
         assert isinstance(conn, psycopg.Connection)
-        for table in _chunks(start, end, step, seed, gap_rate):
-            if table.num_rows == 0:
-                continue
-            ts = table["timestamp"]
-            lo = ts[0].as_py()
-            hi = min(
-                end,
-                datetime.combine(lo.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC),
-            )
-            lo = max(start, datetime.combine(lo.date(), datetime.min.time(), tzinfo=UTC))
+        for lo, hi, table in _chunks(start, end, step, seed, gap_rate):
             with conn.transaction():
                 written += write_samples(conn, table, lo, hi)
             if on_chunk is not None:
@@ -184,18 +173,11 @@ def append_minutes(
     )
     if first > until:
         return 0
-    import pyarrow.compute as pc
-
     parts = []
     day = first.date()
     while day <= until.date():
         table = generate_day(day, step_seconds=60, seed=seed)
-        ts = table["timestamp"]
-        keep = pc.and_(
-            pc.greater_equal(ts, pa.scalar(first, type=ts.type)),
-            pc.less_equal(ts, pa.scalar(until, type=ts.type)),
-        )
-        parts.append(table.filter(keep))
+        parts.append(clip(table, first, until + timedelta(minutes=1)))
         day += timedelta(days=1)
     rows = pa.concat_tables(parts).to_pylist()
     with engine.begin() as conn:
