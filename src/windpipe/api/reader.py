@@ -19,8 +19,10 @@ import pyarrow as pa
 
 from windpipe.settings import SOURCE_VARIABLES
 
-# One query covers at most this span, so a year of 1 s data streams one day at a time.
-CHUNK = timedelta(hours=6)
+# One query covers at most this span, so a year of 1 s data streams in bounded memory. Text
+# formats expand each chunk several times over while encoding it, so they read smaller ones.
+CHUNK = timedelta(days=1)
+TEXT_CHUNK = timedelta(hours=6)
 
 
 class SourceUnavailableError(RuntimeError):
@@ -102,13 +104,18 @@ class SourceReader:
         raise AssertionError("unreachable")
 
     def read_range(
-        self, variables: Sequence[str], start: datetime, end: datetime
+        self,
+        variables: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        chunk: timedelta = CHUNK,
     ) -> Iterator[pa.RecordBatch]:
         """Record batches of ``[start, end)`` in timestamp order, one query per day-long chunk."""
         bounds = []
         lo = start
         while lo < end:
-            bounds.append((lo, min(end, lo + CHUNK)))
+            bounds.append((lo, min(end, lo + chunk)))
             lo = bounds[-1][1]
         if not bounds:
             return
