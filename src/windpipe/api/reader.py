@@ -19,10 +19,9 @@ import pyarrow as pa
 
 from windpipe.settings import SOURCE_VARIABLES
 
-# One query covers at most this span, so a year of 1 s data streams in bounded memory. Text
-# formats expand each chunk several times over while encoding it, so they read smaller ones.
-CHUNK = timedelta(days=1)
-TEXT_CHUNK = timedelta(hours=6)
+# One query covers at most this span, so a year of 1 s data streams in bounded memory (a day
+# per query was no faster over HTTP, and JSON encoding multiplies a chunk's size several times).
+CHUNK = timedelta(hours=6)
 
 
 class SourceUnavailableError(RuntimeError):
