@@ -18,7 +18,7 @@ from tests.conftest import free_port
 from windpipe.source.seed import seed_source
 
 START = datetime(2021, 6, 1, tzinfo=UTC)
-DAYS = 8  # 691,200 one-second samples
+DAYS = 12  # 1,036,800 one-second samples
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_large_range_streams_in_bounded_memory(
         sampler.join()
     growth = peak - baseline
     print(f"{fmt}: body {size / 1e6:.0f} MB, server grew {growth / 1e6:.0f} MB")
-    # The whole answer is 25-75 MB; held at once it would grow the server by at least that.
+    # The whole answer is 33-100 MB; held at once it would grow the server by at least that.
     assert size > 20e6
     assert growth < 0.5 * size, f"server grew {growth / 1e6:.0f} MB for a {size / 1e6:.0f} MB body"
     assert first_byte_after is not None and first_byte_after < 5
