@@ -141,6 +141,10 @@ def seed_source(
         conn.commit()
     finally:
         raw.close()
+    # Freshly copied rows carry no hint bits and no visibility map: the first readers would pay
+    # for setting them (day reads ~1.4x slower). VACUUM now, while the pages are in cache.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM (ANALYZE) data"))
     return SeedResult(start, end, written, time.perf_counter() - began, source_coverage(engine))
 
 
