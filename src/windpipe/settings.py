@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -101,29 +101,20 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/")
 
-    @field_validator("etl_variables", mode="before")
+    @field_validator("etl_variables", "etl_aggregations", mode="before")
     @classmethod
-    def _valid_variables(cls, value: object) -> object:
+    def _valid_names(cls, value: object, info: ValidationInfo) -> object:
+        accepted, what = (
+            (SOURCE_VARIABLES, "variable")
+            if info.field_name == "etl_variables"
+            else (AGGREGATIONS, "aggregation")
+        )
         value = _split_csv(value)
         if isinstance(value, list):
-            unknown = [v for v in value if v not in SOURCE_VARIABLES]
+            unknown = [v for v in value if v not in accepted]
             if unknown or not value:
                 raise ValueError(
-                    f"unknown variable(s) {unknown or value}; "
-                    f"accepted: {', '.join(SOURCE_VARIABLES)}"
-                )
-        return value
-
-    @field_validator("etl_aggregations", mode="before")
-    @classmethod
-    def _valid_aggregations(cls, value: object) -> object:
-        value = _split_csv(value)
-        if isinstance(value, list):
-            unknown = [v for v in value if v not in AGGREGATIONS]
-            if unknown or not value:
-                raise ValueError(
-                    f"unknown aggregation(s) {unknown or value}; "
-                    f"accepted: {', '.join(AGGREGATIONS)}"
+                    f"unknown {what}(s) {unknown or value}; accepted: {', '.join(accepted)}"
                 )
         return value
 

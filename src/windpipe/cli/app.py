@@ -2,6 +2,7 @@
 
 import sys
 from collections.abc import Callable
+from datetime import date
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
@@ -54,6 +55,16 @@ def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def parse_day(value: str | None, option: str) -> date | None:
+    """A ``YYYY-MM-DD`` option as a date, or a UserError naming the option."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
 
 
 def load_settings_or_exit():  # type: ignore[no-untyped-def]

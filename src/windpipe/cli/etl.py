@@ -9,7 +9,6 @@ import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -21,6 +20,7 @@ from windpipe.cli.app import (
     console,
     err_console,
     load_settings_or_exit,
+    parse_day,
 )
 
 if TYPE_CHECKING:
@@ -47,15 +47,6 @@ def _start_up() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
-
-
-def _parse_day(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
 
 
 def _connect(settings: "Settings") -> tuple["ApiClient", "Engine"]:
@@ -87,7 +78,7 @@ def etl(
     ],
 ) -> None:
     """Aggregate one UTC day to 10-minute windows and replace it in the target database."""
-    chosen = _parse_day(day, "--date")
+    chosen = parse_day(day, "--date")
     assert chosen is not None
     with _start_up():  # one day is small: the whole run goes without GC passes
         from windpipe.etl.pipeline import run_day
@@ -123,7 +114,7 @@ def backfill(
     ] = None,
 ) -> None:
     """Run the ETL for each day of a range, in order (default: every day the API holds)."""
-    first, last = _parse_day(start, "--start"), _parse_day(end, "--end")
+    first, last = parse_day(start, "--start"), parse_day(end, "--end")
     with _start_up():
         from rich.progress import (
             BarColumn,

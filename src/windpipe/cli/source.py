@@ -1,21 +1,12 @@
 """``windpipe seed``: fill the source database with the synthetic turbine, and keep it live."""
 
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 
-from windpipe.cli.app import UserError, app, clean_errors, console, load_settings_or_exit
-
-
-def _parse_day(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
+from windpipe.cli.app import app, clean_errors, console, load_settings_or_exit, parse_day
 
 
 @app.command()
@@ -51,7 +42,7 @@ def seed(
 
     settings = load_settings_or_exit()
     step = parse_frequency(freq)
-    first_day = _parse_day(start, "--start")
+    first_day = parse_day(start, "--start")
     if first_day is None:
         begin, end = default_period(days=days)
     else:
