@@ -7,10 +7,6 @@ process on a free loopback port, so the numbers include real HTTP and real proce
 """
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pyarrow as pa
+from sqlalchemy.engine import make_url
 
+from harness import api_process
 from windpipe.api.reader import SourceReader, select_sql
 from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
 from windpipe.settings import load_settings
@@ -26,12 +24,6 @@ from windpipe.source.schema import create_source_schema
 from windpipe.source.seed import seed_source
 
 HZ_START = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def count_rows(fmt: str, body: bytes) -> int:
@@ -77,25 +69,7 @@ def main() -> None:
 
 
 def serve_and_measure(conninfo: str, source_url: str, repeat: int) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "WINDPIPE_SOURCE_DB_URL": source_url,
-        "WINDPIPE_API_PORT": str(port),
-        "WINDPIPE_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "windpipe", "api"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-            if time.monotonic() > deadline:
-                raise SystemExit("the API did not start")
+    with api_process(make_url(source_url)) as base:
         day = {
             "start": HZ_START.isoformat(),
             "end": (HZ_START + timedelta(days=1)).isoformat(),
@@ -128,9 +102,6 @@ def serve_and_measure(conninfo: str, source_url: str, repeat: int) -> None:
             f"arrow / csv = {results['arrow'] / results['csv']:.1f}x, "
             f"arrow / DB ceiling = {results['arrow'] * best_db / rows:.0%}"
         )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _time(func) -> float:  # type: ignore[no-untyped-def]

@@ -25,8 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,6 +36,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
+from harness import api_process
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.load import create_target_schema
 from windpipe.etl.pipeline import run_range, signal_names
@@ -80,44 +80,6 @@ YEAR = Scale("365 days @ 1 s", date(2023, 1, 1), 365, "1s")
 
 def _utc(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def api_process(source_url: URL) -> Iterator[str]:
-    """``windpipe api`` on a free loopback port, as its own process."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "WINDPIPE_SOURCE_DB_URL": source_url.render_as_string(hide_password=False),
-        "WINDPIPE_API_HOST": "127.0.0.1",
-        "WINDPIPE_API_PORT": str(port),
-        "WINDPIPE_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "windpipe", "api"], env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("the API did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 # -- the ceiling -----------------------------------------------------------------------------------
