@@ -16,7 +16,7 @@ from windpipe.api.formats import (
     encode_json,
     negotiate,
 )
-from windpipe.api.reader import SourceUnavailableError
+from windpipe.api.reader import CHUNK, TEXT_CHUNK, SourceUnavailableError
 from windpipe.api.schemas import (
     VARIABLES,
     CoverageInfo,
@@ -70,7 +70,8 @@ def get_data(
     names = parse_variables(variables)
     chosen = format or negotiate(accept)
 
-    batches = reader.read_range(names, lo, hi)
+    chunk = CHUNK if chosen is DataFormat.arrow else TEXT_CHUNK
+    batches = reader.read_range(names, lo, hi, chunk=chunk)
     # Read the first chunk before answering: a dead database becomes a 503, not a broken 200.
     first = list(itertools.islice(batches, 1))
     stream = itertools.chain(first, batches)
