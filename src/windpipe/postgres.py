@@ -156,7 +156,10 @@ def make_engine(url: URL | str) -> Engine:
     url = make_url(url) if isinstance(url, str) else url
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # A black-holed host would otherwise wait for the kernel's TCP timeout (minutes).
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 10}
+    )
 
 
 def check_connection(url: URL, *, label: str) -> None:
