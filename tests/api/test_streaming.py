@@ -1,8 +1,5 @@
 """A large range is streamed: the server's memory stays flat while the body is far larger."""
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from tests.conftest import free_port
+from tests.conftest import start_api
 from windpipe.source.seed import seed_source
 
 START = datetime(2021, 6, 1, tzinfo=UTC)
@@ -35,31 +32,10 @@ def one_second_data(source_engine: Engine) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def api_process(source_url: URL, one_second_data: None) -> Iterator[tuple[str, psutil.Process]]:
     """``windpipe api`` as its own process, so its memory can be measured alone."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "WINDPIPE_SOURCE_DB_URL": source_url.render_as_string(hide_password=False),
-        "WINDPIPE_API_PORT": str(port),
-        "WINDPIPE_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "windpipe", "api"], env=env, stdout=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("windpipe api did not answer within 30 s")
-        time.sleep(0.1)
-    yield url, psutil.Process(proc.pid)
-    proc.terminate()
-    proc.wait(timeout=10)
+    api = start_api(source_url)
+    yield api.url, psutil.Process(api.process.pid)
+    api.process.terminate()
+    api.process.wait(timeout=10)
 
 
 @pytest.mark.slow

@@ -1,12 +1,7 @@
 """Fixtures of the ETL tests: a clean target, extra source data, and ``windpipe api`` processes."""
 
-import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -14,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from tests.conftest import LiveApi, free_port
+from tests.conftest import ApiProcess, LiveApi, start_api
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.load import create_target_schema
 from windpipe.source.seed import seed_source
@@ -81,55 +76,10 @@ def one_second_days(source_engine: Engine) -> Iterator[tuple[date, date]]:
     delete_source(source_engine, start, end)
 
 
-@dataclass
-class ApiProcess:
-    """``windpipe api`` running as its own process on 127.0.0.1."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-
-    def kill(self) -> None:
-        """Freeze the server at once (nothing more is sent), then kill it."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGSTOP)
-            self.process.kill()
-        self.process.wait(timeout=10)
-
-
-def _start_api(source_url: URL) -> ApiProcess:
-    port = free_port()
-    env = {
-        **os.environ,
-        "WINDPIPE_SOURCE_DB_URL": source_url.render_as_string(hide_password=False),
-        "WINDPIPE_API_HOST": "127.0.0.1",
-        "WINDPIPE_API_PORT": str(port),
-        "WINDPIPE_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "windpipe", "api"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return ApiProcess(url=url, process=proc)
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            proc.wait(timeout=10)
-            raise RuntimeError("windpipe api did not answer within 30 s")
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def api_process(source_url: URL, seeded_source: Engine) -> Iterator[ApiProcess]:
     """A fresh ``windpipe api`` process for one test (which may kill it)."""
-    api = _start_api(source_url)
+    api = start_api(source_url)
     yield api
     if api.process.poll() is None:
         api.process.terminate()
