@@ -132,7 +132,22 @@ def test_a_range_without_data_is_an_empty_answer(client: httpx.Client) -> None:
         ({"start": "2024-03-03", "end": "2024-03-02"}, "must be after start"),
         (
             {"start": "2024-13-01", "end": "2024-03-02"},
-            "start='2024-13-01' is not an ISO 8601 date or datetime",
+            "start='2024-13-01' is not a valid date or time (month must be in 1..12)",
+        ),
+        ({"start": "1732060800", "end": "2024-03-02"}, "start='1732060800' is not an ISO 8601"),
+        ({"start": "20240301", "end": "2024-03-02"}, "start='20240301' is not an ISO 8601"),
+        ({"start": "2024-W09-5", "end": "2024-03-02"}, "start='2024-W09-5' is not an ISO 8601"),
+        (
+            {"start": "0001-01-01T00:00+01:00", "end": "2024-03-02"},
+            "falls outside 0001-01-01..9999-12-31 once converted to UTC",
+        ),
+        (
+            {"start": "2024-03-01", "end": "9999-12-31T23:00-01:00"},
+            "end='9999-12-31T23:00-01:00' falls outside 0001-01-01..9999-12-31",
+        ),
+        (
+            {"start": "2023-03-01", "end": "2024-03-01T00:00:01"},
+            "spans 366 days, 0:00:01, more than the maximum of 366 days",
         ),
         ({"start": "yesterday", "end": "2024-03-02"}, "start='yesterday' is not an ISO 8601"),
         (
@@ -146,7 +161,7 @@ def test_a_range_without_data_is_an_empty_answer(client: httpx.Client) -> None:
         ),
         (
             {"start": "2020-01-01", "end": "2024-03-02"},
-            "exceeds the maximum of 366 days (WINDPIPE_API_MAX_RANGE_DAYS)",
+            "more than the maximum of 366 days (WINDPIPE_API_MAX_RANGE_DAYS)",
         ),
         ({"end": "2024-03-02"}, "start: Field required"),
         ({"start": "2024-03-01; DROP TABLE data", "end": "2024-03-02"}, "is not an ISO 8601"),
@@ -203,7 +218,20 @@ def test_max_range_is_configurable(settings: Settings, live_api: LiveApi) -> Non
     with serve(app) as api, httpx.Client(base_url=api.url) as client:
         response = client.get("/data", params={"start": "2024-03-01", "end": "2024-03-03"})
     assert response.status_code == 422
-    assert "exceeds the maximum of 1 days" in response.json()["detail"]
+    assert "more than the maximum of 1 days" in response.json()["detail"]
+
+
+def test_the_last_days_of_the_calendar_are_an_answer_not_a_500(client: httpx.Client) -> None:
+    response = client.get("/data", params={"start": "9999-12-31", "end": "9999-12-31T23:59"})
+    assert response.status_code == 200
+    assert response.json() == []
+
+
+def test_an_unencoded_plus_in_the_offset_still_means_plus(client: httpx.Client) -> None:
+    # curl 'start=2024-03-01T05:30:00+05:30' sends the + raw; it arrives as a space.
+    url = "/data?start=2024-03-01T05:30:00+05:30&end=2024-03-01T00:01:00Z"
+    body = client.get(url).json()
+    assert [row["timestamp"] for row in body] == ["2024-03-01T00:00:00Z"]
 
 
 def test_timestamps_are_utc_whatever_the_offset_asked(client: httpx.Client) -> None:

@@ -116,8 +116,9 @@ class SourceReader:
         bounds = []
         lo = start
         while lo < end:
-            bounds.append((lo, min(end, lo + chunk)))
-            lo = bounds[-1][1]
+            hi = end if end - lo <= chunk else lo + chunk  # no lo + chunk past year 9999
+            bounds.append((lo, hi))
+            lo = hi
         if not bounds:
             return
         # Read one chunk ahead on a second connection, so the database works while we send.

@@ -1,5 +1,6 @@
 """Request parsing and response models of the connector API."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -55,24 +56,38 @@ VARIABLES: dict[str, VariableInfo] = {
 }
 assert tuple(VARIABLES) == SOURCE_VARIABLES
 
-_EXAMPLES = "e.g. 2026-01-01, 2026-01-01T10:00:00Z or 2026-01-01T10:00:00+02:00"
+_EXAMPLES = "e.g. 2026-01-01, 2026-01-01T10:00:00Z or 2026-01-01T10:00:00+02:00 (send + as %2B)"
+# YYYY-MM-DD, optionally followed by a time and an offset: the forms the examples show. Python's
+# own parser also takes 20260101 or 2026-W01-4, which people mean as something else.
+_ISO = re.compile(
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+# A '+' sent unencoded in a query string arrives as a space: "10:00:00 02:00" meant "+02:00".
+_DECODED_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?) (\d{2}(?::?\d{2})?)$")
 
 
 def parse_moment(name: str, value: str) -> datetime:
     """An ISO 8601 date or datetime as an aware UTC datetime; no offset means UTC."""
-    text = value.strip()
+    text = _DECODED_PLUS.sub(r"\1+\2", value.strip())
+    if not _ISO.fullmatch(text):
+        raise QueryError(f"{name}={value!r} is not an ISO 8601 date or datetime; {_EXAMPLES}")
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
             return datetime(day.year, day.month, day.day, tzinfo=UTC)
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except ValueError as exc:
         raise QueryError(
-            f"{name}={value!r} is not an ISO 8601 date or datetime; {_EXAMPLES}"
+            f"{name}={value!r} is not a valid date or time ({exc}); {_EXAMPLES}"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    except OverflowError:
+        raise QueryError(
+            f"{name}={value!r} falls outside 0001-01-01..9999-12-31 once converted to UTC"
+        ) from None
 
 
 def parse_variables(values: list[str] | None) -> list[str]:
@@ -105,6 +120,6 @@ def check_range(start: datetime, end: datetime, max_days: int) -> None:
         )
     if end - start > timedelta(days=max_days):
         raise QueryError(
-            f"range of {(end - start).total_seconds() / 86400:.1f} days exceeds the maximum of "
+            f"the range [start, end) spans {end - start}, more than the maximum of "
             f"{max_days} days (WINDPIPE_API_MAX_RANGE_DAYS); split the request"
         )
