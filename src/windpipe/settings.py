@@ -1,9 +1,11 @@
 """The one configuration model for every windpipe process, read from ``WINDPIPE_*`` variables."""
 
+import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +19,10 @@ AGGREGATIONS: tuple[str, ...] = ("mean", "min", "max", "std", "count")
 
 Host = Annotated[str, Field(min_length=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 class ConfigError(ValueError):
@@ -72,6 +78,11 @@ class Settings(BaseSettings):
         default="INFO", description="Log level of the services."
     )
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
     @field_validator("source_db_url", "target_db_url")
     @classmethod
     def _valid_sqlalchemy_url(cls, value: str | None) -> str | None:
@@ -79,14 +90,15 @@ class Settings(BaseSettings):
             return None
         try:
             url = make_url(value)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
             raise ValueError(
-                f"{value!r} is not a SQLAlchemy URL; expected e.g. "
+                f"{_hide_password(value)!r} is not a SQLAlchemy URL; expected e.g. "
                 "postgresql+psycopg://user:password@host:5432/dbname"
             ) from exc
-        if not url.drivername.startswith("postgresql"):
+        if url.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
             raise ValueError(
-                f"driver {url.drivername!r} is not PostgreSQL; use postgresql+psycopg://"
+                f"driver {url.drivername!r} is not supported; windpipe talks to PostgreSQL "
+                "through psycopg 3: use postgresql+psycopg:// (or postgresql://)"
             )
         return value
 
@@ -95,10 +107,16 @@ class Settings(BaseSettings):
     def _valid_http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
+        example = "expected e.g. http://127.0.0.1:8000"
         if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
-            raise ValueError(
-                f"{value!r} is not an http(s) URL; expected e.g. http://127.0.0.1:8000"
-            )
+            raise ValueError(f"{value!r} is not an http(s) URL; {example}")
+        try:
+            parts = urlsplit(value)
+            port = parts.port  # raises for a port that is not a number or over 65535
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid URL ({exc}); {example}") from None
+        if not parts.hostname or port == 0:
+            raise ValueError(f"{value!r} has no host or a port of 0; {example}")
         return value.rstrip("/")
 
     @field_validator("etl_variables", "etl_aggregations", mode="before")
@@ -111,11 +129,11 @@ class Settings(BaseSettings):
         )
         value = _split_csv(value)
         if isinstance(value, list):
+            if not value:
+                raise ValueError(f"no {what} given; accepted: {', '.join(accepted)}")
             unknown = [v for v in value if v not in accepted]
-            if unknown or not value:
-                raise ValueError(
-                    f"unknown {what}(s) {unknown or value}; accepted: {', '.join(accepted)}"
-                )
+            if unknown:
+                raise ValueError(f"unknown {what}(s) {unknown}; accepted: {', '.join(accepted)}")
         return value
 
     @model_validator(mode="after")
@@ -141,6 +159,10 @@ def load_settings(**overrides: object) -> Settings:
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
             message = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] not in ("value_error", "missing") and isinstance(err["input"], str):
+                message = f"{err['input']!r}: {message}"  # pydantic's own messages omit the value
+            if str(err["type"]).startswith(("date", "datetime")):
+                message += "; expected YYYY-MM-DD"
             lines.append(f"WINDPIPE_{field.upper()}: {message}")
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
 

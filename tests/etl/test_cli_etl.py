@@ -76,7 +76,7 @@ def test_etl_of_a_day_without_data_warns_and_exits_0(
         (
             ["--date", "2024-02-30"],
             {},
-            "error: --date '2024-02-30' is not a date; expected YYYY-MM-DD",
+            "error: --date '2024-02-30' is not a valid date (day is out of range for month)",
         ),
         (
             ["--date", "2024-03-01"],
@@ -155,11 +155,34 @@ def test_backfill_defaults_to_every_day_the_api_holds(
 ) -> None:
     done = windpipe("backfill", env={**cli_env, "WINDPIPE_API_URL": own_source_api})
     assert done.returncode == 0, done.stderr
-    assert "backfilled 4 day(s) 2022-02-27..2022-03-02: 3,960 samples read" in done.stdout
+    assert done.stdout.startswith("backfilled 4 day(s) 2022-02-27..2022-03-02: 3,960 samples read")
     per_day: dict[str, int] = {}
     for ts, _, _ in target_rows(target):
         per_day[ts.date().isoformat()] = per_day.get(ts.date().isoformat(), 0) + 1
     assert per_day == {"2022-02-27": 576, "2022-02-28": 1152, "2022-03-01": 1152, "2022-03-02": 288}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--start", "2022-03-05"],
+            "--start 2022-03-05 is after the last day with data "
+            "(the API holds 2022-02-27..2022-03-02)",
+        ),
+        (
+            ["--end", "2022-01-01"],
+            "--end 2022-01-01 is before the first day with data "
+            "(the API holds 2022-02-27..2022-03-02)",
+        ),
+    ],
+)
+def test_backfill_says_where_a_default_bound_came_from(
+    cli_env: dict[str, str], own_source_api: str, args: list[str], expected: str
+) -> None:
+    done = windpipe("backfill", *args, env={**cli_env, "WINDPIPE_API_URL": own_source_api})
+    assert done.returncode == 1
+    assert expected in done.stderr
 
 
 def test_etl_imports_nothing_heavy_it_does_not_use(cli_env: dict[str, str]) -> None:

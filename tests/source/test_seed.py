@@ -162,7 +162,7 @@ def test_cli_seed_states_the_period_held(
     [
         (
             ["seed", "--start", "2022-02-30"],
-            "--start '2022-02-30' is not a date; expected YYYY-MM-DD",
+            "--start '2022-02-30' is not a valid date (day is out of range for month)",
         ),
         (["seed", "--freq", "3min"], "unknown frequency '3min'"),
     ],

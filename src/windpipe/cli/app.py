@@ -1,5 +1,6 @@
 """The Typer application and the error handling every command shares."""
 
+import re
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -53,6 +54,13 @@ def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
+        except Exception as exc:
+            from windpipe.postgres import database_error_line
+
+            line = database_error_line(exc)
+            if line is None:
+                raise
+            raise fail(line) from None
 
     return wrapper
 
@@ -61,10 +69,13 @@ def parse_day(value: str | None, option: str) -> date | None:
     """A ``YYYY-MM-DD`` option as a date, or a UserError naming the option."""
     if value is None:
         return None
+    # date.fromisoformat also takes 20260101 and 2026-W01-4; the help promises YYYY-MM-DD only.
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise UserError(f"{option} {value!r} is not a date; expected YYYY-MM-DD")
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise UserError(f"{option} {value!r} is not a valid date ({exc})") from None
 
 
 def load_settings_or_exit():  # type: ignore[no-untyped-def]

@@ -17,7 +17,11 @@ app.add_typer(db_app, name="db")
 def url(
     role: Annotated[Literal["source", "target"], typer.Argument(help="source or target")],
 ) -> None:
-    """Print the SQLAlchemy URL in effect for the source or target database."""
+    """Print the SQLAlchemy URL in effect for the source or target database.
+
+    With no URL configured, this starts the embedded PostgreSQL (if it is not running), since
+    its address is only known once it runs.
+    """
     from windpipe.postgres import database_url
 
     settings = load_settings_or_exit()
@@ -41,6 +45,8 @@ def start() -> None:
 @clean_errors
 def status() -> None:
     """Say which servers are in use and whether the embedded one is running."""
+    from sqlalchemy.engine import make_url
+
     from windpipe.postgres import embedded_status
 
     settings = load_settings_or_exit()
@@ -49,7 +55,8 @@ def status() -> None:
         ("target", settings.target_db_url),
     ):
         if configured:
-            console.print(f"{role}: configured, {configured}", highlight=False)
+            shown = make_url(configured).render_as_string(hide_password=True)
+            console.print(f"{role}: configured, {shown}", highlight=False)
     st = embedded_status(settings.data_dir)
     state = f"running (pid {st.pid})" if st.running else "stopped"
     if not st.initialised:
@@ -72,11 +79,13 @@ def stop() -> None:
 @clean_errors
 def init() -> None:
     """Create the source and target schemas if they do not exist (idempotent)."""
-    from windpipe.postgres import database_url, make_engine
+    from windpipe.postgres import check_connection, database_url, make_engine
     from windpipe.source.schema import create_source_schema
 
     settings = load_settings_or_exit()
-    create_source_schema(make_engine(database_url(settings, "source")))
+    source_url = database_url(settings, "source")
+    check_connection(source_url, label="the source")
+    create_source_schema(make_engine(source_url))
     try:
         from windpipe.etl.load import create_target_schema
     except ImportError:

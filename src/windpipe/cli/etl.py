@@ -131,13 +131,18 @@ def backfill(
         client, engine = _connect(settings)
     began = time.perf_counter()
     results: list[DayResult] = []
-    finished = False
+    outcome = "stopped by the error below after loading"
     try:
         if first is None or last is None:
             covered_first, covered_last, _rows = client.coverage()
             if covered_first is None or covered_last is None:
                 _warn("the API reports an empty source; nothing to backfill")
                 return
+            held = f"the API holds {covered_first.date()}..{covered_last.date()}"
+            if first is None and last is not None and last < covered_first.date():
+                raise UserError(f"--end {last} is before the first day with data ({held})")
+            if last is None and first is not None and first > covered_last.date():
+                raise UserError(f"--start {first} is after the last day with data ({held})")
             first = first or covered_first.date()
             last = last or covered_last.date()
         if last < first:
@@ -153,6 +158,7 @@ def backfill(
             TimeRemainingColumn(),
             console=console,
             transient=True,
+            disable=not console.is_terminal,  # piped output gets the summary line only
         ) as progress:
             task = progress.add_task("backfill", total=total, rows=0)
 
@@ -171,16 +177,19 @@ def backfill(
                 aggregations=settings.etl_aggregations,
                 on_day=advance,
             )
-        finished = True
+        outcome = "backfilled"
+    except KeyboardInterrupt:
+        outcome = "interrupted after loading"
+        raise
     finally:
         client.close()
         engine.dispose()
         if results:
-            _summary(results, time.perf_counter() - began, finished=finished)
+            _summary(results, time.perf_counter() - began, outcome=outcome)
         gc.freeze()  # spare the interpreter's final collections
 
 
-def _summary(results: "list[DayResult]", seconds: float, *, finished: bool) -> None:
+def _summary(results: "list[DayResult]", seconds: float, *, outcome: str) -> None:
     empty = [r.day for r in results if r.rows_read == 0]
     if empty:
         shown = ", ".join(str(d) for d in empty[:5]) + (" ..." if len(empty) > 5 else "")
@@ -188,9 +197,8 @@ def _summary(results: "list[DayResult]", seconds: float, *, finished: bool) -> N
     read = sum(r.rows_read for r in results)
     written = sum(r.rows_written for r in results)
     rate = read / seconds if seconds > 0 else 0.0
-    verb = "backfilled" if finished else "stopped by the error below after loading"
     console.print(
-        f"{verb} {len(results)} day(s) {results[0].day}..{results[-1].day}: "
+        f"{outcome} {len(results)} day(s) {results[0].day}..{results[-1].day}: "
         f"{read:,} samples read, {written:,} rows written in {seconds:.2f} s "
         f"({rate:,.0f} samples/s)",
         highlight=False,

@@ -1,12 +1,23 @@
 """``windpipe seed``: fill the source database with the synthetic turbine, and keep it live."""
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 import typer
 
-from windpipe.cli.app import app, clean_errors, console, load_settings_or_exit, parse_day
+from windpipe.cli.app import (
+    UserError,
+    app,
+    clean_errors,
+    console,
+    load_settings_or_exit,
+    parse_day,
+)
+
+
+def _minute(moment: datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(" ", "minutes")  # year 0004, not 4
 
 
 @app.command()
@@ -36,7 +47,7 @@ def seed(
         TimeRemainingColumn,
     )
 
-    from windpipe.postgres import database_url, make_engine
+    from windpipe.postgres import check_connection, database_url, make_engine
     from windpipe.source.schema import create_source_schema
     from windpipe.source.seed import default_period, parse_frequency, seed_source
 
@@ -47,8 +58,16 @@ def seed(
         begin, end = default_period(days=days)
     else:
         begin = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
-        end = begin + timedelta(days=days)
-    engine = make_engine(database_url(settings, "source"))
+        try:
+            end = begin + timedelta(days=days)
+        except OverflowError:
+            raise UserError(
+                f"--start {first_day} with --days {days} ends after "
+                f"{date.max - timedelta(days=1)}, the last day windpipe can hold"
+            ) from None
+    source_url = database_url(settings, "source")
+    check_connection(source_url, label="the source")
+    engine = make_engine(source_url)
     create_source_schema(engine)
 
     expected = int((end - begin).total_seconds() // step)
@@ -60,6 +79,7 @@ def seed(
         TimeRemainingColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,  # piped output gets the summary line only
     ) as progress:
         task = progress.add_task("seed", total=expected)
         result = seed_source(
@@ -74,7 +94,7 @@ def seed(
     rate = result.rows_written / result.seconds if result.seconds else 0.0
     console.print(
         f"seeded {result.rows_written:,} rows for "
-        f"[{begin:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC "
+        f"[{_minute(begin)}, {_minute(end)}) UTC "
         f"at {freq} in {result.seconds:.1f} s ({rate:,.0f} rows/s)",
         highlight=False,
     )

@@ -98,6 +98,17 @@ def _is_connection_failure(exc: BaseException) -> bool:
     return False
 
 
+def _interrupted(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):  # the chain is short; bound it anyway
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 @contextmanager
 def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
     """Turn a lost or refused target connection into a one-line TargetUnavailableError."""
@@ -106,6 +117,8 @@ def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
     except EtlError:
         raise
     except (psycopg.Error, sqlalchemy.exc.DBAPIError) as exc:
+        if _interrupted(exc):  # Ctrl-C mid-statement, then the rollback failed: still Ctrl-C
+            raise KeyboardInterrupt from None
         if _is_connection_failure(exc):
             raise TargetUnavailableError(
                 f"the target database at {_describe(engine)} failed while {doing}: {_reason(exc)}"
@@ -201,7 +214,8 @@ def replace_window(
         stamps = pl.col("timestamp").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         aggregates = aggregates.with_columns(stamps)
     _check_aggregates(aggregates, start, end, signals)
-    with _target_errors(engine, f"loading [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})"):
+    window = f"[{start.isoformat(' ', 'minutes')}, {end.isoformat(' ', 'minutes')})"
+    with _target_errors(engine, f"loading {window}"):
         try:
             return _replace(engine, start, end, aggregates, signals)
         except sqlalchemy.exc.ProgrammingError as exc:
