@@ -1,6 +1,8 @@
 """The command line as a user meets it: real processes, one clear line on bad input."""
 
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +122,27 @@ def test_db_status_hides_a_configured_password(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "target: configured, postgresql://u:***@127.0.0.1:1/db" in result.stdout
     assert "secret" not in result.stdout
+
+
+def test_api_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = windpipe(
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env={"WINDPIPE_DATA_DIR": str(tmp_path)},
+        )
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert not (tmp_path / "postgres").exists()  # refused before any database was started
+
+
+def test_version() -> None:
+    result = windpipe("--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"windpipe \d+\.\d+\.\d+\S*\n", result.stdout)

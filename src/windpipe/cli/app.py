@@ -5,7 +5,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,27 @@ app = typer.Typer(
 )
 console = Console(soft_wrap=True)  # never wrap URLs or paths
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"windpipe {version('windpipe')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Wind-turbine SCADA ETL: source DB -> API -> 10-minute aggregates -> target DB."""
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

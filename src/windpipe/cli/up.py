@@ -539,7 +539,8 @@ def up(
     host: Annotated[
         str | None,
         typer.Option(
-            help="Interface of the API and the UI; default WINDPIPE_API_HOST/_DAGSTER_HOST."
+            help="Interface of the API and the UI "
+            "(default: WINDPIPE_API_HOST, WINDPIPE_DAGSTER_HOST)."
         ),
     ] = None,
 ) -> None:
