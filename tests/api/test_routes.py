@@ -200,6 +200,12 @@ def test_variables_coverage_health_and_docs(client: httpx.Client, seeded_source:
     assert "Samples with" in spec["paths"]["/data"]["get"]["description"]
 
 
+def test_health_answers_head_for_probes(client: httpx.Client) -> None:
+    response = client.head("/health")
+    assert response.status_code == 200
+    assert response.content == b""
+
+
 def test_a_dead_database_is_a_503_not_a_500(settings: Settings, tmp_path) -> None:
     dead = f"postgresql://postgres@/windpipe_source?host={tmp_path}"  # no server listens there
     app = create_app(settings, source_conninfo=dead)

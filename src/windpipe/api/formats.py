@@ -25,14 +25,33 @@ MEDIA_TYPES: dict[DataFormat, str] = {
 }
 
 
+_ACCEPTED: dict[str, DataFormat] = {
+    "application/vnd.apache.arrow.stream": DataFormat.arrow,
+    "application/vnd.apache.arrow": DataFormat.arrow,
+    "text/csv": DataFormat.csv,
+    "application/json": DataFormat.json,
+}
+
+
 def negotiate(accept: str | None) -> DataFormat:
-    """The format an ``Accept`` header asks for; JSON unless Arrow or CSV is named."""
-    accept = (accept or "").lower()
-    if "application/vnd.apache.arrow.stream" in accept or "application/vnd.apache.arrow" in accept:
-        return DataFormat.arrow
-    if "text/csv" in accept:
-        return DataFormat.csv
-    return DataFormat.json
+    """The format an ``Accept`` header prefers (its q-values honoured); JSON when none is named."""
+    best: tuple[float, DataFormat] | None = None
+    for media_range in (accept or "").lower().split(","):
+        media_type, *params = (part.strip() for part in media_range.split(";"))
+        chosen = _ACCEPTED.get(media_type)
+        if chosen is None:
+            continue
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0 and (best is None or quality > best[0]):  # ties: the first named wins
+            best = (quality, chosen)
+    return best[1] if best else DataFormat.json
 
 
 def _frame(batch: pa.RecordBatch) -> pl.DataFrame:

@@ -103,6 +103,7 @@ def get_coverage(reader: ReaderDep) -> CoverageInfo:
     return CoverageInfo(first=cov.first, last=cov.last, rows=cov.rows)
 
 
+@router.head("/health", include_in_schema=False)  # load balancers and probes send HEAD
 @router.get("/health", responses={503: {"model": Health}})
 def get_health(reader: ReaderDep) -> JSONResponse:
     """200 when the source database answers, 503 when it does not."""
