@@ -157,6 +157,22 @@ def test_cli_seed_states_the_period_held(
     assert "source holds" in result.output and "rows from" in result.output
 
 
+def test_cli_seed_warns_when_the_period_reaches_into_the_future(
+    private_source: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = private_source.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("WINDPIPE_SOURCE_DB_URL", url)
+    from windpipe.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["seed", "--start", "2099-01-01", "--days", "1"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "the period ends 2099-01-02 00:00 UTC, in the future" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -11,6 +11,7 @@ from windpipe.cli.app import (
     app,
     clean_errors,
     console,
+    err_console,
     load_settings_or_exit,
     parse_day,
 )
@@ -99,6 +100,12 @@ def seed(
         highlight=False,
     )
     _print_coverage(result.coverage)
+    if end > datetime.now(UTC) + timedelta(minutes=1):
+        err_console.print(
+            f"[bold yellow]warning:[/] the period ends {_minute(end)} UTC, in the future: "
+            "these samples are synthetic and a live feed would write over them",
+            highlight=False,
+        )
     if follow:
         follow_live(engine, seed=seed)
 
