@@ -71,6 +71,8 @@ class Datum(TargetBase):
 SIGNAL_TABLE = Signal.__table__
 DATA_TABLE = Datum.__table__
 
+#: How long a load waits for another run of the same day before it gives up.
+LOCK_WAIT = timedelta(minutes=2)
 # Advisory locks take (int4, int4): a namespace for windpipe's day locks, then the day's ordinal.
 LOCK_NAMESPACE = 0x57504950  # "WPIP"
 _SCHEMA_LOCK = 0x57504953  # "WPIS"
@@ -200,11 +202,13 @@ def replace_window(
     aggregates: pl.DataFrame,
     *,
     signals: Sequence[str],
+    lock_wait: timedelta = LOCK_WAIT,
 ) -> int:
     """Atomically replace ``signals``' rows in ``[start, end)`` by ``aggregates``; rows written.
 
     ``start`` and ``end`` are UTC (naive means UTC). Concurrent calls touching the same UTC days
-    serialize on advisory locks, so the result is always that of one whole call.
+    serialize on advisory locks, so the result is always that of one whole call. A call that
+    waits longer than ``lock_wait`` for another gives up with an EtlError and changes nothing.
     """
     start, end = _naive_utc(start), _naive_utc(end)
     if end <= start:
@@ -217,13 +221,21 @@ def replace_window(
     window = f"[{start.isoformat(' ', 'minutes')}, {end.isoformat(' ', 'minutes')})"
     with _target_errors(engine, f"loading {window}"):
         try:
-            return _replace(engine, start, end, aggregates, signals)
+            return _replace(engine, start, end, aggregates, signals, lock_wait)
         except sqlalchemy.exc.ProgrammingError as exc:
             if not isinstance(exc.orig, psycopg.errors.UndefinedTable):
                 raise
+        except sqlalchemy.exc.OperationalError as exc:
+            if not isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+                raise
+            raise EtlError(
+                f"another run held {window} for over {lock_wait.total_seconds():g} s, so this "
+                "one gave up and changed nothing; if no other run is active, look for a stuck "
+                "session in pg_stat_activity on the target"
+            ) from exc
         # First load into an empty database: create the schema, then do the whole thing again.
         create_target_schema(engine)
-        return _replace(engine, start, end, aggregates, signals)
+        return _replace(engine, start, end, aggregates, signals, lock_wait)
 
 
 def _replace(
@@ -232,8 +244,14 @@ def _replace(
     end: datetime,
     aggregates: pl.DataFrame,
     signals: Sequence[str],
+    lock_wait: timedelta,
 ) -> int:
     with engine.begin() as conn:
+        # SET LOCAL lock_timeout: bounds every lock wait of this transaction.
+        conn.execute(
+            text("SELECT set_config('lock_timeout', :ms, true)"),
+            {"ms": str(int(lock_wait.total_seconds() * 1000))},
+        )
         for day in _days(start, end):  # ascending, so overlapping ranges cannot deadlock
             conn.execute(
                 text("SELECT pg_advisory_xact_lock(:ns, :day)"),
