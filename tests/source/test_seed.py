@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from windpipe.cli import app
 from windpipe.postgres import ensure_database, make_engine
@@ -141,17 +141,22 @@ def test_default_period_is_ten_days_to_the_current_minute() -> None:
     assert parse_frequency("1s") == 1 and parse_frequency("1min") == 60
 
 
-def test_cli_seed_states_the_period_held(
-    year_2022: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("WINDPIPE_DATA_DIR", str(settings.data_dir))
+def _invoke_with_fresh_settings(args: list[str]) -> Result:
+    """Run the CLI in-process with settings read from the environment as it is now."""
     from windpipe.settings import get_settings
 
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["seed", "--start", "2022-05-01", "--days", "1"])
+        return CliRunner().invoke(app, args)
     finally:
         get_settings.cache_clear()
+
+
+def test_cli_seed_states_the_period_held(
+    year_2022: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WINDPIPE_DATA_DIR", str(settings.data_dir))
+    result = _invoke_with_fresh_settings(["seed", "--start", "2022-05-01", "--days", "1"])
     assert result.exit_code == 0, result.output
     assert "seeded 1,440 rows for [2022-05-01 00:00, 2022-05-02 00:00) UTC at 1min" in result.output
     assert "source holds" in result.output and "rows from" in result.output
@@ -162,13 +167,7 @@ def test_cli_seed_warns_when_the_period_reaches_into_the_future(
 ) -> None:
     url = private_source.url.render_as_string(hide_password=False)
     monkeypatch.setenv("WINDPIPE_SOURCE_DB_URL", url)
-    from windpipe.settings import get_settings
-
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["seed", "--start", "2099-01-01", "--days", "1"])
-    finally:
-        get_settings.cache_clear()
+    result = _invoke_with_fresh_settings(["seed", "--start", "2099-01-01", "--days", "1"])
     assert result.exit_code == 0, result.output
     assert "the period ends 2099-01-02 00:00 UTC, in the future" in result.output
 
