@@ -1,4 +1,10 @@
-"""The exception types that mean "the user can fix this", gathered for the CLI and the API."""
+"""The exception types that mean "the user can fix this", and the one line shown for an error."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message (drivers add hints on later lines)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def user_error_types() -> tuple[type[Exception], ...]:

@@ -12,6 +12,7 @@ import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 
+from windpipe.errors import first_line
 from windpipe.settings import Settings
 
 Role = Literal["source", "target"]
@@ -182,11 +183,9 @@ def check_connection(url: URL, *, label: str) -> None:
         with psycopg.connect(libpq_conninfo(url), connect_timeout=5):
             pass
     except psycopg.OperationalError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = lines[0] if lines else type(exc).__name__
         raise DatabaseUnavailableError(
             f"{label} database at {url.render_as_string(hide_password=True)} refused the "
-            f"connection: {reason}"
+            f"connection: {first_line(exc)}"
         ) from exc
 
 
@@ -201,6 +200,5 @@ def database_error_line(exc: BaseException) -> str | None:
     inner = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
     if not isinstance(inner, psycopg.OperationalError):
         return None
-    lines = [line.strip() for line in str(inner).strip().splitlines() if line.strip()]
-    reason = lines[0] if lines else type(inner).__name__
+    reason = first_line(inner)
     return reason if reason.startswith("connection") else f"database connection failed: {reason}"

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from windpipe.errors import first_line
 from windpipe.settings import SOURCE_VARIABLES
 
 # One query covers at most this span, so a year of 1 s data streams in bounded memory. Arrow
@@ -71,7 +72,7 @@ class SourceReader:
         try:
             return adbc.connect(self._conninfo, autocommit=True)
         except Exception as exc:  # ADBC raises its own OperationalError family
-            raise SourceUnavailableError(_first_line(exc)) from exc
+            raise SourceUnavailableError(first_line(exc)) from exc
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
@@ -101,7 +102,7 @@ class SourceReader:
                 raise
             except Exception as exc:
                 if attempt == 2:
-                    raise SourceUnavailableError(_first_line(exc)) from exc
+                    raise SourceUnavailableError(first_line(exc)) from exc
         raise AssertionError("unreachable")
 
     def read_range(
@@ -154,8 +155,3 @@ class SourceReader:
 def _close_quietly(conn: Any) -> None:
     with suppress(Exception):  # closing a broken connection may fail; nothing to do
         conn.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

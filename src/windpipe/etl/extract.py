@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
+from windpipe.errors import first_line
 from windpipe.etl.errors import (
     ApiRequestError,
     ApiUnavailableError,
@@ -58,11 +59,6 @@ def _detail(response: httpx.Response) -> str:
         return detail if isinstance(detail, str) else str(detail)
     text = response.text.strip().replace("\n", " ")
     return text[:200] or response.reason_phrase or "no detail"
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class ApiClient:
@@ -140,7 +136,7 @@ class ApiClient:
     def _malformed(self, start: datetime, end: datetime, exc: Exception) -> EtlError:
         return IncompleteResponseError(
             f"the API at {self.base_url} sent a malformed Arrow stream for "
-            f"[{_moment(start)}, {_moment(end)}): {_reason(exc)}"
+            f"[{_moment(start)}, {_moment(end)}): {first_line(exc)}"
         )
 
     def _check_columns(self, columns: Sequence[str], variables: Sequence[str]) -> None:
@@ -209,7 +205,7 @@ class ApiClient:
         except ValueError as exc:
             raise _RetryableError(
                 IncompleteResponseError(
-                    f"the API at {self.base_url} sent invalid JSON for {path}: {_reason(exc)}"
+                    f"the API at {self.base_url} sent invalid JSON for {path}: {first_line(exc)}"
                 )
             ) from exc
         except httpx.RemoteProtocolError as exc:
@@ -234,12 +230,12 @@ class ApiClient:
     def _cut(self, what: str, exc: Exception) -> IncompleteResponseError:
         return IncompleteResponseError(
             f"the API at {self.base_url} cut the transfer of {what} "
-            f"({type(exc).__name__}: {_reason(exc)})"
+            f"({type(exc).__name__}: {first_line(exc)})"
         )
 
     def _unreachable(self, exc: Exception) -> ApiUnavailableError:
         return ApiUnavailableError(
-            f"the API at {self.base_url} is unreachable ({type(exc).__name__}: {_reason(exc)}); "
+            f"the API at {self.base_url} is unreachable ({type(exc).__name__}: {first_line(exc)}); "
             "is `windpipe api` running and WINDPIPE_API_URL right?"
         )
 

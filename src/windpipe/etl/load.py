@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from windpipe.errors import first_line
 from windpipe.etl.errors import EtlError, TargetUnavailableError
 
 metadata = MetaData(
@@ -87,9 +88,7 @@ def _describe(engine: Engine) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    inner = getattr(exc, "orig", None) or exc
-    lines = [line for line in str(inner).strip().splitlines() if line.strip()]
-    return lines[0].strip() if lines else type(inner).__name__
+    return first_line(getattr(exc, "orig", None) or exc)  # the driver's words, not SQLAlchemy's
 
 
 def _is_connection_failure(exc: BaseException) -> bool:
