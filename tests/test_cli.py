@@ -138,7 +138,7 @@ def test_api_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
             env={"WINDPIPE_DATA_DIR": str(tmp_path)},
         )
     assert result.returncode == 1
-    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert f"port {port} on 127.0.0.1 (API) is already in use" in result.stderr
     assert not (tmp_path / "postgres").exists()  # refused before any database was started
 
 

@@ -222,7 +222,7 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
 
 def test_an_address_that_cannot_be_bound_is_reported_as_such() -> None:
     from windpipe.cli.app import UserError
-    from windpipe.cli.up import port_in_use
+    from windpipe.cli.ports import port_in_use
 
     assert port_in_use("127.0.0.1", free_port()) is False
     with pytest.raises(UserError, match=r"cannot listen on 192\.0\.2\.1:8000: "):

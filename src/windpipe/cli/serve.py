@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from windpipe.cli.app import UserError, app, clean_errors, load_settings_or_exit
+from windpipe.cli.app import app, clean_errors, load_settings_or_exit
 
 
 @app.command("api")
@@ -19,7 +19,7 @@ def api(
     import uvicorn
 
     from windpipe.api import create_app
-    from windpipe.cli.up import port_in_use
+    from windpipe.cli.ports import require_free_port
     from windpipe.postgres import database_url, libpq_conninfo
     from windpipe.settings import load_settings
 
@@ -28,11 +28,7 @@ def api(
         settings = load_settings(
             api_host=host or settings.api_host, api_port=port or settings.api_port
         )
-    if port_in_use(settings.api_host, settings.api_port):
-        raise UserError(
-            f"port {settings.api_port} on {settings.api_host} is already in use; stop what "
-            "listens there or choose another with --port or WINDPIPE_API_PORT"
-        )
+    require_free_port(settings.api_host, settings.api_port, "API", "--port or WINDPIPE_API_PORT")
     # Resolve (and start) the database before binding the port, so failures are one clear line.
     conninfo = libpq_conninfo(database_url(settings, "source"))
     application = create_app(settings, source_conninfo=conninfo)

@@ -12,11 +12,9 @@ embedded PostgreSQL is stopped if ``up`` started it.
 """
 
 import contextlib
-import errno
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import typer
 
 from windpipe.cli.app import UserError, app, clean_errors, console, load_settings_or_exit
+from windpipe.cli.ports import require_free_port
 
 if TYPE_CHECKING:
     import psutil
@@ -55,41 +54,17 @@ query ($path: [String!]!) {
 """
 
 
-def port_in_use(host: str, port: int) -> bool:
-    """Whether something listens on ``host:port`` (binding the way servers do, SO_REUSEADDR)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise UserError(f"cannot resolve host {host!r}: {exc.strerror}") from None
-    for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    return True
-                raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    return False
-
-
 def check_ports(settings: "Settings") -> None:
     """Fail with one line naming the first port that is taken, before anything starts."""
-    wanted = [
-        ("API", settings.api_host, settings.api_port, "WINDPIPE_API_PORT"),
-        ("Dagster UI", settings.dagster_host, settings.dagster_port, "WINDPIPE_DAGSTER_PORT"),
-    ]
     if settings.api_port == settings.dagster_port:
         raise UserError(
             f"the API and the Dagster UI are both set to port {settings.api_port}; "
             "give WINDPIPE_API_PORT and WINDPIPE_DAGSTER_PORT different values"
         )
-    for label, host, port, variable in wanted:
-        if port_in_use(host, port):
-            raise UserError(
-                f"port {port} on {host} ({label}) is already in use; stop what listens there "
-                f"or choose another port with {variable}"
-            )
+    require_free_port(settings.api_host, settings.api_port, "API", "WINDPIPE_API_PORT")
+    require_free_port(
+        settings.dagster_host, settings.dagster_port, "Dagster UI", "WINDPIPE_DAGSTER_PORT"
+    )
 
 
 def windpipe_argv() -> list[str]:
