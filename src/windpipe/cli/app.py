@@ -59,6 +59,11 @@ def fail(message: str, exit_code: int = 1) -> typer.Exit:
     return typer.Exit(exit_code)
 
 
+def warn(message: str) -> None:
+    """Print ``warning: message`` on stderr: worth knowing, not a failure."""
+    err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn the errors a user can cause into one clear line instead of a traceback."""
 

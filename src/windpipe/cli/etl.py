@@ -18,9 +18,9 @@ from windpipe.cli.app import (
     app,
     clean_errors,
     console,
-    err_console,
     load_settings_or_exit,
     parse_day,
+    warn,
 )
 
 if TYPE_CHECKING:
@@ -59,10 +59,6 @@ def _connect(settings: "Settings") -> tuple["ApiClient", "Engine"]:
     return client, engine
 
 
-def _warn(message: str) -> None:
-    err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
-
-
 def _describe(result: "DayResult") -> str:
     return (
         f"{result.day}: {result.rows_read:,} samples ({result.coverage:.1%} coverage) -> "
@@ -97,7 +93,7 @@ def etl(
             client.close()
             engine.dispose()
     if result.rows_read == 0:
-        _warn(f"the API has no samples for {chosen}; the day's aggregates were cleared")
+        warn(f"the API has no samples for {chosen}; the day's aggregates were cleared")
     console.print(_describe(result), highlight=False, soft_wrap=True)
 
 
@@ -136,7 +132,7 @@ def backfill(
         if first is None or last is None:
             covered_first, covered_last, _rows = client.coverage()
             if covered_first is None or covered_last is None:
-                _warn("the API reports an empty source; nothing to backfill")
+                warn("the API reports an empty source; nothing to backfill")
                 return
             held = f"the API holds {covered_first.date()}..{covered_last.date()}"
             if first is None and last is not None and last < covered_first.date():
@@ -193,7 +189,7 @@ def _summary(results: "list[DayResult]", seconds: float, *, outcome: str) -> Non
     empty = [r.day for r in results if r.rows_read == 0]
     if empty:
         shown = ", ".join(str(d) for d in empty[:5]) + (" ..." if len(empty) > 5 else "")
-        _warn(f"{len(empty)} day(s) had no samples and were cleared: {shown}")
+        warn(f"{len(empty)} day(s) had no samples and were cleared: {shown}")
     read = sum(r.rows_read for r in results)
     written = sum(r.rows_written for r in results)
     rate = read / seconds if seconds > 0 else 0.0

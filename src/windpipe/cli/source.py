@@ -11,9 +11,9 @@ from windpipe.cli.app import (
     app,
     clean_errors,
     console,
-    err_console,
     load_settings_or_exit,
     parse_day,
+    warn,
 )
 
 
@@ -101,10 +101,9 @@ def seed(
     )
     _print_coverage(result.coverage)
     if end > datetime.now(UTC) + timedelta(minutes=1):
-        err_console.print(
-            f"[bold yellow]warning:[/] the period ends {_minute(end)} UTC, in the future: "
-            "these samples are synthetic and a live feed would write over them",
-            highlight=False,
+        warn(
+            f"the period ends {_minute(end)} UTC, in the future: "
+            "these samples are synthetic and a live feed would write over them"
         )
     if follow:
         follow_live(engine, seed=seed)
