@@ -59,12 +59,11 @@ assert tuple(VARIABLES) == SOURCE_VARIABLES
 _EXAMPLES = "e.g. 2026-01-01, 2026-01-01T10:00:00Z or 2026-01-01T10:00:00+02:00 (send + as %2B)"
 # YYYY-MM-DD, optionally followed by a time and an offset: the forms the examples show. Python's
 # own parser also takes 20260101 or 2026-W01-4, which people mean as something else.
-_ISO = re.compile(
-    r"\d{4}-\d{2}-\d{2}"
-    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?"
-)
+_TIME = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?"
+_OFFSET_DIGITS = r"\d{2}(?::?\d{2})?"
+_ISO = re.compile(rf"\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_TIME}(?:Z|z|[+-]{_OFFSET_DIGITS})?)?")
 # A '+' sent unencoded in a query string arrives as a space: "10:00:00 02:00" meant "+02:00".
-_DECODED_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?) (\d{2}(?::?\d{2})?)$")
+_DECODED_PLUS = re.compile(rf"(T{_TIME}) ({_OFFSET_DIGITS})$")
 
 
 def parse_moment(name: str, value: str) -> datetime:
