@@ -82,11 +82,6 @@ def _check_config(variables: Sequence[str], aggregations: Sequence[str]) -> None
         raise EtlError(f"unknown aggregation(s) {unknown}; accepted: {', '.join(AGGREGATIONS)}")
 
 
-def _fetch(client: ApiClient, day: date, variables: Sequence[str]) -> pl.DataFrame:
-    start, end = day_bounds(day)
-    return client.fetch_frame(start, end, variables)
-
-
 def _epoch_us(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
@@ -145,20 +140,10 @@ def run_day(
     aggregations: Sequence[str],
 ) -> DayResult:
     """Fetch, aggregate and atomically replace one UTC day's 10-minute aggregates."""
-    _check_config(variables, aggregations)
-    began = time.perf_counter()
-    try:
-        samples = _fetch(client, day, variables)
-        return _process(
-            day,
-            samples,
-            engine=engine,
-            variables=variables,
-            aggregations=aggregations,
-            began=began,
-        )
-    except EtlError as exc:
-        raise _with_day(day, exc) from exc.__cause__
+    (result,) = run_range(
+        day, day, client=client, engine=engine, variables=variables, aggregations=aggregations
+    )
+    return result
 
 
 def run_range(
