@@ -12,7 +12,7 @@ $(UV):
 	.tools/bin/python -m pip install --quiet uv
 
 .venv/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 sync: .venv/.synced  ## install the locked dependencies into .venv
