@@ -1,6 +1,8 @@
-# syntax=docker/dockerfile:1
 # windpipe's one image: every service in compose.yaml runs a `windpipe` command from it.
-# Build: docker compose build   (or: docker build -t windpipe:local .)
+# Build: docker compose build   (or: docker build --network host -t windpipe:local .)
+# No `# syntax=` line on purpose: the engine's built-in Dockerfile frontend (BuildKit, Docker 23+)
+# already supports `RUN --mount`, and a syntax line would need a registry to resolve, which an
+# offline engine cannot reach. `uv sync` downloads packages, hence the host network in compose.yaml.
 ARG PYTHON_VERSION=3.11
 ARG UV_VERSION=0.13.9
 
@@ -26,6 +28,22 @@ COPY pyproject.toml uv.lock README.md LICENSE ./
 COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
+
+# What no container reads (about 120 MB): pyarrow's C++ headers, Cython sources, tests, its Flight
+# and S3 libraries (pyarrow.fs imports S3 only if present), the link-time copies of
+# libarrow_python (the loader uses the .so.<major> name), numpy's tests, the Dagster UI's source
+# maps. The import line checks that what windpipe loads still loads.
+RUN cd /app/.venv/lib/python*/site-packages \
+    && rm -rf pyarrow/include pyarrow/src pyarrow/tests numpy/*/tests numpy/tests \
+        pyarrow/libarrow_flight.so* pyarrow/libarrow_python_flight.so* pyarrow/_flight.*.so \
+        pyarrow/libarrow_s3.so* pyarrow/_s3fs.*.so pyarrow/_pyarrow_cpp_tests.*.so \
+        pyarrow/libarrow_python.so pyarrow/libarrow_python.so.*.*.* \
+        pyarrow/libarrow_python_parquet_encryption.so \
+        pyarrow/libarrow_python_parquet_encryption.so.*.*.* \
+    && find pyarrow \( -name '*.pyx' -o -name '*.pxd' \) -delete \
+    && find dagster_webserver/webapp -name '*.map' -delete \
+    && /app/.venv/bin/python -c "import pyarrow.fs, pyarrow.ipc, pyarrow.compute, pyarrow.parquet, \
+polars, adbc_driver_postgresql.dbapi, dagster, dagster_webserver, windpipe.cli"
 
 # ---- runtime: the same Python, the venv, the Dagster instance config; no uv, no sources ---------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
