@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: up test check lint fmt bench sync clean
+.PHONY: up test test-compose check lint fmt bench sync clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -27,6 +27,9 @@ check: sync  ## lint, format check and type check
 
 test: check  ## checks, then the whole test suite against a real (embedded) PostgreSQL
 	$(RUN) pytest
+
+test-compose: sync  ## only the end-to-end compose test (builds the image; needs a Docker engine)
+	$(RUN) pytest -m compose tests/deploy
 
 fmt: sync
 	$(RUN) ruff check --fix src tests bench
