@@ -17,11 +17,12 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from harness import api_process
-from windpipe.api.reader import SourceReader, select_sql
+from windpipe.api.reader import SourceReader
 from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
 from windpipe.settings import load_settings
-from windpipe.source.schema import create_source_schema
 from windpipe.source.seed import seed_source
+from windpipe.source.store import ensure_schema as ensure_source_schema
+from windpipe.source.store import select_range_sql
 
 HZ_START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -44,7 +45,7 @@ def main() -> None:
         settings = load_settings(data_dir=Path(tmp), _env_file=None)
         url = database_url(settings, "source")
         engine = make_engine(url)
-        create_source_schema(engine)
+        ensure_source_schema(engine)
         try:
             minute_start = datetime(2024, 1, 1, tzinfo=UTC)
             seeded_min = seed_source(engine, minute_start, minute_start + timedelta(days=10))
@@ -76,7 +77,7 @@ def serve_and_measure(conninfo: str, source_url: str, repeat: int) -> None:
             "variables": "wind_speed,power",
         }
         reader = SourceReader(conninfo)
-        sql = select_sql(["wind_speed", "power"], HZ_START, HZ_START + timedelta(days=1))
+        sql = select_range_sql(["wind_speed", "power"], HZ_START, HZ_START + timedelta(days=1))
         reader._query(sql)  # warm the connection
         best_db = min(_time(lambda: reader._query(sql)) for _ in range(repeat))
         reader.close()

@@ -40,8 +40,8 @@ from sqlalchemy.engine import URL
 
 from harness import api_process
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.load import create_target_schema
 from windpipe.etl.pipeline import run_range, signal_names
+from windpipe.etl.store import ensure_schema as ensure_target_schema
 from windpipe.postgres import (
     database_url,
     ensure_database,
@@ -50,8 +50,8 @@ from windpipe.postgres import (
     stop_embedded,
 )
 from windpipe.settings import load_settings
-from windpipe.source.schema import create_source_schema
 from windpipe.source.seed import seed_source
+from windpipe.source.store import ensure_schema as ensure_source_schema
 
 VARIABLES = ["wind_speed", "power"]
 AGGREGATIONS = ["mean", "min", "max", "std"]
@@ -179,7 +179,7 @@ def run_reference(api_url: str, engine: Engine, days: Sequence[date]) -> tuple[f
 
 
 def _register_signals(engine: Engine) -> dict[str, int]:
-    create_target_schema(engine)
+    ensure_target_schema(engine)
     names = signal_names(VARIABLES, AGGREGATIONS)
     with engine.begin() as conn:
         conn.execute(
@@ -300,9 +300,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         ref = make_engine(target_url.set(database=REFERENCE_DB))
         source = make_engine(source_url)
         try:
-            create_source_schema(source)
+            ensure_source_schema(source)
             target = make_engine(target_url)
-            create_target_schema(target)
+            ensure_target_schema(target)
             target.dispose()
             print(f"== seeding the source ({os.cpu_count()} CPUs)")
             for scale in [*scales, *([YEAR] if args.year else [])]:

@@ -25,8 +25,8 @@ from starlette.types import ASGIApp
 from windpipe.api import create_app
 from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
 from windpipe.settings import Settings, load_settings
-from windpipe.source.schema import create_source_schema
 from windpipe.source.seed import seed_source
+from windpipe.source.store import ensure_schema as ensure_source_schema
 
 # Tests never read a developer's own WINDPIPE_* variables or .env file.
 for _name in [n for n in os.environ if n.startswith("WINDPIPE_")]:
@@ -75,7 +75,7 @@ def target_url(settings: Settings) -> URL:
 @pytest.fixture(scope="session")
 def source_engine(source_url: URL) -> Iterator[Engine]:
     engine = make_engine(source_url)
-    create_source_schema(engine)
+    ensure_source_schema(engine)
     yield engine
     engine.dispose()
 

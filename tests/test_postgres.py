@@ -4,8 +4,8 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from windpipe.errors import DatabaseUnavailableError
 from windpipe.postgres import (
-    DatabaseUnavailableError,
     check_connection,
     database_url,
     embedded_status,

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from windpipe.settings import ConfigError, Settings, load_settings
+from windpipe.errors import ConfigError
+from windpipe.settings import Settings, load_settings
 
 
 def test_defaults_are_local_and_documented() -> None:

@@ -12,15 +12,11 @@ import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 
-from windpipe.errors import first_line
+from windpipe.errors import DatabaseUnavailableError, first_line
 from windpipe.settings import Settings
 
 Role = Literal["source", "target"]
 DATABASE_NAMES: dict[Role, str] = {"source": "windpipe_source", "target": "windpipe_target"}
-
-
-class DatabaseUnavailableError(RuntimeError):
-    """A database cannot be reached; the message says which one and why."""
 
 
 @dataclass(frozen=True)

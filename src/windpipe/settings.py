@@ -12,10 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-#: Columns of the source table that the API may serve, in table order.
-SOURCE_VARIABLES: tuple[str, ...] = ("wind_speed", "power", "ambient_temperature")
-#: Aggregations the ETL knows how to compute per 10-minute window.
-AGGREGATIONS: tuple[str, ...] = ("mean", "min", "max", "std", "count")
+from windpipe import catalog
+from windpipe.errors import ConfigError
 
 Host = Annotated[str, Field(min_length=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -23,10 +21,6 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 def _hide_password(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
-class ConfigError(ValueError):
-    """Raised when a setting is invalid; its message names the ``WINDPIPE_*`` variable."""
 
 
 def _split_csv(value: object) -> object:
@@ -63,10 +57,12 @@ class Settings(BaseSettings):
         default=60.0, description="Read timeout of the ETL's API client."
     )
     etl_variables: Annotated[list[str], NoDecode] = Field(
-        default=["wind_speed", "power"], description="Source variables the ETL aggregates."
+        default=list(catalog.DEFAULT_ETL_VARIABLES),
+        description="Source variables the ETL aggregates.",
     )
     etl_aggregations: Annotated[list[str], NoDecode] = Field(
-        default=["mean", "min", "max", "std"], description="Aggregations per 10-minute window."
+        default=list(catalog.DEFAULT_ETL_AGGREGATIONS),
+        description="Aggregations per 10-minute window.",
     )
     dagster_host: Host = Field(default="127.0.0.1", description="Dagster webserver interface.")
     dagster_port: Port = Field(default=3000, description="Dagster webserver port.")
@@ -123,17 +119,13 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_names(cls, value: object, info: ValidationInfo) -> object:
         accepted, what = (
-            (SOURCE_VARIABLES, "variable")
+            (list(catalog.VARIABLES), "variable")
             if info.field_name == "etl_variables"
-            else (AGGREGATIONS, "aggregation")
+            else (list(catalog.AGGREGATIONS), "aggregation")
         )
         value = _split_csv(value)
         if isinstance(value, list):
-            if not value:
-                raise ValueError(f"no {what} given; accepted: {', '.join(accepted)}")
-            unknown = [v for v in value if v not in accepted]
-            if unknown:
-                raise ValueError(f"unknown {what}(s) {unknown}; accepted: {', '.join(accepted)}")
+            return catalog.check_names(value, accepted, what)
         return value
 
     @model_validator(mode="after")
@@ -142,6 +134,11 @@ class Settings(BaseSettings):
             host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
             self.api_url = f"http://{host}:{self.api_port}"
         return self
+
+    @property
+    def signals(self) -> list[str]:
+        """The target signals the ETL writes, ``<variable>_<aggregation>``."""
+        return catalog.signal_names(self.etl_variables, self.etl_aggregations)
 
     @property
     def base_api_url(self) -> str:

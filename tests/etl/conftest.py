@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL
 
 from tests.conftest import ApiProcess, LiveApi, start_api
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.load import create_target_schema
+from windpipe.etl.store import ensure_schema as ensure_target_schema
 from windpipe.source.seed import seed_source
 
 VARIABLES = ["wind_speed", "power"]
@@ -52,7 +52,7 @@ def target_rows(engine: Engine) -> list[tuple[datetime, str, float]]:
 @pytest.fixture
 def target(target_engine: Engine) -> Iterator[Engine]:
     """The target engine with the schema created and no aggregates before and after the test."""
-    create_target_schema(target_engine)
+    ensure_target_schema(target_engine)
     with target_engine.begin() as conn:
         conn.execute(text("DELETE FROM data"))
     yield target_engine

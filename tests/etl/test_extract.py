@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from tests.conftest import CLEAN_DAYS, GAPPY_DAYS, LiveApi, free_port
 from tests.etl.conftest import ApiProcess, day_start, kill_on_response
 from windpipe.api import create_app
-from windpipe.etl.errors import (
+from windpipe.errors import (
     ApiRequestError,
     ApiUnavailableError,
     EtlError,
@@ -59,7 +59,8 @@ def test_fetch_returns_the_days_samples_as_arrow(client: ApiClient, seeded_sourc
 
 
 def test_coverage_reports_the_source_period(client: ApiClient, seeded_source: Engine) -> None:
-    first, last, rows = client.coverage()
+    coverage = client.coverage()
+    first, last, rows = coverage.first, coverage.last, coverage.rows
     with seeded_source.connect() as conn:
         expected = conn.execute(
             text('SELECT min("timestamp"), max("timestamp"), count(*) FROM data')

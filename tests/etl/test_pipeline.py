@@ -24,15 +24,17 @@ from tests.etl.conftest import (
     kill_on_response,
     target_rows,
 )
-from windpipe.etl import pipeline
-from windpipe.etl.errors import (
+from windpipe.catalog import signal_names
+from windpipe.errors import (
     ApiUnavailableError,
     EtlError,
     TargetUnavailableError,
 )
+from windpipe.etl import pipeline
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.load import create_target_schema, replace_window
-from windpipe.etl.pipeline import DayResult, run_day, run_range, signal_names
+from windpipe.etl.pipeline import DayResult, run_day, run_range
+from windpipe.etl.store import ensure_schema as ensure_target_schema
+from windpipe.etl.store import replace_window
 from windpipe.postgres import database_url, ensure_database, libpq_conninfo, make_engine
 from windpipe.settings import Settings
 from windpipe.source.seed import seed_source
@@ -205,8 +207,8 @@ def test_a_day_without_samples_clears_the_days_aggregates(
 
 
 def test_the_schema_is_the_briefs_and_creation_is_idempotent(target: Engine) -> None:
-    create_target_schema(target)
-    create_target_schema(target)
+    ensure_target_schema(target)
+    ensure_target_schema(target)
     inspector = inspect(target)
     data = {c["name"]: c for c in inspector.get_columns("data")}
     assert list(data) == ["id", "timestamp", "signal_id", "value"]
@@ -240,12 +242,12 @@ def test_the_first_load_creates_the_schema(client: ApiClient, settings: Settings
         assert len(target_rows(engine)) == 1152
         # Creating the schema from several connections at once is serialized, not a race.
         with engine.begin() as conn:
-            conn.execute(text("DROP TABLE data, signal"))
+            conn.execute(text("DROP TABLE data, signal, alembic_version"))
         errors: list[BaseException] = []
 
         def create() -> None:
             try:
-                create_target_schema(engine)
+                ensure_target_schema(engine)
             except BaseException as exc:
                 errors.append(exc)
 
@@ -255,7 +257,7 @@ def test_the_first_load_creates_the_schema(client: ApiClient, settings: Settings
         for thread in threads:
             thread.join(timeout=30)
         assert errors == [] and target_rows(engine) == []
-        assert set(inspect(engine).get_table_names()) == {"data", "signal"}
+        assert set(inspect(engine).get_table_names()) == {"data", "signal", "alembic_version"}
     finally:
         engine.dispose()
         with psycopg.connect(libpq_conninfo(server), autocommit=True) as conn:
@@ -427,7 +429,8 @@ def test_a_target_that_refuses_the_connection_is_one_clear_error(client: ApiClie
             run(CLEAN, client, engine)
     finally:
         engine.dispose()
-    assert "\n" not in str(info.value) and str(info.value).startswith(f"{CLEAN}: ")
+    # Refused before any day: the schema check is the first thing a run asks of the target.
+    assert "\n" not in str(info.value) and "while migrating the schema" in str(info.value)
 
 
 def test_the_target_connection_killed_mid_load_leaves_the_target_unchanged(

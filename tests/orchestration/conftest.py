@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", PreviewWarning)
     from windpipe.orchestration import definitions as _definitions
 
-from windpipe.etl.load import create_target_schema
+from windpipe.etl.store import ensure_schema as ensure_target_schema
 from windpipe.orchestration.defs.checks import asset_checks
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
 from windpipe.postgres import ensure_database, make_engine
@@ -32,7 +32,7 @@ defs = _definitions.defs
 @pytest.fixture(scope="session")
 def etl_target(target_engine: Engine) -> Engine:
     """The session's target database with its schema."""
-    create_target_schema(target_engine)
+    ensure_target_schema(target_engine)
     return target_engine
 
 
@@ -74,7 +74,7 @@ def empty_target(target_url: URL) -> Iterator[URL]:
     ensure_database(target_url, name)
     url = target_url.set(database=name)
     engine = make_engine(url)
-    create_target_schema(engine)
+    ensure_target_schema(engine)
     engine.dispose()
     yield url
     conninfo = target_url.set(drivername="postgresql", database="postgres").render_as_string(

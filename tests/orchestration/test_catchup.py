@@ -8,7 +8,9 @@ from sqlalchemy.engine import URL
 
 from tests.conftest import CLEAN_DAYS, GAPPY_DAYS
 from tests.orchestration.conftest import defs
-from windpipe.orchestration.catchup import days_between, days_with_aggregates, missing_days
+from windpipe.catalog import days_between
+from windpipe.etl.store import days_with_aggregates
+from windpipe.orchestration.catchup import missing_days
 from windpipe.orchestration.defs.assets import aggregates_10min
 from windpipe.orchestration.defs.jobs import etl_job
 from windpipe.orchestration.defs.resources import EtlOptions, TargetDatabase

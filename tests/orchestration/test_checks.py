@@ -9,12 +9,12 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import SEED
 from tests.orchestration.conftest import run_checks
+from windpipe.catalog import windows_of_day
 from windpipe.orchestration.defs.assets import aggregates_10min
 from windpipe.orchestration.quality import (
     describe_windows,
     duplicate_rows,
     inconsistency,
-    windows_of_day,
 )
 from windpipe.source.seed import seed_source
 

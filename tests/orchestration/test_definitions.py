@@ -58,7 +58,7 @@ def test_resources_read_the_windpipe_variables(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("WINDPIPE_ETL_VARIABLES", "wind_speed, ambient_temperature")
     monkeypatch.setenv("WINDPIPE_ETL_AGGREGATIONS", "mean,count")
     api = defs.resources["source_api"].process_config_and_initialize()  # type: ignore[union-attr]
-    assert (api.base_url, api.timeout) == ("http://api.example:8000", 12.5)
+    assert (api.base_url, api.settings().api_timeout_seconds) == ("http://api.example:8000", 12.5)
     with defs.resources["target_db"].process_config_and_initialize_cm() as target:  # type: ignore[union-attr]
         assert target.url == "postgresql+psycopg://u:p@db/target"
         assert target.engine.url.host == "db"  # the pool exists; nothing connected yet
@@ -72,13 +72,13 @@ def test_resources_read_the_windpipe_variables(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_bad_options_are_one_clear_line() -> None:
+    from windpipe.errors import ConfigError
     from windpipe.orchestration.defs.resources import EtlOptions, SourceApi
-    from windpipe.settings import ConfigError
 
-    with pytest.raises(ConfigError, match=r"WINDPIPE_ETL_AGGREGATIONS: unknown value.*median"):
+    with pytest.raises(ConfigError, match=r"WINDPIPE_ETL_AGGREGATIONS: unknown aggregation.*median"):
         _ = EtlOptions(aggregations="mean,median").aggregation_list
     with pytest.raises(ConfigError, match="WINDPIPE_API_TIMEOUT_SECONDS: 'soon'"):
-        _ = SourceApi(base_url="http://x", timeout_seconds="soon").timeout
+        _ = SourceApi(base_url="http://x", timeout_seconds="soon").settings()
 
 
 def test_partitions_start_comes_from_the_environment() -> None:

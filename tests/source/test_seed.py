@@ -7,17 +7,17 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner, Result
 
 from windpipe.cli import app
+from windpipe.errors import SeedInputError
 from windpipe.postgres import ensure_database, make_engine
 from windpipe.settings import Settings
 from windpipe.source.generator import generate
-from windpipe.source.schema import create_source_schema
 from windpipe.source.seed import (
-    SeedInputError,
     append_minutes,
     default_period,
     parse_frequency,
     seed_source,
 )
+from windpipe.source.store import ensure_schema as ensure_source_schema
 
 # This module owns 2022 in the session's source database.
 START = datetime(2022, 5, 1, tzinfo=UTC)
@@ -97,7 +97,7 @@ def private_source(source_url: URL) -> Iterator[Engine]:
     """A source database of its own: appending depends on the newest row of the whole table."""
     ensure_database(source_url, "windpipe_append_test")
     engine = make_engine(source_url.set(database="windpipe_append_test"))
-    create_source_schema(engine)
+    ensure_source_schema(engine)
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE data"))
     yield engine

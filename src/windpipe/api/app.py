@@ -8,9 +8,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from windpipe import __version__
-from windpipe.api.reader import SourceReader, SourceUnavailableError
+from windpipe.api.reader import SourceReader
 from windpipe.api.routes import router
-from windpipe.api.schemas import QueryError
+from windpipe.errors import QueryError, SourceUnavailableError
 from windpipe.settings import Settings, get_settings
 
 

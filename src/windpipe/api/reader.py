@@ -1,9 +1,7 @@
 """Reads the source table as Arrow record batches over pooled ADBC connections.
 
-ADBC streams PostgreSQL's binary COPY output straight into Arrow (~6 M rows/s here). Queries use
-literal SQL because bound parameters make the driver 2-7x slower; every literal is either a column
-name from the allow-list or a timestamp rendered by this module from a parsed ``datetime``, never
-text a user typed.
+ADBC streams PostgreSQL's binary COPY output straight into Arrow (~6 M rows/s here). The SQL is
+the source store's (``windpipe.source.store``), which owns every statement on the source table.
 """
 
 import queue
@@ -11,51 +9,20 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
-from windpipe.errors import first_line
-from windpipe.settings import SOURCE_VARIABLES
+from windpipe.catalog import Coverage
+from windpipe.errors import SourceUnavailableError, first_line
+from windpipe.source.store import COVERAGE_SQL, PING_SQL, select_range_sql
 
 # One query covers at most this span, so a year of 1 s data streams in bounded memory. Arrow
 # passes batches through as they are; the text formats expand each chunk several times over
 # while encoding it, so they read smaller ones.
 CHUNK = timedelta(days=1)
 TEXT_CHUNK = timedelta(hours=6)
-
-
-class SourceUnavailableError(RuntimeError):
-    """The source database did not answer."""
-
-
-@dataclass(frozen=True)
-class SourceCoverage:
-    """First and last sample and the row count of the source table."""
-
-    first: datetime | None
-    last: datetime | None
-    rows: int
-
-
-def _literal(moment: datetime) -> str:
-    # isoformat of an aware datetime: digits, '-', ':', '.', '+', 'T' only.
-    return "'" + moment.astimezone(UTC).isoformat() + "'::timestamptz"
-
-
-def select_sql(variables: Sequence[str], start: datetime, end: datetime) -> str:
-    """The range query; raises ValueError if a column is not in the allow-list."""
-    unknown = [v for v in variables if v not in SOURCE_VARIABLES]
-    if unknown:
-        raise ValueError(f"not a source column: {unknown}")
-    columns = ", ".join(['"timestamp"', *(f'"{v}"' for v in variables)])
-    return (
-        f"SELECT {columns} FROM data "  # noqa: S608 - identifiers from the allow-list only
-        f'WHERE "timestamp" >= {_literal(start)} AND "timestamp" < {_literal(end)} '
-        'ORDER BY "timestamp"'
-    )
 
 
 class SourceReader:
@@ -124,24 +91,21 @@ class SourceReader:
             return
         # Read one chunk ahead on a second connection, so the database works while we send.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
-            pending = pool.submit(self._query, select_sql(variables, *bounds[0]))
+            pending = pool.submit(self._query, select_range_sql(variables, *bounds[0]))
             for nxt in [*bounds[1:], None]:
                 table = pending.result()
                 if nxt is not None:
-                    pending = pool.submit(self._query, select_sql(variables, *nxt))
+                    pending = pool.submit(self._query, select_range_sql(variables, *nxt))
                 yield from table.to_batches()
 
-    def coverage(self) -> SourceCoverage:
+    def coverage(self) -> Coverage:
         """First and last timestamp and row count."""
-        table = self._query(
-            'SELECT min("timestamp") AS first, max("timestamp") AS last, count(*) AS n FROM data'
-        )
-        row = table.to_pylist()[0]
-        return SourceCoverage(row["first"], row["last"], int(row["n"]))
+        row = self._query(COVERAGE_SQL).to_pylist()[0]
+        return Coverage(row["first"], row["last"], int(row["rows"]))
 
     def ping(self) -> None:
         """Raise SourceUnavailableError unless the database answers a trivial query."""
-        self._query("SELECT 1 AS ok")
+        self._query(PING_SQL)
 
     def close(self) -> None:
         """Close every idle connection."""

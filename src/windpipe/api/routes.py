@@ -7,6 +7,7 @@ import pyarrow as pa
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
+from windpipe import catalog
 from windpipe.api.deps import ReaderDep, SettingsDep
 from windpipe.api.formats import (
     MEDIA_TYPES,
@@ -16,10 +17,8 @@ from windpipe.api.formats import (
     encode_json,
     negotiate,
 )
-from windpipe.api.reader import CHUNK, TEXT_CHUNK, SourceUnavailableError
+from windpipe.api.reader import CHUNK, TEXT_CHUNK
 from windpipe.api.schemas import (
-    VARIABLES,
-    CoverageInfo,
     ErrorBody,
     Health,
     VariableInfo,
@@ -27,6 +26,8 @@ from windpipe.api.schemas import (
     parse_moment,
     parse_variables,
 )
+from windpipe.catalog import Coverage
+from windpipe.errors import SourceUnavailableError
 
 router = APIRouter()
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -93,14 +94,16 @@ def get_data(
 @router.get("/variables")
 def get_variables() -> list[VariableInfo]:
     """The variables ``/data`` can serve, with units."""
-    return list(VARIABLES.values())
+    return [
+        VariableInfo(name=v.name, unit=v.unit, description=v.description)
+        for v in catalog.VARIABLES.values()
+    ]
 
 
 @router.get("/coverage", responses=_ERRORS)
-def get_coverage(reader: ReaderDep) -> CoverageInfo:
-    """First and last timestamp in the source, and its row count."""
-    cov = reader.coverage()
-    return CoverageInfo(first=cov.first, last=cov.last, rows=cov.rows)
+def get_coverage(reader: ReaderDep) -> Coverage:
+    """First and last timestamp in the source (null when empty), and its row count."""
+    return reader.coverage()
 
 
 @router.head("/health", include_in_schema=False)  # load balancers and probes send HEAD

@@ -3,13 +3,10 @@
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from windpipe.settings import SOURCE_VARIABLES
-
-
-class QueryError(ValueError):
-    """A request parameter is invalid; the message names the value and what is accepted."""
+from windpipe import catalog
+from windpipe.errors import QueryError
 
 
 class VariableInfo(BaseModel):
@@ -18,14 +15,6 @@ class VariableInfo(BaseModel):
     name: str
     unit: str
     description: str
-
-
-class CoverageInfo(BaseModel):
-    """What the source holds."""
-
-    first: datetime | None = Field(description="Earliest sample (UTC), null when empty.")
-    last: datetime | None = Field(description="Latest sample (UTC), null when empty.")
-    rows: int
 
 
 class Health(BaseModel):
@@ -40,21 +29,6 @@ class ErrorBody(BaseModel):
 
     detail: str
 
-
-VARIABLES: dict[str, VariableInfo] = {
-    "wind_speed": VariableInfo(
-        name="wind_speed", unit="m/s", description="Wind speed at hub height, 1 sample per row."
-    ),
-    "power": VariableInfo(
-        name="power", unit="kW", description="Active power output of the turbine."
-    ),
-    "ambient_temperature": VariableInfo(
-        name="ambient_temperature",
-        unit="degC",
-        description="Outside air temperature at the nacelle.",
-    ),
-}
-assert tuple(VARIABLES) == SOURCE_VARIABLES
 
 _EXAMPLES = "e.g. 2026-01-01, 2026-01-01T10:00:00Z or 2026-01-01T10:00:00+02:00 (send + as %2B)"
 # YYYY-MM-DD, optionally followed by a time and an offset: the forms the examples show. Python's
@@ -91,22 +65,21 @@ def parse_moment(name: str, value: str) -> datetime:
 
 def parse_variables(values: list[str] | None) -> list[str]:
     """Variables from repeated and/or comma-separated parameters, in request order, deduplicated."""
+    accepted = list(catalog.VARIABLES)
     if not values:
-        return list(SOURCE_VARIABLES)
+        return accepted
     names: list[str] = []
     for value in values:
         for part in value.split(","):
             name = part.strip()
             if not name:
                 continue
-            if name not in SOURCE_VARIABLES:
-                raise QueryError(
-                    f"unknown variable {name!r}; accepted: {', '.join(SOURCE_VARIABLES)}"
-                )
+            if name not in accepted:
+                raise QueryError(f"unknown variable {name!r}; accepted: {', '.join(accepted)}")
             if name not in names:
                 names.append(name)
     if not names:
-        raise QueryError(f"variables is empty; accepted: {', '.join(SOURCE_VARIABLES)}")
+        raise QueryError(f"variables is empty; accepted: {', '.join(accepted)}")
     return names
 
 

@@ -10,6 +10,8 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
+from windpipe.errors import WindpipeError
+
 app = typer.Typer(
     name="windpipe",
     help="Wind-turbine SCADA ETL: source DB -> API -> 10-minute aggregates -> target DB.",
@@ -45,8 +47,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class UserError(Exception):
-    """An error the user can fix; printed as one line, exit code 1 (or ``exit_code``)."""
+class UserError(WindpipeError):
+    """A command-line mistake the user can fix; printed as one line, exit code 1 (or given)."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
@@ -69,14 +71,10 @@ def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from windpipe.errors import user_error_types
-
         try:
             return func(*args, **kwargs)
-        except UserError as exc:
+        except WindpipeError as exc:
             raise fail(str(exc), exc.exit_code) from None
-        except user_error_types() as exc:
-            raise fail(str(exc)) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
@@ -106,12 +104,13 @@ def parse_day(value: str | None, option: str) -> date | None:
 
 def load_settings_or_exit():  # type: ignore[no-untyped-def]
     """The settings, or a one-line error naming the bad variable."""
-    from windpipe.settings import ConfigError, get_settings
+    from windpipe.errors import ConfigError
+    from windpipe.settings import get_settings
 
     try:
         return get_settings()
     except ConfigError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(str(exc), exc.exit_code) from None
 
 
 def main() -> None:

@@ -1,10 +1,16 @@
 """``windpipe db``: where the databases are, and the embedded server's life cycle."""
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from windpipe.cli.app import app, clean_errors, console, load_settings_or_exit
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from windpipe.postgres import Role
 
 db_app = typer.Typer(
     help="Database URLs, schema, and the embedded PostgreSQL.", no_args_is_help=True
@@ -78,18 +84,22 @@ def stop() -> None:
 @db_app.command("init")
 @clean_errors
 def init() -> None:
-    """Create the source and target schemas if they do not exist (idempotent)."""
+    """Create or migrate the source and target schemas to this version (idempotent)."""
+    from windpipe.etl.store import ensure_schema as ensure_target
     from windpipe.postgres import check_connection, database_url, make_engine
-    from windpipe.source.schema import create_source_schema
+    from windpipe.source.store import ensure_schema as ensure_source
 
     settings = load_settings_or_exit()
-    source_url = database_url(settings, "source")
-    check_connection(source_url, label="the source")
-    create_source_schema(make_engine(source_url))
-    try:
-        from windpipe.etl.load import create_target_schema
-    except ImportError:
-        console.print("source schema ready")
-        return
-    create_target_schema(make_engine(database_url(settings, "target")))
-    console.print("source and target schemas ready")
+    roles: tuple[tuple[Role, Callable[[Engine], bool]], ...] = (
+        ("source", ensure_source),
+        ("target", ensure_target),
+    )
+    for role, ensure in roles:
+        url = database_url(settings, role)
+        check_connection(url, label=f"the {role}")
+        engine = make_engine(url)
+        try:
+            changed = ensure(engine)
+        finally:
+            engine.dispose()
+        console.print(f"{role} schema {'migrated' if changed else 'up to date'}", highlight=False)

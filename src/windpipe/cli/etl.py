@@ -24,11 +24,7 @@ from windpipe.cli.app import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from windpipe.etl.extract import ApiClient
     from windpipe.etl.pipeline import DayResult
-    from windpipe.settings import Settings
 
 
 @contextmanager
@@ -47,16 +43,6 @@ def _start_up() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
-
-
-def _connect(settings: "Settings") -> tuple["ApiClient", "Engine"]:
-    """The API client and the target engine of the configuration."""
-    from windpipe.etl.extract import ApiClient
-    from windpipe.postgres import database_url, make_engine
-
-    engine = make_engine(database_url(settings, "target"))
-    client = ApiClient(settings.base_api_url, timeout=settings.api_timeout_seconds)
-    return client, engine
 
 
 def _describe(result: "DayResult") -> str:
@@ -78,20 +64,16 @@ def etl(
     assert chosen is not None
     with _start_up():  # one day is small: the whole run goes without GC passes
         from windpipe.etl.pipeline import run_day
+        from windpipe.etl.session import open_session
 
-        settings = load_settings_or_exit()
-        client, engine = _connect(settings)
-        try:
+        with open_session(load_settings_or_exit()) as session:
             result = run_day(
                 chosen,
-                client=client,
-                engine=engine,
-                variables=settings.etl_variables,
-                aggregations=settings.etl_aggregations,
+                client=session.client,
+                engine=session.engine,
+                variables=session.variables,
+                aggregations=session.aggregations,
             )
-        finally:
-            client.close()
-            engine.dispose()
     if result.rows_read == 0:
         warn(f"the API has no samples for {chosen}; the day's aggregates were cleared")
     console.print(_describe(result), highlight=False, soft_wrap=True)
@@ -122,15 +104,16 @@ def backfill(
         )
 
         from windpipe.etl.pipeline import DayResult, run_range
+        from windpipe.etl.session import open_session
 
-        settings = load_settings_or_exit()
-        client, engine = _connect(settings)
+        session = open_session(load_settings_or_exit())
     began = time.perf_counter()
     results: list[DayResult] = []
     outcome = "stopped by the error below after loading"
     try:
         if first is None or last is None:
-            covered_first, covered_last, _rows = client.coverage()
+            coverage = session.client.coverage()
+            covered_first, covered_last = coverage.first, coverage.last
             if covered_first is None or covered_last is None:
                 warn("the API reports an empty source; nothing to backfill")
                 return
@@ -167,10 +150,10 @@ def backfill(
             run_range(
                 first,
                 last,
-                client=client,
-                engine=engine,
-                variables=settings.etl_variables,
-                aggregations=settings.etl_aggregations,
+                client=session.client,
+                engine=session.engine,
+                variables=session.variables,
+                aggregations=session.aggregations,
                 on_day=advance,
             )
         outcome = "backfilled"
@@ -178,8 +161,7 @@ def backfill(
         outcome = "interrupted after loading"
         raise
     finally:
-        client.close()
-        engine.dispose()
+        session.close()
         if results:
             _summary(results, time.perf_counter() - began, outcome=outcome)
         gc.freeze()  # spare the interpreter's final collections

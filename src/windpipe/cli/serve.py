@@ -20,8 +20,9 @@ def api(
 
     from windpipe.api import create_app
     from windpipe.cli.ports import require_free_port
-    from windpipe.postgres import database_url, libpq_conninfo
+    from windpipe.postgres import database_url, libpq_conninfo, make_engine
     from windpipe.settings import load_settings
+    from windpipe.source.store import ensure_schema
 
     settings = load_settings_or_exit()
     if host or port:
@@ -29,8 +30,15 @@ def api(
             api_host=host or settings.api_host, api_port=port or settings.api_port
         )
     require_free_port(settings.api_host, settings.api_port, "API", "--port or WINDPIPE_API_PORT")
-    # Resolve (and start) the database before binding the port, so failures are one clear line.
-    conninfo = libpq_conninfo(database_url(settings, "source"))
+    # Resolve (and start) the database before binding the port, so failures are one clear line;
+    # bring its schema up to date, so the API never reads a table of an older shape.
+    source_url = database_url(settings, "source")
+    engine = make_engine(source_url)
+    try:
+        ensure_schema(engine)
+    finally:
+        engine.dispose()
+    conninfo = libpq_conninfo(source_url)
     application = create_app(settings, source_conninfo=conninfo)
     uvicorn.run(
         application,

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
-from windpipe.errors import first_line
-from windpipe.etl.errors import (
+from windpipe.catalog import Coverage
+from windpipe.errors import (
     ApiRequestError,
     ApiUnavailableError,
     EtlError,
     IncompleteResponseError,
+    first_line,
 )
 
 if TYPE_CHECKING:
@@ -158,13 +159,13 @@ class ApiClient:
         what = f"/data [{params['start']}, {params['end']})"
         return self._with_retries(lambda: self._get_arrow(params, what))
 
-    def coverage(self) -> tuple[datetime | None, datetime | None, int]:
+    def coverage(self) -> Coverage:
         """First and last sample (aware UTC, None when empty) and the row count of the source."""
         body = self._with_retries(lambda: self._get_json("/coverage"))
         if not isinstance(body, dict) or "rows" not in body:
             raise ApiRequestError(f"the API at {self.base_url} sent an unexpected /coverage body")
         first, last = (_parse_utc(body.get(key)) for key in ("first", "last"))
-        return first, last, int(body["rows"])
+        return Coverage(first, last, int(body["rows"]))
 
     # -- one attempt each ------------------------------------------------------------------------
 

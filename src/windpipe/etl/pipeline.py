@@ -16,11 +16,12 @@ from itertools import pairwise
 import polars as pl
 from sqlalchemy import Engine
 
-from windpipe.etl.errors import EtlError
+from windpipe import catalog
+from windpipe.catalog import days_between, signal_names
+from windpipe.errors import EtlError
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.load import replace_window
-from windpipe.etl.transform import aggregate_10min, signal_name
-from windpipe.settings import AGGREGATIONS
+from windpipe.etl.store import ensure_schema, replace_window
+from windpipe.etl.transform import aggregate_10min
 
 DAY_SECONDS = 86_400
 #: Sampling step assumed for the coverage of a day holding fewer than two samples.
@@ -45,18 +46,12 @@ class DayResult:
     seconds: float
 
 
-def signal_names(variables: Sequence[str], aggregations: Sequence[str]) -> list[str]:
-    """The target signals of the configuration, ``<variable>_<aggregation>``, variable-major."""
-    return [signal_name(v, a) for v in variables for a in aggregations]
-
-
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """``[day 00:00, day+1 00:00)`` as naive UTC datetimes."""
-    start = datetime(day.year, day.month, day.day)
+    """``[day 00:00, day+1 00:00)`` as naive UTC datetimes; an EtlError for the calendar's end."""
     try:
-        return start, start + timedelta(days=1)
-    except OverflowError:
-        raise EtlError(f"{day.isoformat()} is the last representable day; it has no end") from None
+        return catalog.day_bounds(day)
+    except ValueError as exc:
+        raise EtlError(str(exc)) from None
 
 
 def day_coverage(samples: pl.DataFrame) -> float:
@@ -70,16 +65,6 @@ def day_coverage(samples: pl.DataFrame) -> float:
         if isinstance(median, int | float) and median > 0:
             step = float(median) / 1e6
     return min(1.0, n / (DAY_SECONDS / step))
-
-
-def _check_config(variables: Sequence[str], aggregations: Sequence[str]) -> None:
-    if not variables:
-        raise EtlError("no variables to aggregate; set WINDPIPE_ETL_VARIABLES")
-    if not aggregations:
-        raise EtlError("no aggregations to compute; set WINDPIPE_ETL_AGGREGATIONS")
-    unknown = [a for a in aggregations if a not in AGGREGATIONS]
-    if unknown:
-        raise EtlError(f"unknown aggregation(s) {unknown}; accepted: {', '.join(AGGREGATIONS)}")
 
 
 def _epoch_us(moment: datetime) -> int:
@@ -162,10 +147,10 @@ def run_range(
     aggregated and loaded. A failure stops the run: the days before it stay loaded, the failed
     day is unchanged.
     """
-    _check_config(variables, aggregations)
     if last < first:
         raise EtlError(f"the range ends ({last}) before it starts ({first})")
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    ensure_schema(engine)  # one query when current; a target of an older release is migrated
+    days = days_between(first, last)
     chunks = [days[i : i + FETCH_DAYS] for i in range(0, len(days), FETCH_DAYS)]
     results: list[DayResult] = []
     with ThreadPoolExecutor(max_workers=PREFETCH_REQUESTS, thread_name_prefix="windpipe") as pool:

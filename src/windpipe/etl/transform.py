@@ -6,38 +6,22 @@ as PostgreSQL ``stddev_samp``), absent for windows with fewer than two values; `
 number of values present. A window without values has no rows: nothing is filled in or interpolated.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from windpipe.settings import AGGREGATIONS
+from windpipe.catalog import AGGREGATIONS, WINDOW_POLARS, naive_utc_expr, signal_name, signal_names
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-WINDOW = "10m"
 #: Schema of :func:`aggregate_10min`'s result.
 AGGREGATE_SCHEMA: dict[str, pl.DataType] = {
     "timestamp": pl.Datetime("us"),
     "signal": pl.String(),
     "value": pl.Float64(),
 }
-
-_EXPRESSIONS: dict[str, Callable[[str], pl.Expr]] = {
-    "mean": lambda v: pl.col(v).mean(),
-    "min": lambda v: pl.col(v).min(),
-    "max": lambda v: pl.col(v).max(),
-    "std": lambda v: pl.col(v).std(ddof=1),
-    # A window whose values are all missing counts 0; null it so it is dropped like the others.
-    "count": lambda v: pl.col(v).count().replace(0, None),
-}
-assert tuple(_EXPRESSIONS) == AGGREGATIONS
-
-
-def signal_name(variable: str, aggregation: str) -> str:
-    """The target signal of one aggregation of one variable, e.g. ``wind_speed_mean``."""
-    return f"{variable}_{aggregation}"
 
 
 def _as_frame(samples: "pa.Table | pl.DataFrame") -> pl.DataFrame:
@@ -47,17 +31,6 @@ def _as_frame(samples: "pa.Table | pl.DataFrame") -> pl.DataFrame:
     if not isinstance(frame, pl.DataFrame):  # pragma: no cover - a Table always gives a frame
         raise TypeError(f"expected an Arrow table, got {type(samples).__name__}")
     return frame
-
-
-def _naive_utc(frame: pl.DataFrame) -> pl.Expr:
-    """The timestamp as naive UTC microseconds, whatever zone or unit the input carries."""
-    dtype = frame.schema["timestamp"]
-    if not isinstance(dtype, pl.Datetime):
-        raise ValueError(f"the timestamp column must be a datetime, got {dtype}")
-    ts = pl.col("timestamp")
-    if dtype.time_zone is not None:
-        ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return ts.dt.cast_time_unit("us")
 
 
 def aggregate_10min(
@@ -70,28 +43,31 @@ def aggregate_10min(
 
     Rows are sorted by timestamp, then by signal in ``variables`` x ``aggregations`` order.
     """
-    unknown = [a for a in aggregations if a not in _EXPRESSIONS]
-    if unknown:
-        raise ValueError(f"unknown aggregation(s) {unknown}; accepted: {', '.join(AGGREGATIONS)}")
     frame = _as_frame(samples)
     missing = [c for c in ("timestamp", *variables) if c not in frame.columns]
     if missing:
         raise ValueError(f"the samples lack column(s) {missing}; they have {frame.columns}")
-    signals = [signal_name(v, a) for v in variables for a in aggregations]
+    signals = signal_names(variables, aggregations)
     if frame.height == 0 or not signals:
         return pl.DataFrame(schema=AGGREGATE_SCHEMA)
 
     frame = frame.select(
-        _naive_utc(frame).alias("timestamp"), *(pl.col(v).cast(pl.Float64) for v in variables)
+        naive_utc_expr(frame.schema["timestamp"]).alias("timestamp"),
+        *(pl.col(v).cast(pl.Float64) for v in variables),
     )
     if not frame["timestamp"].is_sorted():  # the API sends time order; other callers may not
         frame = frame.sort("timestamp")
     # On sorted samples, windowing by slices is ~7x faster than hashing a truncated key, and each
     # window is computed alone (eagerly), so splitting a day at window boundaries changes no bit.
     wide = frame.group_by_dynamic(
-        "timestamp", every=WINDOW, period=WINDOW, closed="left", label="left", start_by="window"
+        "timestamp",
+        every=WINDOW_POLARS,
+        period=WINDOW_POLARS,
+        closed="left",
+        label="left",
+        start_by="window",
     ).agg(
-        _EXPRESSIONS[a](v).cast(pl.Float64).alias(signal_name(v, a))
+        AGGREGATIONS[a].polars(v).cast(pl.Float64).alias(signal_name(v, a))
         for v in variables
         for a in aggregations
     )

@@ -7,57 +7,29 @@ each function returns what it found, so the checks only decide pass/fail and pre
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from windpipe.orchestration.catchup import days_between
+from windpipe.catalog import (
+    AGGREGATIONS,
+    WINDOW,
+    WINDOW_POLARS,
+    WINDOWS_PER_DAY,
+    day_start,
+    days_between,
+    naive_utc_expr,
+    signal_name,
+    windows_of_day,
+)
+from windpipe.etl import store
 
 if TYPE_CHECKING:
     import polars as pl
 
-WINDOW = timedelta(minutes=10)
-FULL_DAY_WINDOWS = 144
 #: Relative slack for ``min <= mean <= max``: a mean of equal floats may differ in the last bit.
 RELATIVE_TOLERANCE = 1e-9
-
-
-def day_start(day: date) -> datetime:
-    """``day`` 00:00 as a naive UTC datetime (the target stores naive UTC)."""
-    return datetime.combine(day, time())
-
-
-def window_counts(
-    conn: Connection, first: date, last: date, signals: Sequence[str]
-) -> dict[tuple[date, str], int]:
-    """Distinct windows held per (day, signal) in ``[first, last]``; absent keys hold none."""
-    rows = conn.execute(
-        text(
-            """
-            SELECT d."timestamp"::date AS day, s.name, count(DISTINCT d."timestamp")
-            FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-            GROUP BY 1, 2
-            """
-        ),
-        {"signals": list(signals), "lo": day_start(first), "hi": day_start(last) + timedelta(1)},
-    )
-    return {(day, str(name)): int(n) for day, name, n in rows}
-
-
-def last_window(conn: Connection, day: date, signals: Sequence[str]) -> datetime | None:
-    """The latest window the target holds on ``day`` for any of ``signals``."""
-    value = conn.execute(
-        text(
-            """
-            SELECT max(d."timestamp") FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-            """
-        ),
-        {"signals": list(signals), "lo": day_start(day), "hi": day_start(day) + timedelta(1)},
-    ).scalar_one()
-    return value if isinstance(value, datetime) else None
 
 
 @dataclass(frozen=True)
@@ -75,12 +47,9 @@ def source_windows(samples: "pl.DataFrame", variables: Sequence[str]) -> dict[st
     if samples.height == 0:
         empty = SourceWindows(frozenset(), frozenset())
         return {v: empty for v in variables}
-    ts = pl.col("timestamp")
-    dtype = samples.schema["timestamp"]
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    ts = naive_utc_expr(samples.schema["timestamp"])
     counts = (
-        samples.with_columns(ts.dt.truncate("10m").alias("window"))
+        samples.with_columns(ts.dt.truncate(WINDOW_POLARS).alias("window"))
         .group_by("window")
         .agg([pl.col(v).count().alias(v) for v in variables])
     )
@@ -90,12 +59,6 @@ def source_windows(samples: "pl.DataFrame", variables: Sequence[str]) -> dict[st
         two = counts.filter(pl.col(v) >= 2)["window"].to_list()
         result[v] = SourceWindows(frozenset(one), frozenset(two))
     return result
-
-
-def windows_of_day(day: date) -> list[datetime]:
-    """The 144 window starts of a UTC day."""
-    start = day_start(day)
-    return [start + i * WINDOW for i in range(FULL_DAY_WINDOWS)]
 
 
 def describe_windows(windows: Sequence[datetime], limit: int = 6) -> str:
@@ -171,28 +134,28 @@ def check_windows(
     for ``std``). For the current, unfinished day only windows up to the last one loaded count.
     ``now`` is naive UTC.
     """
-    signals = {f"{v}_{a}": (v, a) for v in variables for a in aggregations}
-    counts = window_counts(conn, first, last, list(signals))
+    signals = {signal_name(v, a): (v, a) for v in variables for a in aggregations}
+    counts = store.window_counts(conn, first, last, list(signals))
     report = WindowsReport(days=days_between(first, last))
     for day in report.days:
         full = day_start(day) + timedelta(days=1) <= now
         report.full_days += full
         held = {s: counts.get((day, s), 0) for s in signals}
-        if full and all(n == FULL_DAY_WINDOWS for n in held.values()):
+        if full and all(n == WINDOWS_PER_DAY for n in held.values()):
             report.complete_days += 1
             continue
         horizon = day_start(day) + timedelta(days=1)
         if not full:
-            newest = last_window(conn, day, list(signals))
+            newest = store.last_window(conn, day, list(signals))
             if newest is None:
                 continue  # today, not loaded yet: nothing to compare
             horizon = newest + WINDOW
         source = source_windows(fetch_day(day), variables)
         for name, (variable, aggregation) in signals.items():
             sw = source[variable]
-            have = sw.with_two if aggregation == "std" else sw.with_samples
+            have = sw.with_two if AGGREGATIONS[aggregation].min_samples > 1 else sw.with_samples
             expected = sum(1 for w in have if w < horizon)
-            if full and held[name] == FULL_DAY_WINDOWS == expected:
+            if full and held[name] == WINDOWS_PER_DAY == expected:
                 continue
             if not full and held[name] == expected:
                 continue
@@ -234,32 +197,18 @@ def inconsistent_windows(
     limit: int = 50,
 ) -> ConsistencyReport:
     """Windows breaking ``min <= mean <= max``, ``std >= 0``, ``count >= 1``, or misaligned."""
-    lo, hi = day_start(first), day_start(last) + timedelta(days=1)
     report = ConsistencyReport()
     for variable in variables:
-        names = {a: f"{variable}_{a}" for a in aggregations}
-        # The column aliases are aggregation names validated against settings.AGGREGATIONS.
-        columns = ", ".join(f"max(d.value) FILTER (WHERE s.name = :{a}) AS {a}" for a in names)
-        rows = conn.execute(
-            text(
-                f"""
-                SELECT d."timestamp", {columns}
-                FROM data d JOIN signal s ON s.id = d.signal_id
-                WHERE s.name = ANY(:names) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-                GROUP BY d."timestamp" ORDER BY d."timestamp"
-                """  # noqa: S608
-            ),
-            {"names": list(names.values()), "lo": lo, "hi": hi, **names},
-        ).mappings()
-        for row in rows:
+        for timestamp, values in store.windows_by_variable(
+            conn, first, last, variable, aggregations
+        ):
             report.windows += 1
-            values = {a: row[a] for a in names}
-            problem = inconsistency(row["timestamp"], values)
+            problem = inconsistency(timestamp, values)
             if problem is None:
                 continue
             report.violations += 1
             if len(report.examples) < limit:
-                report.examples.append(Inconsistency(variable, row["timestamp"], problem, values))
+                report.examples.append(Inconsistency(variable, timestamp, problem, values))
     return report
 
 
@@ -299,20 +248,5 @@ def duplicate_rows(
     conn: Connection, first: date, last: date, *, limit: int = 100
 ) -> tuple[int, list[Duplicate]]:
     """Rows in the days, and up to ``limit`` (signal, timestamp) pairs held twice or more."""
-    params = {"lo": day_start(first), "hi": day_start(last) + timedelta(days=1)}
-    total = conn.execute(
-        text('SELECT count(*) FROM data WHERE "timestamp" >= :lo AND "timestamp" < :hi'), params
-    ).scalar_one()
-    rows = conn.execute(
-        text(
-            """
-            SELECT s.name, d."timestamp", count(*) AS n
-            FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE d."timestamp" >= :lo AND d."timestamp" < :hi
-            GROUP BY s.name, d."timestamp" HAVING count(*) > 1
-            ORDER BY d."timestamp", s.name LIMIT :limit
-            """
-        ),
-        {**params, "limit": limit},
-    )
-    return int(total), [Duplicate(str(name), ts, int(n)) for name, ts, n in rows]
+    pairs = store.duplicated_pairs(conn, first, last, limit=limit)
+    return store.count_rows(conn, first, last), [Duplicate(*pair) for pair in pairs]

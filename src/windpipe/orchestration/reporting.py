@@ -2,14 +2,12 @@
 
 import math
 from collections.abc import Sequence
-from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, text
 
+from windpipe.catalog import signal_name
 from windpipe.etl.pipeline import DayResult
-from windpipe.orchestration.quality import day_start
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -23,28 +21,6 @@ def day_figures(result: DayResult) -> dict[str, int | float]:
         "coverage_pct": round(100.0 * result.coverage, 2),
         "duration_s": round(result.seconds, 3),
     }
-
-
-def aggregates_frame(
-    conn: Connection, first: date, last: date, signals: Sequence[str]
-) -> pl.DataFrame:
-    """The target rows of ``signals`` in ``[first, last]``: timestamp, signal, value."""
-    rows = conn.execute(
-        text(
-            """
-            SELECT d."timestamp", s.name, d.value
-            FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-            ORDER BY d."timestamp", s.name
-            """
-        ),
-        {"signals": list(signals), "lo": day_start(first), "hi": day_start(last) + timedelta(1)},
-    ).all()
-    return pl.DataFrame(
-        rows,
-        schema={"timestamp": pl.Datetime("us"), "signal": pl.String, "value": pl.Float64},
-        orient="row",
-    )
 
 
 def preview_rows(day_frame: pl.DataFrame, signals: Sequence[str]) -> list[dict[str, Any]]:
@@ -84,7 +60,7 @@ def chart_markdown(day_frame: pl.DataFrame, variables: Sequence[str]) -> str:
         rows = {}
         for agg, reducer in (("max", "max"), ("mean", "mean"), ("min", "min")):
             series = (
-                day_frame.filter(pl.col("signal") == f"{variable}_{agg}")
+                day_frame.filter(pl.col("signal") == signal_name(variable, agg))
                 .group_by(pl.col("timestamp").dt.hour().alias("hour"))
                 .agg(getattr(pl.col("value"), reducer)())
             )

@@ -8,10 +8,12 @@ random knots drawn per UTC day, so any timestamp gets the same value whichever p
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pyarrow as pa
+
+from windpipe.catalog import days_touched
 
 WEIBULL_SCALE = 8.0  # m/s
 CUT_IN, RATED_SPEED, CUT_OUT = 3.0, 12.0, 25.0  # m/s
@@ -90,6 +92,8 @@ def generate_day(
     v = _gaussian_field(seconds, ordinal, seed, 2, step_seconds)
     diurnal = 1.0 + 0.15 * np.sin(2 * np.pi * (hours - 9.0) / 24.0)  # windier in the afternoon
     wind = WEIBULL_SCALE / math.sqrt(2.0) * diurnal * np.hypot(u, v)
+    # Meteorological convention: the direction the wind blows from, degrees clockwise from north.
+    direction = np.mod(np.degrees(np.arctan2(-u, -v)), 360.0)
 
     rng = _rng(seed, ordinal, 7 + step_seconds * 100)
     ideal = power_curve(wind)
@@ -117,6 +121,9 @@ def generate_day(
             "wind_speed": _to_arrow(np.round(wind[keep], 3)),
             "power": _to_arrow(np.round(power[keep], 2)),
             "ambient_temperature": _to_arrow(np.round(temperature[keep], 2)),
+            # Not in the default catalog (the brief's table has no such column): declaring it
+            # there, with the column in the table, is all it takes to serve and aggregate it.
+            "wind_direction": _to_arrow(np.round(direction[keep], 1)),
         }
     )
 
@@ -140,20 +147,13 @@ def _gap_mask(n: int, gap_rate: float, rng: np.random.Generator) -> np.ndarray:
     return keep
 
 
-def day_range(start: datetime, end: datetime) -> list[date]:
-    """UTC days touched by ``[start, end)``."""
-    first = start.astimezone(UTC).date()
-    last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
 def generate(
     start: datetime, end: datetime, *, step_seconds: int = 60, seed: int = 42, gap_rate: float = 0.0
 ) -> pa.Table:
     """Samples in ``[start, end)``; a convenience over :func:`generate_day` for small periods."""
     parts = [
         clip(generate_day(day, step_seconds=step_seconds, seed=seed, gap_rate=gap_rate), start, end)
-        for day in day_range(start, end)
+        for day in days_touched(start, end)
     ]
     return pa.concat_tables(parts)
 

@@ -44,12 +44,8 @@ def aggregates_10min(
     import polars as pl
 
     from windpipe.etl.pipeline import run_range
-    from windpipe.orchestration.reporting import (
-        aggregates_frame,
-        chart_markdown,
-        day_figures,
-        preview_rows,
-    )
+    from windpipe.etl.store import aggregates_frame
+    from windpipe.orchestration.reporting import chart_markdown, day_figures, preview_rows
 
     first, last = partition_days(context.partition_time_window)
     variables, aggregations = etl_options.variable_list, etl_options.aggregation_list

@@ -21,10 +21,10 @@ from dagster import (
     asset_check,
 )
 
+from windpipe.catalog import WINDOWS_PER_DAY
 from windpipe.orchestration.defs.assets import aggregates_10min
 from windpipe.orchestration.defs.partitions import partition_days
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
-from windpipe.orchestration.quality import FULL_DAY_WINDOWS
 
 if TYPE_CHECKING:
     import polars as pl
@@ -55,7 +55,7 @@ def windows_complete(
     etl_options: EtlOptions,
 ) -> AssetCheckResult:
     """Each full day has 144 windows per signal; source gaps are reported (WARN), losses fail."""
-    from windpipe.etl.pipeline import day_bounds
+    from windpipe.catalog import day_bounds
     from windpipe.orchestration.quality import check_windows
 
     first, last = checked_days(context)
@@ -118,7 +118,7 @@ def windows_complete(
         return AssetCheckResult(
             passed=False,
             severity=AssetCheckSeverity.WARN,
-            description=f"source gaps: fewer than {FULL_DAY_WINDOWS} windows on "
+            description=f"source gaps: fewer than {WINDOWS_PER_DAY} windows on "
             f"{', '.join(days[:5])}{' ...' if len(days) > 5 else ''} (see findings)",
             metadata=metadata,
         )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from windpipe.settings import AGGREGATIONS, SOURCE_VARIABLES, ConfigError
+from windpipe.settings import Settings, load_settings
 
 # The ETL and database libraries load when a run or a sensor uses them, not when the webserver or
 # the daemon load the definitions.
@@ -21,33 +21,21 @@ class SourceApi(ConfigurableResource):
     """The connector API that serves the source samples (``WINDPIPE_API_URL``)."""
 
     base_url: str = Field(description="Base URL of the API, e.g. http://127.0.0.1:8000.")
-    # A string because Dagster's EnvVar only yields str (or int); parsed by ``timeout``.
+    # A string because Dagster's EnvVar only yields str (or int); validated by ``settings``.
     timeout_seconds: str = Field(default="60", description="Read timeout of one request, seconds.")
     retries: int = Field(default=4, description="Retries of a failed request, with backoff.")
 
-    @property
-    def timeout(self) -> float:
-        """The read timeout as a number of seconds."""
-        try:
-            value = float(self.timeout_seconds)
-        except ValueError:
-            value = -1.0
-        if not 0 < value <= 3600:
-            raise ConfigError(
-                f"WINDPIPE_API_TIMEOUT_SECONDS: {self.timeout_seconds!r} is not a number of "
-                "seconds in (0, 3600]"
-            )
-        return value
+    def settings(self) -> Settings:
+        """The configuration with this resource's values, validated like every other setting."""
+        return load_settings(api_url=self.base_url, api_timeout_seconds=self.timeout_seconds)
 
     @contextmanager
     def client(self, *, retries: int | None = None) -> Iterator["ApiClient"]:
         """An API client for the duration of the block."""
-        from windpipe.etl.extract import ApiClient
+        from windpipe.etl.session import api_client
 
-        with ApiClient(
-            self.base_url,
-            timeout=self.timeout,
-            retries=self.retries if retries is None else retries,
+        with api_client(
+            self.settings(), retries=self.retries if retries is None else retries
         ) as client:
             yield client
 
@@ -60,9 +48,12 @@ class TargetDatabase(ConfigurableResource):
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         """Open the connection pool for one run or one sensor evaluation."""
-        from windpipe.postgres import make_engine
+        self._engine = self._open()
 
-        self._engine = make_engine(self.url)
+    def _open(self) -> "Engine":
+        from windpipe.etl.session import target_engine
+
+        return target_engine(load_settings(target_db_url=self.url))
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         """Close the connection pool."""
@@ -74,20 +65,8 @@ class TargetDatabase(ConfigurableResource):
     def engine(self) -> "Engine":
         """The SQLAlchemy engine (created on first use outside a run)."""
         if self._engine is None:
-            from windpipe.postgres import make_engine
-
-            self._engine = make_engine(self.url)
+            self._engine = self._open()
         return self._engine
-
-
-def _csv(value: str, accepted: tuple[str, ...], variable: str) -> list[str]:
-    items = [part.strip() for part in value.split(",") if part.strip()]
-    unknown = [item for item in items if item not in accepted]
-    if unknown or not items:
-        raise ConfigError(
-            f"{variable}: unknown value(s) {unknown or items}; accepted: {', '.join(accepted)}"
-        )
-    return list(dict.fromkeys(items))
 
 
 class EtlOptions(ConfigurableResource):
@@ -98,17 +77,21 @@ class EtlOptions(ConfigurableResource):
         default="mean,min,max,std", description="Comma-separated aggregations per window."
     )
 
+    def settings(self) -> Settings:
+        """The configuration with these options, validated like every other setting."""
+        return load_settings(etl_variables=self.variables, etl_aggregations=self.aggregations)
+
     @property
     def variable_list(self) -> list[str]:
         """The variables, validated."""
-        return _csv(self.variables, SOURCE_VARIABLES, "WINDPIPE_ETL_VARIABLES")
+        return self.settings().etl_variables
 
     @property
     def aggregation_list(self) -> list[str]:
         """The aggregations, validated."""
-        return _csv(self.aggregations, AGGREGATIONS, "WINDPIPE_ETL_AGGREGATIONS")
+        return self.settings().etl_aggregations
 
     @property
     def signals(self) -> list[str]:
         """The target signal names, ``<variable>_<aggregation>``."""
-        return [f"{v}_{a}" for v in self.variable_list for a in self.aggregation_list]
+        return self.settings().signals

@@ -14,8 +14,9 @@ from dagster import (
     sensor,
 )
 
-from windpipe.etl.errors import EtlError
-from windpipe.orchestration.catchup import days_between, missing_days
+from windpipe.catalog import days_between
+from windpipe.errors import EtlError
+from windpipe.orchestration.catchup import missing_days
 from windpipe.orchestration.defs.assets import aggregates_10min
 from windpipe.orchestration.defs.jobs import etl_job
 from windpipe.orchestration.defs.partitions import daily_partitions
@@ -90,12 +91,13 @@ def catch_up(
     cooling = _cooling(context.cursor, now)
     try:
         with source_api.client(retries=1) as client:
-            first, last, rows = client.coverage()
+            coverage = client.coverage()
     except EtlError as exc:
         return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
-    if not rows or first is None or last is None:
+    first, last = coverage.first, coverage.last
+    if not coverage.rows or first is None or last is None:
         return SensorResult(skip_reason="the source holds no samples yet")
-    from windpipe.orchestration.catchup import days_with_aggregates
+    from windpipe.etl.store import days_with_aggregates
 
     start = daily_partitions.start.date()
     lo, hi = max(first.date(), start), min(last.date(), now.date())

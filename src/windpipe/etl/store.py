@@ -1,4 +1,7 @@
-"""The target database: its two tables, and the atomic replace of a window's aggregates.
+"""The target database's one owner: ``signal`` and ``data``, and every statement on them.
+
+The ETL writes through ``replace_window``; the catch-up, the quality checks and the reports read
+through the functions at the end. Nothing else in windpipe writes SQL against these tables.
 
 ``replace_window`` runs one transaction on the SQLAlchemy engine's psycopg 3 connection: take an
 advisory lock per UTC day touched (so two runs of one day serialize), register missing signals,
@@ -9,12 +12,13 @@ it commits or nothing changes.
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 import psycopg
 import sqlalchemy.exc
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Engine,
     Float,
@@ -28,8 +32,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from windpipe.errors import first_line
-from windpipe.etl.errors import EtlError, TargetUnavailableError
+from windpipe.catalog import (
+    day_start,
+    days_touched,
+    naive_utc,
+    naive_utc_expr,
+    signal_name,
+)
+from windpipe.errors import EtlError, TargetUnavailableError, first_line
 
 metadata = MetaData(
     naming_convention={
@@ -63,7 +73,7 @@ class Datum(TargetBase):
     __tablename__ = "data"
     __table_args__ = (UniqueConstraint("signal_id", "timestamp"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # SERIAL
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # BIGSERIAL (migration t0002)
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=False))
     signal_id: Mapped[int] = mapped_column(Integer, ForeignKey("signal.id"))
     value: Mapped[float] = mapped_column(Float(precision=53))  # DOUBLE PRECISION
@@ -76,7 +86,6 @@ DATA_TABLE = Datum.__table__
 LOCK_WAIT = timedelta(minutes=2)
 # Advisory locks take (int4, int4): a namespace for windpipe's day locks, then the day's ordinal.
 LOCK_NAMESPACE = 0x57504950  # "WPIP"
-_SCHEMA_LOCK = 0x57504953  # "WPIS"
 
 # Text COPY in CSV: Polars writes each float as its shortest round-trip form, so PostgreSQL reads
 # back the same double, and it avoids importing NumPy (the CLI's start-up time matters).
@@ -130,20 +139,12 @@ def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
         ) from exc
 
 
-def create_target_schema(engine: Engine) -> None:
-    """Create the ``signal`` and ``data`` tables if they do not exist (idempotent, race-free)."""
-    with _target_errors(engine, "creating the schema"), engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": _SCHEMA_LOCK})
-        metadata.create_all(conn, checkfirst=True)
+def ensure_schema(engine: Engine) -> bool:
+    """Bring the target's schema to the newest migration; return whether it had to."""
+    from windpipe.migrations import ensure_current
 
-
-def _days(start: datetime, end: datetime) -> list[date]:
-    last = (end - timedelta(microseconds=1)).date()
-    return [start.date() + timedelta(days=i) for i in range((last - start.date()).days + 1)]
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+    with _target_errors(engine, "migrating the schema"):
+        return ensure_current(engine, "target")
 
 
 def _signal_ids(conn: Connection, signals: Sequence[str]) -> dict[str, int]:
@@ -209,13 +210,12 @@ def replace_window(
     serialize on advisory locks, so the result is always that of one whole call. A call that
     waits longer than ``lock_wait`` for another gives up with an EtlError and changes nothing.
     """
-    start, end = _naive_utc(start), _naive_utc(end)
+    start, end = naive_utc(start), naive_utc(end)
     if end <= start:
         raise ValueError(f"end {end} is not after start {start}")
     dtype = aggregates.schema.get("timestamp")
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        stamps = pl.col("timestamp").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        aggregates = aggregates.with_columns(stamps)
+        aggregates = aggregates.with_columns(naive_utc_expr(dtype))
     _check_aggregates(aggregates, start, end, signals)
     window = f"[{start.isoformat(' ', 'minutes')}, {end.isoformat(' ', 'minutes')})"
     with _target_errors(engine, f"loading {window}"):
@@ -233,7 +233,7 @@ def replace_window(
                 "session in pg_stat_activity on the target"
             ) from exc
         # First load into an empty database: create the schema, then do the whole thing again.
-        create_target_schema(engine)
+        ensure_schema(engine)
         return _replace(engine, start, end, aggregates, signals, lock_wait)
 
 
@@ -251,7 +251,7 @@ def _replace(
             text("SELECT set_config('lock_timeout', :ms, true)"),
             {"ms": str(int(lock_wait.total_seconds() * 1000))},
         )
-        for day in _days(start, end):  # ascending, so overlapping ranges cannot deadlock
+        for day in days_touched(start, end):  # ascending, so overlapping ranges cannot deadlock
             conn.execute(
                 text("SELECT pg_advisory_xact_lock(:ns, :day)"),
                 {"ns": LOCK_NAMESPACE, "day": day.toordinal()},
@@ -270,3 +270,162 @@ def _replace(
             with driver.cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
                 copy.write(encode_copy_csv(aggregates, ids))
     return aggregates.height
+
+
+# -- reads for the catch-up, the quality checks and the reports -----------------------------------
+
+
+def _has_tables(conn: Connection) -> bool:
+    return bool(
+        conn.execute(
+            text("SELECT to_regclass('data') IS NOT NULL AND to_regclass('signal') IS NOT NULL")
+        ).scalar_one()
+    )
+
+
+def _day_span(first: date, last: date) -> dict[str, datetime]:
+    return {"lo": day_start(first), "hi": day_start(last) + timedelta(days=1)}
+
+
+def days_with_aggregates(
+    conn: Connection, first: date, last: date, signals: Sequence[str]
+) -> set[date]:
+    """Days in ``[first, last]`` for which the target holds at least one row of ``signals``."""
+    if last < first or not signals or not _has_tables(conn):
+        return set()  # nothing was ever loaded: the ETL creates the schema on its first day
+    ids = [
+        int(i)
+        for i in conn.execute(
+            text("SELECT id FROM signal WHERE name = ANY(:signals)"), {"signals": list(signals)}
+        ).scalars()
+    ]
+    if not ids:
+        return set()
+    # One probe of unique(signal_id, timestamp) per day and signal: cheap even for years of data.
+    rows = conn.execute(
+        text(
+            """
+            SELECT d::date
+            FROM generate_series(CAST(:first AS timestamp), CAST(:last AS timestamp),
+                                 interval '1 day') AS d
+            WHERE EXISTS (
+                SELECT 1 FROM data
+                WHERE data.signal_id = ANY(:ids)
+                  AND data."timestamp" >= d AND data."timestamp" < d + interval '1 day'
+            )
+            """
+        ),
+        {"first": first, "last": last, "ids": ids},
+    )
+    return {row[0] for row in rows}
+
+
+def window_counts(
+    conn: Connection, first: date, last: date, signals: Sequence[str]
+) -> dict[tuple[date, str], int]:
+    """Distinct windows held per (day, signal) in ``[first, last]``; absent keys hold none."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT d."timestamp"::date AS day, s.name, count(DISTINCT d."timestamp")
+            FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
+            GROUP BY 1, 2
+            """
+        ),
+        {"signals": list(signals), **_day_span(first, last)},
+    )
+    return {(day, str(name)): int(n) for day, name, n in rows}
+
+
+def last_window(conn: Connection, day: date, signals: Sequence[str]) -> datetime | None:
+    """The latest window the target holds on ``day`` for any of ``signals``."""
+    value = conn.execute(
+        text(
+            """
+            SELECT max(d."timestamp") FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
+            """
+        ),
+        {"signals": list(signals), **_day_span(day, day)},
+    ).scalar_one()
+    return value if isinstance(value, datetime) else None
+
+
+def windows_by_variable(
+    conn: Connection, first: date, last: date, variable: str, aggregations: Sequence[str]
+) -> Iterator[tuple[datetime, dict[str, float | None]]]:
+    """Each window of ``variable`` in ``[first, last]``, in order, with its aggregations' values."""
+    names = {a: signal_name(variable, a) for a in aggregations}
+    # Bound names only: the aggregation names are aliases made from bind-parameter keys.
+    columns = ", ".join(
+        f"max(d.value) FILTER (WHERE s.name = :a{i}) AS a{i}" for i in range(len(names))
+    )
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT d."timestamp", {columns}
+            FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE s.name = ANY(:names) AND d."timestamp" >= :lo AND d."timestamp" < :hi
+            GROUP BY d."timestamp" ORDER BY d."timestamp"
+            """  # noqa: S608 - positional aliases only
+        ),
+        {
+            "names": list(names.values()),
+            **_day_span(first, last),
+            **{f"a{i}": name for i, name in enumerate(names.values())},
+        },
+    )
+    for row in rows:
+        yield row[0], dict(zip(names, row[1:], strict=True))
+
+
+def count_rows(conn: Connection, first: date, last: date) -> int:
+    """Rows of every signal in the days ``[first, last]``."""
+    return int(
+        conn.execute(
+            text('SELECT count(*) FROM data WHERE "timestamp" >= :lo AND "timestamp" < :hi'),
+            _day_span(first, last),
+        ).scalar_one()
+    )
+
+
+def duplicated_pairs(
+    conn: Connection, first: date, last: date, *, limit: int = 100
+) -> list[tuple[str, datetime, int]]:
+    """Up to ``limit`` (signal, timestamp) pairs held twice or more, with their row counts."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT s.name, d."timestamp", count(*) AS n
+            FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE d."timestamp" >= :lo AND d."timestamp" < :hi
+            GROUP BY s.name, d."timestamp" HAVING count(*) > 1
+            ORDER BY d."timestamp", s.name LIMIT :limit
+            """
+        ),
+        {**_day_span(first, last), "limit": limit},
+    )
+    return [(str(name), ts, int(n)) for name, ts, n in rows]
+
+
+def aggregates_frame(
+    conn: Connection, first: date, last: date, signals: Sequence[str]
+) -> pl.DataFrame:
+    """The target rows of ``signals`` in ``[first, last]``: timestamp, signal, value."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT d."timestamp", s.name, d.value
+            FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
+            ORDER BY d."timestamp", s.name
+            """
+        ),
+        {"signals": list(signals), **_day_span(first, last)},
+    ).all()
+    return pl.DataFrame(
+        rows,
+        schema={"timestamp": pl.Datetime("us"), "signal": pl.String, "value": pl.Float64},
+        orient="row",
+    )

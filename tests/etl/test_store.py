@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.etl.conftest import target_rows
-from windpipe.etl.errors import EtlError, TargetUnavailableError
-from windpipe.etl.load import LOCK_NAMESPACE, _target_errors, replace_window
+from windpipe.errors import EtlError, TargetUnavailableError
+from windpipe.etl.store import LOCK_NAMESPACE, _target_errors, replace_window
 
 
 def test_ctrl_c_stays_ctrl_c_when_the_rollback_after_it_fails(target: Engine) -> None:

@@ -1,0 +1,201 @@
+"""The domain catalog: signals, aggregations, signal names, UTC days and 10-minute windows.
+
+The ground floor of windpipe: every other module asks this one what a source variable is, how an
+aggregation is computed (in Polars and in SQL), how a target signal is named and what a UTC day or
+a window is. No I/O and no heavy import here (Polars is imported only when an expression is built),
+so the CLI can read it at start-up for free.
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A numeric column of the source table: one sample per row."""
+
+    name: str
+    unit: str
+    description: str
+    #: Physically plausible range, for quality checks (inclusive).
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a source holds: first and last sample (aware UTC, None when empty), row count."""
+
+    first: datetime | None
+    last: datetime | None
+    rows: int
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """A statistic of one variable over one window."""
+
+    name: str
+    #: The Polars expression over column ``v`` of a window's samples.
+    polars: Callable[[str], "pl.Expr"]
+    #: The equivalent PostgreSQL aggregate over a column, for independent checks.
+    sql: str
+    #: Samples a window needs for the statistic to exist (the sample std needs two).
+    min_samples: int = 1
+
+
+def _col(name: str) -> "pl.Expr":
+    import polars as pl
+
+    return pl.col(name)
+
+
+#: The source variables, in the source table's column order.
+VARIABLES: dict[str, Variable] = {
+    v.name: v
+    for v in (
+        Variable(
+            "wind_speed", "m/s", "Wind speed at hub height, 1 sample per row.", low=0.0, high=60.0
+        ),
+        Variable("power", "kW", "Active power output of the turbine.", low=-500.0, high=20_000.0),
+        Variable(
+            "ambient_temperature",
+            "degC",
+            "Outside air temperature at the nacelle.",
+            low=-60.0,
+            high=60.0,
+        ),
+    )
+}
+
+#: The aggregations the ETL knows, in their canonical order.
+AGGREGATIONS: dict[str, Aggregation] = {
+    a.name: a
+    for a in (
+        Aggregation("mean", lambda v: _col(v).mean(), "avg({})"),
+        Aggregation("min", lambda v: _col(v).min(), "min({})"),
+        Aggregation("max", lambda v: _col(v).max(), "max({})"),
+        Aggregation("std", lambda v: _col(v).std(ddof=1), "stddev_samp({})", min_samples=2),
+        # A window whose values are all missing counts 0; null it so it is dropped like the others.
+        Aggregation("count", lambda v: _col(v).count().replace(0, None), "count({})"),
+    )
+}
+
+#: Defaults of the brief: the ETL aggregates wind speed and power to mean, min, max and std.
+DEFAULT_ETL_VARIABLES: tuple[str, ...] = ("wind_speed", "power")
+DEFAULT_ETL_AGGREGATIONS: tuple[str, ...] = ("mean", "min", "max", "std")
+
+WINDOW = timedelta(minutes=10)
+#: The same window as a Polars duration string.
+WINDOW_POLARS = "10m"
+DAY = timedelta(days=1)
+WINDOWS_PER_DAY = DAY // WINDOW
+_EPOCH = datetime(1970, 1, 1)
+
+
+def check_names(names: Sequence[str], accepted: Sequence[str], what: str) -> list[str]:
+    """``names`` deduplicated in order; ValueError naming the unknown ones and what is accepted."""
+    if not names:
+        raise ValueError(f"no {what} given; accepted: {', '.join(accepted)}")
+    unknown = [n for n in names if n not in accepted]
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {unknown}; accepted: {', '.join(accepted)}")
+    return list(dict.fromkeys(names))
+
+
+# -- signals ---------------------------------------------------------------------------------------
+
+
+def signal_name(variable: str, aggregation: str) -> str:
+    """The target signal of one aggregation of one variable, e.g. ``wind_speed_mean``."""
+    return f"{variable}_{aggregation}"
+
+
+def signal_names(variables: Sequence[str], aggregations: Sequence[str]) -> list[str]:
+    """Every signal of ``variables`` x ``aggregations``, variable-major."""
+    return [signal_name(v, a) for v in variables for a in aggregations]
+
+
+def parse_signal(name: str) -> tuple[str, str]:
+    """``(variable, aggregation)`` of a signal name; ValueError for a name not made here."""
+    variable, _, aggregation = name.rpartition("_")
+    if variable not in VARIABLES or aggregation not in AGGREGATIONS:
+        raise ValueError(f"{name!r} is not <variable>_<aggregation> of known names")
+    return variable, aggregation
+
+
+# -- UTC days and windows --------------------------------------------------------------------------
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """``moment`` as a naive UTC datetime (naive input is taken to be UTC already)."""
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def day_start(day: date) -> datetime:
+    """``day`` 00:00 as a naive UTC datetime (the target stores naive UTC)."""
+    return datetime(day.year, day.month, day.day)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """``[day 00:00, day+1 00:00)`` as naive UTC datetimes; ValueError for the calendar's end."""
+    start = day_start(day)
+    try:
+        return start, start + DAY
+    except OverflowError:
+        raise ValueError(
+            f"{day.isoformat()} is the last representable day; it has no end"
+        ) from None
+
+
+def days_between(first: date, last: date) -> list[date]:
+    """Every day from ``first`` to ``last`` inclusive (empty when ``last < first``)."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def days_touched(start: datetime, end: datetime) -> list[date]:
+    """UTC days that ``[start, end)`` touches (naive means UTC)."""
+    start, end = naive_utc(start), naive_utc(end)
+    if end <= start:
+        return []
+    return days_between(start.date(), (end - timedelta(microseconds=1)).date())
+
+
+def iter_day_spans(start: datetime, end: datetime) -> Iterator[tuple[date, datetime, datetime]]:
+    """Per UTC day touched by ``[start, end)`` (aware): the day and the part of the range in it."""
+    for day in days_touched(start, end):
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        try:
+            next_midnight = midnight + DAY
+        except OverflowError:
+            next_midnight = end
+        yield day, max(start, midnight), min(end, next_midnight)
+
+
+def window_floor(moment: datetime) -> datetime:
+    """The start of the window holding ``moment`` (windows are aligned to 00:00 UTC)."""
+    naive = naive_utc(moment)
+    return naive - (naive - _EPOCH) % WINDOW
+
+
+def windows_of_day(day: date) -> list[datetime]:
+    """The window starts of a UTC day (naive UTC)."""
+    start = day_start(day)
+    return [start + i * WINDOW for i in range(WINDOWS_PER_DAY)]
+
+
+def naive_utc_expr(dtype: "pl.DataType", column: str = "timestamp") -> "pl.Expr":
+    """A Polars expression for ``column`` as naive UTC microseconds, whatever zone or unit."""
+    import polars as pl
+
+    if not isinstance(dtype, pl.Datetime):
+        raise ValueError(f"the {column} column must be a datetime, got {dtype}")
+    ts = pl.col(column)
+    if dtype.time_zone is not None:
+        ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return ts.dt.cast_time_unit("us")

@@ -1,0 +1,68 @@
+"""One way to build what the ETL runs with: settings -> API client + target engine.
+
+The CLI and the Dagster resources both build their session here, so they cannot drift.
+"""
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Engine
+
+from windpipe.etl.extract import ApiClient
+from windpipe.settings import Settings
+
+
+@dataclass
+class EtlSession:
+    """An API client, a target engine and what to compute; close it (or use ``with``)."""
+
+    client: ApiClient
+    engine: Engine
+    variables: list[str]
+    aggregations: list[str]
+
+    @property
+    def signals(self) -> list[str]:
+        """The target signals this session writes."""
+        from windpipe.catalog import signal_names
+
+        return signal_names(self.variables, self.aggregations)
+
+    def close(self) -> None:
+        """Close the API connection and the target pool."""
+        self.client.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def api_client(settings: Settings, *, retries: int = 4) -> ApiClient:
+    """The API client of the configuration."""
+    return ApiClient(settings.base_api_url, timeout=settings.api_timeout_seconds, retries=retries)
+
+
+def target_engine(settings: Settings) -> Engine:
+    """The target engine of the configuration (the pipeline migrates its schema when behind)."""
+    from windpipe.postgres import database_url, make_engine
+
+    return make_engine(database_url(settings, "target"))
+
+
+def open_session(settings: Settings) -> EtlSession:
+    """An ETL session on the configured API and target."""
+    return EtlSession(
+        client=api_client(settings),
+        engine=target_engine(settings),
+        variables=list(settings.etl_variables),
+        aggregations=list(settings.etl_aggregations),
+    )

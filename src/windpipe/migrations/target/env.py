@@ -1,0 +1,9 @@
+"""Alembic environment of the target database: runs on the connection windpipe hands over."""
+
+from alembic import context
+
+from windpipe.etl.store import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+context.run_migrations()
