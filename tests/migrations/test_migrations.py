@@ -1,0 +1,131 @@
+"""Schema migrations on a real PostgreSQL: from the previous release, from nothing, no drift."""
+
+from collections.abc import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import URL
+
+from windpipe.etl import store as target_store
+from windpipe.migrations import HEADS, Database, current_revision, ensure_current, script_location
+from windpipe.postgres import ensure_database, make_engine
+from windpipe.source import store as source_store
+
+# The first release's target, as `metadata.create_all` made it (before migrations existed).
+PREVIOUS_RELEASE_TARGET = """
+CREATE TABLE signal (
+    id SERIAL NOT NULL, name VARCHAR(255) NOT NULL,
+    CONSTRAINT pk_signal PRIMARY KEY (id), CONSTRAINT uq_signal_name UNIQUE (name)
+);
+CREATE TABLE data (
+    id SERIAL NOT NULL, "timestamp" TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    signal_id INTEGER NOT NULL, value FLOAT(53) NOT NULL,
+    CONSTRAINT pk_data PRIMARY KEY (id),
+    CONSTRAINT uq_data_signal_id_timestamp UNIQUE (signal_id, "timestamp"),
+    CONSTRAINT fk_data_signal_id_signal FOREIGN KEY (signal_id) REFERENCES signal (id)
+);
+"""
+
+
+@pytest.fixture
+def empty_database(target_url: URL, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A new, empty database on the session's server, dropped afterwards."""
+    name = f"windpipe_mig_{request.node.name.lower()[:40]}".replace("[", "_").replace("]", "")
+    server = target_url.set(database="postgres")
+    admin = make_engine(server).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    ensure_database(server, name)
+    engine = make_engine(server.set(database=name))
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_heads_match_the_script_directories() -> None:
+    for database, head in HEADS.items():
+        config = Config()
+        config.set_main_option("script_location", str(script_location(database)))
+        assert ScriptDirectory.from_config(config).get_heads() == [head]
+
+
+def test_the_previous_release_target_is_migrated_with_every_row_intact(
+    empty_database: Engine,
+) -> None:
+    with empty_database.begin() as conn:
+        conn.execute(text(PREVIOUS_RELEASE_TARGET))
+        conn.execute(text("INSERT INTO signal (name) VALUES ('wind_speed_mean'), ('power_std')"))
+        conn.execute(
+            text(
+                'INSERT INTO data ("timestamp", signal_id, value) '
+                "SELECT timestamp '2024-03-01' + i * interval '10 minutes', 1 + i % 2, i * 0.5 "
+                "FROM generate_series(0, 287) AS i"
+            )
+        )
+        before = conn.execute(text("SELECT * FROM data ORDER BY id")).all()
+        signals = conn.execute(text("SELECT * FROM signal ORDER BY id")).all()
+    assert ensure_current(empty_database, "target") is True
+    with empty_database.connect() as conn:
+        assert current_revision(conn) == HEADS["target"]
+        assert conn.execute(text("SELECT * FROM data ORDER BY id")).all() == before
+        assert conn.execute(text("SELECT * FROM signal ORDER BY id")).all() == signals
+        id_type = conn.execute(
+            text(
+                "SELECT data_type FROM information_schema.columns "
+                "WHERE table_name = 'data' AND column_name = 'id'"
+            )
+        ).scalar_one()
+        sequence_max = conn.execute(
+            text("SELECT max_value FROM pg_sequences WHERE sequencename = 'data_id_seq'")
+        ).scalar_one()
+    assert id_type == "bigint" and sequence_max == 2**63 - 1
+    # New rows continue the sequence, past what int4 could hold once it gets there.
+    frame = target_store.aggregates_frame  # the store reads the migrated table as before
+    with empty_database.connect() as conn:
+        assert (
+            frame(
+                conn, datetime(2024, 3, 1).date(), datetime(2024, 3, 2).date(), ["power_std"]
+            ).height
+            == 144
+        )
+    assert ensure_current(empty_database, "target") is False  # current: one query, no work
+
+
+@pytest.mark.parametrize("database", ["source", "target"])
+def test_migrations_on_an_empty_database_match_the_models(
+    empty_database: Engine, database: Database
+) -> None:
+    assert ensure_current(empty_database, database) is True
+    metadata = source_store.metadata if database == "source" else target_store.metadata
+    with empty_database.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+        tables = set(inspect(conn).get_table_names())
+    assert tables == {*metadata.tables, "alembic_version"}
+
+
+def test_concurrent_migrations_serialize(empty_database: Engine) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            ensure_current(empty_database, "target")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with empty_database.connect() as conn:
+        assert current_revision(conn) == HEADS["target"]
