@@ -1,6 +1,7 @@
 """Schema migrations on a real PostgreSQL: from the previous release, from nothing, no drift."""
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from alembic.autogenerate import compare_metadata
