@@ -88,7 +88,7 @@ def test_the_previous_release_target_is_migrated_with_every_row_intact(
     assert id_type == "bigint" and sequence_max == 2**63 - 1
     with empty_database.connect() as conn:  # the store reads the migrated tables as before
         day = date(2024, 3, 1)
-        assert target_store.aggregates_frame(conn, day, day, ["power_std"]).height == 144
+        assert target_store.aggregates_frame(conn, day, day, ["power_std"]).height == 72
     assert ensure_current(empty_database, "target") is False  # current: one query, no work
 
 
