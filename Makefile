@@ -20,10 +20,11 @@ sync: .venv/.synced  ## install the locked dependencies into .venv
 up: sync  ## start PostgreSQL (embedded), seed, API :8000, Dagster :3000 — Ctrl-C stops all
 	$(RUN) windpipe up
 
-check: sync  ## lint, format check and type check
+check: sync  ## lint, format check, type check and the import-layer contracts
 	$(RUN) ruff check src tests bench
 	$(RUN) ruff format --check src tests bench
 	$(RUN) mypy src
+	$(RUN) lint-imports
 
 test: check  ## checks, then the whole test suite against a real (embedded) PostgreSQL
 	$(RUN) pytest

@@ -4,8 +4,15 @@ Command modules import heavy libraries inside the command bodies, so ``windpipe 
 Dagster or FastAPI.
 """
 
+import sys
+
 from windpipe.cli import dagster, db, etl, serve, source, up
-from windpipe.cli.app import app, main
+from windpipe.cli.app import app
 
 __all__ = ["app", "main"]
 _ = (dagster, db, etl, serve, source, up)  # imported for their command registrations
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())

@@ -1,7 +1,6 @@
 """The Typer application and the error handling every command shares."""
 
 import re
-import sys
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
@@ -111,10 +110,3 @@ def load_settings_or_exit():  # type: ignore[no-untyped-def]
         return get_settings()
     except ConfigError as exc:
         raise fail(str(exc), exc.exit_code) from None
-
-
-def main() -> None:
-    """Console-script entry point."""
-    from windpipe import cli  # noqa: F401  (registers the commands)
-
-    sys.exit(app())
