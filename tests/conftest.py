@@ -1,6 +1,7 @@
 """Shared fixtures: one real embedded PostgreSQL per test session, in a temporary directory."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 from starlette.types import ASGIApp
 
@@ -146,6 +147,33 @@ def live_api(settings: Settings, source_url: URL, seeded_source: Engine) -> Iter
     """The connector API on a free 127.0.0.1 port for the whole session."""
     with serve(create_app(settings, source_conninfo=libpq_conninfo(source_url))) as api:
         yield api
+
+
+@contextmanager
+def new_database(server: URL, name: str) -> Iterator[Engine]:
+    """A new, empty database ``name`` on ``server``'s PostgreSQL, dropped after the block."""
+    admin = make_engine(server.set(database="postgres")).execution_options(
+        isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(server.set(database=name))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def empty_database(target_url: URL, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A new, empty database on the session's server for one test, dropped afterwards."""
+    name = "windpipe_t_" + re.sub(r"\W", "_", request.node.name.lower())[:40]
+    with new_database(target_url, name) as engine:
+        yield engine
 
 
 def free_port() -> int:

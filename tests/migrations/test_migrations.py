@@ -1,6 +1,5 @@
 """Schema migrations on a real PostgreSQL: from the previous release, from nothing, no drift."""
 
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -9,11 +8,9 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
-from sqlalchemy.engine import URL
 
 from windpipe.etl import store as target_store
 from windpipe.migrations import HEADS, Database, current_revision, ensure_current, script_location
-from windpipe.postgres import ensure_database, make_engine
 from windpipe.source import store as source_store
 
 # The first release's target, as `metadata.create_all` made it (before migrations existed).
@@ -30,23 +27,6 @@ CREATE TABLE data (
     CONSTRAINT fk_data_signal_id_signal FOREIGN KEY (signal_id) REFERENCES signal (id)
 );
 """
-
-
-@pytest.fixture
-def empty_database(target_url: URL, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """A new, empty database on the session's server, dropped afterwards."""
-    name = f"windpipe_mig_{request.node.name.lower()[:40]}".replace("[", "_").replace("]", "")
-    server = target_url.set(database="postgres")
-    admin = make_engine(server).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    ensure_database(server, name)
-    engine = make_engine(server.set(database=name))
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_heads_match_the_script_directories() -> None:
