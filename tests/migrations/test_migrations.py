@@ -9,9 +9,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
+from windpipe.etl import models as target_models
 from windpipe.etl import store as target_store
 from windpipe.migrations import HEADS, Database, current_revision, ensure_current, script_location
-from windpipe.source import store as source_store
+from windpipe.source import models as source_models
 
 # The first release's target, as `metadata.create_all` made it (before migrations existed).
 PREVIOUS_RELEASE_TARGET = """
@@ -77,7 +78,7 @@ def test_migrations_on_an_empty_database_match_the_models(
     empty_database: Engine, database: Database
 ) -> None:
     assert ensure_current(empty_database, database) is True
-    metadata = source_store.metadata if database == "source" else target_store.metadata
+    metadata = source_models.metadata if database == "source" else target_models.metadata
     with empty_database.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []

@@ -14,41 +14,10 @@ from datetime import UTC, datetime
 import numpy as np
 import psycopg
 import pyarrow as pa
-from sqlalchemy import DateTime, Engine, Float, MetaData, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Engine, text
 
 from windpipe import catalog
 from windpipe.catalog import Coverage
-
-metadata = MetaData(
-    naming_convention={
-        "pk": "pk_%(table_name)s",
-        "ix": "ix_%(table_name)s_%(column_0_name)s",
-    }
-)
-
-
-class SourceBase(DeclarativeBase):
-    """Declarative base of the source database."""
-
-    metadata = metadata
-
-
-class SourceSample(SourceBase):
-    """A turbine sample: wind speed (m/s), active power (kW), ambient temperature (°C).
-
-    The primary key is a btree on timestamp: the index that makes a day's range scan fast.
-    """
-
-    __tablename__ = "data"
-
-    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    wind_speed: Mapped[float | None] = mapped_column(Float(precision=53))
-    power: Mapped[float | None] = mapped_column(Float(precision=53))
-    ambient_temperature: Mapped[float | None] = mapped_column(Float(precision=53))
-
-
-SOURCE_TABLE = SourceSample.__table__
 
 _PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from windpipe.source.store import metadata
+from windpipe.source.models import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, compare_type=True)

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from windpipe.etl.store import metadata
+from windpipe.etl.models import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, compare_type=True)

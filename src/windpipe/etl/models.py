@@ -1,0 +1,61 @@
+"""The target's tables as typed SQLAlchemy models: the brief's ``signal`` and ``data``.
+
+The schema's declaration, for the migrations (which must produce exactly this) and for readers
+who want the ORM. The ETL's own statements are in ``etl.store`` and need no ORM, so a one-day run
+does not pay for importing it.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class TargetBase(DeclarativeBase):
+    """Declarative base of the target database."""
+
+    metadata = metadata
+
+
+class Signal(TargetBase):
+    """A named series, ``<variable>_<aggregation>`` such as ``wind_speed_mean``."""
+
+    __tablename__ = "signal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # SERIAL
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class Datum(TargetBase):
+    """One 10-minute aggregate: the window start (naive UTC), its signal, and the value."""
+
+    __tablename__ = "data"
+    __table_args__ = (UniqueConstraint("signal_id", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # BIGSERIAL (migration t0002)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    signal_id: Mapped[int] = mapped_column(Integer, ForeignKey("signal.id"))
+    value: Mapped[float] = mapped_column(Float(precision=53))  # DOUBLE PRECISION
+
+
+SIGNAL_TABLE = Signal.__table__
+DATA_TABLE = Datum.__table__

@@ -1,0 +1,41 @@
+"""The source table as a typed SQLAlchemy model: the brief's ``data``, one row per sample.
+
+The schema's declaration, for the migrations (which must produce exactly this); the statements on
+the table are in ``source.store``. A variable added to the catalog is a column added to the table
+(by ALTER TABLE): the store reads and writes it with no change here.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Float, MetaData
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+    }
+)
+
+
+class SourceBase(DeclarativeBase):
+    """Declarative base of the source database."""
+
+    metadata = metadata
+
+
+class SourceSample(SourceBase):
+    """A turbine sample: wind speed (m/s), active power (kW), ambient temperature (°C).
+
+    The primary key is a btree on timestamp: the index that makes a day's range scan fast.
+    """
+
+    __tablename__ = "data"
+
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    wind_speed: Mapped[float | None] = mapped_column(Float(precision=53))
+    power: Mapped[float | None] = mapped_column(Float(precision=53))
+    ambient_temperature: Mapped[float | None] = mapped_column(Float(precision=53))
+
+
+SOURCE_TABLE = SourceSample.__table__
