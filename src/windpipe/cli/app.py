@@ -4,12 +4,15 @@ import re
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
+from windpipe import __version__
 from windpipe.errors import WindpipeError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     name="windpipe",
@@ -18,15 +21,34 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(soft_wrap=True)  # never wrap URLs or paths
-err_console = Console(stderr=True, soft_wrap=True)
+
+
+class LazyConsole:
+    """A Rich console made on first use: importing Rich costs ~45 ms that ``--version`` skips."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def get(self) -> "Console":
+        """The console itself (for Rich APIs that take one, such as ``Progress``)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+console = LazyConsole(soft_wrap=True)  # never wrap URLs or paths
+err_console = LazyConsole(stderr=True, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
-
-        console.print(f"windpipe {version('windpipe')}", highlight=False)
+        print(f"windpipe {__version__}")
         raise typer.Exit()
 
 

@@ -135,7 +135,7 @@ def backfill(
             TextColumn("{task.fields[rows]:>12,} samples"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            console=console,
+            console=console.get(),
             transient=True,
             disable=not console.is_terminal,  # piped output gets the summary line only
         ) as progress:
