@@ -1,6 +1,5 @@
 """``windpipe seed``: fill the source database with the synthetic turbine, and keep it live."""
 
-import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
@@ -49,8 +48,8 @@ def seed(
     )
 
     from windpipe.postgres import check_connection, database_url, make_engine
-    from windpipe.source.schema import create_source_schema
     from windpipe.source.seed import default_period, parse_frequency, seed_source
+    from windpipe.source.store import ensure_schema
 
     settings = load_settings_or_exit()
     step = parse_frequency(freq)
@@ -69,7 +68,7 @@ def seed(
     source_url = database_url(settings, "source")
     check_connection(source_url, label="the source")
     engine = make_engine(source_url)
-    create_source_schema(engine)
+    ensure_schema(engine)
 
     expected = int((end - begin).total_seconds() // step)
     with Progress(
@@ -78,7 +77,7 @@ def seed(
         MofNCompleteColumn(),
         TextColumn("rows"),
         TimeRemainingColumn(),
-        console=console,
+        console=console.get(),
         transient=True,
         disable=not console.is_terminal,  # piped output gets the summary line only
     ) as progress:
@@ -122,16 +121,23 @@ def _print_coverage(coverage) -> None:  # type: ignore[no-untyped-def]
 
 def follow_live(engine, *, seed: int, max_iterations: int | None = None) -> None:  # type: ignore[no-untyped-def]
     """Append each new minute's sample as the clock passes it, catching up any missed minutes."""
-    from windpipe.source.seed import append_minutes
+    import threading
+
+    from windpipe.source.feed import run_feed
+
+    def appended(count: int) -> None:
+        console.print(f"{datetime.now(UTC):%H:%M:%S} appended {count} sample(s)", highlight=False)
+
+    def failed(reason: str) -> None:
+        warn(f"live feed: {reason}; trying again every minute")
 
     console.print("following: one sample a minute (Ctrl-C to stop)")
-    done = 0
-    while max_iterations is None or done < max_iterations:
-        added = append_minutes(engine, until=datetime.now(UTC), seed=seed)
-        if added:
-            console.print(
-                f"{datetime.now(UTC):%H:%M:%S} appended {added} sample(s)", highlight=False
-            )
-        done += 1
-        now = time.time()
-        time.sleep(60.0 - now % 60.0 + 0.5)
+    # Ctrl-C ends the wait with KeyboardInterrupt, which clean_errors turns into exit code 130.
+    run_feed(
+        engine,
+        threading.Event(),
+        seed=seed,
+        on_append=appended,
+        on_error=failed,
+        max_iterations=max_iterations,
+    )

@@ -2,12 +2,10 @@
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -15,21 +13,12 @@ from pathlib import Path
 
 import httpx
 import psutil
-import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import URL
 
-from tests.conftest import free_port
-from windpipe.cli.up import materialized_days
-from windpipe.postgres import (
-    database_url,
-    embedded_status,
-    ensure_database,
-    libpq_conninfo,
-    make_engine,
-    stop_embedded,
-)
+from tests.conftest import free_port, fresh_data_dir
+from windpipe.orchestration.status import materialized_days
+from windpipe.postgres import database_url, embedded_status, make_engine, stop_embedded
 from windpipe.settings import load_settings
 
 WINDPIPE = [str(Path(sys.executable).with_name("windpipe"))]
@@ -104,13 +93,10 @@ class Up:
 
 @pytest.fixture
 def up_data_dir() -> Iterator[Path]:
-    """A fresh data directory, outside pytest's base temp dir: as root, the embedded PostgreSQL runs
-    as another user, and a concurrent pytest run resets that base dir to mode 0700."""
-    parent = Path(tempfile.mkdtemp(prefix="windpipe-up-"))
-    path = parent / "data"
-    yield path
-    stop_embedded(path)
-    shutil.rmtree(parent, ignore_errors=True)
+    """A fresh data directory, one level down so a test can see that nothing created it."""
+    with fresh_data_dir(prefix="windpipe-up-") as parent:
+        yield parent / "data"
+        stop_embedded(parent / "data")
 
 
 def _cmdline(proc: psutil.Process) -> str:
@@ -259,41 +245,3 @@ def test_ports_given_on_the_command_line_are_checked_too(tmp_path: Path) -> None
     assert result.returncode == 1
     assert f"the API and the Dagster UI are both set to port {port}" in result.stderr
     assert not (tmp_path / "data").exists()
-
-
-def test_live_feed_appends_the_current_minute_and_stops_at_once(source_url: URL) -> None:
-    """The feed `up` runs, on a source database of its own (the session's stays untouched)."""
-    import threading
-    import uuid
-
-    from windpipe.cli.up import LiveFeed
-    from windpipe.source.schema import create_source_schema
-
-    name = f"windpipe_source_{uuid.uuid4().hex[:8]}"
-    ensure_database(source_url, name)
-    engine = make_engine(source_url.set(database=name))
-    try:
-        create_source_schema(engine)
-        stop = threading.Event()
-        messages: list[str] = []
-        feed = LiveFeed(engine, stop, messages.append)
-        feed.start()
-        deadline = time.monotonic() + 30
-        newest = None
-        while newest is None and time.monotonic() < deadline:
-            with engine.connect() as conn:
-                newest = conn.execute(text('SELECT max("timestamp") FROM data')).scalar_one()
-            time.sleep(0.1)
-        assert newest is not None
-        assert abs((datetime.now(UTC) - newest).total_seconds()) < 120
-        began = time.monotonic()
-        stop.set()
-        feed.join(timeout=5)
-        assert not feed.is_alive() and time.monotonic() - began < 2
-        assert messages == []
-    finally:
-        engine.dispose()
-        with psycopg.connect(
-            libpq_conninfo(source_url.set(database="postgres")), autocommit=True
-        ) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

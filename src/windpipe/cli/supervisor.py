@@ -1,0 +1,172 @@
+"""Child processes with logs, stopped as a group: what ``windpipe up`` supervises.
+
+Each child runs in its own session (so its process group can be signalled as a whole) with its
+output appended to a log file; on Linux it gets SIGTERM if the supervisor dies without cleaning
+up. ``stop_children`` stops them gracefully, then kills what is left after a grace period.
+No Typer and no console here: the caller decides what to say.
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psutil
+
+#: Seconds each child group has to exit after SIGTERM before it is killed.
+GRACE_SECONDS = 8.0
+#: The signals that ask a supervisor to stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Ask Linux to SIGTERM this child if its parent dies without cleaning up (e.g. SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Child:
+    """A supervised child process: its command, its log file and, once started, its process."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    proc: "subprocess.Popen[bytes] | None" = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str], *, banner: str = "windpipe up") -> None:
+        """Start in a new session (own process group), output appended to the log file."""
+        self._log = self.log_path.open("ab")
+        self._log.write(f"\n--- {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC {banner}\n".encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            # Forking with threads running is unsafe for preexec_fn: start children before threads.
+            preexec_fn=_die_with_parent,
+        )
+
+    def exit_code(self) -> int | None:
+        """The exit code once the process has ended, else None."""
+        return None if self.proc is None else self.proc.poll()
+
+    def wait(self, stop: threading.Event, *, poll: float = 0.1) -> int | None:
+        """Wait for the child to end, or for ``stop``; its exit code, None when stopped first."""
+        while not stop.is_set():
+            code = self.exit_code()
+            if code is not None:
+                return code
+            time.sleep(poll)
+        return None
+
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the child's whole process group."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    def close_log(self) -> None:
+        """Close the supervisor's handle on the log file."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines of the log, to explain a crash."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _describe(proc: "psutil.Process") -> str:
+    import psutil
+
+    try:
+        words = proc.cmdline()
+    except psutil.Error:
+        return str(proc.pid)
+    name = " ".join(Path(w).name for w in words[:4] if not w.startswith("-") or w == "-m")
+    return f"{proc.pid} ({name[:60]})"
+
+
+def stop_children(children: list[Child], *, grace: float = GRACE_SECONDS) -> list[str]:
+    """Stop every child and its descendants; return those that had to be killed.
+
+    Each child (the last started first, so a daemon launches nothing more) gets SIGTERM and shuts
+    its own helpers down in order; then whatever is left in the child process groups (code servers,
+    a run in progress) gets SIGTERM; after ``grace`` seconds in all, survivors are killed.
+    """
+    import psutil
+
+    deadline = time.monotonic() + grace
+    tree = []
+    for child in children:
+        if child.proc is not None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leader = psutil.Process(child.proc.pid)
+                tree += [leader, *leader.children(recursive=True)]
+    leaders = []
+    for child in reversed(children):
+        if child.proc is not None and child.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.proc.send_signal(signal.SIGTERM)
+            leaders.append(child.proc)
+    for proc in leaders:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.0, deadline - time.monotonic() - grace / 3))
+    for child in children:
+        child.signal_group(signal.SIGTERM)
+    _, alive = psutil.wait_procs(tree, timeout=max(0.1, deadline - time.monotonic()))
+    killed = [_describe(p) for p in alive]
+    for child in children:
+        child.signal_group(signal.SIGKILL)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=3)
+    for child in children:
+        if child.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(timeout=1)
+        child.close_log()
+    return killed
+
+
+class Stopper:
+    """Turns SIGINT/SIGTERM/SIGHUP into an event; a second signal asks to hurry."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.hurry = False
+        self.signal_name = ""
+
+    def install(self) -> None:
+        """Handle the stop signals from now on (main thread only, as Python requires)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.event.is_set():
+            self.hurry = True
+        self.signal_name = signal.Signals(signum).name
+        self.event.set()
