@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.conftest import LiveApi, free_port
-from windpipe.cli.up import materialized_days
+from windpipe.orchestration.instance import FIRST_DAY_FILE
+from windpipe.orchestration.status import materialized_days
 from windpipe.postgres import ensure_database, libpq_conninfo
 
 WINDPIPE = str(Path(sys.executable).with_name("windpipe"))
@@ -100,8 +101,10 @@ def test_webserver_and_daemon_catch_up_with_postgres_storage(
             except httpx.HTTPError:
                 pass
             time.sleep(1)
-        # The partitions start at the API's first day of data, and nothing before it exists.
+        # The partitions start at the API's first day of data, and nothing before it exists: the
+        # code location asked the API and remembered the answer in the Dagster home.
         assert min(done) == date(2024, 3, 1)
+        assert (home / FIRST_DAY_FILE).read_text() == "2024-03-01\n"
         assert (home / "dagster.yaml").read_text() == config  # the deployment's file is kept
         for name, proc in procs.items():
             tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]

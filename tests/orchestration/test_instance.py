@@ -1,22 +1,27 @@
 """The Dagster instance `windpipe dagster` prepares: home, dagster.yaml, storage, environment."""
 
 import multiprocessing
+import time
 from datetime import date
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
 
+from tests.conftest import LiveApi, free_port
 from windpipe.orchestration.instance import (
+    DEFAULT_PARTITIONS_START,
     ETL_RUN_TAG,
+    FIRST_DAY_FILE,
     PARTITIONS_START_ENV,
+    code_location_partitions_start,
     dagster_environment,
     dagster_home,
     ensure_instance,
     initialize_storage,
     partitions_start,
 )
-from windpipe.settings import load_settings
+from windpipe.settings import Settings, load_settings
 
 
 def test_home_is_dagster_home_when_set_else_under_the_data_dir(tmp_path: Path) -> None:
@@ -99,9 +104,62 @@ def test_environment_of_the_dagster_processes(tmp_path: Path) -> None:
     )
     assert kept[PARTITIONS_START_ENV] == "2023-01-01"
 
+    # A start in the settings (e.g. from .env) is written for the Dagster processes.
+    chosen = load_settings(partitions_start="2023-06-01", _env_file=None)
+    env = dagster_environment(chosen, target_url="x", home=tmp_path, first_day=date(2024, 3, 1))
+    assert env[PARTITIONS_START_ENV] == "2023-06-01"
 
-def test_partitions_start() -> None:
-    assert partitions_start({PARTITIONS_START_ENV: "2024-03-01"}) == date(2024, 3, 1)
-    assert partitions_start({}) == date(2024, 1, 1)
-    with pytest.raises(ValueError, match="is not a date"):
-        partitions_start({PARTITIONS_START_ENV: "yesterday"})
+
+def _settings(api_url: str, start: str | None = None) -> Settings:
+    return load_settings(api_url=api_url, partitions_start=start, _env_file=None)
+
+
+def _silent_api() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+
+def test_a_start_in_the_settings_wins_and_needs_no_api(tmp_path: Path) -> None:
+    settings = _settings(_silent_api(), "2024-03-01")
+    assert partitions_start(settings, home=tmp_path, wait_seconds=30) == date(2024, 3, 1)
+    assert not (tmp_path / FIRST_DAY_FILE).exists()
+
+
+def test_without_a_dagster_home_the_default_is_used_without_asking(live_api: LiveApi) -> None:
+    assert partitions_start(_settings(live_api.url), home=None) == DEFAULT_PARTITIONS_START
+
+
+def test_the_first_day_of_data_is_asked_once_then_remembered(
+    tmp_path: Path, live_api: LiveApi
+) -> None:
+    assert partitions_start(_settings(live_api.url), home=tmp_path) == date(2024, 3, 1)
+    assert (tmp_path / FIRST_DAY_FILE).read_text() == "2024-03-01\n"
+    # Later loads (the daemon, each run) agree without the API.
+    assert partitions_start(_settings(_silent_api()), home=tmp_path) == date(2024, 3, 1)
+
+
+def test_a_silent_api_costs_at_most_the_bound_and_nothing_is_remembered(tmp_path: Path) -> None:
+    began = time.monotonic()
+    start = partitions_start(_settings(_silent_api()), home=tmp_path, wait_seconds=1.5)
+    assert start == DEFAULT_PARTITIONS_START
+    assert 1.0 <= time.monotonic() - began < 5
+    assert not (tmp_path / FIRST_DAY_FILE).exists()  # the next load asks again
+
+
+def test_an_unreadable_memo_is_asked_again(tmp_path: Path, live_api: LiveApi) -> None:
+    (tmp_path / FIRST_DAY_FILE).write_text("yesterday\n")
+    assert partitions_start(_settings(live_api.url), home=tmp_path) == date(2024, 3, 1)
+    assert (tmp_path / FIRST_DAY_FILE).read_text() == "2024-03-01\n"
+
+
+def test_the_code_location_reads_the_settings_and_dagster_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / FIRST_DAY_FILE).write_text("2024-03-10\n")
+    monkeypatch.setenv("WINDPIPE_API_URL", _silent_api())
+    assert code_location_partitions_start({"DAGSTER_HOME": str(tmp_path)}) == date(2024, 3, 10)
+    assert code_location_partitions_start({}) == DEFAULT_PARTITIONS_START
+    monkeypatch.setenv(PARTITIONS_START_ENV, "2024-02-01")
+    assert code_location_partitions_start({"DAGSTER_HOME": str(tmp_path)}) == date(2024, 2, 1)
+    monkeypatch.setenv(PARTITIONS_START_ENV, "March")
+    with pytest.raises(ValueError, match=f"{PARTITIONS_START_ENV}: 'March'"):
+        code_location_partitions_start({})

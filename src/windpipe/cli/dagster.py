@@ -12,7 +12,6 @@ import shutil
 import socket
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +22,6 @@ from windpipe.cli.app import (
     app,
     clean_errors,
     console,
-    err_console,
     load_settings_or_exit,
 )
 
@@ -32,22 +30,6 @@ dagster_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(dagster_app, name="dagster")
-
-
-def _first_source_day(api_url: str, *, wait_seconds: float) -> date | None:
-    """The first day of source data, asked of the API's ``/coverage``; None if it stays silent."""
-    import httpx
-
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            body = httpx.get(f"{api_url}/coverage", timeout=3.0).json()
-            first = body.get("first") if isinstance(body, dict) else None
-            return date.fromisoformat(str(first)[:10]) if first else None
-        except (httpx.HTTPError, ValueError):
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(1.0)
 
 
 def _executable(script: str, module_args: list[str]) -> list[str]:
@@ -59,10 +41,13 @@ def _executable(script: str, module_args: list[str]) -> list[str]:
     return [found] if found else [sys.executable, *module_args]
 
 
-def dagster_env(*, wait_for_api: float) -> dict[str, str]:
-    """The environment of a Dagster process: instance home, resources' variables, first day."""
+def dagster_env() -> dict[str, str]:
+    """The environment of a Dagster process: instance home and the resources' variables.
+
+    Where the partitions start is settled by the code location itself (``partitions_start``), so
+    no Dagster process waits for the API.
+    """
     from windpipe.orchestration.instance import (
-        PARTITIONS_START_ENV,
         dagster_environment,
         dagster_home,
         ensure_instance,
@@ -75,17 +60,8 @@ def dagster_env(*, wait_for_api: float) -> dict[str, str]:
     config = ensure_instance(home)
     initialize_storage(home)
     target = database_url(settings, "target").render_as_string(hide_password=False)
-    first_day = None
-    if not os.environ.get(PARTITIONS_START_ENV):
-        first_day = _first_source_day(settings.base_api_url, wait_seconds=wait_for_api)
-        if first_day is None:
-            err_console.print(
-                f"warning: the API at {settings.base_api_url} did not report its data; "
-                f"partitions start at the default (set {PARTITIONS_START_ENV} to choose)",
-                highlight=False,
-            )
     console.print(f"Dagster instance: {config}", highlight=False)
-    return dagster_environment(settings, target_url=target, home=home, first_day=first_day)
+    return dagster_environment(settings, target_url=target, home=home)
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:
@@ -114,9 +90,6 @@ GrpcSocket = Annotated[
         help="Use the code server listening on this Unix socket (`windpipe dagster code-server "
         "--socket`) instead of starting one of its own.",
     ),
-]
-WaitForApi = Annotated[
-    float, typer.Option(min=0, help="Seconds to wait for the API's first day of data.")
 ]
 
 
@@ -159,12 +132,11 @@ def code_server(
     socket_path: Annotated[
         Path, typer.Option("--socket", help="Unix socket to serve on (it must not exist yet).")
     ],
-    wait_for_api: WaitForApi = 20.0,
 ) -> None:
     """Serve windpipe's definitions to a webserver and a daemon that share it (dagster api grpc)."""
     from windpipe.orchestration.instance import DEFINITIONS_MODULE
 
-    env = dagster_env(wait_for_api=wait_for_api)
+    env = dagster_env()
     argv = [
         *_executable("dagster", ["-m", "dagster"]),
         "api",
@@ -189,11 +161,10 @@ def webserver(
         int | None, typer.Option(min=1, max=65535, help="Port; default WINDPIPE_DAGSTER_PORT.")
     ] = None,
     grpc_socket: GrpcSocket = None,
-    wait_for_api: WaitForApi = 20.0,
 ) -> None:
     """Serve the Dagster UI for windpipe's definitions (dagster-webserver)."""
     settings = load_settings_or_exit()
-    env = dagster_env(wait_for_api=wait_for_api)
+    env = dagster_env()
     argv = [
         *_executable("dagster-webserver", ["-m", "dagster_webserver"]),
         *_code_location(grpc_socket),
@@ -207,9 +178,9 @@ def webserver(
 
 @dagster_app.command("daemon")
 @clean_errors
-def daemon(grpc_socket: GrpcSocket = None, wait_for_api: WaitForApi = 20.0) -> None:
+def daemon(grpc_socket: GrpcSocket = None) -> None:
     """Run the Dagster daemon: schedules, the catch-up sensor and the run queue (dagster-daemon)."""
-    env = dagster_env(wait_for_api=wait_for_api)
+    env = dagster_env()
     argv = [
         *_executable("dagster-daemon", ["-m", "dagster._daemon"]),
         "run",

@@ -1,9 +1,12 @@
-"""The Dagster instance and process environment that ``windpipe dagster`` and ``windpipe up`` use.
+"""The Dagster instance and process environment that ``windpipe dagster`` and ``windpipe up`` use,
+and where the daily partitions start.
 
 No Dagster import here: these helpers run before the Dagster processes start.
 """
 
+import logging
 import os
+import time
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -12,10 +15,16 @@ from windpipe.settings import Settings
 
 #: The module holding ``defs``, loaded by the webserver, the daemon and each run.
 DEFINITIONS_MODULE = "windpipe.orchestration.definitions"
-#: First day of the daily partitions (YYYY-MM-DD): the first day of source data.
+#: First day of the daily partitions (YYYY-MM-DD), ``Settings.partitions_start``.
 PARTITIONS_START_ENV = "WINDPIPE_PARTITIONS_START"
-#: Used when PARTITIONS_START_ENV is unset (e.g. a bare ``dagster dev``).
+#: Used when the start is neither set nor known from the source data.
 DEFAULT_PARTITIONS_START = date(2024, 1, 1)
+#: File in the Dagster home that remembers the first day of source data, once looked up.
+FIRST_DAY_FILE = "windpipe-first-day"
+#: How long loading the code location may wait for the API to report the first day of data.
+LOOKUP_SECONDS = 20.0
+
+_log = logging.getLogger(__name__)
 #: Run tag on every ETL run; the instance lets one such run go at a time.
 ETL_RUN_TAG = "windpipe/etl"
 
@@ -102,18 +111,86 @@ def initialize_storage(home: Path) -> bool:
     return True
 
 
-def partitions_start(environ: Mapping[str, str] | None = None) -> date:
-    """The first partition day from ``WINDPIPE_PARTITIONS_START``, or the default."""
-    env = os.environ if environ is None else environ
-    value = env.get(PARTITIONS_START_ENV, "").strip()
-    if not value:
+def partitions_start(
+    settings: Settings, *, home: Path | None, wait_seconds: float = LOOKUP_SECONDS
+) -> date:
+    """The first day of the daily partitions: the setting, else the first day of source data.
+
+    The first day of data is remembered in ``home`` (the Dagster home), so the webserver, the
+    daemon and the runs agree on it and later loads need no API; it is asked of the API (for at
+    most ``wait_seconds``) only when nothing is remembered. Without a home (a test's ephemeral
+    instance) or an answer, the start is ``DEFAULT_PARTITIONS_START``.
+    """
+    if settings.partitions_start is not None:
+        return settings.partitions_start
+    if home is None:
         return DEFAULT_PARTITIONS_START
+    memo = home / FIRST_DAY_FILE
+    remembered = remembered_first_day(memo)
+    if remembered is not None:
+        return remembered
+    first = first_source_day(settings.base_api_url, wait_seconds=wait_seconds)
+    if first is None:
+        _log.warning(
+            "the API at %s did not report a first day of data within %.0f s; the daily partitions "
+            "start at %s (set %s to choose)",
+            settings.base_api_url,
+            wait_seconds,
+            DEFAULT_PARTITIONS_START,
+            PARTITIONS_START_ENV,
+        )
+        return DEFAULT_PARTITIONS_START
+    remember_first_day(memo, first)
+    return first
+
+
+def remembered_first_day(memo: Path) -> date | None:
+    """The first day of data written in ``memo``; None when there is none (or it is unreadable)."""
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(
-            f"{PARTITIONS_START_ENV}={value!r} is not a date; expected YYYY-MM-DD"
-        ) from None
+        return date.fromisoformat(memo.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def remember_first_day(memo: Path, first: date) -> None:
+    """Write ``first`` into ``memo`` atomically; a home that cannot be written just forgets it."""
+    tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(f"{first.isoformat()}\n")
+        tmp.replace(memo)
+    except OSError as exc:
+        _log.warning("could not remember the first day of data in %s: %s", memo, exc)
+        tmp.unlink(missing_ok=True)
+
+
+def first_source_day(api_url: str, *, wait_seconds: float) -> date | None:
+    """The first UTC day of source data, asked of the API until ``wait_seconds`` have passed.
+
+    None when the API does not answer in time, or answers that the source is empty.
+    """
+    from windpipe.etl.extract import ApiClient
+
+    deadline = time.monotonic() + wait_seconds
+    with ApiClient(api_url, timeout=min(5.0, max(wait_seconds, 0.1)), retries=0) as client:
+        while True:
+            try:
+                coverage = client.coverage()
+            except Exception:  # whatever the API answers, the definitions must still load
+                if time.monotonic() + 1.0 > deadline:
+                    return None
+                time.sleep(1.0)
+                continue
+            first = coverage.first if coverage.rows else None
+            return None if first is None else first.date()
+
+
+def code_location_partitions_start(environ: Mapping[str, str] | None = None) -> date:
+    """``partitions_start`` as the code location sees it: settings and ``$DAGSTER_HOME``."""
+    from windpipe.settings import load_settings
+
+    env = os.environ if environ is None else environ
+    home = env.get("DAGSTER_HOME")
+    return partitions_start(load_settings(), home=Path(home) if home else None)
 
 
 def dagster_environment(
@@ -140,6 +217,8 @@ def dagster_environment(
             "WINDPIPE_ETL_AGGREGATIONS": ",".join(settings.etl_aggregations),
         }
     )
-    if first_day is not None and not env.get(PARTITIONS_START_ENV):
+    if settings.partitions_start is not None:  # e.g. from .env, which the runs may not read
+        env[PARTITIONS_START_ENV] = settings.partitions_start.isoformat()
+    elif first_day is not None and not env.get(PARTITIONS_START_ENV):
         env[PARTITIONS_START_ENV] = first_day.isoformat()
     return env
