@@ -16,13 +16,13 @@ import httpx
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
-from harness import api_process
 from windpipe.api.reader import SourceReader
 from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
 from windpipe.settings import load_settings
 from windpipe.source.seed import seed_source
 from windpipe.source.store import ensure_schema as ensure_source_schema
 from windpipe.source.store import select_range_sql
+from windpipe.testing import api_process
 
 HZ_START = datetime(2025, 1, 1, tzinfo=UTC)
 

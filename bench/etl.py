@@ -38,7 +38,6 @@ import pandas as pd
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from harness import api_process
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range, signal_names
 from windpipe.etl.store import ensure_schema as ensure_target_schema
@@ -52,6 +51,7 @@ from windpipe.postgres import (
 from windpipe.settings import load_settings
 from windpipe.source.seed import seed_source
 from windpipe.source.store import ensure_schema as ensure_source_schema
+from windpipe.testing import api_process
 
 VARIABLES = ["wind_speed", "power"]
 AGGREGATIONS = ["mean", "min", "max", "std"]

@@ -3,10 +3,6 @@
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -16,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 from sqlalchemy import Engine, text
@@ -28,6 +23,7 @@ from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_em
 from windpipe.settings import Settings, load_settings
 from windpipe.source.seed import seed_source
 from windpipe.source.store import ensure_schema as ensure_source_schema
+from windpipe.testing import ApiProcess, free_port, start_api
 
 # Tests never read a developer's own WINDPIPE_* variables or .env file.
 for _name in [n for n in os.environ if n.startswith("WINDPIPE_")]:
@@ -176,59 +172,9 @@ def empty_database(target_url: URL, request: pytest.FixtureRequest) -> Iterator[
         yield engine
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def utc(*args: int) -> datetime:
     """A UTC datetime, for brevity in tests."""
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
 
 
-@dataclass
-class ApiProcess:
-    """``windpipe api`` running as its own process on 127.0.0.1."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-
-    def kill(self) -> None:
-        """Freeze the server at once (nothing more is sent), then kill it."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGSTOP)
-            self.process.kill()
-        self.process.wait(timeout=10)
-
-
-def start_api(source_url: URL) -> ApiProcess:
-    """Start ``windpipe api`` on a free port and wait (30 s at most) until it answers."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "WINDPIPE_SOURCE_DB_URL": source_url.render_as_string(hide_password=False),
-        "WINDPIPE_API_HOST": "127.0.0.1",
-        "WINDPIPE_API_PORT": str(port),
-        "WINDPIPE_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "windpipe", "api"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return ApiProcess(url=url, process=proc)
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            proc.wait(timeout=10)
-            raise RuntimeError("windpipe api did not answer within 30 s")
-        time.sleep(0.05)
+__all__ = ["ApiProcess", "free_port", "start_api"]  # shared with the tests that import them

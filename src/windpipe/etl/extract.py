@@ -7,7 +7,7 @@ a day is never loaded from a partial response."""
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -76,6 +76,7 @@ class ApiClient:
         timeout: float = 60.0,
         retries: int = 4,
         transport: httpx.BaseTransport | None = None,
+        event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
@@ -87,6 +88,7 @@ class ApiClient:
             # Connecting to a healthy API is instant; a long connect timeout only delays the error.
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
+            event_hooks=event_hooks,
             follow_redirects=False,
             # Every request goes to base_url and redirects are not followed, so a plain-http API
             # needs no TLS context (building one loads the CA bundle: ~20 ms of CLI start-up).
