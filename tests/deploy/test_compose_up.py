@@ -263,9 +263,13 @@ def stack(
     try:
         stack.figures["build"] = stack.compose("build", timeout=BUILD_TIMEOUT).check().seconds
         stack.up_started, stack.up_started_at = time.monotonic(), time.time()
-        stack.figures["up -d returned"] = (
-            stack.compose("up", "-d", timeout=UP_TIMEOUT).check().seconds
-        )
+        up = stack.compose("up", "-d", timeout=UP_TIMEOUT)
+        if up.returncode != 0:
+            pytest.fail(
+                f"docker compose up -d exited {up.returncode}:\n{up.stderr[-3000:]}"
+                f"{stack.diagnostics()}"
+            )
+        stack.figures["up -d returned"] = up.seconds
         yield stack
     finally:
         stack.compose("down", "-v", "--remove-orphans", timeout=300)
