@@ -19,11 +19,12 @@ from sqlalchemy.engine import URL
 from starlette.types import ASGIApp
 
 from windpipe.api import create_app
+from windpipe.etl.store import ensure_schema as ensure_target_schema
 from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
 from windpipe.settings import Settings, load_settings
 from windpipe.source.seed import seed_source
 from windpipe.source.store import ensure_schema as ensure_source_schema
-from windpipe.testing import ApiProcess, free_port, start_api
+from windpipe.testing import free_port
 
 # Tests never read a developer's own WINDPIPE_* variables or .env file.
 for _name in [n for n in os.environ if n.startswith("WINDPIPE_")]:
@@ -82,6 +83,29 @@ def target_engine(target_url: URL) -> Iterator[Engine]:
     engine = make_engine(target_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def target(target_engine: Engine) -> Iterator[Engine]:
+    """The target engine with the schema created and no aggregates before and after the test."""
+    ensure_target_schema(target_engine)
+    with target_engine.begin() as conn:
+        conn.execute(text("DELETE FROM data"))
+    yield target_engine
+    with target_engine.begin() as conn:
+        conn.execute(text("DELETE FROM data"))
+
+
+def target_rows(engine: Engine) -> list[tuple[datetime, str, float]]:
+    """Every target row as (timestamp, signal name, value), sorted; ids are left out."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                'SELECT d."timestamp", s.name, d.value FROM data d '
+                "JOIN signal s ON s.id = d.signal_id ORDER BY 1, 2"
+            )
+        ).all()
+    return [(ts, name, value) for ts, name, value in rows]
 
 
 # The session's source holds these periods (seed 7, 1-minute samples). Tests that need other data
@@ -175,6 +199,3 @@ def empty_database(target_url: URL, request: pytest.FixtureRequest) -> Iterator[
 def utc(*args: int) -> datetime:
     """A UTC datetime, for brevity in tests."""
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
-
-
-__all__ = ["ApiProcess", "free_port", "start_api"]  # shared with the tests that import them

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from tests.conftest import start_api
 from windpipe.source.seed import seed_source
+from windpipe.testing import start_api
 
 START = datetime(2021, 6, 1, tzinfo=UTC)
 DAYS = 12  # 1,036,800 one-second samples

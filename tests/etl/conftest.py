@@ -1,18 +1,22 @@
-"""Fixtures of the ETL tests: a clean target, extra source data, and ``windpipe api`` processes."""
+"""Fixtures of the ETL tests: extra source data, ``windpipe api`` processes, target faults."""
 
-import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from tests.conftest import ApiProcess, LiveApi, start_api
+from tests.conftest import LiveApi
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.store import ensure_schema as ensure_target_schema
+from windpipe.postgres import libpq_conninfo
 from windpipe.source.seed import seed_source
+from windpipe.testing import ApiProcess, start_api
 
 VARIABLES = ["wind_speed", "power"]
 AGGREGATIONS = ["mean", "min", "max", "std"]
@@ -37,29 +41,6 @@ def delete_source(engine: Engine, start: datetime, end: datetime) -> None:
         )
 
 
-def target_rows(engine: Engine) -> list[tuple[datetime, str, float]]:
-    """Every target row as (timestamp, signal name, value), sorted; ids are left out."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                'SELECT d."timestamp", s.name, d.value FROM data d '
-                "JOIN signal s ON s.id = d.signal_id ORDER BY 1, 2"
-            )
-        ).all()
-    return [(ts, name, value) for ts, name, value in rows]
-
-
-@pytest.fixture
-def target(target_engine: Engine) -> Iterator[Engine]:
-    """The target engine with the schema created and no aggregates before and after the test."""
-    ensure_target_schema(target_engine)
-    with target_engine.begin() as conn:
-        conn.execute(text("DELETE FROM data"))
-    yield target_engine
-    with target_engine.begin() as conn:
-        conn.execute(text("DELETE FROM data"))
-
-
 @pytest.fixture
 def client(live_api: LiveApi) -> Iterator[ApiClient]:
     """An ETL client of the session's live API."""
@@ -81,21 +62,82 @@ def api_process(source_url: URL, seeded_source: Engine) -> Iterator[ApiProcess]:
     """A fresh ``windpipe api`` process for one test (which may kill it)."""
     api = start_api(source_url)
     yield api
-    if api.process.poll() is None:
-        api.process.terminate()
-        try:
-            api.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            api.process.kill()
-            api.process.wait(timeout=10)
+    api.stop()
 
 
-def kill_on_response(client: ApiClient, api: ApiProcess) -> Callable[[httpx.Response], None]:
-    """Make ``client`` kill ``api`` as soon as the first response's headers arrive."""
+def kill_on_response(api: ApiProcess) -> Callable[[httpx.Response], None]:
+    """A response hook that kills ``api`` as soon as the headers of a /data answer arrive."""
 
     def hook(response: httpx.Response) -> None:
         if response.request.url.path == "/data":
             api.kill()
 
-    client._http.event_hooks["response"].append(hook)
     return hook
+
+
+def wait_for_backends(
+    engine: Engine, count: int, wait_event_type: str, query_start: str
+) -> list[int]:
+    """Wait until ``count`` other backends wait on ``wait_event_type`` in ``query_start...``."""
+
+    def waiting() -> list[int]:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = :w "
+                        "AND query LIKE :q AND pid <> pg_backend_pid()"
+                    ),
+                    {"w": wait_event_type, "q": query_start + "%"},
+                ).scalars()
+            )
+
+    deadline = time.monotonic() + 20
+    while len(pids := waiting()) < count:
+        assert time.monotonic() < deadline, f"{count} backend(s) never waited on {query_start}"
+        time.sleep(0.01)
+    return pids
+
+
+class KillMidCopy(Protocol):
+    """The ``kill_mid_copy`` fixture's function."""
+
+    def __call__(
+        self, load: Callable[[], object], *, signal: str, at: datetime
+    ) -> list[BaseException]: ...
+
+
+@pytest.fixture
+def kill_mid_copy(target: Engine) -> KillMidCopy:
+    """Run a load with its target backend killed mid-COPY; returns what the load raised.
+
+    ``kill_mid_copy(load, signal=..., at=...)`` holds an uncommitted row of ``signal`` at ``at``
+    that ``load`` will also insert, so its COPY must wait for it (after the DELETE before it in the
+    same transaction); that waiting backend is terminated, then the row is rolled back.
+    """
+
+    def kill(load: Callable[[], object], *, signal: str, at: datetime) -> list[BaseException]:
+        errors: list[BaseException] = []
+
+        def guarded() -> None:
+            try:
+                load()
+            except BaseException as exc:
+                errors.append(exc)
+
+        with psycopg.connect(libpq_conninfo(target.url)) as blocker:
+            blocker.execute(
+                'INSERT INTO data ("timestamp", signal_id, value) SELECT %s, id, -1 FROM signal '
+                "WHERE name = %s",
+                (at, signal),
+            )
+            thread = threading.Thread(target=guarded)
+            thread.start()
+            (pid,) = wait_for_backends(target, 1, "Lock", "COPY data")
+            with target.connect() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            thread.join(timeout=30)
+            blocker.rollback()
+        return errors
+
+    return kill

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -10,11 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pyarrow as pa
 import pytest
-import uvicorn
 from sqlalchemy import Engine, text
 
-from tests.conftest import CLEAN_DAYS, GAPPY_DAYS, LiveApi, free_port
-from tests.etl.conftest import ApiProcess, day_start, kill_on_response
+from tests.conftest import CLEAN_DAYS, GAPPY_DAYS, LiveApi, serve
+from tests.etl.conftest import day_start, kill_on_response
 from windpipe.api import create_app
 from windpipe.errors import (
     ApiRequestError,
@@ -24,6 +22,7 @@ from windpipe.errors import (
 )
 from windpipe.etl.extract import ARROW_EOS, ARROW_MEDIA_TYPE, ApiClient
 from windpipe.settings import Settings
+from windpipe.testing import ApiProcess, free_port
 
 DAY = datetime(2024, 3, 1)
 ARROW = {"content-type": ARROW_MEDIA_TYPE}
@@ -103,18 +102,8 @@ def dead_source_api(settings: Settings, tmp_path_factory: pytest.TempPathFactory
     app = create_app(
         settings, source_conninfo=f"postgresql://postgres@/windpipe_source?host={socket_dir}"
     )
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="critical")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive()
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(app) as api:
+        yield api.url
 
 
 def test_a_5xx_is_retried_then_reported_with_the_apis_detail(dead_source_api: str) -> None:
@@ -191,8 +180,8 @@ def test_the_api_process_killed_mid_transfer_is_an_incomplete_response(
 ) -> None:
     first, last = one_second_days
     start, end = day_start(first), day_start(last) + timedelta(days=1)
-    with ApiClient(api_process.url, retries=0, timeout=20) as client:
-        kill_on_response(client, api_process)
+    hooks = {"response": [kill_on_response(api_process)]}
+    with ApiClient(api_process.url, retries=0, timeout=20, event_hooks=hooks) as client:
         began = time.monotonic()
         with pytest.raises(IncompleteResponseError, match="cut the transfer") as info:
             client.fetch(start, end, ["wind_speed", "power"])
@@ -211,8 +200,8 @@ def test_an_api_that_stalls_mid_transfer_times_out_as_incomplete(
     def freeze(response: httpx.Response) -> None:
         os.kill(api_process.process.pid, signal.SIGSTOP)  # alive, connected, silent
 
-    with ApiClient(api_process.url, retries=0, timeout=1.0) as client:
-        client._http.event_hooks["response"].append(freeze)
+    hooks = {"response": [freeze]}
+    with ApiClient(api_process.url, retries=0, timeout=1.0, event_hooks=hooks) as client:
         began = time.monotonic()
         try:
             with pytest.raises(IncompleteResponseError, match=r"cut the transfer .*ReadTimeout"):

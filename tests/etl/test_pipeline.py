@@ -2,7 +2,6 @@
 
 import math
 import threading
-import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
@@ -12,17 +11,17 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import URL
 
-from tests.conftest import CLEAN_DAYS, GAPPY_DAYS, LiveApi, free_port
+from tests.conftest import CLEAN_DAYS, GAPPY_DAYS, LiveApi, target_rows
 from tests.etl.conftest import (
     AGGREGATIONS,
     ALL_AGGREGATIONS,
     ALL_VARIABLES,
     VARIABLES,
-    ApiProcess,
+    KillMidCopy,
     day_start,
     delete_source,
     kill_on_response,
-    target_rows,
+    wait_for_backends,
 )
 from windpipe.catalog import signal_names
 from windpipe.errors import (
@@ -38,6 +37,7 @@ from windpipe.etl.store import replace_window
 from windpipe.postgres import database_url, ensure_database, libpq_conninfo, make_engine
 from windpipe.settings import Settings
 from windpipe.source.seed import seed_source
+from windpipe.testing import ApiProcess, free_port
 
 CLEAN = CLEAN_DAYS[0]
 GAPPY = GAPPY_DAYS[0]
@@ -284,27 +284,6 @@ def test_a_load_the_target_refuses_is_one_clear_error_and_writes_nothing(
 # -- concurrency -----------------------------------------------------------------------------------
 
 
-def _waiting_on(engine: Engine, wait_event_type: str, query_start: str) -> list[int]:
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                text(
-                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = :w "
-                    "AND query LIKE :q AND pid <> pg_backend_pid()"
-                ),
-                {"w": wait_event_type, "q": query_start + "%"},
-            ).scalars()
-        )
-
-
-def _wait_for(engine: Engine, count: int, wait_event_type: str, query_start: str) -> list[int]:
-    deadline = time.monotonic() + 20
-    while len(pids := _waiting_on(engine, wait_event_type, query_start)) < count:
-        assert time.monotonic() < deadline, f"{count} backend(s) never waited on {query_start}"
-        time.sleep(0.01)
-    return pids
-
-
 def test_two_runs_of_one_day_at_once_end_in_the_state_of_one(
     client: ApiClient, target: Engine, live_api: LiveApi
 ) -> None:
@@ -331,7 +310,7 @@ def test_two_runs_of_one_day_at_once_end_in_the_state_of_one(
         threads = [threading.Thread(target=write, args=(f,)) for f in (a, b)]
         for thread in threads:
             thread.start()
-        _wait_for(target, 2, "Lock", "SELECT pg_advisory_xact_lock")
+        wait_for_backends(target, 2, "Lock", "SELECT pg_advisory_xact_lock")
         blocker.execute("SELECT pg_advisory_unlock_all()")
         for thread in threads:
             thread.join(timeout=30)
@@ -382,9 +361,9 @@ def test_the_api_killed_mid_transfer_leaves_the_target_unchanged(
 ) -> None:
     day = one_second_days[0]
     before = _loaded_state(client, target, day)
-    with ApiClient(api_process.url, retries=2, timeout=20) as doomed:
+    hooks = {"response": [kill_on_response(api_process)]}
+    with ApiClient(api_process.url, retries=2, timeout=20, event_hooks=hooks) as doomed:
         doomed._sleep = lambda _: None
-        kill_on_response(doomed, api_process)
         with pytest.raises(EtlError, match=rf"^{day}: the API at .*(cut the transfer|unreachable)"):
             run(day, doomed, target)
     assert api_process.process.returncode is not None
@@ -434,7 +413,7 @@ def test_a_target_that_refuses_the_connection_is_one_clear_error(client: ApiClie
 
 
 def test_the_target_connection_killed_mid_load_leaves_the_target_unchanged(
-    client: ApiClient, target: Engine
+    client: ApiClient, target: Engine, kill_mid_copy: KillMidCopy
 ) -> None:
     """Kill the loading backend after its DELETE, while its COPY waits on a conflicting row."""
     before = _loaded_state(client, target, CLEAN)
@@ -445,29 +424,11 @@ def test_the_target_connection_killed_mid_load_leaves_the_target_unchanged(
         )
     before_signals = target_rows(target)
     assert before_signals == before
-    errors: list[BaseException] = []
-    with psycopg.connect(libpq_conninfo(target.url)) as blocker:
-        # An uncommitted row the load will also insert: its COPY must wait for this transaction.
-        blocker.execute(
-            'INSERT INTO data ("timestamp", signal_id, value) SELECT %s, id, -1 FROM signal '
-            "WHERE name = 'wind_speed_count'",
-            (datetime(2024, 3, 1),),
-        )
-
-        def load() -> None:
-            try:
-                run(CLEAN, client, target, **config)
-            except BaseException as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=load)
-        thread.start()
-        (pid,) = _wait_for(target, 1, "Lock", "COPY data")
-        # The COPY waits, so the DELETE before it has run in the same transaction.
-        with target.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-        thread.join(timeout=30)
-        blocker.rollback()
+    errors = kill_mid_copy(
+        lambda: run(CLEAN, client, target, **config),
+        signal="wind_speed_count",
+        at=datetime(2024, 3, 1),
+    )
     assert len(errors) == 1 and isinstance(errors[0], TargetUnavailableError)
     assert str(errors[0]).startswith(f"{CLEAN}: the target database at ")
     assert "\n" not in str(errors[0])
@@ -507,7 +468,9 @@ def test_run_range_loads_each_day_in_order_and_reports_it(
     assert_close({(ts, name): v for ts, name, v in target_rows(target)}, expected)
 
 
-def test_run_range_stops_at_the_first_failing_day(client: ApiClient, target: Engine) -> None:
+def test_run_range_stops_at_the_first_failing_day(
+    client: ApiClient, target: Engine, kill_mid_copy: KillMidCopy
+) -> None:
     """Day 3's load is killed: days 1-2 stay loaded, day 3 is unchanged, days 4-5 never run."""
     with pytest.raises(EtlError, match=r"ends .* before it starts"):
         run_range(
@@ -530,35 +493,19 @@ def test_run_range_stops_at_the_first_failing_day(client: ApiClient, target: Eng
         signals=signal_names(VARIABLES, AGGREGATIONS),
     )
     loaded: list[date] = []
-    errors: list[BaseException] = []
-    with psycopg.connect(libpq_conninfo(target.url)) as blocker:
-        blocker.execute(
-            'INSERT INTO data ("timestamp", signal_id, value) SELECT %s, id, -1 FROM signal '
-            "WHERE name = 'power_mean'",
-            (datetime(third.year, third.month, third.day),),
-        )
-
-        def backfill() -> None:
-            try:
-                run_range(
-                    CLEAN,
-                    CLEAN + timedelta(days=4),
-                    client=client,
-                    engine=target,
-                    variables=VARIABLES,
-                    aggregations=AGGREGATIONS,
-                    on_day=lambda r: loaded.append(r.day),
-                )
-            except BaseException as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=backfill)
-        thread.start()
-        (pid,) = _wait_for(target, 1, "Lock", "COPY data")
-        with target.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-        thread.join(timeout=30)
-        blocker.rollback()
+    errors = kill_mid_copy(
+        lambda: run_range(
+            CLEAN,
+            CLEAN + timedelta(days=4),
+            client=client,
+            engine=target,
+            variables=VARIABLES,
+            aggregations=AGGREGATIONS,
+            on_day=lambda r: loaded.append(r.day),
+        ),
+        signal="power_mean",
+        at=datetime(third.year, third.month, third.day),
+    )
     assert len(errors) == 1 and isinstance(errors[0], TargetUnavailableError)
     assert str(errors[0]).startswith(f"{third}: the target database")
     assert loaded == [CLEAN, CLEAN + timedelta(days=1)]

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.etl.conftest import target_rows
+from tests.conftest import target_rows
 from windpipe.errors import EtlError, TargetUnavailableError
 from windpipe.etl.store import LOCK_NAMESPACE, _target_errors, replace_window
 

@@ -160,8 +160,8 @@ def test_days_of_queued_runs_are_not_requested_again(
 def test_an_unreachable_api_is_a_skip_not_a_failure(
     resources: dict, empty_target: URL, instance: DagsterInstance
 ) -> None:
-    from tests.conftest import free_port
     from windpipe.orchestration.defs.resources import SourceApi
+    from windpipe.testing import free_port
 
     res = {
         **_sensor_resources(resources, empty_target),

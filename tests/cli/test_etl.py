@@ -3,24 +3,21 @@
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
-from tests.conftest import LiveApi, free_port
-from tests.etl.conftest import target_rows
+from tests.conftest import LiveApi, serve, target_rows
 from windpipe.api import create_app
 from windpipe.postgres import database_url, ensure_database, libpq_conninfo, make_engine
 from windpipe.settings import Settings
 from windpipe.source.seed import seed_source
 from windpipe.source.store import ensure_schema as ensure_source_schema
+from windpipe.testing import free_port
 
 # Every test here starts the CLI in a fresh interpreter (1-3 s each on the 2-core machine).
 pytestmark = pytest.mark.slow
@@ -133,18 +130,8 @@ def own_source_api(settings: Settings) -> Iterator[str]:
     ensure_source_schema(engine)
     seed_source(engine, datetime(2022, 2, 27, 12, tzinfo=UTC), datetime(2022, 3, 2, 6, tzinfo=UTC))
     app = create_app(settings, source_conninfo=libpq_conninfo(url))
-    api = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=api.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not api.started:
-        assert time.monotonic() < deadline and thread.is_alive()
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{api.config.port}"
-    api.should_exit = True
-    thread.join(timeout=10)
+    with serve(app) as api:
+        yield api.url
     engine.dispose()
     with psycopg.connect(libpq_conninfo(server), autocommit=True) as conn:
         conn.execute("DROP DATABASE windpipe_backfill_source WITH (FORCE)")
