@@ -142,6 +142,11 @@ def day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day)
 
 
+def utc_midnight(day: date) -> datetime:
+    """``day`` 00:00 as an aware UTC datetime (the source and the API speak aware UTC)."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     """``[day 00:00, day+1 00:00)`` as naive UTC datetimes; ValueError for the calendar's end."""
     start = day_start(day)
@@ -169,7 +174,7 @@ def days_touched(start: datetime, end: datetime) -> list[date]:
 def iter_day_spans(start: datetime, end: datetime) -> Iterator[tuple[date, datetime, datetime]]:
     """Per UTC day touched by ``[start, end)`` (aware): the day and the part of the range in it."""
     for day in days_touched(start, end):
-        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        midnight = utc_midnight(day)
         try:
             next_midnight = midnight + DAY
         except OverflowError:

@@ -47,6 +47,7 @@ def seed(
         TimeRemainingColumn,
     )
 
+    from windpipe.catalog import utc_midnight
     from windpipe.postgres import check_connection, database_url, make_engine
     from windpipe.source.seed import default_period, parse_frequency, seed_source
     from windpipe.source.store import ensure_schema
@@ -57,7 +58,7 @@ def seed(
     if first_day is None:
         begin, end = default_period(days=days)
     else:
-        begin = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
+        begin = utc_midnight(first_day)
         try:
             end = begin + timedelta(days=days)
         except OverflowError:

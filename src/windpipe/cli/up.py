@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from windpipe.catalog import days_between
 from windpipe.cli.app import UserError, app, clean_errors, console, load_settings_or_exit
 from windpipe.cli.ports import require_free_port
 from windpipe.cli.supervisor import GRACE_SECONDS, Child, Stopper, stop_children
@@ -208,7 +209,7 @@ def past_days(first_day: date | None, today: date) -> set[date]:
     yesterday = today - timedelta(days=1)
     if first_day is None or first_day > yesterday:
         return set()
-    return {first_day + timedelta(days=i) for i in range((yesterday - first_day).days + 1)}
+    return set(days_between(first_day, yesterday))
 
 
 def watch(

@@ -3,10 +3,12 @@
 No Dagster import: ``windpipe up`` and the tests ask a webserver in another process.
 """
 
-from datetime import date, timedelta
+from datetime import date
 from typing import NamedTuple
 
 import httpx
+
+from windpipe.catalog import days_between
 
 #: The key of the partitioned asset (``orchestration.defs.assets.aggregates_10min``).
 ASSET_KEY = "aggregates_10min"
@@ -60,5 +62,5 @@ def materialized_days(
             if span.get("status") != "MATERIALIZED":
                 continue
             first, last = date.fromisoformat(span["startKey"]), date.fromisoformat(span["endKey"])
-            days.update(first + timedelta(days=i) for i in range((last - first).days + 1))
+            days.update(days_between(first, last))
     return PartitionStatus(days, failed)

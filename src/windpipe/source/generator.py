@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pyarrow as pa
 
-from windpipe.catalog import days_touched
+from windpipe.catalog import days_touched, utc_midnight
 
 WEIBULL_SCALE = 8.0  # m/s
 CUT_IN, RATED_SPEED, CUT_OUT = 3.0, 12.0, 25.0  # m/s
@@ -109,10 +109,7 @@ def generate_day(
         + 0.05 * rng.standard_normal(wind.shape)
     )
 
-    start_us = (
-        int((datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH).total_seconds())
-        * 1_000_000
-    )
+    start_us = int((utc_midnight(day) - _EPOCH).total_seconds()) * 1_000_000
     stamps = start_us + (seconds * 1_000_000).astype(np.int64)
     keep = _gap_mask(seconds.size, gap_rate, _rng(seed, ordinal, 99 + step_seconds * 100))
     return pa.table(

@@ -9,7 +9,7 @@ import psycopg
 import pyarrow as pa
 from sqlalchemy import Engine
 
-from windpipe.catalog import Coverage, iter_day_spans
+from windpipe.catalog import Coverage, iter_day_spans, utc_midnight
 from windpipe.errors import SeedInputError
 from windpipe.source import store
 from windpipe.source.generator import clip, generate_day
@@ -39,7 +39,7 @@ def default_period(now: datetime | None = None, days: int = 10) -> tuple[datetim
     """The default period: from 00:00 UTC ``days`` days before today up to the current minute."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    start = datetime.combine(now.date() - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
+    start = utc_midnight(now.date() - timedelta(days=days))
     return start, end
 
 
