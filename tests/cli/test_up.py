@@ -16,10 +16,11 @@ import psutil
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import free_port, fresh_data_dir
+from tests.conftest import fresh_data_dir
 from windpipe.orchestration.status import materialized_days
 from windpipe.postgres import database_url, embedded_status, make_engine, stop_embedded
 from windpipe.settings import load_settings
+from windpipe.testing import free_port
 
 WINDPIPE = [str(Path(sys.executable).with_name("windpipe"))]
 BOUND = 180.0  # seconds any stage may take before the test gives up

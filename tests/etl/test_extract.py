@@ -28,13 +28,6 @@ DAY = datetime(2024, 3, 1)
 ARROW = {"content-type": ARROW_MEDIA_TYPE}
 
 
-def quick(client: ApiClient) -> list[float]:
-    """Record the client's backoff delays instead of sleeping through them."""
-    delays: list[float] = []
-    client._sleep = delays.append
-    return delays
-
-
 def test_fetch_returns_the_days_samples_as_arrow(client: ApiClient, seeded_source: Engine) -> None:
     table = client.fetch(DAY, DAY + timedelta(days=1), ["wind_speed", "power"])
     assert table.column_names == ["timestamp", "wind_speed", "power"]
@@ -71,8 +64,8 @@ def test_coverage_reports_the_source_period(client: ApiClient, seeded_source: En
 
 
 def test_a_4xx_fails_at_once_with_the_apis_message(live_api: LiveApi) -> None:
-    with ApiClient(live_api.url, retries=4) as client:
-        delays = quick(client)
+    delays: list[float] = []
+    with ApiClient(live_api.url, retries=4, sleep=delays.append) as client:
         with pytest.raises(ApiRequestError, match=r"422.*unknown variable 'rotor_speed'"):
             client.fetch(DAY, DAY + timedelta(days=1), ["wind_speed", "rotor_speed"])
         with pytest.raises(ApiRequestError, match="more than the maximum of 366 days"):
@@ -82,8 +75,8 @@ def test_a_4xx_fails_at_once_with_the_apis_message(live_api: LiveApi) -> None:
 
 def test_an_api_that_is_down_is_retried_with_bounded_backoff_then_reported() -> None:
     port = free_port()  # nothing listens there
-    with ApiClient(f"http://127.0.0.1:{port}", retries=4) as client:
-        delays = quick(client)
+    delays: list[float] = []
+    with ApiClient(f"http://127.0.0.1:{port}", retries=4, sleep=delays.append) as client:
         with pytest.raises(ApiUnavailableError, match=r"unreachable.*after 5 attempts") as info:
             client.fetch(DAY, DAY + timedelta(days=1), ["power"])
         with pytest.raises(ApiUnavailableError):
@@ -107,12 +100,12 @@ def dead_source_api(settings: Settings, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_a_5xx_is_retried_then_reported_with_the_apis_detail(dead_source_api: str) -> None:
-    with ApiClient(dead_source_api, retries=2) as client:
-        delays = quick(client)
-        with pytest.raises(
-            ApiUnavailableError, match=r"answered 503.*source database does not answer"
-        ):
-            client.fetch(DAY, DAY + timedelta(days=1), ["power"])
+    delays: list[float] = []
+    with (
+        ApiClient(dead_source_api, retries=2, sleep=delays.append) as client,
+        pytest.raises(ApiUnavailableError, match=r"answered 503.*source database does not answer"),
+    ):
+        client.fetch(DAY, DAY + timedelta(days=1), ["power"])
     assert len(delays) == 2
 
 
@@ -134,8 +127,10 @@ def test_transient_failures_are_retried_until_a_whole_answer(client: ApiClient) 
             return httpx.Response(502, json={"detail": "bad gateway"})
         return httpx.Response(200, content=body, headers=ARROW)
 
-    with ApiClient("http://api.invalid", transport=httpx.MockTransport(flaky)) as flaky_client:
-        delays = quick(flaky_client)
+    delays: list[float] = []
+    with ApiClient(
+        "http://api.invalid", transport=httpx.MockTransport(flaky), sleep=delays.append
+    ) as flaky_client:
         table = flaky_client.fetch(DAY, DAY + timedelta(hours=1), ["power"])
     assert table.num_rows == 60 and calls == ["/data"] * 3 and len(delays) == 2
 
@@ -149,10 +144,16 @@ def test_an_arrow_stream_without_its_end_marker_is_refused(client: ApiClient) ->
     def clipped(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=body[: -len(ARROW_EOS)], headers=ARROW)
 
-    with ApiClient("http://api.invalid", retries=1, transport=httpx.MockTransport(clipped)) as c:
-        quick(c)
-        with pytest.raises(IncompleteResponseError, match="without the Arrow end-of-stream"):
-            c.fetch(DAY, DAY + timedelta(hours=1), ["power"])
+    with (
+        ApiClient(
+            "http://api.invalid",
+            retries=1,
+            transport=httpx.MockTransport(clipped),
+            sleep=lambda _: None,
+        ) as c,
+        pytest.raises(IncompleteResponseError, match="without the Arrow end-of-stream"),
+    ):
+        c.fetch(DAY, DAY + timedelta(hours=1), ["power"])
 
 
 def test_an_answer_that_is_not_the_apis_arrow_is_refused(client: ApiClient) -> None:

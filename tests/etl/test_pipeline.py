@@ -362,20 +362,22 @@ def test_the_api_killed_mid_transfer_leaves_the_target_unchanged(
     day = one_second_days[0]
     before = _loaded_state(client, target, day)
     hooks = {"response": [kill_on_response(api_process)]}
-    with ApiClient(api_process.url, retries=2, timeout=20, event_hooks=hooks) as doomed:
-        doomed._sleep = lambda _: None
-        with pytest.raises(EtlError, match=rf"^{day}: the API at .*(cut the transfer|unreachable)"):
-            run(day, doomed, target)
+    doomed = ApiClient(
+        api_process.url, retries=2, timeout=20, event_hooks=hooks, sleep=lambda _: None
+    )
+    cut = rf"^{day}: the API at .*(cut the transfer|unreachable)"
+    with doomed, pytest.raises(EtlError, match=cut):
+        run(day, doomed, target)
     assert api_process.process.returncode is not None
     assert target_rows(target) == before
 
 
 def test_an_api_that_is_down_writes_nothing(client: ApiClient, target: Engine) -> None:
     before = _loaded_state(client, target, CLEAN)
-    with ApiClient(f"http://127.0.0.1:{free_port()}", retries=1) as down:
-        down._sleep = lambda _: None
-        with pytest.raises(ApiUnavailableError, match=rf"^{CLEAN}: the API at .* is unreachable"):
-            run(CLEAN, down, target)
+    down = ApiClient(f"http://127.0.0.1:{free_port()}", retries=1, sleep=lambda _: None)
+    unreachable = rf"^{CLEAN}: the API at .* is unreachable"
+    with down, pytest.raises(ApiUnavailableError, match=unreachable):
+        run(CLEAN, down, target)
     assert target_rows(target) == before
 
 

@@ -17,10 +17,11 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.conftest import LiveApi, free_port
+from tests.conftest import LiveApi
 from windpipe.orchestration.instance import FIRST_DAY_FILE
 from windpipe.orchestration.status import materialized_days
 from windpipe.postgres import ensure_database, libpq_conninfo
+from windpipe.testing import free_port
 
 WINDPIPE = str(Path(sys.executable).with_name("windpipe"))
 

@@ -97,4 +97,6 @@ def test_partitions_start_comes_from_the_environment() -> None:
     env["WINDPIPE_PARTITIONS_START"] = "March"
     bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert bad.returncode != 0
-    assert "WINDPIPE_PARTITIONS_START: 'March'" in bad.stderr and "expected YYYY-MM-DD" in bad.stderr
+    assert (
+        "WINDPIPE_PARTITIONS_START: 'March'" in bad.stderr and "expected YYYY-MM-DD" in bad.stderr
+    )

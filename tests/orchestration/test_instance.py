@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from tests.conftest import LiveApi, free_port
+from tests.conftest import LiveApi
 from windpipe.orchestration.instance import (
     DEFAULT_PARTITIONS_START,
     ETL_RUN_TAG,
@@ -22,6 +22,7 @@ from windpipe.orchestration.instance import (
     partitions_start,
 )
 from windpipe.settings import Settings, load_settings
+from windpipe.testing import free_port
 
 
 def test_home_is_dagster_home_when_set_else_under_the_data_dir(tmp_path: Path) -> None:

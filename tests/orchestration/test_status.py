@@ -13,7 +13,6 @@ import httpx
 import pytest
 from dagster import DagsterInstance
 
-from tests.conftest import free_port
 from tests.orchestration.conftest import defs
 from windpipe.orchestration.defs.resources import TargetDatabase
 from windpipe.orchestration.instance import (
@@ -27,6 +26,7 @@ from windpipe.orchestration.status import (
     materialized_days,
     server_ready,
 )
+from windpipe.testing import free_port
 
 
 def test_the_asset_key_is_the_assets() -> None:

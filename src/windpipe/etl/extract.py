@@ -77,12 +77,13 @@ class ApiClient:
         retries: int = 4,
         transport: httpx.BaseTransport | None = None,
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
         self.base_url = base_url.rstrip("/")
         self.retries = retries
-        self._sleep: Callable[[float], None] = time.sleep
+        self._sleep = sleep  # how a retry waits; tests pass one that records instead
         self._http = httpx.Client(
             base_url=self.base_url,
             # Connecting to a healthy API is instant; a long connect timeout only delays the error.
