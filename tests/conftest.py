@@ -26,9 +26,13 @@ from windpipe.source.seed import seed_source
 from windpipe.source.store import ensure_schema as ensure_source_schema
 from windpipe.testing import free_port
 
-# Tests never read a developer's own WINDPIPE_* variables or .env file.
+# Tests never read a developer's own WINDPIPE_* variables, .env or windpipe.toml: an empty
+# configuration file stands in for the one that may lie in the working directory.
 for _name in [n for n in os.environ if n.startswith("WINDPIPE_")]:
     del os.environ[_name]
+_EMPTY_CONFIG = Path(tempfile.mkdtemp(prefix="windpipe-config-")) / "windpipe.toml"
+_EMPTY_CONFIG.write_text("# the tests' configuration: every default\n")
+os.environ["WINDPIPE_CONFIG"] = str(_EMPTY_CONFIG)
 
 
 @contextmanager

@@ -1,3 +1,4 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,113 @@ def test_bad_values_name_the_variable(
 def test_log_level_is_not_case_sensitive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WINDPIPE_LOG_LEVEL", "debug")
     assert load_settings(_env_file=None).log_level == "DEBUG"
+
+
+FLEET_TOML = """
+api_port = 8100
+
+[etl]
+aggregations = ["mean", "max"]
+window = "15min"
+
+[[turbines]]
+id = "WTG01"
+model = "V90"
+rated_power_kw = 2000
+latitude = 54.1
+longitude = 7.9
+
+[[turbines]]
+id = "WTG02"
+
+[signals.wind_speed]
+unit = "m/s"
+range = [0, 50]
+aggregate = true
+
+[signals.power]
+unit = "kW"
+aggregate = true
+
+[signals.pitch]
+column = "pitch_angle"
+unit = "deg"
+"""
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WINDPIPE_CONFIG", raising=False)
+    return tmp_path
+
+
+def test_the_configuration_file_declares_the_fleet_and_its_signals(in_tmp: Path) -> None:
+    (in_tmp / "windpipe.toml").write_text(FLEET_TOML)
+    settings = load_settings(_env_file=None)
+    assert [t.id for t in settings.fleet] == ["WTG01", "WTG02"]
+    assert settings.fleet[0].model == "V90" and settings.fleet[0].latitude == 54.1
+    assert settings.api_port == 8100 and settings.etl_aggregations == ["mean", "max"]
+    assert settings.window == timedelta(minutes=15)
+    assert settings.etl_variables == ["wind_speed", "power"]  # the signals marked aggregate
+    assert settings.variables["pitch"].column == "pitch_angle"
+    assert (settings.variables["wind_speed"].low, settings.variables["wind_speed"].high) == (0, 50)
+    assert settings.etl_signals == ["wind_speed_mean", "wind_speed_max", "power_mean", "power_max"]
+
+
+def test_environment_variables_win_over_the_file(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (in_tmp / "fleet.toml").write_text(FLEET_TOML)
+    monkeypatch.setenv("WINDPIPE_CONFIG", str(in_tmp / "fleet.toml"))
+    monkeypatch.setenv("WINDPIPE_API_PORT", "8200")
+    monkeypatch.setenv("WINDPIPE_ETL_WINDOW", "1h")
+    settings = load_settings(_env_file=None)
+    assert settings.api_port == 8200 and settings.window == timedelta(hours=1)
+    assert len(settings.fleet) == 2
+
+
+def test_without_a_file_the_brief_is_the_default(in_tmp: Path) -> None:
+    settings = load_settings(_env_file=None)
+    assert [t.id for t in settings.fleet] == ["WTG01"]
+    assert list(settings.variables) == ["wind_speed", "power", "ambient_temperature"]
+    assert settings.etl_variables == ["wind_speed", "power"]
+    assert settings.window == timedelta(minutes=10)
+    assert len(settings.etl_signals) == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("bogus = 1\n", "windpipe.toml: unknown key 'bogus'; accepted: "),
+        ("[etl]\nwindows = '1h'\n", "windpipe.toml: unknown key etl.windows; accepted in [etl]: "),
+        ("[etl]\nwindow = '7min'\n", "windpipe.toml: etl.window: window '7min' is not a duration"),
+        ("[etl]\naggregations = ['median']\n", "windpipe.toml: etl.aggregations: unknown agg"),
+        (
+            "[[turbines]]\nid = 'A'\n[[turbines]]\nid = 'A'\n",
+            "windpipe.toml: turbines: duplicate turbine id(s) ['A']",
+        ),
+        (
+            "[[turbines]]\nid = 'A'\nrotor = 1\n",
+            "windpipe.toml: turbines[0].rotor: unknown key; accepted: id, model",
+        ),
+        ("[signals.power]\nrange = [5, 1]\n", "windpipe.toml: signals.power.range: range [5.0, 1"),
+        ("[signals.Power]\nunit = 'kW'\n", "windpipe.toml: signals: signal name(s) ['Power']"),
+        ("[etl\n", "windpipe.toml: not valid TOML"),
+    ],
+)
+def test_a_bad_file_is_one_line_naming_the_file_and_the_key(
+    in_tmp: Path, text: str, expected: str
+) -> None:
+    (in_tmp / "windpipe.toml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_named_file_that_does_not_exist_is_refused(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WINDPIPE_CONFIG", str(in_tmp / "nowhere.toml"))
+    with pytest.raises(ConfigError, match=r"WINDPIPE_CONFIG=.*nowhere.toml: no such file"):
+        load_settings(_env_file=None)

@@ -25,6 +25,30 @@ class Variable:
     #: Physically plausible range, for quality checks (inclusive).
     low: float
     high: float
+    #: The source table's column holding it (the name, unless a configuration says otherwise).
+    column: str = ""
+    #: Whether the ETL aggregates it by default.
+    aggregate: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.column:
+            object.__setattr__(self, "column", self.name)
+
+
+@dataclass(frozen=True)
+class Turbine:
+    """A turbine of the fleet: its id in the source table's ``turbine`` column, and metadata."""
+
+    id: str
+    model: str | None = None
+    rated_power_kw: float | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    hub_height_m: float | None = None
+
+
+#: The turbine of the brief, when no configuration names any: its rows carry this id.
+DEFAULT_TURBINE_ID = "WTG01"
 
 
 @dataclass(frozen=True)
@@ -60,9 +84,21 @@ VARIABLES: dict[str, Variable] = {
     v.name: v
     for v in (
         Variable(
-            "wind_speed", "m/s", "Wind speed at hub height, 1 sample per row.", low=0.0, high=60.0
+            "wind_speed",
+            "m/s",
+            "Wind speed at hub height, 1 sample per row.",
+            low=0.0,
+            high=60.0,
+            aggregate=True,
         ),
-        Variable("power", "kW", "Active power output of the turbine.", low=-500.0, high=20_000.0),
+        Variable(
+            "power",
+            "kW",
+            "Active power output of the turbine.",
+            low=-500.0,
+            high=20_000.0,
+            aggregate=True,
+        ),
         Variable(
             "ambient_temperature",
             "degC",
@@ -86,9 +122,33 @@ AGGREGATIONS: dict[str, Aggregation] = {
     )
 }
 
-#: Defaults of the brief: the ETL aggregates wind speed and power to mean, min, max and std.
-DEFAULT_ETL_VARIABLES: tuple[str, ...] = ("wind_speed", "power")
+#: Defaults of the brief: the ETL aggregates wind speed and power (the variables marked
+#: ``aggregate``) to mean, min, max and std.
 DEFAULT_ETL_AGGREGATIONS: tuple[str, ...] = ("mean", "min", "max", "std")
+
+#: Windows ``parse_window`` accepts are whole seconds dividing a day, from one minute to a day.
+_WINDOW_UNITS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_window(text: str) -> timedelta:
+    """A window such as ``10min``, ``1h`` or ``1d``; ValueError saying what is accepted."""
+    accepted = (
+        "a duration from 1min to 1d that divides a day, e.g. 1min, 5min, 10min, 15min, 1h, 1d"
+    )
+    number, unit = text.strip().rstrip("abcdefghijklmnopqrstuvwxyz"), text.strip()
+    unit = unit[len(number) :]
+    if not number.isdigit() or unit not in _WINDOW_UNITS:
+        raise ValueError(f"window {text!r} is not {accepted}")
+    seconds = int(number) * _WINDOW_UNITS[unit]
+    if not 60 <= seconds <= 86_400 or 86_400 % seconds:
+        raise ValueError(f"window {text!r} is not {accepted}")
+    return timedelta(seconds=seconds)
+
+
+def polars_duration(window: timedelta) -> str:
+    """A window as a Polars duration string (whole seconds)."""
+    return f"{int(window.total_seconds())}s"
+
 
 WINDOW = timedelta(minutes=10)
 #: The same window as a Polars duration string.
@@ -182,16 +242,16 @@ def iter_day_spans(start: datetime, end: datetime) -> Iterator[tuple[date, datet
         yield day, max(start, midnight), min(end, next_midnight)
 
 
-def window_floor(moment: datetime) -> datetime:
+def window_floor(moment: datetime, window: timedelta = WINDOW) -> datetime:
     """The start of the window holding ``moment`` (windows are aligned to 00:00 UTC)."""
     naive = naive_utc(moment)
-    return naive - (naive - _EPOCH) % WINDOW
+    return naive - (naive - _EPOCH) % window
 
 
-def windows_of_day(day: date) -> list[datetime]:
+def windows_of_day(day: date, window: timedelta = WINDOW) -> list[datetime]:
     """The window starts of a UTC day (naive UTC)."""
     start = day_start(day)
-    return [start + i * WINDOW for i in range(WINDOWS_PER_DAY)]
+    return [start + i * window for i in range(DAY // window)]
 
 
 def naive_utc_expr(dtype: "pl.DataType", column: str = "timestamp") -> "pl.Expr":

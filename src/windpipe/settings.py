@@ -1,14 +1,35 @@
-"""The one configuration model for every windpipe process, read from ``WINDPIPE_*`` variables."""
+"""The one configuration model for every windpipe process.
 
+Values come, highest priority first, from: keyword arguments, ``WINDPIPE_*`` environment variables,
+a ``.env`` file, the optional TOML file (``WINDPIPE_CONFIG`` or ``./windpipe.toml``: the fleet,
+its signals, the ETL's window and aggregations, and any single setting by its name), defaults.
+"""
+
+import os
 import re
-from datetime import date
+import tomllib
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -27,6 +48,111 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+CONFIG_ENV = "WINDPIPE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("windpipe.toml")
+_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
+class TurbineConfig(BaseModel):
+    """``[[turbines]]`` in the configuration file: one turbine of the fleet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    model: str | None = None
+    rated_power_kw: float | None = Field(default=None, gt=0, le=100_000)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    hub_height_m: float | None = Field(default=None, gt=0, le=500)
+
+    def turbine(self) -> catalog.Turbine:
+        """The catalog's view of this turbine."""
+        return catalog.Turbine(**self.model_dump())
+
+
+class SignalConfig(BaseModel):
+    """``[signals.<variable>]`` in the configuration file: a numeric column of the source."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str | None = Field(default=None, pattern=_IDENTIFIER)
+    unit: str = ""
+    description: str = ""
+    range: tuple[float, float] | None = None
+    aggregate: bool = False
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"range {list(value)} must be [low, high] with low < high")
+        return value
+
+
+def _default_signals() -> dict[str, SignalConfig]:
+    return {
+        v.name: SignalConfig(
+            unit=v.unit, description=v.description, range=(v.low, v.high), aggregate=v.aggregate
+        )
+        for v in catalog.VARIABLES.values()
+    }
+
+
+def config_path() -> Path:
+    """The configuration file in effect: ``$WINDPIPE_CONFIG``, or ``./windpipe.toml``."""
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE).expanduser()
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """The optional TOML file, flattened to the settings' field names (``[etl] window`` ->
+    ``etl_window``), with unknown keys refused by name."""
+
+    _SECTIONS = {"etl": ("variables", "aggregations", "window")}
+    _TABLES = ("turbines", "signals", "imports")
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.path = config_path()
+        self.values: dict[str, Any] = {}
+        explicit = bool(os.environ.get(CONFIG_ENV))
+        if not self.path.is_file():
+            if explicit:
+                raise ConfigError(f"{CONFIG_ENV}={self.path}: no such file")
+            return
+        try:
+            document = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{self.path}: cannot be read ({exc})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{self.path}: not valid TOML ({exc})") from None
+        fields = set(settings_cls.model_fields) - set(self._TABLES)
+        for key, value in document.items():
+            if key in self._SECTIONS:
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{self.path}: [{key}] must be a table")
+                for sub, item in value.items():
+                    if sub not in self._SECTIONS[key]:
+                        raise ConfigError(
+                            f"{self.path}: unknown key {key}.{sub}; accepted in [{key}]: "
+                            + ", ".join(self._SECTIONS[key])
+                        )
+                    self.values[f"{key}_{sub}"] = item
+            elif key in self._TABLES or key in fields:
+                self.values[key] = value
+            else:
+                accepted = sorted({*self._SECTIONS, *self._TABLES, *fields})
+                raise ConfigError(
+                    f"{self.path}: unknown key {key!r}; accepted: {', '.join(accepted)}"
+                )
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: ``__call__`` hands over the whole file at once."""
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
 
 
 class Settings(BaseSettings):
@@ -57,12 +183,26 @@ class Settings(BaseSettings):
         default=60.0, description="Read timeout of the ETL's API client."
     )
     etl_variables: Annotated[list[str], NoDecode] = Field(
-        default=list(catalog.DEFAULT_ETL_VARIABLES),
-        description="Source variables the ETL aggregates.",
+        default_factory=list,
+        description="Source variables the ETL aggregates; default: the signals marked aggregate.",
     )
     etl_aggregations: Annotated[list[str], NoDecode] = Field(
         default=list(catalog.DEFAULT_ETL_AGGREGATIONS),
-        description="Aggregations per 10-minute window.",
+        description="Aggregations per window.",
+    )
+    etl_window: str = Field(
+        default="10min", description="Aggregation window: 1min to 1d, dividing a day."
+    )
+    turbines: list[TurbineConfig] = Field(
+        default_factory=lambda: [TurbineConfig(id=catalog.DEFAULT_TURBINE_ID)],
+        description="The fleet ([[turbines]] in the configuration file).",
+    )
+    signals: dict[str, SignalConfig] = Field(
+        default_factory=_default_signals,
+        description="The source's numeric columns ([signals.<variable>] in the file).",
+    )
+    imports: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Named import mappings ([imports.<name>])."
     )
     dagster_host: Host = Field(default="127.0.0.1", description="Dagster webserver interface.")
     dagster_port: Port = Field(default=3000, description="Dagster webserver port.")
@@ -73,6 +213,95 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the services."
     )
+
+    # -- The connector API under load and attack (issue 14): bounded resources, least privilege,
+    # authentication. Defaults suit one machine: keys off, loopback names only, a small pool.
+    api_source_db_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL the API reads with; default: the source DB as the read-only "
+        "role (embedded, or with WINDPIPE_API_DB_PASSWORD set), else the source DB URL itself.",
+    )
+    api_db_role: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = Field(
+        default="windpipe_reader",
+        description="Read-only PostgreSQL role the API reads as; `windpipe db init` creates it.",
+    )
+    api_db_password: SecretStr | None = Field(
+        default=None, description="Password of the read-only role (needed on a configured server)."
+    )
+    api_pool_size: Annotated[int, Field(ge=1, le=200)] = Field(
+        default=8, description="Most source-DB connections the API holds (data and coverage)."
+    )
+    api_pool_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = Field(
+        default=5.0, description="How long a request waits for a connection before a 503."
+    )
+    api_max_concurrency: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=64, description="Requests in progress at once; more are answered 503 at once."
+    )
+    api_statement_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0, description="statement_timeout of each query the API runs."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="The key the ETL and Dagster send to the API (Bearer)."
+    )
+    api_key_hashes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Keys the API accepts, as [label=]<sha256 hex> (`windpipe api-key create`); "
+        "empty: no authentication.",
+    )
+    api_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host header values the API answers; default: the loopback names and "
+        "WINDPIPE_API_HOST; * allows any.",
+    )
+    dagster_read_only: bool = Field(
+        default=False, description="Start the Dagster webserver with --read-only."
+    )
+
+    @field_validator("api_source_db_url")
+    @classmethod
+    def _valid_api_source_url(cls, value: str | None) -> str | None:
+        return cls._valid_sqlalchemy_url(value)
+
+    @field_validator("api_key_hashes", mode="before")
+    @classmethod
+    def _valid_key_hashes(cls, value: object) -> object:
+        value = _split_csv(value)
+        if not isinstance(value, list):
+            return value
+        for number, entry in enumerate(value, start=1):
+            digest = str(entry).rpartition("=")[2].lower()
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                # The entry is not echoed: it may be a key pasted by mistake.
+                raise ValueError(
+                    f"entry {number} is not [label=]<64 hex digits>; put the hash that "
+                    "`windpipe api-key create` prints here, never the key itself"
+                )
+        return value
+
+    @field_validator("api_allowed_hosts", mode="before")
+    @classmethod
+    def _valid_hosts(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, list):
+            for host in value:
+                if not re.fullmatch(r"\*|(\*\.)?[A-Za-z0-9_.\-]+|\[?[0-9A-Fa-f:.]+\]?", str(host)):
+                    raise ValueError(
+                        f"{str(host)[:40]!r} is not a host name or address; expected e.g. "
+                        "localhost,api.example.org,*.example.org,10.0.0.5 or *"
+                    )
+        return value
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """The Host names the API answers: the configured ones, else loopback and its own host."""
+        if self.api_allowed_hosts:
+            return list(self.api_allowed_hosts)
+        hosts = ["localhost", "127.0.0.1", "::1"]
+        if self.api_host not in ("0.0.0.0", "::", *hosts):
+            hosts.append(self.api_host)
+        return hosts
+
+    # -- end of issue 14's block
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -115,28 +344,107 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} has no host or a port of 0; {example}")
         return value.rstrip("/")
 
-    @field_validator("etl_variables", "etl_aggregations", mode="before")
+    @field_validator("etl_variables", mode="before")
     @classmethod
-    def _valid_names(cls, value: object, info: ValidationInfo) -> object:
-        accepted, what = (
-            (list(catalog.VARIABLES), "variable")
-            if info.field_name == "etl_variables"
-            else (list(catalog.AGGREGATIONS), "aggregation")
-        )
+    def _variables_list(cls, value: object) -> object:
+        if isinstance(value, str) and not _split_csv(value):
+            raise ValueError(
+                "no variable given; accepted: names of the configured signals "
+                "(leave it unset for those marked aggregate)"
+            )
+        return _split_csv(value)
+
+    @field_validator("etl_aggregations", mode="before")
+    @classmethod
+    def _valid_aggregations(cls, value: object) -> object:
         value = _split_csv(value)
         if isinstance(value, list):
-            return catalog.check_names(value, accepted, what)
+            return catalog.check_names(value, list(catalog.AGGREGATIONS), "aggregation")
+        return value
+
+    @field_validator("etl_window")
+    @classmethod
+    def _valid_window(cls, value: str) -> str:
+        catalog.parse_window(value)
+        return value.strip()
+
+    @field_validator("turbines")
+    @classmethod
+    def _unique_turbines(cls, value: list[TurbineConfig]) -> list[TurbineConfig]:
+        if not value:
+            raise ValueError("the fleet is empty; declare at least one [[turbines]] with an id")
+        ids = [t.id for t in value]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"duplicate turbine id(s) {twice}; each id must be unique")
+        return value
+
+    @field_validator("signals")
+    @classmethod
+    def _valid_signals(cls, value: dict[str, SignalConfig]) -> dict[str, SignalConfig]:
+        bad = [name for name in value if not re.fullmatch(_IDENTIFIER, name)]
+        if bad:
+            raise ValueError(f"signal name(s) {bad} are not lower-case identifiers (a-z, 0-9, _)")
+        if not value:
+            raise ValueError("no signals declared")
         return value
 
     @model_validator(mode="after")
-    def _default_api_url(self) -> "Settings":
+    def _resolve(self) -> "Settings":
         if self.api_url is None:
             host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
             self.api_url = f"http://{host}:{self.api_port}"
+        if not self.etl_variables:
+            self.etl_variables = [n for n, s in self.signals.items() if s.aggregate]
+        try:
+            self.etl_variables = catalog.check_names(
+                self.etl_variables, list(self.signals), "variable"
+            )
+        except ValueError as exc:  # a model-level error has no field: name it here
+            raise ValueError(f"{_where(('etl_variables',))}: {exc}") from None
         return self
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then the environment, ``.env``, the TOML file, the defaults."""
+        return (init_settings, env_settings, dotenv_settings, TomlFileSource(settings_cls))
+
     @property
-    def signals(self) -> list[str]:
+    def variables(self) -> dict[str, catalog.Variable]:
+        """The source variables in effect: the catalog's, as the configuration declares them."""
+        result = {}
+        for name, signal in self.signals.items():
+            low, high = signal.range or (float("-inf"), float("inf"))
+            result[name] = catalog.Variable(
+                name,
+                signal.unit,
+                signal.description,
+                low=low,
+                high=high,
+                column=signal.column or name,
+                aggregate=signal.aggregate,
+            )
+        return result
+
+    @property
+    def fleet(self) -> list[catalog.Turbine]:
+        """The turbines of the configuration, in its order."""
+        return [t.turbine() for t in self.turbines]
+
+    @property
+    def window(self) -> timedelta:
+        """The aggregation window."""
+        return catalog.parse_window(self.etl_window)
+
+    @property
+    def etl_signals(self) -> list[str]:
         """The target signals the ETL writes, ``<variable>_<aggregation>``."""
         return catalog.signal_names(self.etl_variables, self.etl_aggregations)
 
@@ -147,20 +455,55 @@ class Settings(BaseSettings):
         return self.api_url
 
 
+_FILE_ONLY = ("turbines", "signals", "imports")
+_ACCEPTED = {
+    "turbines": list(TurbineConfig.model_fields),
+    "signals": list(SignalConfig.model_fields),
+}
+
+
+def _file_key(field: str) -> str | None:
+    """The configuration file's key that set ``field``, when the file set it and no variable did."""
+    if os.environ.get(f"WINDPIPE_{field.upper()}") is not None:
+        return None
+    try:
+        document = tomllib.loads(config_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    section, _, sub = field.partition("_")
+    if field in document:
+        return field
+    if sub and isinstance(document.get(section), dict) and sub in document[section]:
+        return f"{section}.{sub}"
+    return None
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """Where a bad value was: its variable, or its key in the configuration file."""
+    field = str(loc[0]) if loc else "settings"
+    if field in _FILE_ONLY:
+        key = field + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+        return f"{config_path()}: {key}"
+    in_file = _file_key(field)
+    return f"{config_path()}: {in_file}" if in_file else f"WINDPIPE_{field.upper()}"
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, turning validation errors into one clear line each."""
+    """Build settings from every source, turning validation errors into one clear line each."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "settings"
             message = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] not in ("value_error", "missing") and isinstance(err["input"], str):
+            if err["type"] == "extra_forbidden":
+                table = str(err["loc"][0])
+                message = f"unknown key; accepted: {', '.join(_ACCEPTED.get(table, []))}"
+            elif err["type"] not in ("value_error", "missing") and isinstance(err["input"], str):
                 message = f"{err['input']!r}: {message}"  # pydantic's own messages omit the value
             if str(err["type"]).startswith(("date", "datetime")):
                 message += "; expected YYYY-MM-DD"
-            lines.append(f"WINDPIPE_{field.upper()}: {message}")
+            lines.append(f"{_where(tuple(err['loc']))}: {message}" if err["loc"] else message)
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
 
 

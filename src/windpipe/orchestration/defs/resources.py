@@ -94,4 +94,4 @@ class EtlOptions(ConfigurableResource):
     @property
     def signals(self) -> list[str]:
         """The target signal names, ``<variable>_<aggregation>``."""
-        return self.settings().signals
+        return self.settings().etl_signals
