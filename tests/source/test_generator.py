@@ -1,4 +1,7 @@
+import itertools
 import os
+import subprocess
+import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -7,63 +10,173 @@ import pyarrow as pa
 import pytest
 
 from windpipe.source.generator import (
-    CUT_IN,
-    CUT_OUT,
-    RATED_POWER,
+    DEFAULT_TURBINE,
+    TurbineSpec,
+    farm,
     generate,
     generate_day,
     power_curve,
+    split_by_turbine,
 )
 
-DAYS = [date(2025, 1, 1) + timedelta(days=i) for i in range(120)]
+START = datetime(2025, 1, 1, tzinfo=UTC)
+FARM = farm(4)
+COLUMNS = ["turbine", "timestamp", "wind_speed", "power", "ambient_temperature", "wind_direction"]
 
 
 @pytest.fixture(scope="module")
-def season() -> pa.Table:
-    """120 days of 1-minute samples."""
-    return pa.concat_tables([generate_day(d, seed=3) for d in DAYS])
+def season() -> dict[str, pa.Table]:
+    """120 days of 1-minute samples of a 4-turbine farm, per turbine."""
+    return split_by_turbine(generate(START, START + timedelta(days=120), turbines=FARM, seed=3))
 
 
-def test_power_never_exceeds_rated_and_is_zero_below_cut_in(season: pa.Table) -> None:
-    wind = season["wind_speed"].to_numpy()
-    power = season["power"].to_numpy()
-    assert power.max() <= RATED_POWER
-    assert power.min() >= 0.0
-    assert np.all(power[wind < CUT_IN] == 0.0)
-    assert np.all(power[wind >= CUT_OUT] == 0.0)
-    near_rated = (wind > 13.0) & (wind < CUT_OUT)
-    assert near_rated.sum() > 100 and power[near_rated].mean() > 0.95 * RATED_POWER
+def _column(table: pa.Table, name: str) -> np.ndarray:
+    return table[name].to_numpy()
 
 
-def test_power_follows_the_curve_with_small_noise(season: pa.Table) -> None:
-    wind = season["wind_speed"].to_numpy()
-    power = season["power"].to_numpy()
-    partial = (wind > 5.0) & (wind < 11.0)
-    relative = power[partial] / power_curve(wind[partial]) - 1.0
-    assert abs(relative.mean()) < 0.01
-    assert 0.01 < relative.std() < 0.06
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of True."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
 
-def test_wind_is_weibull_like_with_shape_2_and_scale_8(season: pa.Table) -> None:
-    wind = season["wind_speed"].to_numpy()
-    # For a Weibull, k = 2 gives a coefficient of variation of 0.523 and mean = 0.886 * scale.
-    cv = wind.std() / wind.mean()
-    assert 0.45 < cv < 0.60
-    assert 6.5 < wind.mean() / 0.886 < 9.5
-    assert wind.min() >= 0.0
-    assert np.quantile(wind, 0.99) < 25.0
+def _ten_minute_means(values: np.ndarray) -> np.ndarray:
+    return values.reshape(-1, 10).mean(axis=1)
 
 
-def test_wind_is_autocorrelated_and_has_a_daily_cycle(season: pa.Table) -> None:
-    wind = season["wind_speed"].to_numpy()
+def test_a_day_is_one_table_sorted_by_turbine_then_time() -> None:
+    specs = [FARM[2], FARM[0], FARM[1]]
+    table = generate_day(date(2025, 6, 1), turbines=specs, step_seconds=600)
+    assert table.column_names == COLUMNS
+    assert table.schema.field("turbine").type == pa.string()
+    assert not table.schema.field("turbine").nullable
+    assert table.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
+    assert all(table.schema.field(c).type == pa.float64() for c in COLUMNS[2:])
+    assert all(table[c].null_count == 0 for c in COLUMNS)
+    assert table["turbine"].to_pylist() == [s.id for s in specs for _ in range(144)]
+    parts = split_by_turbine(table)
+    assert list(parts) == ["WTG03", "WTG01", "WTG02"]
+    for part in parts.values():
+        stamps = part["timestamp"].cast(pa.int64()).to_numpy()
+        assert np.all(np.diff(stamps) == 600_000_000)
+        assert part["timestamp"][0].as_py() == datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def test_split_by_turbine_slices_without_copying() -> None:
+    table = generate_day(date(2025, 6, 1), turbines=FARM)
+    parts = split_by_turbine(table)
+    assert [p.num_rows for p in parts.values()] == [1440] * 4
+    assert pa.concat_tables(parts.values()).equals(table)
+    whole = table["power"].chunk(0).buffers()[1]
+    second = parts["WTG02"]["power"].chunk(0)
+    assert second.buffers()[1].address == whole.address  # the same memory, at an offset
+    assert second.offset == 1440
+
+
+def test_the_farm_has_the_default_turbine_first_and_slightly_different_curves() -> None:
+    specs = farm(12)
+    assert [s.id for s in specs] == [f"WTG{i:02d}" for i in range(1, 13)]
+    assert specs[0] == DEFAULT_TURBINE == TurbineSpec("WTG01")
+    assert farm(3) == specs[:3]  # a turbine's curve does not depend on the farm's size
+    assert len({(s.cut_in, s.rated_speed) for s in specs}) == 12
+    assert all(2.7 <= s.cut_in <= 3.3 and 11.3 <= s.rated_speed <= 12.7 for s in specs)
+    curves = np.array([power_curve(np.array([5.0, 8.0, 11.0]), s) for s in specs])
+    assert np.all(curves.std(axis=0) / curves.mean(axis=0) < 0.15)
+    with pytest.raises(ValueError, match="at least 1"):
+        farm(0)
+
+
+def test_power_stays_between_own_consumption_and_rated(season: dict[str, pa.Table]) -> None:
+    for spec in FARM:
+        wind, power = _column(season[spec.id], "wind_speed"), _column(season[spec.id], "power")
+        assert power.max() <= spec.rated_power_kw
+        assert power.min() >= -20.0
+        assert np.all(power[wind < spec.cut_in] <= 0.0)
+        assert np.all(power[wind >= spec.cut_out] <= 0.0)
+        near_rated = (wind > spec.rated_speed + 1.0) & (wind < spec.cut_out)
+        assert near_rated.sum() > 100
+        assert np.median(power[near_rated]) > 0.95 * spec.rated_power_kw
+
+
+def test_negative_power_is_consumption_while_not_producing(season: dict[str, pa.Table]) -> None:
+    for spec in FARM:
+        wind, power = _column(season[spec.id], "wind_speed"), _column(season[spec.id], "power")
+        calm = wind < spec.cut_in
+        assert 0.8 < (power[calm] < 0).mean() < 0.99  # mostly, not always, a little consumption
+        assert -3.0 < np.median(power[calm]) < 0.0
+        # Otherwise the turbine consumes only when stopped: a run of many idle minutes.
+        for lo, hi in _runs(power <= 0.0):
+            if np.any((power[lo:hi] < 0) & (wind[lo:hi] >= spec.cut_in)):
+                assert hi - lo >= 20 or np.all(
+                    (wind[lo:hi] < spec.cut_in) | (wind[lo:hi] >= spec.cut_out)
+                )
+        # As in 10-minute SCADA: calm periods mostly show a slightly negative mean power.
+        calm_periods = _ten_minute_means(wind) < 2.5
+        assert (_ten_minute_means(power)[calm_periods] < 0).mean() > 0.6
+
+
+def test_turbines_stop_now_and_then_for_hours_while_the_wind_blows(
+    season: dict[str, pa.Table],
+) -> None:
+    shares = []
+    for spec in FARM:
+        wind, power = _column(season[spec.id], "wind_speed"), _column(season[spec.id], "power")
+        windy = (wind > 6.0) & (wind < spec.cut_out)
+        stopped = windy & (power <= 0.0)
+        shares.append(stopped.sum() / windy.sum())
+        episodes = [hi - lo for lo, hi in _runs(power <= 0.0) if stopped[lo:hi].any()]
+        assert len(episodes) >= 2
+        assert np.median(episodes) >= 30  # minutes: stops, not flickers
+    assert all(0.002 < s < 0.08 for s in shares)
+    assert 0.01 < np.mean(shares) < 0.05
+
+
+def test_ten_minute_wind_is_correlated_between_turbines(season: dict[str, pa.Table]) -> None:
+    means = [_ten_minute_means(_column(season[s.id], "wind_speed")) for s in FARM]
+    for a, b in itertools.combinations(means, 2):
+        assert 0.9 < np.corrcoef(a, b)[0, 1] < 0.99
+    # Each turbine has its own turbulence: minute by minute they differ more.
+    minutes = [_column(season[s.id], "wind_speed") for s in FARM]
+    assert np.corrcoef(minutes[0], minutes[1])[0, 1] < np.corrcoef(means[0], means[1])[0, 1]
+
+
+def test_gusts_reach_turbines_at_slightly_different_times() -> None:
+    table = generate(START, START + timedelta(days=3), turbines=FARM, step_seconds=10, seed=3)
+    wind = [_column(t, "wind_speed") for t in split_by_turbine(table).values()]
+    lags = []
+    for a, b in itertools.combinations(wind, 2):
+        shifts = range(-12, 13)  # ±2 minutes in 10-second steps
+        corr = [np.corrcoef(a[12 + k : len(a) - 12 + k], b[12:-12])[0, 1] for k in shifts]
+        lags.append(10 * shifts[int(np.argmax(corr))])
+    assert any(lag != 0 for lag in lags)
+    assert all(abs(lag) <= 90 for lag in lags)
+
+
+def test_wind_is_weibull_like_with_shape_2_and_a_mean_of_7_to_9(
+    season: dict[str, pa.Table],
+) -> None:
+    for table in season.values():
+        wind = _column(table, "wind_speed")
+        # For a Weibull, k = 2 gives a coefficient of variation of 0.523.
+        assert 0.45 < wind.std() / wind.mean() < 0.60
+        assert 6.8 < wind.mean() < 9.0
+        assert wind.min() >= 0.0
+        assert np.quantile(wind, 0.99) < 25.0
+        direction = _column(table, "wind_direction")
+        assert direction.min() >= 0.0 and direction.max() < 360.0
+
+
+def test_wind_is_autocorrelated_and_has_a_daily_cycle(season: dict[str, pa.Table]) -> None:
+    table = season["WTG01"]
+    wind = _column(table, "wind_speed")
     centred = wind - wind.mean()
     lag1 = (centred[:-1] * centred[1:]).mean() / centred.var()
     assert lag1 > 0.8
-    hours = (season["timestamp"].cast(pa.int64()).to_numpy() // 3_600_000_000) % 24
+    hours = (table["timestamp"].cast(pa.int64()).to_numpy() // 3_600_000_000) % 24
     afternoon = wind[(hours >= 13) & (hours < 17)].mean()
     night = wind[(hours >= 1) & (hours < 5)].mean()
     assert afternoon > night * 1.1
-    temperature = season["ambient_temperature"].to_numpy()
+    temperature = _column(table, "ambient_temperature")
     assert temperature[(hours >= 13) & (hours < 17)].mean() > temperature[hours < 5].mean() + 3
 
 
@@ -73,37 +186,49 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
     assert not generate_day(day, seed=1).equals(generate_day(day, seed=2))
 
 
-def test_a_timestamp_has_the_same_value_whatever_the_period() -> None:
+def test_a_turbine_has_the_same_values_whatever_the_farm_and_the_period() -> None:
     start = datetime(2025, 6, 1, 12, tzinfo=UTC)
-    long = generate(start, start + timedelta(days=2), seed=5)
-    short = generate(start + timedelta(hours=20), start + timedelta(hours=30), seed=5)
-    assert long.slice(20 * 60, short.num_rows).equals(short)
+    big = split_by_turbine(generate(start, start + timedelta(days=2), turbines=farm(10), seed=5))
+    small = generate(
+        start + timedelta(hours=20), start + timedelta(hours=30), turbines=[FARM[2]], seed=5
+    )
+    assert big["WTG03"].slice(20 * 60, small.num_rows).equals(small)
+    alone = generate_day(date(2025, 6, 2), turbines=[FARM[3]], seed=5, gap_rate=0.05)
+    among = generate_day(date(2025, 6, 2), turbines=FARM, seed=5, gap_rate=0.05)
+    assert split_by_turbine(among)["WTG04"].equals(alone)
 
 
-def test_midnight_is_continuous() -> None:
+def test_midnight_is_continuous_for_every_turbine() -> None:
     start = datetime(2025, 6, 1, 23, tzinfo=UTC)
-    wind = generate(start, start + timedelta(hours=2), seed=5)["wind_speed"].to_numpy()
-    steps = np.abs(np.diff(wind))
-    assert steps[59] < 4 * np.median(steps) + 1.0  # 23:59 -> 00:00 is an ordinary step
+    table = generate(start, start + timedelta(hours=2), turbines=farm(10), seed=5)
+    for part in split_by_turbine(table).values():
+        wind = _column(part, "wind_speed")
+        steps = np.abs(np.diff(wind))
+        assert steps[59] < 4 * np.median(steps) + 1.0  # 23:59 -> 00:00 is an ordinary step
 
 
-def test_gaps_remove_about_the_requested_share_in_runs() -> None:
-    full = generate_day(date(2025, 6, 1), seed=9)
-    gappy = generate_day(date(2025, 6, 1), seed=9, gap_rate=0.05)
-    missing = 1 - gappy.num_rows / full.num_rows
-    assert 0.02 < missing < 0.08
-    stamps = gappy["timestamp"].cast(pa.int64()).to_numpy()
-    jumps = np.diff(stamps) // 60_000_000
-    assert jumps.max() > 2  # at least one run of several missing minutes
+def test_gaps_remove_about_the_requested_share_of_rows_in_runs() -> None:
+    full = generate_day(date(2025, 6, 1), turbines=FARM, seed=9)
+    gappy = generate_day(date(2025, 6, 1), turbines=FARM, seed=9, gap_rate=0.05)
+    assert all(gappy[c].null_count == 0 for c in COLUMNS)  # a gap is a missing row
+    for turbine_id, part in split_by_turbine(gappy).items():
+        missing = 1 - part.num_rows / 1440
+        assert 0.02 < missing < 0.08
+        jumps = np.diff(part["timestamp"].cast(pa.int64()).to_numpy()) // 60_000_000
+        assert jumps.min() >= 1
+        assert jumps.max() > 2  # at least one run of several missing minutes
+        complete = split_by_turbine(full)[turbine_id]
+        kept = np.isin(_column(complete, "timestamp"), _column(part, "timestamp"))
+        assert complete.filter(pa.array(kept)).equals(part)  # gaps remove rows, change none
 
 
 def test_result_does_not_depend_on_the_process_timezone() -> None:
-    before = generate_day(date(2025, 3, 30), seed=4)
+    before = generate_day(date(2025, 3, 30), turbines=FARM, seed=4)
     old = os.environ.get("TZ")
     try:
         os.environ["TZ"] = "Pacific/Chatham"
         time.tzset()
-        after = generate_day(date(2025, 3, 30), seed=4)
+        after = generate_day(date(2025, 3, 30), turbines=FARM, seed=4)
     finally:
         if old is None:
             os.environ.pop("TZ")
@@ -113,7 +238,29 @@ def test_result_does_not_depend_on_the_process_timezone() -> None:
     assert before.equals(after)
 
 
+def test_a_ten_turbine_fortnight_is_plain_numpy_without_pandas() -> None:
+    """A speed sanity, not a benchmark: the farm is vectorised and never imports pandas."""
+    script = (
+        "import sys\n"
+        "from datetime import UTC, datetime\n"
+        "from windpipe.source.generator import farm, generate\n"
+        "start = datetime(2025, 1, 1, tzinfo=UTC)\n"
+        "table = generate(start, start.replace(day=11), turbines=farm(10))\n"
+        "print(table.num_rows, 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == [str(10 * 10 * 1440), "False"]
+
+
 @pytest.mark.parametrize(("step", "rate"), [(7, 0.0), (60, 1.0), (60, -0.1)])
 def test_bad_parameters_are_refused(step: int, rate: float) -> None:
     with pytest.raises(ValueError, match=r"does not divide a day|outside"):
         generate_day(date(2025, 1, 1), step_seconds=step, gap_rate=rate)
+
+
+@pytest.mark.parametrize("turbines", [[], [FARM[0], FARM[1], FARM[0]]])
+def test_no_turbines_or_twice_the_same_are_refused(turbines: list[TurbineSpec]) -> None:
+    with pytest.raises(ValueError, match=r"no turbines|not unique"):
+        generate_day(date(2025, 1, 1), turbines=turbines)
