@@ -34,6 +34,10 @@ class SourceUnavailableError(WindpipeError):
     """The source database did not answer the API."""
 
 
+class ApiBusyError(WindpipeError):
+    """The API has no database connection (or request slot) to spare; retry after a moment."""
+
+
 class EtlError(WindpipeError):
     """An ETL failure the user can understand and fix."""
 

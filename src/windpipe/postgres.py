@@ -228,3 +228,67 @@ def database_error_line(exc: BaseException) -> str | None:
         return None
     reason = first_line(inner)
     return reason if reason.startswith("connection") else f"database connection failed: {reason}"
+
+
+# -- the API's read-only role (issue 14) ---------------------------------------------------------
+
+
+def reader_role_applies(settings: Settings) -> bool:
+    """Whether ``db init`` manages the read-only role: embedded, or its password is set."""
+    return not settings.source_db_url or settings.api_db_password is not None
+
+
+def api_database_url(settings: Settings, *, start: bool = True) -> URL:
+    """The URL the API reads the source with: least privilege wherever it is known.
+
+    ``WINDPIPE_API_SOURCE_DB_URL`` when set; else the source database as the read-only role
+    (the embedded server trusts its local users; a configured one needs
+    ``WINDPIPE_API_DB_PASSWORD``); else, with neither, the source URL itself.
+    """
+    if settings.api_source_db_url:
+        url = make_url(settings.api_source_db_url)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        return url
+    source = database_url(settings, "source", start=start)
+    if not reader_role_applies(settings):
+        return source
+    password = settings.api_db_password.get_secret_value() if settings.api_db_password else None
+    return source.set(username=settings.api_db_role, password=password)
+
+
+def ensure_reader_role(source: Engine, role: str, password: str | None) -> bool:
+    """Create (or update) ``role``: LOGIN, SELECT on the source's tables, nothing else.
+
+    Its sessions default to read-only transactions; tables made later by the writer (the one
+    running this, e.g. in a migration) are readable too. Return whether the role was created.
+    """
+    from psycopg import sql
+
+    who = sql.Identifier(role)
+    with source.begin() as conn:
+        raw = conn.connection.driver_connection  # psycopg: identifiers and literals quoted by it
+        assert raw is not None
+        database = sql.Identifier(raw.info.dbname)
+        created = not raw.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        statements = [
+            sql.SQL("CREATE ROLE {} LOGIN").format(who) if created else None,
+            sql.SQL(
+                "ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN"
+            ).format(who),
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(who, sql.Literal(password))
+            if password is not None
+            else None,
+            sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(who),
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, who),
+            sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(who),
+            sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(who),
+            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(who),
+            sql.SQL(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {}"
+            ).format(who),
+        ]
+        for statement in statements:
+            if statement is not None:
+                raw.execute(statement)
+    return created

@@ -1,31 +1,59 @@
 """The FastAPI application factory."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from windpipe import __version__
 from windpipe.api.reader import SourceReader
 from windpipe.api.routes import router
-from windpipe.errors import QueryError, SourceUnavailableError
+from windpipe.api.schemas import shown
+from windpipe.api.security import GuardMiddleware, parse_entries
+from windpipe.errors import ApiBusyError, QueryError, SourceUnavailableError
 from windpipe.settings import Settings, get_settings
+
+_log = logging.getLogger("windpipe.api")
+#: Where the docs pages' scripts and styles are served from (a pinned package ships them).
+STATIC_DOCS = "/static-docs"
+#: Seconds a client is told to wait before retrying a busy API.
+RETRY_AFTER = "1"
+
+
+def docs_assets() -> Path:
+    """The directory of Swagger UI's and ReDoc's files, as the pinned fastapi-offline ships them."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None, *, source_conninfo: str | None = None) -> FastAPI:
-    """Build the API; ``source_conninfo`` (a libpq URI) defaults to the configured source DB."""
+    """Build the API; ``source_conninfo`` (a libpq URI) defaults to the API's source DB URL."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         conninfo = source_conninfo
         if conninfo is None:
-            from windpipe.postgres import database_url, libpq_conninfo
+            from windpipe.postgres import api_database_url, libpq_conninfo
 
-            conninfo = libpq_conninfo(database_url(settings, "source"))
-        app.state.reader = SourceReader(conninfo)
+            conninfo = libpq_conninfo(api_database_url(settings))
+        app.state.reader = SourceReader(
+            conninfo,
+            size=settings.api_pool_size,
+            acquire_timeout=settings.api_pool_timeout_seconds,
+            statement_timeout=settings.api_statement_timeout_seconds,
+        )
         yield
         app.state.reader.close()
 
@@ -34,18 +62,39 @@ def create_app(settings: Settings | None = None, *, source_conninfo: str | None 
         version=__version__,
         summary="Read wind-turbine SCADA samples from the source database.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.api_keys = parse_entries(settings.api_key_hashes)
     app.include_router(router)
+    app.add_middleware(
+        GuardMiddleware,
+        allowed_hosts=settings.allowed_hosts,
+        max_concurrency=settings.api_max_concurrency,
+    )
+    _add_docs(app)
 
     @app.exception_handler(QueryError)
     async def _query_error(_: Request, exc: QueryError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(SourceUnavailableError)
-    async def _unavailable(_: Request, exc: SourceUnavailableError) -> JSONResponse:
+    async def _unavailable(request: Request, exc: SourceUnavailableError) -> JSONResponse:
+        # The driver's message names hosts, ports and socket paths: the log keeps it, not the body.
+        _log.warning(
+            "%s %s: the source database does not answer: %s", request.method, request.url.path, exc
+        )
         return JSONResponse(
-            {"detail": f"the source database does not answer: {exc}"}, status_code=503
+            {"detail": "the source database does not answer; retry later"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER},
+        )
+
+    @app.exception_handler(ApiBusyError)
+    async def _busy(_: Request, exc: ApiBusyError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=503, headers={"Retry-After": RETRY_AFTER}
         )
 
     @app.exception_handler(RequestValidationError)
@@ -55,8 +104,42 @@ def create_app(settings: Settings | None = None, *, source_conninfo: str | None 
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "query")
             parts.append(
                 f"{where}: {err.get('msg')}"
-                + (f" (got {err['input']!r})" if "input" in err else "")
+                + (f" (got {shown(err['input'])})" if "input" in err else "")
             )
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs and ReDoc at /redoc, with every file served by the API itself."""
+    app.mount(STATIC_DOCS, StaticFiles(directory=docs_assets()), name="static-docs")
+    openapi_url = app.openapi_url or "/openapi.json"
+    oauth2_redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}{oauth2_redirect}",
+            swagger_js_url=f"{root}{STATIC_DOCS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{STATIC_DOCS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{STATIC_DOCS}/favicon.png",
+        )
+
+    @app.get(oauth2_redirect, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{STATIC_DOCS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{STATIC_DOCS}/favicon.png",
+            with_google_fonts=False,
+        )

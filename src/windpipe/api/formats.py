@@ -1,7 +1,6 @@
 """Streaming encoders: JSON array, CSV and Arrow IPC stream, one record batch at a time."""
 
 import io
-from collections.abc import Iterable, Iterator
 from enum import StrEnum
 
 import polars as pl
@@ -54,48 +53,62 @@ def negotiate(accept: str | None) -> DataFormat:
     return best[1] if best else DataFormat.json
 
 
-def _frame(batch: pa.RecordBatch) -> pl.DataFrame:
-    frame = pl.from_arrow(batch)
+def _frame(data: pa.RecordBatch | pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(data)
     assert isinstance(frame, pl.DataFrame)
     return frame
 
 
-def encode_json(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
-    """``[{"timestamp": "...Z", ...}, ...]`` written batch by batch."""
-    yield b"["
-    first = True
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        text = (
-            _frame(batch)
-            .with_columns(pl.col("timestamp").dt.strftime(TIMESTAMP_FORMAT))
-            .write_json()
-        )
-        body = text[1:-1].encode()  # strip the batch's own brackets
-        yield body if first else b"," + body
-        first = False
-    yield b"]"
+class Encoder:
+    """One answer's encoder: ``head()``, then ``page(table)`` per page read, then ``tail()``."""
 
+    def __init__(self, fmt: DataFormat, schema: pa.Schema) -> None:
+        self.format = fmt
+        self.schema = schema
+        self._first = True
+        self._sink = io.BytesIO()
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
 
-def encode_csv(batches: Iterable[pa.RecordBatch], columns: list[str]) -> Iterator[bytes]:
-    """A header line, then rows; timestamps as ISO 8601 with Z."""
-    yield (",".join(columns) + "\n").encode()
-    for batch in batches:
-        if batch.num_rows:
-            text = _frame(batch).write_csv(include_header=False, datetime_format=TIMESTAMP_FORMAT)
-            yield text.encode()
+    def head(self) -> bytes:
+        """What comes before the rows: ``[``, the CSV header, or the Arrow schema."""
+        if self.format is DataFormat.json:
+            return b"["
+        if self.format is DataFormat.csv:
+            return (",".join(self.schema.names) + "\n").encode()
+        self._writer = pa.ipc.new_stream(self._sink, self.schema)
+        return _drain(self._sink)
 
+    def page(self, table: pa.Table) -> bytes:
+        """The rows of ``table``, encoded."""
+        if table.num_rows == 0:
+            return b""
+        if self.format is DataFormat.json:
+            text = (
+                _frame(table)
+                .with_columns(pl.col("timestamp").dt.strftime(TIMESTAMP_FORMAT))
+                .write_json()
+            )
+            body = text[1:-1].encode()  # strip the page's own brackets
+            out = body if self._first else b"," + body
+            self._first = False
+            return out
+        if self.format is DataFormat.csv:
+            text = _frame(table).write_csv(include_header=False, datetime_format=TIMESTAMP_FORMAT)
+            return text.encode()
+        assert self._writer is not None
+        for batch in table.to_batches():
+            self._writer.write_batch(batch.replace_schema_metadata(None).cast(self.schema))
+        return _drain(self._sink)
 
-def encode_arrow(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
-    """An Arrow IPC stream; its end-of-stream marker is the proof the transfer is complete."""
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, schema) as writer:
-        yield _drain(sink)
-        for batch in batches:
-            writer.write_batch(batch.replace_schema_metadata(None).cast(schema))
-            yield _drain(sink)
-    yield _drain(sink)
+    def tail(self) -> bytes:
+        """What closes the answer: ``]``, nothing, or the Arrow end-of-stream marker."""
+        if self.format is DataFormat.json:
+            return b"]"
+        if self.format is DataFormat.csv:
+            return b""
+        assert self._writer is not None
+        self._writer.close()
+        return _drain(self._sink)
 
 
 def _drain(sink: io.BytesIO) -> bytes:

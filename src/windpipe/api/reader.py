@@ -1,119 +1,244 @@
-"""Reads the source table as Arrow record batches over pooled ADBC connections.
+"""Reads the source table as Arrow tables over a bounded pool of ADBC connections.
 
 ADBC streams PostgreSQL's binary COPY output straight into Arrow (~6 M rows/s here). The SQL is
 the source store's (``windpipe.source.store``), which owns every statement on the source table.
+
+The pool never holds more than ``size`` connections: a request borrows one for its whole answer
+(its read-ahead runs on that same connection) and waits at most ``acquire_timeout`` for it, after
+which it is told to come back (:class:`~windpipe.errors.ApiBusyError`, a 503 with Retry-After).
+Every session is read-only with a ``statement_timeout``. ``/health`` has a connection of its own,
+so it answers promptly while the pool is busy. Connections found dead (a database restart kills
+them all) are dropped, and the query is retried once on a new one.
 """
 
-import queue
+import asyncio
+import logging
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from typing import Any
 
 import pyarrow as pa
 
-from windpipe.catalog import Coverage
-from windpipe.errors import SourceUnavailableError, first_line
-from windpipe.source.store import COVERAGE_SQL, PING_SQL, select_range_sql
+from windpipe.errors import ApiBusyError, SourceUnavailableError, first_line
+from windpipe.source.store import COUNT_SQL, COVERAGE_ESTIMATE_SQL, PING_SQL
 
-# One query covers at most this span, so a year of 1 s data streams in bounded memory. Arrow
-# passes batches through as they are; the text formats expand each chunk several times over
-# while encoding it, so they read smaller ones.
-CHUNK = timedelta(days=1)
-TEXT_CHUNK = timedelta(hours=6)
+_log = logging.getLogger(__name__)
+
+#: Below this planner estimate the row count is exact (counting takes a few milliseconds).
+EXACT_COUNT_BELOW = 200_000
+#: SQLSTATE of a query cancelled by statement_timeout or a cancel request: not a dead connection.
+_QUERY_CANCELED = "57014"
 
 
 class SourceReader:
-    """A small pool of ADBC connections to the source database."""
+    """A bounded pool of read-only ADBC connections to the source database."""
 
-    def __init__(self, conninfo: str, *, max_idle: int = 4) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        size: int = 8,
+        acquire_timeout: float = 5.0,
+        statement_timeout: float = 30.0,
+    ) -> None:
         self._conninfo = conninfo
-        self._idle: queue.LifoQueue[Any] = queue.LifoQueue(maxsize=max_idle)
+        self.size = size
+        self.acquire_timeout = acquire_timeout
+        self._setup = (
+            f"SET statement_timeout = {int(statement_timeout * 1000)}",
+            "SET default_transaction_read_only = on",
+        )
+        self._slots = asyncio.Semaphore(size)
+        self._idle: deque[Any] = deque()
         self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="source")
+        self._health_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
+        self._health_lock = asyncio.Lock()
+        self._health_conn: Any = None
+        #: Connections opened since start (for tests and benchmarks).
+        self.sessions_opened = 0
+
+    # -- connections -------------------------------------------------------------------------
 
     def _connect(self) -> Any:
         import adbc_driver_postgresql.dbapi as adbc
 
         try:
-            return adbc.connect(self._conninfo, autocommit=True)
+            conn = adbc.connect(self._conninfo, autocommit=True)
         except Exception as exc:  # ADBC raises its own OperationalError family
             raise SourceUnavailableError(first_line(exc)) from exc
-
-    @contextmanager
-    def connection(self) -> Iterator[Any]:
-        """Borrow a connection; one that failed is closed, not returned to the pool."""
         try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._connect()
-        try:
-            yield conn
-        except BaseException:
+            with conn.cursor() as cur:
+                for statement in self._setup:
+                    cur.execute(statement)
+        except Exception as exc:
             _close_quietly(conn)
-            raise
-        else:
-            try:
-                self._idle.put_nowait(conn)
-            except queue.Full:
-                _close_quietly(conn)
+            raise SourceUnavailableError(first_line(exc)) from exc
+        with self._lock:
+            self.sessions_opened += 1
+        return conn
 
-    def _query(self, sql: str) -> pa.Table:
-        for attempt in (1, 2):  # a pooled connection may have died with a server restart
+    def _checkout(self) -> tuple[Any, bool]:
+        """An idle connection, or a new one; and whether it is new."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), False
+        return self._connect(), True
+
+    def _checkin(self, conn: Any) -> None:
+        with self._lock:
+            if len(self._idle) < self.size:
+                self._idle.append(conn)
+                return
+        _close_quietly(conn)
+
+    def _drop_idle(self) -> None:
+        """Close every idle connection: after one was found dead, the others likely are too."""
+        with self._lock:
+            dead, self._idle = list(self._idle), deque()
+        for conn in dead:
+            _close_quietly(conn)
+
+    def _run(self, holder: "_Holder", sql: str) -> pa.Table:
+        """Run ``sql`` on the holder's connection (borrowed on first use); in a worker thread."""
+        for attempt in (1, 2):
+            fresh = False
+            if holder.conn is None:
+                holder.conn, fresh = self._checkout()
             try:
-                with self.connection() as conn, conn.cursor() as cur:
+                with holder.conn.cursor() as cur:
                     cur.execute(sql)
                     return cur.fetch_arrow_table()
-            except SourceUnavailableError:
-                raise
             except Exception as exc:
-                if attempt == 2:
+                _close_quietly(holder.conn)
+                holder.conn = None
+                canceled = getattr(exc, "sqlstate", None) == _QUERY_CANCELED
+                if fresh or canceled or attempt == 2:
+                    raise SourceUnavailableError(first_line(exc)) from exc
+                # A pooled connection died (a database restart): retry once on a new one.
+                _log.info("dropping dead pooled connections: %s", first_line(exc))
+                self._drop_idle()
+        raise AssertionError("unreachable")
+
+    # -- what the routes use -------------------------------------------------------------------
+
+    async def lease(self) -> "Lease":
+        """Reserve one connection for a request; ApiBusyError when none frees up in time."""
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.acquire_timeout)
+        except TimeoutError:
+            raise ApiBusyError(
+                f"all {self.size} database connections are busy; retry in a moment"
+            ) from None
+        return Lease(self)
+
+    async def coverage(self) -> tuple[Any, Any, int, bool]:
+        """First and last timestamp, row count and whether the count is exact."""
+        lease = await self.lease()
+        try:
+            row = (await lease.query(COVERAGE_ESTIMATE_SQL)).to_pylist()[0]
+            estimate = int(row["estimate"] if row["estimate"] is not None else -1)
+            if row["first"] is None:
+                return None, None, 0, True
+            if estimate < EXACT_COUNT_BELOW:
+                rows = (await lease.query(COUNT_SQL)).to_pylist()[0]["rows"]
+                return row["first"], row["last"], int(rows), True
+            return row["first"], row["last"], estimate, False
+        finally:
+            lease.release()
+
+    async def ping(self, timeout: float = 3.0) -> None:
+        """Raise SourceUnavailableError unless the database answers within ``timeout``."""
+        async with self._health_lock:
+            future = self._health_executor.submit(self._ping)
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            except TimeoutError:
+                raise SourceUnavailableError(f"no answer within {timeout:g} s") from None
+
+    def _ping(self) -> None:
+        for attempt in (1, 2):
+            fresh = self._health_conn is None
+            if fresh:
+                self._health_conn = self._connect()
+            try:
+                with self._health_conn.cursor() as cur:
+                    cur.execute(PING_SQL)
+                    cur.fetch_arrow_table()
+                return
+            except Exception as exc:
+                _close_quietly(self._health_conn)
+                self._health_conn = None
+                if fresh or attempt == 2:
                     raise SourceUnavailableError(first_line(exc)) from exc
         raise AssertionError("unreachable")
 
-    def read_range(
-        self,
-        variables: Sequence[str],
-        start: datetime,
-        end: datetime,
-        *,
-        chunk: timedelta = CHUNK,
-    ) -> Iterator[pa.RecordBatch]:
-        """Record batches of ``[start, end)`` in timestamp order, one query per ``chunk``."""
-        bounds = []
-        lo = start
-        while lo < end:
-            hi = end if end - lo <= chunk else lo + chunk  # no lo + chunk past year 9999
-            bounds.append((lo, hi))
-            lo = hi
-        if not bounds:
-            return
-        # Read one chunk ahead on a second connection, so the database works while we send.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
-            pending = pool.submit(self._query, select_range_sql(variables, *bounds[0]))
-            for nxt in [*bounds[1:], None]:
-                table = pending.result()
-                if nxt is not None:
-                    pending = pool.submit(self._query, select_range_sql(variables, *nxt))
-                yield from table.to_batches()
-
-    def coverage(self) -> Coverage:
-        """First and last timestamp and row count."""
-        row = self._query(COVERAGE_SQL).to_pylist()[0]
-        return Coverage(row["first"], row["last"], int(row["rows"]))
-
-    def ping(self) -> None:
-        """Raise SourceUnavailableError unless the database answers a trivial query."""
-        self._query(PING_SQL)
-
     def close(self) -> None:
-        """Close every idle connection."""
-        while True:
-            try:
-                _close_quietly(self._idle.get_nowait())
-            except queue.Empty:
-                return
+        """Close every idle connection and stop the worker threads."""
+        self._drop_idle()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._health_executor.shutdown(wait=False, cancel_futures=True)
+        if self._health_conn is not None:
+            _close_quietly(self._health_conn)
+            self._health_conn = None
+
+
+class _Holder:
+    """The connection a lease holds (None until its first query borrows one)."""
+
+    conn: Any = None
+
+
+class Lease:
+    """One of the pool's slots, held for one request; release it exactly once (idempotent)."""
+
+    def __init__(self, reader: SourceReader) -> None:
+        self._reader = reader
+        self._holder = _Holder()
+        self._pending: Future[pa.Table] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._released = False
+
+    def submit(self, sql: str) -> "asyncio.Future[pa.Table]":
+        """Start ``sql`` on this lease's connection (one at a time); await the result."""
+        if self._released:
+            raise RuntimeError("the lease was released")
+        self._pending = self._reader._executor.submit(self._reader._run, self._holder, sql)
+        return asyncio.wrap_future(self._pending)
+
+    async def query(self, sql: str) -> pa.Table:
+        """The result of ``sql`` as an Arrow table."""
+        return await self.submit(sql)
+
+    def release(self) -> None:
+        """Give the connection back (or, mid-query, cancel the query and close it when it stops)."""
+        if self._released:
+            return
+        self._released = True
+        pending = self._pending
+        if pending is not None and not pending.done():
+            # The client went away while a query runs: stop it; clean up when the thread is done.
+            conn = self._holder.conn
+            if conn is not None:
+                with suppress(Exception):
+                    conn.adbc_cancel()
+            pending.add_done_callback(self._after_cancel)
+            return
+        if self._holder.conn is not None:
+            self._reader._checkin(self._holder.conn)
+            self._holder.conn = None
+        self._reader._slots.release()
+
+    def _after_cancel(self, _: object) -> None:
+        if self._holder.conn is not None:
+            _close_quietly(self._holder.conn)  # its state after a cancel is not worth trusting
+            self._holder.conn = None
+        release: Callable[[], None] = self._reader._slots.release
+        with suppress(RuntimeError):  # the loop is closed: the app is shutting down
+            self._loop.call_soon_threadsafe(release)
 
 
 def _close_quietly(conn: Any) -> None:

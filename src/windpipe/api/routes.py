@@ -1,24 +1,21 @@
 """The API's routes: data, variables, coverage, health."""
 
-import itertools
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from windpipe import catalog
 from windpipe.api.deps import ReaderDep, SettingsDep
-from windpipe.api.formats import (
-    MEDIA_TYPES,
-    DataFormat,
-    encode_arrow,
-    encode_csv,
-    encode_json,
-    negotiate,
-)
-from windpipe.api.reader import CHUNK, TEXT_CHUNK
+from windpipe.api.formats import MEDIA_TYPES, DataFormat, Encoder, negotiate
+from windpipe.api.reader import Lease
 from windpipe.api.schemas import (
+    MOMENT_PATTERN,
+    CoverageBody,
     ErrorBody,
     Health,
     VariableInfo,
@@ -26,14 +23,77 @@ from windpipe.api.schemas import (
     parse_moment,
     parse_variables,
 )
-from windpipe.catalog import Coverage
+from windpipe.api.security import KeyDep
 from windpipe.errors import SourceUnavailableError
+from windpipe.source.store import select_range_sql
 
 router = APIRouter()
-_ERRORS: dict[int | str, dict[str, object]] = {
-    422: {"model": ErrorBody, "description": "A parameter is invalid; `detail` says which."},
-    503: {"model": ErrorBody, "description": "The source database does not answer."},
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
 }
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Keys are configured and none was sent."},
+    403: {"model": ErrorBody, "description": "The key sent is not accepted."},
+    422: {"model": ErrorBody, "description": "A parameter is invalid; `detail` says which."},
+    503: {
+        "model": ErrorBody,
+        "description": "Busy (every connection or request slot in use) or the source database "
+        "does not answer; retry after `Retry-After` seconds.",
+        "headers": _RETRY_AFTER,
+    },
+}
+#: Rows per page: one query each, keyset-paged. Arrow passes pages through as they are; the text
+#: formats expand each page several times over while encoding it, so they read smaller ones.
+PAGE_ROWS: dict[DataFormat, int] = {
+    DataFormat.arrow: 131_072,
+    DataFormat.json: 32_768,
+    DataFormat.csv: 32_768,
+}
+#: Pages smaller than this are encoded on the event loop (a thread hop costs more).
+_INLINE_ROWS = 4_096
+_VARIABLES_PATTERN = "^({names})(,({names}))*$".format(names="|".join(catalog.VARIABLES))
+_DATA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The samples, streamed in the format asked for.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "timestamp": {"type": "string", "format": "date-time"},
+                            **{v: {"type": ["number", "null"]} for v in catalog.VARIABLES},
+                        },
+                        "required": ["timestamp"],
+                    },
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.apache.arrow.stream": {
+                "schema": {"type": "string", "format": "binary"}
+            },
+        },
+    },
+    **_ERRORS,
+}
+
+
+class LeasedStream(StreamingResponse):
+    """A streamed answer that gives its database connection back however it ends."""
+
+    def __init__(self, content: AsyncIterator[bytes], lease: Lease, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.lease = lease
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.lease.release()  # also when the client left before the first byte
 
 
 @router.get("/", include_in_schema=False)
@@ -42,19 +102,38 @@ def root() -> RedirectResponse:
     return RedirectResponse("/docs")
 
 
-@router.get("/data", responses=_ERRORS)
-def get_data(
+@router.get(
+    "/data",
+    responses=_DATA_RESPONSES,
+    response_class=StreamingResponse,
+    dependencies=[KeyDep],
+)
+async def get_data(
     reader: ReaderDep,
     settings: SettingsDep,
     start: Annotated[
-        str, Query(description="Inclusive start, ISO 8601 date or datetime (UTC if no offset).")
+        str,
+        Query(
+            description="Inclusive start, ISO 8601 date or datetime (UTC if no offset).",
+            json_schema_extra={"pattern": MOMENT_PATTERN},
+            examples=["2026-01-01", "2026-01-01T10:00:00Z"],
+        ),
     ],
     end: Annotated[
-        str, Query(description="Exclusive end, ISO 8601 date or datetime (UTC if no offset).")
+        str,
+        Query(
+            description="Exclusive end, ISO 8601 date or datetime (UTC if no offset).",
+            json_schema_extra={"pattern": MOMENT_PATTERN},
+            examples=["2026-01-02", "2026-01-01T12:00:00+02:00"],
+        ),
     ],
     variables: Annotated[
         list[str] | None,
-        Query(description="Comma-separated and/or repeated; omitted means all variables."),
+        Query(
+            description="Comma-separated and/or repeated; omitted means all variables. "
+            f"Accepted: {', '.join(catalog.VARIABLES)}.",
+            json_schema_extra={"items": {"type": "string", "pattern": _VARIABLES_PATTERN}},
+        ),
     ] = None,
     format: Annotated[
         DataFormat | None, Query(description="json, csv or arrow; overrides the Accept header.")
@@ -70,28 +149,50 @@ def get_data(
     check_range(lo, hi, settings.api_max_range_days)
     names = parse_variables(variables)
     chosen = format or negotiate(accept)
+    page_rows = PAGE_ROWS[chosen]
 
-    chunk = CHUNK if chosen is DataFormat.arrow else TEXT_CHUNK
-    batches = reader.read_range(names, lo, hi, chunk=chunk)
-    # Read the first chunk before answering: a dead database becomes a 503, not a broken 200.
-    first = list(itertools.islice(batches, 1))
-    stream = itertools.chain(first, batches)
+    lease = await reader.lease()  # 503 + Retry-After when no connection frees up in time
+    try:
+        # The first page before answering: a dead database is a 503, not a broken 200, and an
+        # empty range costs this one query.
+        first = await lease.query(select_range_sql(names, lo, hi, limit=page_rows))
+    except BaseException:
+        lease.release()
+        raise
     schema = pa.schema(
         [pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False)]
         + [pa.field(n, pa.float64()) for n in names]
     )
-    if chosen is DataFormat.arrow:
-        body = encode_arrow(stream, schema)
-    elif chosen is DataFormat.csv:
-        body = encode_csv(stream, ["timestamp", *names])
-    else:
-        body = encode_json(stream)
+    encoder = Encoder(chosen, schema)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield encoder.head()
+            page = first
+            while True:
+                pending = None
+                if page.num_rows == page_rows:  # more may follow: read ahead on this connection
+                    after = page.column("timestamp")[-1].as_py()
+                    pending = lease.submit(
+                        select_range_sql(names, lo, hi, limit=page_rows, after=after)
+                    )
+                if page.num_rows <= _INLINE_ROWS:
+                    yield encoder.page(page)
+                else:
+                    yield await run_in_threadpool(encoder.page, page)
+                if pending is None:
+                    break
+                page = await pending
+            yield encoder.tail()
+        finally:
+            lease.release()
+
     filename = f"windpipe_{lo:%Y%m%dT%H%M%S}_{hi:%Y%m%dT%H%M%S}.{chosen.value}"
     headers = {"Content-Disposition": f'inline; filename="{filename}"'}
-    return StreamingResponse(body, media_type=MEDIA_TYPES[chosen], headers=headers)
+    return LeasedStream(body(), lease, media_type=MEDIA_TYPES[chosen], headers=headers)
 
 
-@router.get("/variables")
+@router.get("/variables", responses=_ERRORS, dependencies=[KeyDep])
 def get_variables() -> list[VariableInfo]:
     """The variables ``/data`` can serve, with units."""
     return [
@@ -100,19 +201,24 @@ def get_variables() -> list[VariableInfo]:
     ]
 
 
-@router.get("/coverage", responses=_ERRORS)
-def get_coverage(reader: ReaderDep) -> Coverage:
-    """First and last timestamp in the source (null when empty), and its row count."""
-    return reader.coverage()
+@router.get("/coverage", responses=_ERRORS, dependencies=[KeyDep])
+async def get_coverage(reader: ReaderDep) -> CoverageBody:
+    """First and last timestamp in the source (null when empty), and its row count.
+
+    The count is exact up to 200,000 rows and the planner's estimate above (``rows_exact``), so
+    this answers in milliseconds whatever the table's size.
+    """
+    first, last, rows, exact = await reader.coverage()
+    return CoverageBody(first=first, last=last, rows=rows, rows_exact=exact)
 
 
 @router.head("/health", include_in_schema=False)  # load balancers and probes send HEAD
 @router.get("/health", responses={503: {"model": Health}})
-def get_health(reader: ReaderDep) -> JSONResponse:
-    """200 when the source database answers, 503 when it does not."""
+async def get_health(reader: ReaderDep) -> JSONResponse:
+    """200 when the source database answers, 503 when it does not (no key needed)."""
     try:
-        reader.ping()
-    except SourceUnavailableError as exc:
-        body = Health(status="unavailable", database=str(exc))
+        await reader.ping()
+    except SourceUnavailableError:
+        body = Health(status="unavailable", database="unavailable")
         return JSONResponse(body.model_dump(), status_code=503)
     return JSONResponse(Health(status="ok", database="ok").model_dump())

@@ -3,7 +3,7 @@
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from windpipe import catalog
 from windpipe.errors import QueryError
@@ -30,12 +30,42 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class CoverageBody(BaseModel):
+    """What the source holds: first and last timestamp (null when empty) and how many rows."""
+
+    first: datetime | None
+    last: datetime | None
+    rows: int
+    rows_exact: bool = Field(
+        description="false when `rows` is the planner's estimate (large tables: counting every "
+        "row would take seconds)"
+    )
+
+
+#: Longest stretch of a request value an error message repeats.
+SHOWN_CHARS = 64
+
+
+def shown(value: object) -> str:
+    """``repr`` of a request value for an error message, cut to SHOWN_CHARS characters."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > SHOWN_CHARS:
+        return repr(text[:SHOWN_CHARS]) + f" (cut, {len(text):,} characters)"
+    return repr(text)
+
+
 _EXAMPLES = "e.g. 2026-01-01, 2026-01-01T10:00:00Z or 2026-01-01T10:00:00+02:00 (send + as %2B)"
 # YYYY-MM-DD, optionally followed by a time and an offset: the forms the examples show. Python's
 # own parser also takes 20260101 or 2026-W01-4, which people mean as something else.
 _TIME = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?"
 _OFFSET_DIGITS = r"\d{2}(?::?\d{2})?"
 _ISO = re.compile(rf"\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_TIME}(?:Z|z|[+-]{_OFFSET_DIGITS})?)?")
+#: The forms ``start`` and ``end`` accept, for the OpenAPI document (a raw '+' decoded to a space
+#: is accepted too); the parser checks the calendar and the range.
+MOMENT_PATTERN = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d([.,]\d{1,6})?)?([Zz]|[+ -]\d{2}(:?\d{2})?)?)?$"
+)
 # A '+' sent unencoded in a query string arrives as a space: "10:00:00 02:00" meant "+02:00".
 _DECODED_PLUS = re.compile(rf"(T{_TIME}) ({_OFFSET_DIGITS})$")
 
@@ -44,7 +74,7 @@ def parse_moment(name: str, value: str) -> datetime:
     """An ISO 8601 date or datetime as an aware UTC datetime; no offset means UTC."""
     text = _DECODED_PLUS.sub(r"\1+\2", value.strip())
     if not _ISO.fullmatch(text):
-        raise QueryError(f"{name}={value!r} is not an ISO 8601 date or datetime; {_EXAMPLES}")
+        raise QueryError(f"{name}={shown(value)} is not an ISO 8601 date or datetime; {_EXAMPLES}")
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
@@ -55,11 +85,11 @@ def parse_moment(name: str, value: str) -> datetime:
         return moment.astimezone(UTC)
     except ValueError as exc:
         raise QueryError(
-            f"{name}={value!r} is not a valid date or time ({exc}); {_EXAMPLES}"
+            f"{name}={shown(value)} is not a valid date or time ({exc}); {_EXAMPLES}"
         ) from None
     except OverflowError:
         raise QueryError(
-            f"{name}={value!r} falls outside 0001-01-01..9999-12-31 once converted to UTC"
+            f"{name}={shown(value)} falls outside 0001-01-01..9999-12-31 once converted to UTC"
         ) from None
 
 
@@ -75,7 +105,7 @@ def parse_variables(values: list[str] | None) -> list[str]:
             if not name:
                 continue
             if name not in accepted:
-                raise QueryError(f"unknown variable {name!r}; accepted: {', '.join(accepted)}")
+                raise QueryError(f"unknown variable {shown(name)}; accepted: {', '.join(accepted)}")
             if name not in names:
                 names.append(name)
     if not names:

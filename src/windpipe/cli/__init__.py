@@ -6,11 +6,11 @@ Dagster or FastAPI.
 
 import sys
 
-from windpipe.cli import dagster, db, etl, serve, source, up
+from windpipe.cli import apikey, dagster, db, etl, serve, source, up
 from windpipe.cli.app import app
 
 __all__ = ["app", "main"]
-_ = (dagster, db, etl, serve, source, up)  # imported for their command registrations
+_ = (apikey, dagster, db, etl, serve, source, up)  # imported for their command registrations
 
 
 def main() -> None:

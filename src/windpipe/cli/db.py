@@ -86,7 +86,13 @@ def stop() -> None:
 def init() -> None:
     """Create or migrate the source and target schemas to this version (idempotent)."""
     from windpipe.etl.store import ensure_schema as ensure_target
-    from windpipe.postgres import check_connection, database_url, make_engine
+    from windpipe.postgres import (
+        check_connection,
+        database_url,
+        ensure_reader_role,
+        make_engine,
+        reader_role_applies,
+    )
     from windpipe.source.store import ensure_schema as ensure_source
 
     settings = load_settings_or_exit()
@@ -103,3 +109,20 @@ def init() -> None:
         finally:
             engine.dispose()
         console.print(f"{role} schema {'migrated' if changed else 'up to date'}", highlight=False)
+    if reader_role_applies(settings):
+        engine = make_engine(database_url(settings, "source"))
+        try:
+            password = settings.api_db_password
+            created = ensure_reader_role(
+                engine, settings.api_db_role, password.get_secret_value() if password else None
+            )
+        finally:
+            engine.dispose()
+        state = "created" if created else "up to date"
+        console.print(f"API read-only role {settings.api_db_role} {state}", highlight=False)
+    else:
+        console.print(
+            "API read-only role: not managed (set WINDPIPE_API_DB_PASSWORD to have `db init` "
+            "create it; until then the API reads as the source URL's user)",
+            highlight=False,
+        )

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from windpipe.cli.app import app, clean_errors, load_settings_or_exit
+from windpipe.cli.app import app, clean_errors, console, load_settings_or_exit
 
 
 @app.command("api")
@@ -20,7 +20,17 @@ def api(
 
     from windpipe.api import create_app
     from windpipe.cli.ports import require_free_port
-    from windpipe.postgres import database_url, libpq_conninfo, make_engine
+    from windpipe.errors import SchemaBehindError
+    from windpipe.migrations import is_current
+    from windpipe.postgres import (
+        api_database_url,
+        check_connection,
+        database_url,
+        ensure_reader_role,
+        libpq_conninfo,
+        make_engine,
+        reader_role_applies,
+    )
     from windpipe.settings import load_settings
     from windpipe.source.store import ensure_schema
 
@@ -31,19 +41,50 @@ def api(
         )
     require_free_port(settings.api_host, settings.api_port, "API", "--port or WINDPIPE_API_PORT")
     # Resolve (and start) the database before binding the port, so failures are one clear line;
-    # bring its schema up to date, so the API never reads a table of an older shape.
-    source_url = database_url(settings, "source")
-    engine = make_engine(source_url)
-    try:
-        ensure_schema(engine)
-    finally:
-        engine.dispose()
-    conninfo = libpq_conninfo(source_url)
-    application = create_app(settings, source_conninfo=conninfo)
+    # bring its schema up to date, so the API never reads a table of an older shape. With a URL
+    # of its own (a read-only role, as in containers) the API cannot migrate: `db init` does.
+    if settings.api_source_db_url:
+        reader_url = api_database_url(settings)
+        check_connection(reader_url, label="the API's source")
+        engine = make_engine(reader_url)
+        try:
+            if not is_current(engine, "source"):
+                raise SchemaBehindError(
+                    "the source schema is older than this windpipe; run `windpipe db init` "
+                    "(as the writer role) first"
+                )
+        finally:
+            engine.dispose()
+    else:
+        engine = make_engine(database_url(settings, "source"))
+        try:
+            ensure_schema(engine)
+            if reader_role_applies(settings):
+                password = settings.api_db_password
+                ensure_reader_role(
+                    engine, settings.api_db_role, password.get_secret_value() if password else None
+                )
+        finally:
+            engine.dispose()
+        reader_url = api_database_url(settings)
+    if not settings.api_key_hashes and not _loopback(settings.api_host):
+        console.print(
+            f"windpipe api: listening on {settings.api_host} without API keys: anyone who reaches "
+            "this port reads the data (set WINDPIPE_API_KEY_HASHES, see `windpipe api-key`)",
+            highlight=False,
+        )
+    application = create_app(settings, source_conninfo=libpq_conninfo(reader_url))
     uvicorn.run(
         application,
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
+        # Idle keep-alive connections beyond the request limit are the kernel's, not ours.
+        limit_concurrency=settings.api_max_concurrency * 4,
+        server_header=False,
     )
+
+
+def _loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")

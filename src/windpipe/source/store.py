@@ -47,19 +47,45 @@ def ensure_schema(engine: Engine) -> bool:
 # -- reads (the API's, as literal SQL for ADBC) ----------------------------------------------------
 
 
-def select_range_sql(variables: Sequence[str], start: datetime, end: datetime) -> str:
-    """Samples of ``variables`` in ``[start, end)`` in timestamp order."""
+def select_range_sql(
+    variables: Sequence[str],
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int | None = None,
+    after: datetime | None = None,
+) -> str:
+    """Samples of ``variables`` in ``[start, end)`` in timestamp order.
+
+    With ``limit``, at most that many rows; with ``after``, only rows later than it: a keyset
+    page. Paging by rows, not by time, costs one query for an empty range and none for gaps.
+    """
+    lower = (
+        f'"timestamp" > {_literal(after)}'
+        if after is not None
+        else f'"timestamp" >= {_literal(start)}'
+    )
     return (
         f"SELECT {_columns(variables)} FROM data "  # noqa: S608 - catalog names only
-        f'WHERE "timestamp" >= {_literal(start)} AND "timestamp" < {_literal(end)} '
-        'ORDER BY "timestamp"'
+        f'WHERE {lower} AND "timestamp" < {_literal(end)} '
+        'ORDER BY "timestamp"' + (f" LIMIT {int(limit)}" if limit is not None else "")
     )
 
 
-#: First and last timestamp and row count, as columns ``first``, ``last``, ``rows``.
+#: First and last timestamp and row count, as columns ``first``, ``last``, ``rows`` (exact; a
+#: scan of the whole table: for the writer's tools, not for the API).
 COVERAGE_SQL = (
     'SELECT min("timestamp") AS first, max("timestamp") AS last, count(*) AS rows FROM data'
 )
+#: The API's coverage, all from the primary key and the catalog: first and last timestamp (two
+#: index probes) and the planner's row estimate (``-1`` before the table was first analysed).
+COVERAGE_ESTIMATE_SQL = (
+    'SELECT (SELECT min("timestamp") FROM data) AS first, '
+    '(SELECT max("timestamp") FROM data) AS last, '
+    "(SELECT reltuples::bigint FROM pg_class WHERE oid = 'data'::regclass) AS estimate"
+)
+#: The exact row count, for tables small enough to count in a few milliseconds.
+COUNT_SQL = "SELECT count(*) AS rows FROM data"
 PING_SQL = "SELECT 1 AS ok"
 
 
