@@ -3,10 +3,12 @@
 The CLI and the Dagster resources both build their session here, so they cannot drift.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import httpx
 from sqlalchemy import Engine
 
 from windpipe.etl.extract import ApiClient
@@ -47,8 +49,22 @@ class EtlSession:
 
 
 def api_client(settings: Settings, *, retries: int = 4) -> ApiClient:
-    """The API client of the configuration."""
-    return ApiClient(settings.base_api_url, timeout=settings.api_timeout_seconds, retries=retries)
+    """The API client of the configuration; it sends ``WINDPIPE_API_KEY`` when one is set."""
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    hooks: dict[str, list[Callable[..., Any]]] = {}
+    if key:
+        authorization = f"Bearer {key}"
+
+        def authorize(request: httpx.Request) -> None:
+            request.headers["Authorization"] = authorization
+
+        hooks["request"] = [authorize]
+    return ApiClient(
+        settings.base_api_url,
+        timeout=settings.api_timeout_seconds,
+        retries=retries,
+        event_hooks=hooks or None,
+    )
 
 
 def target_engine(settings: Settings) -> Engine:

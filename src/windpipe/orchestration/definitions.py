@@ -23,6 +23,7 @@ defs = Definitions(
         "source_api": SourceApi(
             base_url=EnvVar("WINDPIPE_API_URL"),
             timeout_seconds=EnvVar("WINDPIPE_API_TIMEOUT_SECONDS"),
+            api_key=EnvVar("WINDPIPE_API_KEY"),
         ),
         "target_db": TargetDatabase(url=EnvVar("WINDPIPE_TARGET_DB_URL")),
         "etl_options": EtlOptions(

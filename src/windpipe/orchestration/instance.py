@@ -212,6 +212,7 @@ def dagster_environment(
             "DAGSTER_HOME": str(home),
             "WINDPIPE_API_URL": settings.base_api_url,
             "WINDPIPE_API_TIMEOUT_SECONDS": repr(float(settings.api_timeout_seconds)),
+            "WINDPIPE_API_KEY": settings.api_key.get_secret_value() if settings.api_key else "",
             "WINDPIPE_TARGET_DB_URL": target_url,
             "WINDPIPE_ETL_VARIABLES": ",".join(settings.etl_variables),
             "WINDPIPE_ETL_AGGREGATIONS": ",".join(settings.etl_aggregations),

@@ -24,10 +24,17 @@ class SourceApi(ConfigurableResource):
     # A string because Dagster's EnvVar only yields str (or int); validated by ``settings``.
     timeout_seconds: str = Field(default="60", description="Read timeout of one request, seconds.")
     retries: int = Field(default=4, description="Retries of a failed request, with backoff.")
+    api_key: str = Field(
+        default="", description="Key sent to the API (WINDPIPE_API_KEY); empty: none."
+    )
 
     def settings(self) -> Settings:
         """The configuration with this resource's values, validated like every other setting."""
-        return load_settings(api_url=self.base_url, api_timeout_seconds=self.timeout_seconds)
+        return load_settings(
+            api_url=self.base_url,
+            api_timeout_seconds=self.timeout_seconds,
+            api_key=self.api_key or None,
+        )
 
     @contextmanager
     def client(self, *, retries: int | None = None) -> Iterator["ApiClient"]:
