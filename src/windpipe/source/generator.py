@@ -3,12 +3,12 @@
 Wind is the magnitude of two smooth Gaussian components (u, v), so its marginal is a Rayleigh — a
 Weibull of shape 2 — scaled to ~8.5 m/s and modulated by a daily cycle. The farm shares a wind field
 (a slow 6 h and a medium 20 min random curve) that reaches each turbine a few tens of seconds early
-or late; each turbine adds its own eddies (a 10 min curve) and white turbulence. Curves are built
-from random knots drawn per UTC day, so any timestamp gets the same value whichever period is
-generated, and a turbine's randomness is seeded from its id, so it gets the same values whichever
-farm it is generated with. On top of the power curve: downtime episodes (stopped for hours while the
-wind blows), the turbine's own consumption whenever it does not produce (small negative power), and
-sensor gaps (missing rows).
+or late; each turbine adds its own eddies (a 10 min curve) and gusts (white turbulence in
+proportion to the wind). Curves are built from random knots drawn per UTC day, so any timestamp
+gets the same value whichever period is generated, and a turbine's randomness is seeded from its
+id, so it gets the same values whichever farm it is generated with. On top of the power curve:
+downtime episodes (stopped for hours while the wind blows), the turbine's own consumption whenever
+it does not produce (small negative power), and sensor gaps (missing rows).
 """
 
 import math
@@ -36,7 +36,7 @@ _LOCAL_SPACING, _LOCAL = 10 * 60, 0.03
 _GUSTS = 0.08
 _MAX_LAG = 45.0  # s, either way: the spread of arrival times of a gust across the farm
 # Downtime: episodes start at random (per turbine and day) and last hours; ~2.5 % of the time.
-_DOWN_PER_DAY, _DOWN_MEAN_S, _DOWN_MAX_DAYS = 0.2, 3 * 3600.0, 2
+_DOWN_PER_DAY, _DOWN_MIN_S, _DOWN_MEAN_S, _DOWN_MAX_DAYS = 0.2, 1800.0, 3 * 3600.0, 2
 # Own consumption (kW) when not producing: mostly ~1 kW, now and then a yaw or heater burst.
 _CONSUMPTION_MEDIAN, _CONSUMPTION_SIGMA, _CONSUMPTION_MAX, _CONSUMPTION_OFF = 1.0, 0.8, 19.5, 0.07
 # Random streams: per farm (seeded by seed only) and per turbine (seeded by seed and id).
@@ -86,8 +86,8 @@ def farm(n: int) -> list[TurbineSpec]:
         specs.append(
             TurbineSpec(
                 turbine_id,
-                cut_in=round(CUT_IN + 0.25 * cut_in, 2),
-                rated_speed=round(RATED_SPEED + 0.6 * rated, 2),
+                cut_in=round(CUT_IN + 0.25 * float(cut_in), 2),
+                rated_speed=round(RATED_SPEED + 0.6 * float(rated), 2),
             )
         )
     return specs
@@ -168,7 +168,8 @@ def _downtime(seconds: np.ndarray, day: int, seed: int, turbine: int) -> np.ndar
         rng = _rng(seed, d, _DOWN, turbine)
         count = rng.poisson(_DOWN_PER_DAY)
         begin = rng.uniform(0, _DAY, count) + (d - day) * _DAY
-        length = np.minimum(rng.gamma(2.0, _DOWN_MEAN_S / 2.0, count), _DOWN_MAX_DAYS * _DAY)
+        length = _DOWN_MIN_S + rng.gamma(2.0, (_DOWN_MEAN_S - _DOWN_MIN_S) / 2.0, count)
+        length = np.minimum(length, _DOWN_MAX_DAYS * _DAY)
         starts.append(begin)
         ends.append(begin + length)
     lo = np.searchsorted(seconds, np.concatenate(starts), side="left")
@@ -201,6 +202,8 @@ def _turbine_day(
     """One turbine's columns for one day, gaps removed: stamps offset, wind, power, temp, dir."""
     turbine = _id_key(spec.id)
     traits = np.random.default_rng([seed & 0xFFFFFFFF, turbine]).uniform(-1.0, 1.0, 4)
+    # Where the turbine stands along the wind comes from its id, not from the farm it is generated
+    # with (lat/lon would need the farm's other turbines to give a relative position).
     lag = _MAX_LAG * traits[0]
     exposure = 1.0 + 0.03 * traits[1]  # terrain and wakes: some turbines see a little more wind
     u, v = _components(seconds, day, seed, turbine, lag)
