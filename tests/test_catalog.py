@@ -34,7 +34,7 @@ DAY = date(2024, 5, 2)
 def test_signal_names_round_trip() -> None:
     assert signal_name("wind_speed", "mean") == "wind_speed_mean"
     assert parse_signal("ambient_temperature_std") == ("ambient_temperature", "std")
-    with pytest.raises(ValueError, match="not <variable>_<aggregation>"):
+    with pytest.raises(ValueError, match="not <variable>_<aggregation> with a known aggregation"):
         parse_signal("wind_speed_median")
 
 

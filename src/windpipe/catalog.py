@@ -184,8 +184,8 @@ def signal_names(variables: Sequence[str], aggregations: Sequence[str]) -> list[
 def parse_signal(name: str) -> tuple[str, str]:
     """``(variable, aggregation)`` of a signal name; ValueError for a name not made here."""
     variable, _, aggregation = name.rpartition("_")
-    if variable not in VARIABLES or aggregation not in AGGREGATIONS:
-        raise ValueError(f"{name!r} is not <variable>_<aggregation> of known names")
+    if not variable or aggregation not in AGGREGATIONS:
+        raise ValueError(f"{name!r} is not <variable>_<aggregation> with a known aggregation")
     return variable, aggregation
 
 

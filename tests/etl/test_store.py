@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import target_rows
 from windpipe.errors import EtlError, TargetUnavailableError
-from windpipe.etl.store import LOCK_NAMESPACE, _target_errors, replace_window
+from windpipe.etl.store import _target_errors, lock_namespace, replace_window
 
 
 def test_ctrl_c_stays_ctrl_c_when_the_rollback_after_it_fails(target: Engine) -> None:
@@ -50,7 +50,7 @@ def test_a_day_held_by_another_run_is_given_up_after_the_wait(target: Engine) ->
     with target.connect() as holder:  # another run, stuck inside its transaction on that day
         holder.execute(
             text("SELECT pg_advisory_xact_lock(:ns, :day)"),
-            {"ns": LOCK_NAMESPACE, "day": day.date().toordinal()},
+            {"ns": lock_namespace("WTG01"), "day": day.date().toordinal()},
         )
         began = time.monotonic()
         with pytest.raises(EtlError, match=r"another run held \[2024-03-01 00:00, .* over 0.5 s"):

@@ -46,10 +46,21 @@ def _start_up() -> Iterator[None]:
 
 
 def _describe(result: "DayResult") -> str:
+    fleet = f" of {result.turbines} turbines" if result.turbines > 1 else ""
     return (
-        f"{result.day}: {result.rows_read:,} samples ({result.coverage:.1%} coverage) -> "
+        f"{result.day}: {result.rows_read:,} samples{fleet} ({result.coverage:.1%} coverage) -> "
         f"{result.windows} windows, {result.rows_written:,} rows written in {result.seconds:.2f} s"
     )
+
+
+TurbineOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--turbine",
+        help="A turbine of the configuration (repeat for several). Default: every turbine.",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -58,22 +69,16 @@ def etl(
     day: Annotated[
         str, typer.Option("--date", help="The UTC day to process, YYYY-MM-DD.", show_default=False)
     ],
+    turbine: TurbineOption = None,
 ) -> None:
-    """Aggregate one UTC day to 10-minute windows and replace it in the target database."""
+    """Aggregate one UTC day to windows (10 minutes by default) and replace it in the target."""
     chosen = parse_day(day, "--date")
     assert chosen is not None
     with _start_up():  # one day is small: the whole run goes without GC passes
-        from windpipe.etl.pipeline import run_day
         from windpipe.etl.session import open_session
 
-        with open_session(load_settings_or_exit()) as session:
-            result = run_day(
-                chosen,
-                client=session.client,
-                engine=session.engine,
-                variables=session.variables,
-                aggregations=session.aggregations,
-            )
+        with open_session(load_settings_or_exit(), turbine) as session:
+            (result,) = session.run(chosen, chosen)
     if result.rows_read == 0:
         warn(f"the API has no samples for {chosen}; the day's aggregates were cleared")
     console.print(_describe(result), highlight=False, soft_wrap=True)
@@ -90,6 +95,7 @@ def backfill(
         str | None,
         typer.Option(help="Last UTC day (inclusive), YYYY-MM-DD. Default: the last day it holds."),
     ] = None,
+    turbine: TurbineOption = None,
 ) -> None:
     """Run the ETL for each day of a range, in order (default: every day the API holds)."""
     first, last = parse_day(start, "--start"), parse_day(end, "--end")
@@ -103,10 +109,10 @@ def backfill(
             TimeRemainingColumn,
         )
 
-        from windpipe.etl.pipeline import DayResult, run_range
+        from windpipe.etl.pipeline import DayResult
         from windpipe.etl.session import open_session
 
-        session = open_session(load_settings_or_exit())
+        session = open_session(load_settings_or_exit(), turbine)
     began = time.perf_counter()
     results: list[DayResult] = []
     outcome = "stopped by the error below after loading"
@@ -147,15 +153,7 @@ def backfill(
                     task, advance=1, rows=progress.tasks[task].fields["rows"] + result.rows_read
                 )
 
-            run_range(
-                first,
-                last,
-                client=session.client,
-                engine=session.engine,
-                variables=session.variables,
-                aggregations=session.aggregations,
-                on_day=advance,
-            )
+            session.run(first, last, on_day=advance)
         outcome = "backfilled"
     except KeyboardInterrupt:
         outcome = "interrupted after loading"

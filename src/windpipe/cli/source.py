@@ -37,8 +37,18 @@ def seed(
     follow: Annotated[
         bool, typer.Option("--follow", help="Then append the current minute's sample every minute.")
     ] = False,
+    turbines: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Seed a farm of N synthetic turbines, WTG01..WTGnn. "
+            "Default: the turbines of the configuration (one, WTG01, without a file).",
+        ),
+    ] = None,
 ) -> None:
-    """Seed the source table (idempotent: a re-run replaces the period, one row per timestamp)."""
+    """Seed the source table (idempotent: a re-run replaces the period, one row per turbine and
+    timestamp)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -49,10 +59,13 @@ def seed(
 
     from windpipe.catalog import utc_midnight
     from windpipe.postgres import check_connection, database_url, make_engine
-    from windpipe.source.seed import default_period, parse_frequency, seed_source
+    from windpipe.source.generator import farm
+    from windpipe.source.seed import default_period, fleet_specs, parse_frequency, seed_source
     from windpipe.source.store import ensure_schema
 
     settings = load_settings_or_exit()
+    specs = farm(turbines) if turbines else fleet_specs(settings.fleet)
+    columns = [v.column for v in settings.variables.values()]
     step = parse_frequency(freq)
     first_day = parse_day(start, "--start")
     if first_day is None:
@@ -71,7 +84,7 @@ def seed(
     engine = make_engine(source_url)
     ensure_schema(engine)
 
-    expected = int((end - begin).total_seconds() // step)
+    expected = int((end - begin).total_seconds() // step) * len(specs)
     with Progress(
         TextColumn("[bold]seeding"),
         BarColumn(),
@@ -87,14 +100,16 @@ def seed(
             engine,
             begin,
             end,
+            turbines=specs,
             freq=freq,
             seed=seed,
             gap_rate=gap_rate,
+            columns=columns,
             on_chunk=lambda n: progress.advance(task, n),
         )
     rate = result.rows_written / result.seconds if result.seconds else 0.0
     console.print(
-        f"seeded {result.rows_written:,} rows for "
+        f"seeded {result.rows_written:,} rows of {len(specs)} turbine(s) for "
         f"[{_minute(begin)}, {_minute(end)}) UTC "
         f"at {freq} in {result.seconds:.1f} s ({rate:,.0f} rows/s)",
         highlight=False,
@@ -106,7 +121,7 @@ def seed(
             "these samples are synthetic and a live feed would write over them"
         )
     if follow:
-        follow_live(engine, seed=seed)
+        follow_live(engine, seed=seed, turbines=specs, columns=columns)
 
 
 def _print_coverage(coverage) -> None:  # type: ignore[no-untyped-def]
@@ -120,8 +135,15 @@ def _print_coverage(coverage) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def follow_live(engine, *, seed: int, max_iterations: int | None = None) -> None:  # type: ignore[no-untyped-def]
-    """Append each new minute's sample as the clock passes it, catching up any missed minutes."""
+def follow_live(  # type: ignore[no-untyped-def]
+    engine,
+    *,
+    seed: int,
+    turbines=None,
+    columns=None,
+    max_iterations: int | None = None,
+) -> None:
+    """Append each new minute's samples as the clock passes it, catching up any missed minutes."""
     import threading
 
     from windpipe.source.feed import run_feed
@@ -132,12 +154,14 @@ def follow_live(engine, *, seed: int, max_iterations: int | None = None) -> None
     def failed(reason: str) -> None:
         warn(f"live feed: {reason}; trying again every minute")
 
-    console.print("following: one sample a minute (Ctrl-C to stop)")
+    console.print("following: one sample a minute per turbine (Ctrl-C to stop)")
     # Ctrl-C ends the wait with KeyboardInterrupt, which clean_errors turns into exit code 130.
     run_feed(
         engine,
         threading.Event(),
         seed=seed,
+        turbines=turbines,
+        columns=columns,
         on_append=appended,
         on_error=failed,
         max_iterations=max_iterations,

@@ -94,7 +94,7 @@ def prepare(settings: "Settings", say: Callable[[str], None]) -> Prepared:
     schemas = Child("db-init", [*windpipe_argv(), "db", "init"], logs / "db-init.log")
     schemas.start({**os.environ, **urls})
     source = make_engine(urls["WINDPIPE_SOURCE_DB_URL"])
-    first_day = seed_if_empty(source, say)
+    first_day = seed_if_empty(source, settings, say)
     try:
         code = schemas.proc.wait(timeout=120) if schemas.proc else None
     except subprocess.TimeoutExpired:
@@ -130,25 +130,33 @@ def start_databases(
     return urls, started
 
 
-def seed_if_empty(source: "Engine", say: Callable[[str], None]) -> date:
-    """Seed the default period into an empty source; the first day of its data."""
+def seed_if_empty(source: "Engine", settings: "Settings", say: Callable[[str], None]) -> date:
+    """Seed the default period of the configured fleet into an empty source; its first day."""
     from windpipe.source import store
-    from windpipe.source.seed import default_period, seed_source
+    from windpipe.source.seed import default_period, fleet_specs, seed_source
 
     store.ensure_schema(source)
     coverage = store.coverage(source)
     if coverage.rows == 0:
         begin, end = default_period()
-        result = seed_source(source, begin, end, seed=LIVE_FEED_SEED)
+        result = seed_source(
+            source,
+            begin,
+            end,
+            turbines=fleet_specs(settings.fleet),
+            seed=LIVE_FEED_SEED,
+            columns=[v.column for v in settings.variables.values()],
+        )
         say(
-            f"source        was empty: seeded {result.rows_written:,} samples "
-            f"({(end - begin).days} days at 1 min) in {result.seconds:.1f} s"
+            f"source        was empty: seeded {result.rows_written:,} samples of "
+            f"{len(settings.fleet)} turbine(s) ({(end - begin).days} days at 1 min) "
+            f"in {result.seconds:.1f} s"
         )
         coverage = result.coverage
     assert coverage.first is not None and coverage.last is not None
     say(
         f"data          {coverage.rows:,} samples from {coverage.first:%Y-%m-%d %H:%M} "
-        f"to {coverage.last:%Y-%m-%d %H:%M} UTC; the live feed adds one a minute"
+        f"to {coverage.last:%Y-%m-%d %H:%M} UTC; the live feed adds one a minute per turbine"
     )
     return coverage.first.astimezone(UTC).date()
 
@@ -296,10 +304,14 @@ def run_up(settings: "Settings") -> int:
     children = services(prepared, sockets / "code.sock")
     for child in children:  # before the feed's thread: forking with threads running is unsafe
         child.start(prepared.env)
+    from windpipe.source.seed import fleet_specs
+
     start_feed(
         prepared.source_engine,
         stopper.event,
         seed=LIVE_FEED_SEED,
+        turbines=fleet_specs(settings.fleet),
+        columns=[v.column for v in settings.variables.values()],
         on_error=lambda reason: event(f"live feed: {reason}"),
     )
     say(f"API           {api_url}  (docs {api_url}/docs)")

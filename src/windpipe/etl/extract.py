@@ -111,11 +111,18 @@ class ApiClient:
         """Close the underlying connection pool."""
         self._http.close()
 
-    def fetch(self, start: datetime, end: datetime, variables: Sequence[str]) -> "pa.Table":
-        """Samples in ``[start, end)`` (naive = UTC): ``timestamp`` and ``variables`` columns."""
+    def fetch(
+        self,
+        start: datetime,
+        end: datetime,
+        variables: Sequence[str],
+        turbines: Sequence[str] | None = None,
+    ) -> "pa.Table":
+        """Samples in ``[start, end)`` (naive = UTC) of ``turbines`` (None: all), by turbine and
+        time: ``turbine``, ``timestamp`` and ``variables`` columns."""
         import pyarrow as pa
 
-        body = self.fetch_ipc(start, end, variables)
+        body = self.fetch_ipc(start, end, variables, turbines)
         try:
             table = pa.ipc.open_stream(body).read_all()
         except (OSError, pa.ArrowInvalid) as exc:
@@ -124,12 +131,16 @@ class ApiClient:
         return table
 
     def fetch_frame(
-        self, start: datetime, end: datetime, variables: Sequence[str]
+        self,
+        start: datetime,
+        end: datetime,
+        variables: Sequence[str],
+        turbines: Sequence[str] | None = None,
     ) -> "pl.DataFrame":
         """As :meth:`fetch`, decoded straight into Polars (no PyArrow import on the hot path)."""
         import polars as pl
 
-        body = self.fetch_ipc(start, end, variables)
+        body = self.fetch_ipc(start, end, variables, turbines)
         try:
             frame = pl.read_ipc_stream(body)
         except (OSError, pl.exceptions.ComputeError) as exc:
@@ -144,19 +155,26 @@ class ApiClient:
         )
 
     def _check_columns(self, columns: Sequence[str], variables: Sequence[str]) -> None:
-        expected = ["timestamp", *variables]
+        expected = ["turbine", "timestamp", *variables]
         if list(columns) != expected:
             raise EtlError(
                 f"the API at {self.base_url} answered with columns {list(columns)}, "
                 f"not {expected}; is it a windpipe connector API of the same version?"
             )
 
-    def fetch_ipc(self, start: datetime, end: datetime, variables: Sequence[str]) -> bytes:
+    def fetch_ipc(
+        self,
+        start: datetime,
+        end: datetime,
+        variables: Sequence[str],
+        turbines: Sequence[str] | None = None,
+    ) -> bytes:
         """The whole Arrow IPC stream of ``[start, end)``, retried until complete."""
         params = {
             "start": _moment(start),
             "end": _moment(end),
             "variables": ",".join(variables),
+            **({"turbines": ",".join(turbines)} if turbines else {}),
             "format": "arrow",
         }
         what = f"/data [{params['start']}, {params['end']})"

@@ -37,12 +37,16 @@ class TargetBase(DeclarativeBase):
 
 
 class Signal(TargetBase):
-    """A named series, ``<variable>_<aggregation>`` such as ``wind_speed_mean``."""
+    """A turbine's named series, ``<variable>_<aggregation>`` such as ``wind_speed_mean``."""
 
     __tablename__ = "signal"
+    __table_args__ = (UniqueConstraint("turbine", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # SERIAL
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    turbine: Mapped[str] = mapped_column(String(64))
+    variable: Mapped[str | None] = mapped_column(String(63))
+    aggregation: Mapped[str | None] = mapped_column(String(16))
 
 
 class Datum(TargetBase):

@@ -11,13 +11,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from itertools import pairwise
 
 import polars as pl
 from sqlalchemy import Engine
 
 from windpipe import catalog
-from windpipe.catalog import days_between, signal_names
+from windpipe.catalog import DEFAULT_TURBINE_ID, WINDOW, days_between, signal_names
 from windpipe.errors import EtlError
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.store import ensure_schema, replace_window
@@ -36,14 +35,15 @@ _EPOCH = datetime(1970, 1, 1)
 
 @dataclass(frozen=True)
 class DayResult:
-    """What one day's run read, computed and wrote."""
+    """What one day's run read, computed and wrote, over the turbines it covered."""
 
     day: date
     rows_read: int
-    windows: int
+    windows: int  # (turbine, window) pairs with aggregates
     rows_written: int
-    coverage: float  # share of the expected samples present, 0..1, at the day's median step
+    coverage: float  # share of the expected samples present, 0..1, mean over the turbines
     seconds: float
+    turbines: int = 1
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -52,6 +52,14 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
         return catalog.day_bounds(day)
     except ValueError as exc:
         raise EtlError(str(exc)) from None
+
+
+def fleet_coverage(samples: pl.DataFrame, turbines: Sequence[str]) -> float:
+    """Mean over ``turbines`` of each one's :func:`day_coverage` (a silent turbine counts 0)."""
+    if "turbine" not in samples.columns or len(turbines) <= 1:
+        return day_coverage(samples)
+    shares = [day_coverage(part) for part in samples.partition_by("turbine", maintain_order=True)]
+    return sum(shares) / len(turbines)
 
 
 def day_coverage(samples: pl.DataFrame) -> float:
@@ -72,16 +80,21 @@ def _epoch_us(moment: datetime) -> int:
 
 
 def _fetch_days(
-    client: ApiClient, days: Sequence[date], variables: Sequence[str]
+    client: ApiClient,
+    days: Sequence[date],
+    variables: Sequence[str],
+    turbines: Sequence[str],
 ) -> list[pl.DataFrame]:
-    """The samples of consecutive ``days``, fetched in one request, as one frame per day."""
+    """The samples of consecutive ``days`` of ``turbines``, fetched in one request, per day."""
     start, end = day_bounds(days[0])[0], day_bounds(days[-1])[1]
-    frame = client.fetch_frame(start, end, variables)
-    if not frame["timestamp"].is_sorted():
-        frame = frame.sort("timestamp")
-    edges = pl.Series([_epoch_us(day_bounds(day)[0]) for day in days] + [_epoch_us(end)])
-    cuts = frame["timestamp"].dt.epoch("us").search_sorted(edges, side="left").to_list()
-    return [frame.slice(lo, hi - lo) for lo, hi in pairwise(cuts)]
+    frame = client.fetch_frame(start, end, variables, turbines)
+    if len(days) == 1:
+        return [frame]
+    by_day = frame.with_columns(pl.col("timestamp").dt.date().alias("_day")).partition_by(
+        "_day", as_dict=True, include_key=False
+    )
+    empty = frame.clear()
+    return [by_day.get((day,), empty) for day in days]
 
 
 def _process(
@@ -91,22 +104,32 @@ def _process(
     engine: Engine,
     variables: Sequence[str],
     aggregations: Sequence[str],
+    turbines: Sequence[str],
+    window: timedelta,
     began: float,
 ) -> DayResult:
     start, end = day_bounds(day)
-    aggregates = aggregate_10min(samples, variables=variables, aggregations=aggregations)
-    written = replace_window(
-        engine, start, end, aggregates, signals=signal_names(variables, aggregations)
+    aggregates = aggregate_10min(
+        samples, variables=variables, aggregations=aggregations, window=window
     )
-    result = DayResult(
+    written = replace_window(
+        engine,
+        start,
+        end,
+        aggregates,
+        signals=signal_names(variables, aggregations),
+        turbines=turbines,
+    )
+    windows = aggregates.select(pl.struct(pl.exclude("signal", "value")).n_unique()).item()
+    return DayResult(
         day=day,
         rows_read=samples.height,
-        windows=aggregates["timestamp"].n_unique() if aggregates.height else 0,
+        windows=int(windows) if aggregates.height else 0,
         rows_written=written,
-        coverage=day_coverage(samples),
+        coverage=fleet_coverage(samples, turbines),
         seconds=time.perf_counter() - began,
+        turbines=len(turbines),
     )
-    return result
 
 
 def _with_day(day: date, exc: EtlError) -> EtlError:
@@ -123,10 +146,19 @@ def run_day(
     engine: Engine,
     variables: Sequence[str],
     aggregations: Sequence[str],
+    turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
+    window: timedelta = WINDOW,
 ) -> DayResult:
-    """Fetch, aggregate and atomically replace one UTC day's 10-minute aggregates."""
+    """Fetch, aggregate and atomically replace one UTC day's aggregates of ``turbines``."""
     (result,) = run_range(
-        day, day, client=client, engine=engine, variables=variables, aggregations=aggregations
+        day,
+        day,
+        client=client,
+        engine=engine,
+        variables=variables,
+        aggregations=aggregations,
+        turbines=turbines,
+        window=window,
     )
     return result
 
@@ -139,13 +171,16 @@ def run_range(
     engine: Engine,
     variables: Sequence[str],
     aggregations: Sequence[str],
+    turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
+    window: timedelta = WINDOW,
     on_day: Callable[[DayResult], None] | None = None,
 ) -> list[DayResult]:
     """Run each day from ``first`` to ``last`` inclusive, in order, each in its own transaction.
 
-    Days are downloaded ``FETCH_DAYS`` at a time, in background threads, while earlier days are
-    aggregated and loaded. A failure stops the run: the days before it stay loaded, the failed
-    day is unchanged.
+    Days are downloaded ``FETCH_DAYS`` at a time, every turbine in the same request, in
+    background threads, while earlier days are aggregated and loaded. Each day's aggregates are
+    replaced for all ``turbines`` in one transaction (a turbine without samples that day is
+    cleared). A failure stops the run: the days before it stay loaded, the failed day is unchanged.
     """
     if last < first:
         raise EtlError(f"the range ends ({last}) before it starts ({first})")
@@ -155,7 +190,7 @@ def run_range(
     results: list[DayResult] = []
     with ThreadPoolExecutor(max_workers=PREFETCH_REQUESTS, thread_name_prefix="windpipe") as pool:
         ahead: deque[Future[list[pl.DataFrame]]] = deque(
-            pool.submit(_fetch_days, client, chunk, variables)
+            pool.submit(_fetch_days, client, chunk, variables, turbines)
             for chunk in chunks[:PREFETCH_REQUESTS]
         )
         began = time.perf_counter()
@@ -167,7 +202,7 @@ def run_range(
                     raise _with_day(chunk[0], exc) from exc.__cause__
                 if index + PREFETCH_REQUESTS < len(chunks):
                     upcoming = chunks[index + PREFETCH_REQUESTS]
-                    ahead.append(pool.submit(_fetch_days, client, upcoming, variables))
+                    ahead.append(pool.submit(_fetch_days, client, upcoming, variables, turbines))
                 for day, samples in zip(chunk, frames, strict=True):
                     try:
                         result = _process(
@@ -176,6 +211,8 @@ def run_range(
                             engine=engine,
                             variables=variables,
                             aggregations=aggregations,
+                            turbines=turbines,
+                            window=window,
                             began=began,
                         )
                     except EtlError as exc:

@@ -3,15 +3,19 @@
 The CLI and the Dagster resources both build their session here, so they cannot drift.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 from sqlalchemy import Engine
 
+from windpipe.catalog import DEFAULT_TURBINE_ID, WINDOW
+from windpipe.errors import ConfigError
 from windpipe.etl.extract import ApiClient
+from windpipe.etl.pipeline import DayResult, run_range
 from windpipe.settings import Settings
 
 
@@ -23,6 +27,24 @@ class EtlSession:
     engine: Engine
     variables: list[str]
     aggregations: list[str]
+    turbines: list[str] = field(default_factory=lambda: [DEFAULT_TURBINE_ID])
+    window: timedelta = WINDOW
+
+    def run(
+        self, first: date, last: date, *, on_day: Callable[[DayResult], None] | None = None
+    ) -> list[DayResult]:
+        """Run the pipeline over ``[first, last]`` for this session's turbines and signals."""
+        return run_range(
+            first,
+            last,
+            client=self.client,
+            engine=self.engine,
+            variables=self.variables,
+            aggregations=self.aggregations,
+            turbines=self.turbines,
+            window=self.window,
+            on_day=on_day,
+        )
 
     @property
     def signals(self) -> list[str]:
@@ -74,11 +96,27 @@ def target_engine(settings: Settings) -> Engine:
     return make_engine(database_url(settings, "target"))
 
 
-def open_session(settings: Settings) -> EtlSession:
-    """An ETL session on the configured API and target."""
+def chosen_turbines(settings: Settings, turbines: Sequence[str] | None = None) -> list[str]:
+    """``turbines`` (default: the whole fleet), each checked against the configuration."""
+    fleet = [t.id for t in settings.fleet]
+    if not turbines:
+        return fleet
+    unknown = [t for t in turbines if t not in fleet]
+    if unknown:
+        raise ConfigError(
+            f"unknown turbine(s) {unknown}; the configuration has: {', '.join(fleet)}"
+        )
+    return list(dict.fromkeys(turbines))
+
+
+def open_session(settings: Settings, turbines: Sequence[str] | None = None) -> EtlSession:
+    """An ETL session on the configured API and target, for ``turbines`` (default: the fleet)."""
+    chosen = chosen_turbines(settings, turbines)
     return EtlSession(
         client=api_client(settings),
         engine=target_engine(settings),
         variables=list(settings.etl_variables),
         aggregations=list(settings.etl_aggregations),
+        turbines=chosen,
+        window=settings.window,
     )

@@ -10,6 +10,7 @@ it commits or nothing changes.
 """
 
 import io
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -21,18 +22,26 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
 from windpipe.catalog import (
+    DEFAULT_TURBINE_ID,
     day_start,
     days_touched,
     naive_utc,
     naive_utc_expr,
+    parse_signal,
     signal_name,
 )
 from windpipe.errors import EtlError, TargetUnavailableError, first_line
 
+
+def lock_namespace(turbine: str) -> int:
+    """The advisory-lock namespace of a turbine's days: a stable signed 32-bit hash of its id."""
+    return zlib.crc32(f"windpipe:{turbine}".encode()) - 2**31
+
+
 #: How long a load waits for another run of the same day before it gives up.
 LOCK_WAIT = timedelta(minutes=2)
-# Advisory locks take (int4, int4): a namespace for windpipe's day locks, then the day's ordinal.
-LOCK_NAMESPACE = 0x57504950  # "WPIP"
+# Advisory locks take (int4, int4): a namespace per turbine (lock_namespace), then the day's
+# ordinal.
 
 # Text COPY in CSV: Polars writes each float as its shortest round-trip form, so PostgreSQL reads
 # back the same double, and it avoids importing NumPy (the CLI's start-up time matters).
@@ -94,39 +103,62 @@ def ensure_schema(engine: Engine) -> bool:
         return ensure_current(engine, "target")
 
 
-def _signal_ids(conn: Connection, signals: Sequence[str]) -> dict[str, int]:
-    """Ids of ``signals``, registering the missing ones (never twice: the name is unique)."""
-    query = text("SELECT name, id FROM signal WHERE name = ANY(:names)")
-    ids = {str(n): int(i) for n, i in conn.execute(query, {"names": list(signals)})}
-    missing = sorted(set(signals) - set(ids))
+def _signal_ids(
+    conn: Connection, turbines: Sequence[str], signals: Sequence[str]
+) -> dict[tuple[str, str], int]:
+    """Ids of each turbine's ``signals``, registering the missing ones (never twice: unique)."""
+    query = text(
+        "SELECT turbine, name, id FROM signal WHERE turbine = ANY(:turbines) AND name = ANY(:names)"
+    )
+    params = {"turbines": list(turbines), "names": list(signals)}
+    ids = {(str(t), str(n)): int(i) for t, n, i in conn.execute(query, params)}
+    missing = sorted({(t, n) for t in turbines for n in signals} - set(ids))
     if missing:
         # Only the missing names are inserted, so the serial is not burnt on every run.
+        parts = [parse_signal(n) for _, n in missing]
         conn.execute(
             text(
-                "INSERT INTO signal (name) SELECT unnest(CAST(:names AS varchar[])) "
-                "ON CONFLICT (name) DO NOTHING"
+                "INSERT INTO signal (turbine, name, variable, aggregation) "
+                "SELECT * FROM unnest(CAST(:turbines AS varchar[]), CAST(:names AS varchar[]), "
+                "CAST(:variables AS varchar[]), CAST(:aggregations AS varchar[])) "
+                "ON CONFLICT (turbine, name) DO NOTHING"
             ),
-            {"names": missing},
+            {
+                "turbines": [t for t, _ in missing],
+                "names": [n for _, n in missing],
+                "variables": [v for v, _ in parts],
+                "aggregations": [a for _, a in parts],
+            },
         )
-        ids = {str(n): int(i) for n, i in conn.execute(query, {"names": list(signals)})}
+        ids = {(str(t), str(n)): int(i) for t, n, i in conn.execute(query, params)}
     return ids
 
 
-def encode_copy_csv(aggregates: pl.DataFrame, ids: dict[str, int]) -> bytes:
+def encode_copy_csv(aggregates: pl.DataFrame, ids: dict[tuple[str, str], int]) -> bytes:
     """The rows as CSV COPY data for ``(timestamp, signal_id, value)``."""
+    keys = pl.DataFrame(
+        {
+            "turbine": [t for t, _ in ids],
+            "signal": [n for _, n in ids],
+            "signal_id": list(ids.values()),
+        },
+        schema={"turbine": pl.String, "signal": pl.String, "signal_id": pl.Int64},
+    )
     buffer = io.BytesIO()
-    aggregates.select(
-        pl.col("timestamp"),
-        pl.col("signal").replace_strict(ids, return_dtype=pl.Int32),
-        pl.col("value"),
+    aggregates.join(keys, on=["turbine", "signal"], how="left", maintain_order="left").select(
+        "timestamp", "signal_id", "value"
     ).write_csv(buffer, include_header=False)
     return buffer.getvalue()
 
 
 def _check_aggregates(
-    aggregates: pl.DataFrame, start: datetime, end: datetime, signals: Sequence[str]
+    aggregates: pl.DataFrame,
+    start: datetime,
+    end: datetime,
+    signals: Sequence[str],
+    turbines: Sequence[str],
 ) -> None:
-    expected = {"timestamp", "signal", "value"}
+    expected = {"turbine", "timestamp", "signal", "value"}
     if set(aggregates.columns) != expected:
         raise ValueError(
             f"aggregates must have columns {sorted(expected)}, got {aggregates.columns}"
@@ -136,6 +168,9 @@ def _check_aggregates(
     strays = set(aggregates["signal"].unique().to_list()) - set(signals)
     if strays:
         raise ValueError(f"aggregates hold signals {sorted(strays)} outside {list(signals)}")
+    others = set(aggregates["turbine"].unique().to_list()) - set(turbines)
+    if others:
+        raise ValueError(f"aggregates hold turbines {sorted(others)} outside {list(turbines)}")
     first, last = aggregates["timestamp"].min(), aggregates["timestamp"].max()
     assert isinstance(first, datetime) and isinstance(last, datetime)
     if first < start or last >= end:
@@ -149,25 +184,33 @@ def replace_window(
     aggregates: pl.DataFrame,
     *,
     signals: Sequence[str],
+    turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
     lock_wait: timedelta = LOCK_WAIT,
 ) -> int:
-    """Atomically replace ``signals``' rows in ``[start, end)`` by ``aggregates``; rows written.
+    """Atomically replace ``turbines``' ``signals`` in ``[start, end)`` by ``aggregates``.
 
-    ``start`` and ``end`` are UTC (naive means UTC). Concurrent calls touching the same UTC days
-    serialize on advisory locks, so the result is always that of one whole call. A call that
-    waits longer than ``lock_wait`` for another gives up with an EtlError and changes nothing.
+    Returns the rows written. ``aggregates`` has ``turbine, timestamp, signal, value`` (without
+    ``turbine`` when it is about one turbine). ``start`` and ``end`` are UTC (naive means UTC).
+    Concurrent calls touching the same (turbine, UTC day) serialize on advisory locks, so the
+    result is always that of one whole call; calls on other turbines run side by side. A call
+    that waits longer than ``lock_wait`` for another gives up with an EtlError and changes nothing.
     """
+    turbines = sorted(set(turbines))
+    if "turbine" not in aggregates.columns:
+        if len(turbines) != 1:
+            raise ValueError("aggregates without a turbine column must be about one turbine")
+        aggregates = aggregates.select(pl.lit(turbines[0]).alias("turbine"), pl.all())
     start, end = naive_utc(start), naive_utc(end)
     if end <= start:
         raise ValueError(f"end {end} is not after start {start}")
     dtype = aggregates.schema.get("timestamp")
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
         aggregates = aggregates.with_columns(naive_utc_expr(dtype))
-    _check_aggregates(aggregates, start, end, signals)
+    _check_aggregates(aggregates, start, end, signals, turbines)
     window = f"[{start.isoformat(' ', 'minutes')}, {end.isoformat(' ', 'minutes')})"
     with _target_errors(engine, f"loading {window}"):
         try:
-            return _replace(engine, start, end, aggregates, signals, lock_wait)
+            return _replace(engine, start, end, aggregates, signals, turbines, lock_wait)
         except sqlalchemy.exc.ProgrammingError as exc:
             if not isinstance(exc.orig, psycopg.errors.UndefinedTable):
                 raise
@@ -181,7 +224,7 @@ def replace_window(
             ) from exc
         # First load into an empty database: create the schema, then do the whole thing again.
         ensure_schema(engine)
-        return _replace(engine, start, end, aggregates, signals, lock_wait)
+        return _replace(engine, start, end, aggregates, signals, turbines, lock_wait)
 
 
 def _replace(
@@ -190,6 +233,7 @@ def _replace(
     end: datetime,
     aggregates: pl.DataFrame,
     signals: Sequence[str],
+    turbines: Sequence[str],
     lock_wait: timedelta,
 ) -> int:
     with engine.begin() as conn:
@@ -198,12 +242,14 @@ def _replace(
             text("SELECT set_config('lock_timeout', :ms, true)"),
             {"ms": str(int(lock_wait.total_seconds() * 1000))},
         )
-        for day in days_touched(start, end):  # ascending, so overlapping ranges cannot deadlock
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, :day)"),
-                {"ns": LOCK_NAMESPACE, "day": day.toordinal()},
-            )
-        ids = _signal_ids(conn, signals)
+        # In one order (turbine, then day ascending), so overlapping calls cannot deadlock.
+        for turbine in turbines:
+            for day in days_touched(start, end):
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:ns, :day)"),
+                    {"ns": lock_namespace(turbine), "day": day.toordinal()},
+                )
+        ids = _signal_ids(conn, turbines, signals)
         conn.execute(
             text(
                 'DELETE FROM data WHERE signal_id = ANY(:ids) AND "timestamp" >= :start '
@@ -234,76 +280,111 @@ def _day_span(first: date, last: date) -> dict[str, datetime]:
     return {"lo": day_start(first), "hi": day_start(last) + timedelta(days=1)}
 
 
+def _turbine_filter(turbine: str | None) -> tuple[str, dict[str, str]]:
+    """SQL condition (on ``s``, the signal table) and parameter for one turbine, or for all."""
+    return ("s.turbine = :turbine", {"turbine": turbine}) if turbine else ("TRUE", {})
+
+
 def days_with_aggregates(
-    conn: Connection, first: date, last: date, signals: Sequence[str]
+    conn: Connection,
+    first: date,
+    last: date,
+    signals: Sequence[str],
+    turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
 ) -> set[date]:
-    """Days in ``[first, last]`` for which the target holds at least one row of ``signals``."""
-    if last < first or not signals or not _has_tables(conn):
+    """Days in ``[first, last]`` holding rows of ``signals`` for every one of ``turbines``."""
+    if last < first or not signals or not turbines or not _has_tables(conn):
         return set()  # nothing was ever loaded: the ETL creates the schema on its first day
-    ids = [
-        int(i)
-        for i in conn.execute(
-            text("SELECT id FROM signal WHERE name = ANY(:signals)"), {"signals": list(signals)}
-        ).scalars()
-    ]
-    if not ids:
-        return set()
-    # One probe of unique(signal_id, timestamp) per day and signal: cheap even for years of data.
-    rows = conn.execute(
-        text(
-            """
-            SELECT d::date
-            FROM generate_series(CAST(:first AS timestamp), CAST(:last AS timestamp),
-                                 interval '1 day') AS d
-            WHERE EXISTS (
-                SELECT 1 FROM data
-                WHERE data.signal_id = ANY(:ids)
-                  AND data."timestamp" >= d AND data."timestamp" < d + interval '1 day'
-            )
-            """
-        ),
-        {"first": first, "last": last, "ids": ids},
-    )
-    return {row[0] for row in rows}
+    ids = {
+        str(t): [int(i) for i in ids]
+        for t, ids in conn.execute(
+            text(
+                "SELECT turbine, array_agg(id) FROM signal "
+                "WHERE name = ANY(:signals) AND turbine = ANY(:turbines) GROUP BY turbine"
+            ),
+            {"signals": list(signals), "turbines": list(turbines)},
+        )
+    }
+    if set(ids) != set(turbines):
+        return set()  # a turbine never loaded has no day loaded
+    # One probe of unique(signal_id, timestamp) per day and turbine: cheap even for years of data.
+    loaded: set[date] | None = None
+    for turbine_ids in ids.values():
+        rows = conn.execute(
+            text(
+                """
+                SELECT d::date
+                FROM generate_series(CAST(:first AS timestamp), CAST(:last AS timestamp),
+                                     interval '1 day') AS d
+                WHERE EXISTS (
+                    SELECT 1 FROM data
+                    WHERE data.signal_id = ANY(:ids)
+                      AND data."timestamp" >= d AND data."timestamp" < d + interval '1 day'
+                )
+                """
+            ),
+            {"first": first, "last": last, "ids": turbine_ids},
+        )
+        days = {row[0] for row in rows}
+        loaded = days if loaded is None else loaded & days
+    return loaded or set()
 
 
 def window_counts(
-    conn: Connection, first: date, last: date, signals: Sequence[str]
+    conn: Connection,
+    first: date,
+    last: date,
+    signals: Sequence[str],
+    *,
+    turbine: str | None = None,
 ) -> dict[tuple[date, str], int]:
-    """Distinct windows held per (day, signal) in ``[first, last]``; absent keys hold none."""
+    """Distinct windows held per (day, signal) in ``[first, last]`` (of one turbine, or all)."""
+    where, params = _turbine_filter(turbine)
     rows = conn.execute(
         text(
-            """
+            f"""
             SELECT d."timestamp"::date AS day, s.name, count(DISTINCT d."timestamp")
             FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
+              AND {where}
             GROUP BY 1, 2
-            """
+            """  # noqa: S608 - a fixed condition
         ),
-        {"signals": list(signals), **_day_span(first, last)},
+        {"signals": list(signals), **_day_span(first, last), **params},
     )
     return {(day, str(name)): int(n) for day, name, n in rows}
 
 
-def last_window(conn: Connection, day: date, signals: Sequence[str]) -> datetime | None:
+def last_window(
+    conn: Connection, day: date, signals: Sequence[str], *, turbine: str | None = None
+) -> datetime | None:
     """The latest window the target holds on ``day`` for any of ``signals``."""
+    where, params = _turbine_filter(turbine)
     value = conn.execute(
         text(
-            """
+            f"""
             SELECT max(d."timestamp") FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-            """
+              AND {where}
+            """  # noqa: S608 - a fixed condition
         ),
-        {"signals": list(signals), **_day_span(day, day)},
+        {"signals": list(signals), **_day_span(day, day), **params},
     ).scalar_one()
     return value if isinstance(value, datetime) else None
 
 
 def windows_by_variable(
-    conn: Connection, first: date, last: date, variable: str, aggregations: Sequence[str]
-) -> Iterator[tuple[datetime, dict[str, float | None]]]:
-    """Each window of ``variable`` in ``[first, last]``, in order, with its aggregations' values."""
+    conn: Connection,
+    first: date,
+    last: date,
+    variable: str,
+    aggregations: Sequence[str],
+    *,
+    turbine: str | None = None,
+) -> Iterator[tuple[str, datetime, dict[str, float | None]]]:
+    """Each (turbine, window) of ``variable`` in ``[first, last]``, with its aggregations."""
     names = {a: signal_name(variable, a) for a in aggregations}
+    where, params = _turbine_filter(turbine)
     # Bound names only: the aggregation names are aliases made from bind-parameter keys.
     columns = ", ".join(
         f"max(d.value) FILTER (WHERE s.name = :a{i}) AS a{i}" for i in range(len(names))
@@ -311,20 +392,22 @@ def windows_by_variable(
     rows = conn.execute(
         text(
             f"""
-            SELECT d."timestamp", {columns}
+            SELECT s.turbine, d."timestamp", {columns}
             FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE s.name = ANY(:names) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-            GROUP BY d."timestamp" ORDER BY d."timestamp"
-            """  # noqa: S608 - positional aliases only
+              AND {where}
+            GROUP BY s.turbine, d."timestamp" ORDER BY s.turbine, d."timestamp"
+            """  # noqa: S608 - positional aliases and a fixed condition only
         ),
         {
             "names": list(names.values()),
             **_day_span(first, last),
+            **params,
             **{f"a{i}": name for i, name in enumerate(names.values())},
         },
     )
     for row in rows:
-        yield row[0], dict(zip(names, row[1:], strict=True))
+        yield str(row[0]), row[1], dict(zip(names, row[2:], strict=True))
 
 
 def count_rows(conn: Connection, first: date, last: date) -> int:
@@ -339,40 +422,52 @@ def count_rows(conn: Connection, first: date, last: date) -> int:
 
 def duplicated_pairs(
     conn: Connection, first: date, last: date, *, limit: int = 100
-) -> list[tuple[str, datetime, int]]:
-    """Up to ``limit`` (signal, timestamp) pairs held twice or more, with their row counts."""
+) -> list[tuple[str, str, datetime, int]]:
+    """Up to ``limit`` (turbine, signal, timestamp) held twice or more, with their row counts."""
     rows = conn.execute(
         text(
             """
-            SELECT s.name, d."timestamp", count(*) AS n
+            SELECT s.turbine, s.name, d."timestamp", count(*) AS n
             FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE d."timestamp" >= :lo AND d."timestamp" < :hi
-            GROUP BY s.name, d."timestamp" HAVING count(*) > 1
-            ORDER BY d."timestamp", s.name LIMIT :limit
+            GROUP BY s.turbine, s.name, d."timestamp" HAVING count(*) > 1
+            ORDER BY d."timestamp", s.turbine, s.name LIMIT :limit
             """
         ),
         {**_day_span(first, last), "limit": limit},
     )
-    return [(str(name), ts, int(n)) for name, ts, n in rows]
+    return [(str(t), str(name), ts, int(n)) for t, name, ts, n in rows]
 
 
 def aggregates_frame(
-    conn: Connection, first: date, last: date, signals: Sequence[str]
+    conn: Connection,
+    first: date,
+    last: date,
+    signals: Sequence[str],
+    *,
+    turbine: str | None = None,
 ) -> pl.DataFrame:
-    """The target rows of ``signals`` in ``[first, last]``: timestamp, signal, value."""
+    """The target rows of ``signals`` in ``[first, last]``: turbine, timestamp, signal, value."""
+    where, params = _turbine_filter(turbine)
     rows = conn.execute(
         text(
-            """
-            SELECT d."timestamp", s.name, d.value
+            f"""
+            SELECT s.turbine, d."timestamp", s.name, d.value
             FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-            ORDER BY d."timestamp", s.name
-            """
+              AND {where}
+            ORDER BY s.turbine, d."timestamp", s.name
+            """  # noqa: S608 - a fixed condition
         ),
-        {"signals": list(signals), **_day_span(first, last)},
+        {"signals": list(signals), **_day_span(first, last), **params},
     ).all()
     return pl.DataFrame(
         rows,
-        schema={"timestamp": pl.Datetime("us"), "signal": pl.String, "value": pl.Float64},
+        schema={
+            "turbine": pl.String,
+            "timestamp": pl.Datetime("us"),
+            "signal": pl.String,
+            "value": pl.Float64,
+        },
         orient="row",
     )

@@ -7,11 +7,19 @@ number of values present. A window without values has no rows: nothing is filled
 """
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from windpipe.catalog import AGGREGATIONS, WINDOW_POLARS, naive_utc_expr, signal_name, signal_names
+from windpipe.catalog import (
+    AGGREGATIONS,
+    WINDOW,
+    naive_utc_expr,
+    polars_duration,
+    signal_name,
+    signal_names,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,42 +46,62 @@ def aggregate_10min(
     *,
     variables: Sequence[str],
     aggregations: Sequence[str],
+    window: timedelta = WINDOW,
 ) -> pl.DataFrame:
-    """Long-format 10-minute statistics: ``timestamp`` (naive UTC window start), signal, value.
+    """Long-format window statistics: [``turbine``,] ``timestamp`` (naive UTC start), signal, value.
 
-    Rows are sorted by timestamp, then by signal in ``variables`` x ``aggregations`` order.
+    Samples with a ``turbine`` column are aggregated per turbine, and the result carries it. Rows
+    are sorted by turbine, timestamp, then signal in ``variables`` x ``aggregations`` order.
     """
     frame = _as_frame(samples)
     missing = [c for c in ("timestamp", *variables) if c not in frame.columns]
     if missing:
         raise ValueError(f"the samples lack column(s) {missing}; they have {frame.columns}")
+    by = ["turbine"] if "turbine" in frame.columns else []
     signals = signal_names(variables, aggregations)
     if frame.height == 0 or not signals:
-        return pl.DataFrame(schema=AGGREGATE_SCHEMA)
+        schema = {"turbine": pl.String(), **AGGREGATE_SCHEMA} if by else AGGREGATE_SCHEMA
+        return pl.DataFrame(schema=schema)
 
     frame = frame.select(
+        *(pl.col(c).cast(pl.String) for c in by),
         naive_utc_expr(frame.schema["timestamp"]).alias("timestamp"),
         *(pl.col(v).cast(pl.Float64) for v in variables),
     )
-    if not frame["timestamp"].is_sorted():  # the API sends time order; other callers may not
-        frame = frame.sort("timestamp")
+    # The API sends (turbine, time) order; other callers may not. group_by_dynamic needs time
+    # sorted within each turbine, and keeps turbines in the order they come.
+    if not (frame["timestamp"].is_sorted() if not by else _sorted_per_turbine(frame)):
+        frame = frame.sort([*by, "timestamp"], maintain_order=True)
     # On sorted samples, windowing by slices is ~7x faster than hashing a truncated key, and each
     # window is computed alone (eagerly), so splitting a day at window boundaries changes no bit.
+    every = polars_duration(window)
     wide = frame.group_by_dynamic(
         "timestamp",
-        every=WINDOW_POLARS,
-        period=WINDOW_POLARS,
+        every=every,
+        period=every,
         closed="left",
         label="left",
         start_by="window",
+        group_by=by or None,
     ).agg(
         AGGREGATIONS[a].polars(v).cast(pl.Float64).alias(signal_name(v, a))
         for v in variables
         for a in aggregations
     )
     order = pl.Enum(signals)
-    return (
-        wide.unpivot(index="timestamp", variable_name="signal", value_name="value")
-        .drop_nulls("value")
-        .sort("timestamp", pl.col("signal").cast(order))
+    long = wide.unpivot(index=[*by, "timestamp"], variable_name="signal", value_name="value")
+    return long.drop_nulls("value").sort(
+        [*by, "timestamp", pl.col("signal").cast(order)], maintain_order=True
+    )
+
+
+def _sorted_per_turbine(frame: pl.DataFrame) -> bool:
+    """Whether each turbine's rows are contiguous and in time order (one cheap pass)."""
+    changes = frame.select(
+        turbine_change=pl.col("turbine") != pl.col("turbine").shift(1),
+        backwards=pl.col("timestamp").diff() < timedelta(0),
+    )
+    starts = frame.filter(changes["turbine_change"].fill_null(True))["turbine"]
+    return starts.n_unique() == starts.len() and not bool(
+        (changes["backwards"] & ~changes["turbine_change"].fill_null(True)).any()
     )

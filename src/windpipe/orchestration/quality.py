@@ -8,25 +8,23 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
 
+import polars as pl
 from sqlalchemy import Connection
 
 from windpipe.catalog import (
     AGGREGATIONS,
+    DAY,
+    DEFAULT_TURBINE_ID,
     WINDOW,
-    WINDOW_POLARS,
-    WINDOWS_PER_DAY,
     day_start,
     days_between,
     naive_utc_expr,
+    polars_duration,
     signal_name,
     windows_of_day,
 )
 from windpipe.etl import store
-
-if TYPE_CHECKING:
-    import polars as pl
 
 #: Relative slack for ``min <= mean <= max``: a mean of equal floats may differ in the last bit.
 RELATIVE_TOLERANCE = 1e-9
@@ -40,16 +38,16 @@ class SourceWindows:
     with_two: frozenset[datetime]  # >= 2 values: std exists
 
 
-def source_windows(samples: "pl.DataFrame", variables: Sequence[str]) -> dict[str, SourceWindows]:
+def source_windows(
+    samples: pl.DataFrame, variables: Sequence[str], window: timedelta = WINDOW
+) -> dict[str, SourceWindows]:
     """Per variable, the 10-minute windows (naive UTC starts) that hold 1 and 2+ values."""
-    import polars as pl
-
     if samples.height == 0:
         empty = SourceWindows(frozenset(), frozenset())
         return {v: empty for v in variables}
     ts = naive_utc_expr(samples.schema["timestamp"])
     counts = (
-        samples.with_columns(ts.dt.truncate(WINDOW_POLARS).alias("window"))
+        samples.with_columns(ts.dt.truncate(polars_duration(window)).alias("window"))
         .group_by("window")
         .agg([pl.col(v).count().alias(v) for v in variables])
     )
@@ -82,8 +80,9 @@ def describe_windows(windows: Sequence[datetime], limit: int = 6) -> str:
 
 @dataclass(frozen=True)
 class WindowFinding:
-    """A (day, signal) whose window count is not a full day's 144."""
+    """A (turbine, day, signal) whose window count is not a full day's (144 at 10 minutes)."""
 
+    turbine: str
     day: date
     signal: str
     windows: int
@@ -124,54 +123,72 @@ def check_windows(
     *,
     variables: Sequence[str],
     aggregations: Sequence[str],
-    fetch_day: Callable[[date], "pl.DataFrame"],
+    fetch_day: Callable[[date], pl.DataFrame],
     now: datetime,
+    turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
+    window: timedelta = WINDOW,
 ) -> WindowsReport:
-    """Count each signal's windows per day and explain any shortfall against the source.
+    """Count each turbine's signals' windows per day and explain any shortfall by the source.
 
-    Days holding 144 windows for every signal need nothing more. For the others the day's samples
-    are fetched (``fetch_day``) and each signal must hold exactly the windows with data (two values
-    for ``std``). For the current, unfinished day only windows up to the last one loaded count.
-    ``now`` is naive UTC.
+    (turbine, day)s holding a full day of windows for every signal need nothing more. For the
+    others the day's samples are fetched (``fetch_day``, every turbine at once, with a ``turbine``
+    column) and each signal must hold exactly the windows with data (two values for ``std``). For
+    the current, unfinished day only windows up to the last one loaded count. ``now`` is naive UTC.
     """
     signals = {signal_name(v, a): (v, a) for v in variables for a in aggregations}
-    counts = store.window_counts(conn, first, last, list(signals))
+    per_day = DAY // window
     report = WindowsReport(days=days_between(first, last))
+    counts = {
+        turbine: store.window_counts(conn, first, last, list(signals), turbine=turbine)
+        for turbine in turbines
+    }
+    fetched: dict[date, pl.DataFrame] = {}
     for day in report.days:
-        full = day_start(day) + timedelta(days=1) <= now
+        full = day_start(day) + DAY <= now
         report.full_days += full
-        held = {s: counts.get((day, s), 0) for s in signals}
-        if full and all(n == WINDOWS_PER_DAY for n in held.values()):
-            report.complete_days += 1
-            continue
-        horizon = day_start(day) + timedelta(days=1)
-        if not full:
-            newest = store.last_window(conn, day, list(signals))
-            if newest is None:
-                continue  # today, not loaded yet: nothing to compare
-            horizon = newest + WINDOW
-        source = source_windows(fetch_day(day), variables)
-        for name, (variable, aggregation) in signals.items():
-            sw = source[variable]
-            have = sw.with_two if AGGREGATIONS[aggregation].min_samples > 1 else sw.with_samples
-            expected = sum(1 for w in have if w < horizon)
-            if full and held[name] == WINDOWS_PER_DAY == expected:
+        day_complete = True
+        for turbine in turbines:
+            held = {s: counts[turbine].get((day, s), 0) for s in signals}
+            if full and all(n == per_day for n in held.values()):
                 continue
-            if not full and held[name] == expected:
-                continue
-            missing = [w for w in windows_of_day(day) if w < horizon and w not in have]
-            report.findings.append(
-                WindowFinding(day, name, held[name], expected, full, describe_windows(missing))
-            )
-        if full and not any(f.day == day for f in report.findings):
+            horizon = day_start(day) + DAY
+            if not full:
+                newest = store.last_window(conn, day, list(signals), turbine=turbine)
+                if newest is None:
+                    continue  # today, not loaded yet: nothing to compare
+                horizon = newest + window
+            if day not in fetched:
+                fetched[day] = fetch_day(day)
+            samples = fetched[day]
+            if "turbine" in samples.columns:
+                samples = samples.filter(pl.col("turbine") == turbine)
+            source = source_windows(samples, variables, window)
+            for name, (variable, aggregation) in signals.items():
+                sw = source[variable]
+                two = AGGREGATIONS[aggregation].min_samples > 1
+                have = sw.with_two if two else sw.with_samples
+                expected = sum(1 for w in have if w < horizon)
+                if full and held[name] == per_day == expected:
+                    continue
+                if not full and held[name] == expected:
+                    continue
+                day_complete = False
+                missing = [w for w in windows_of_day(day, window) if w < horizon and w not in have]
+                report.findings.append(
+                    WindowFinding(
+                        turbine, day, name, held[name], expected, full, describe_windows(missing)
+                    )
+                )
+        if full and day_complete:
             report.complete_days += 1
     return report
 
 
 @dataclass(frozen=True)
 class Inconsistency:
-    """A window whose aggregates contradict one another."""
+    """A window whose aggregates contradict one another or leave the physical range."""
 
+    turbine: str
     variable: str
     timestamp: datetime
     problem: str
@@ -195,28 +212,38 @@ def inconsistent_windows(
     variables: Sequence[str],
     aggregations: Sequence[str],
     limit: int = 50,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    window: timedelta = WINDOW,
 ) -> ConsistencyReport:
-    """Windows breaking ``min <= mean <= max``, ``std >= 0``, ``count >= 1``, or misaligned."""
+    """Windows breaking ``min <= mean <= max``, ``std >= 0``, ``count >= 1``, the variable's
+    physical range (``ranges``), or misaligned; every turbine's."""
     report = ConsistencyReport()
     for variable in variables:
-        for timestamp, values in store.windows_by_variable(
+        bounds = (ranges or {}).get(variable)
+        for turbine, timestamp, values in store.windows_by_variable(
             conn, first, last, variable, aggregations
         ):
             report.windows += 1
-            problem = inconsistency(timestamp, values)
+            problem = inconsistency(timestamp, values, bounds=bounds, window=window)
             if problem is None:
                 continue
             report.violations += 1
             if len(report.examples) < limit:
-                report.examples.append(Inconsistency(variable, timestamp, problem, values))
+                report.examples.append(Inconsistency(turbine, variable, timestamp, problem, values))
     return report
 
 
-def inconsistency(timestamp: datetime, values: Mapping[str, float | None]) -> str | None:
+def inconsistency(
+    timestamp: datetime,
+    values: Mapping[str, float | None],
+    *,
+    bounds: tuple[float, float] | None = None,
+    window: timedelta = WINDOW,
+) -> str | None:
     """Why one window's aggregates contradict one another, or None when they agree."""
     mean, low, high, std, count = (values.get(k) for k in ("mean", "min", "max", "std", "count"))
-    if (timestamp - datetime(2000, 1, 1)) % WINDOW:
-        return "window start not on a 10-minute boundary"
+    if (timestamp - datetime(2000, 1, 1)) % window:
+        return f"window start not on a {int(window.total_seconds() // 60)}-minute boundary"
     present = [v for v in values.values() if v is not None]
     if any(math.isnan(v) for v in present):
         return "NaN value"
@@ -232,13 +259,18 @@ def inconsistency(timestamp: datetime, values: Mapping[str, float | None]) -> st
         return "std < 0"
     if count is not None and (count < 1 or count != int(count)):
         return "count is not a positive integer"
+    if bounds is not None:
+        for name, value in (("min", low), ("mean", mean), ("max", high)):
+            if value is not None and not bounds[0] <= value <= bounds[1]:
+                return f"{name} outside the physical range [{bounds[0]:g}, {bounds[1]:g}]"
     return None
 
 
 @dataclass(frozen=True)
 class Duplicate:
-    """Several rows for one (signal, timestamp)."""
+    """Several rows for one (turbine, signal, timestamp)."""
 
+    turbine: str
     signal: str
     timestamp: datetime
     rows: int

@@ -1,4 +1,4 @@
-"""The live feed: the synthetic turbine's samples appended as the clock passes each minute.
+"""The live feed: the synthetic farm's samples appended as the clock passes each minute.
 
 One loop for ``windpipe seed --follow`` (in the foreground) and ``windpipe up`` (in a thread). It
 keeps going through database errors, reporting the first of each run of failures, so the feed
@@ -7,7 +7,7 @@ resumes by itself when the database is back.
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,8 @@ from windpipe.errors import first_line
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from windpipe.source.generator import TurbineSpec
 
 
 def seconds_to_next_minute() -> float:
@@ -27,6 +29,8 @@ def run_feed(
     stop: threading.Event,
     *,
     seed: int,
+    turbines: "Sequence[TurbineSpec] | None" = None,
+    columns: Sequence[str] | None = None,
     on_append: Callable[[int], None] | None = None,
     on_error: Callable[[str], None] | None = None,
     pause: Callable[[], float] = seconds_to_next_minute,
@@ -37,14 +41,19 @@ def run_feed(
     ``on_append`` gets the number of samples each round added (when it added any); ``on_error`` a
     one-line reason, once per run of failures. Returns the number of samples added in all.
     """
+    from windpipe.source.generator import DEFAULT_TURBINE
     from windpipe.source.seed import append_minutes
+
+    fleet = list(turbines or (DEFAULT_TURBINE,))
 
     added_in_all = rounds = 0
     failing = False
     while not stop.is_set() and (max_iterations is None or rounds < max_iterations):
         rounds += 1
         try:
-            added = append_minutes(engine, until=datetime.now(UTC), seed=seed)
+            added = append_minutes(
+                engine, until=datetime.now(UTC), turbines=fleet, seed=seed, columns=columns
+            )
         except Exception as exc:  # a database that went away: try again next minute
             if not failing and on_error is not None:
                 on_error(f"{type(exc).__name__}: {first_line(exc)}")
@@ -64,6 +73,8 @@ def start_feed(
     stop: threading.Event,
     *,
     seed: int,
+    turbines: "Sequence[TurbineSpec] | None" = None,
+    columns: Sequence[str] | None = None,
     on_error: Callable[[str], None] | None = None,
     pause: Callable[[], float] = seconds_to_next_minute,
 ) -> threading.Thread:
@@ -71,7 +82,13 @@ def start_feed(
     thread = threading.Thread(
         target=run_feed,
         args=(engine, stop),
-        kwargs={"seed": seed, "on_error": on_error, "pause": pause},
+        kwargs={
+            "seed": seed,
+            "turbines": turbines,
+            "columns": columns,
+            "on_error": on_error,
+            "pause": pause,
+        },
         name="live-feed",
         daemon=True,
     )

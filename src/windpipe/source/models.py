@@ -7,7 +7,7 @@ the table are in ``source.store``. A variable added to the catalog is a column a
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, MetaData
+from sqlalchemy import DateTime, Float, MetaData, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 metadata = MetaData(
@@ -25,9 +25,9 @@ class SourceBase(DeclarativeBase):
 
 
 class SourceSample(SourceBase):
-    """A turbine sample: wind speed (m/s), active power (kW), ambient temperature (°C).
+    """A turbine's sample: wind speed (m/s), active power (kW), ambient temperature (°C).
 
-    The primary key is a btree on timestamp: the index that makes a day's range scan fast.
+    The primary key ``(turbine, timestamp)`` is the btree that makes a turbine's day a range scan.
     """
 
     __tablename__ = "data"
@@ -36,6 +36,7 @@ class SourceSample(SourceBase):
     wind_speed: Mapped[float | None] = mapped_column(Float(precision=53))
     power: Mapped[float | None] = mapped_column(Float(precision=53))
     ambient_temperature: Mapped[float | None] = mapped_column(Float(precision=53))
+    turbine: Mapped[str] = mapped_column(Text, primary_key=True)  # added by s0002, hence last
 
 
 SOURCE_TABLE = SourceSample.__table__

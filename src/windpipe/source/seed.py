@@ -1,18 +1,25 @@
-"""Bulk-load synthetic samples into the source table: one transaction per chunk, COPY in binary."""
+"""Bulk-load a synthetic farm into the source table: one transaction per day, COPY in binary."""
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pyarrow as pa
 from sqlalchemy import Engine
 
-from windpipe.catalog import Coverage, iter_day_spans, utc_midnight
+from windpipe.catalog import Coverage, Turbine, iter_day_spans, utc_midnight
 from windpipe.errors import SeedInputError
 from windpipe.source import store
-from windpipe.source.generator import clip, generate_day
+from windpipe.source.generator import (
+    DEFAULT_TURBINE,
+    TurbineSpec,
+    clip,
+    farm,
+    generate_day,
+    split_by_turbine,
+)
 
 FREQUENCIES = {"1s": 1, "10s": 10, "30s": 30, "1min": 60, "5min": 300, "10min": 600}
 
@@ -43,13 +50,44 @@ def default_period(now: datetime | None = None, days: int = 10) -> tuple[datetim
     return start, end
 
 
+def fleet_specs(fleet: Sequence[Turbine]) -> list[TurbineSpec]:
+    """Synthetic turbines for a configured fleet: the farm's varied curves, the configured ids
+    and, where given, rated power, hub height and position."""
+    specs = []
+    for default, turbine in zip(farm(len(fleet)), fleet, strict=True):
+        specs.append(
+            replace(
+                default,
+                id=turbine.id,
+                rated_power_kw=turbine.rated_power_kw or default.rated_power_kw,
+                hub_height_m=turbine.hub_height_m or default.hub_height_m,
+                latitude=turbine.latitude if turbine.latitude is not None else default.latitude,
+                longitude=turbine.longitude if turbine.longitude is not None else default.longitude,
+            )
+        )
+    return specs
+
+
+def _clip_farm(table: pa.Table, start: datetime, end: datetime) -> pa.Table:
+    """Each turbine's rows with ``start <= timestamp < end`` (zero-copy slices)."""
+    parts = [clip(rows, start, end) for rows in split_by_turbine(table).values()]
+    return pa.concat_tables(parts) if parts else table
+
+
 def _chunks(
-    start: datetime, end: datetime, step: int, seed: int, gap_rate: float
+    start: datetime,
+    end: datetime,
+    turbines: Sequence[TurbineSpec],
+    step: int,
+    seed: int,
+    gap_rate: float,
 ) -> Iterator[tuple[datetime, datetime, pa.Table]]:
-    """Per UTC day touched: the part of ``[start, end)`` in it, and its samples."""
+    """Per UTC day touched: the part of ``[start, end)`` in it, and the farm's samples."""
     for day, lo, hi in iter_day_spans(start, end):
-        table = generate_day(day, step_seconds=step, seed=seed, gap_rate=gap_rate)
-        yield lo, hi, clip(table, lo, hi)
+        table = generate_day(
+            day, turbines=turbines, step_seconds=step, seed=seed, gap_rate=gap_rate
+        )
+        yield lo, hi, _clip_farm(table, lo, hi)
 
 
 def seed_source(
@@ -57,12 +95,17 @@ def seed_source(
     start: datetime,
     end: datetime,
     *,
+    turbines: Sequence[TurbineSpec] = (DEFAULT_TURBINE,),
     freq: str = "1min",
     seed: int = 42,
     gap_rate: float = 0.0,
+    columns: Sequence[str] | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> SeedResult:
-    """Seed ``[start, end)``; each UTC day is replaced in one transaction, so a re-run is exact."""
+    """Seed ``[start, end)`` for ``turbines``; each UTC day is replaced in one transaction, so a
+    re-run is exact. ``columns``: the source columns to fill (default: the catalog's)."""
+    if not turbines:
+        raise SeedInputError("no turbines to seed; give at least one")
     step = parse_frequency(freq)
     if start.tzinfo is None or end.tzinfo is None:
         raise SeedInputError("start and end must be timezone-aware (UTC)")
@@ -75,9 +118,10 @@ def seed_source(
     try:
         conn = raw.driver_connection
         assert isinstance(conn, psycopg.Connection)
-        for lo, hi, table in _chunks(start, end, step, seed, gap_rate):
+        ids = [t.id for t in turbines]
+        for lo, hi, table in _chunks(start, end, turbines, step, seed, gap_rate):
             with conn.transaction():
-                written += store.replace_samples(conn, table, lo, hi)
+                written += store.replace_samples(conn, table, lo, hi, turbines=ids, columns=columns)
             if on_chunk is not None:
                 on_chunk(table.num_rows)
         conn.commit()
@@ -88,24 +132,40 @@ def seed_source(
 
 
 def append_minutes(
-    engine: Engine, *, until: datetime, seed: int = 42, max_minutes: int = 1440
+    engine: Engine,
+    *,
+    until: datetime,
+    turbines: Sequence[TurbineSpec] = (DEFAULT_TURBINE,),
+    seed: int = 42,
+    max_minutes: int = 1440,
+    columns: Sequence[str] | None = None,
 ) -> int:
-    """Insert the 1-minute samples after the newest row up to ``until`` (at most a day's worth).
+    """Insert each turbine's 1-minute samples after its newest row up to ``until`` (at most a
+    day's worth); returns the rows added.
 
-    Starts at ``until``'s minute when the table is empty; existing rows are never changed.
+    A turbine without rows starts at ``until``'s minute; existing rows are never changed.
     """
     until = until.astimezone(UTC).replace(second=0, microsecond=0)
-    newest = store.newest_timestamp(engine)
-    first = until if newest is None else newest.astimezone(UTC).replace(second=0, microsecond=0)
-    first = max(
-        first + timedelta(minutes=1) if newest is not None else first,
-        until - timedelta(minutes=max_minutes - 1),
-    )
-    if first > until:
+    newest = store.newest_per_turbine(engine)
+    earliest = until - timedelta(minutes=max_minutes - 1)
+    firsts = {}
+    for spec in turbines:
+        latest = newest.get(spec.id)
+        first = until if latest is None else latest.astimezone(UTC) + timedelta(minutes=1)
+        firsts[spec.id] = max(first.replace(second=0, microsecond=0), earliest)
+    begin = min(firsts.values())
+    if begin > until:
         return 0
     end = until + timedelta(minutes=1)
-    parts = [
-        clip(generate_day(day, step_seconds=60, seed=seed), lo, hi)
-        for day, lo, hi in iter_day_spans(first, end)
-    ]
-    return store.insert_new_samples(engine, pa.concat_tables(parts))  # all newer, so all new
+    parts = []
+    for day, lo, hi in iter_day_spans(begin, end):
+        table = generate_day(day, turbines=turbines, step_seconds=60, seed=seed)
+        parts += [
+            clip(rows, max(lo, firsts[turbine]), hi)
+            for turbine, rows in split_by_turbine(table).items()
+            if firsts[turbine] <= until
+        ]
+    new = pa.concat_tables(parts) if parts else None
+    if new is None or new.num_rows == 0:
+        return 0
+    return store.insert_new_samples(engine, new, columns=columns)  # all newer, so all new

@@ -8,8 +8,10 @@ slower: every literal below is a column name from the catalog or a timestamp ren
 a parsed ``datetime``, never text a user typed.
 """
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import numpy as np
 import psycopg
@@ -24,12 +26,21 @@ _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x0
 _COPY_TRAILER = b"\xff\xff"
 
 
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _quoted(names: Sequence[str]) -> list[str]:
+    """Column names, quoted; ValueError for anything but a lower-case identifier (the form the
+    configuration accepts), so no other text can reach the SQL."""
+    bad = [n for n in names if not _IDENTIFIER.fullmatch(n)]
+    if bad:
+        raise ValueError(f"not a source column: {bad}")
+    return [f'"{n}"' for n in names]
+
+
 def _columns(variables: Sequence[str]) -> str:
-    """Quoted column list, ``timestamp`` first; ValueError for a name outside the catalog."""
-    unknown = [v for v in variables if v not in catalog.VARIABLES]
-    if unknown:
-        raise ValueError(f"not a source column: {unknown}")
-    return ", ".join(['"timestamp"', *(f'"{v}"' for v in variables)])
+    """Quoted column list, ``timestamp`` first."""
+    return ", ".join(['"timestamp"', *_quoted(variables)])
 
 
 def _literal(moment: datetime) -> str:
@@ -106,16 +117,20 @@ def newest_timestamp(engine: Engine) -> datetime | None:
 # -- writes ----------------------------------------------------------------------------------------
 
 
-def stored_variables(table: pa.Table) -> list[str]:
-    """The catalog's variables that ``table`` carries, in the catalog's (the table's) order."""
-    return [v for v in catalog.VARIABLES if v in table.column_names]
+def stored_variables(table: pa.Table, columns: Sequence[str] | None = None) -> list[str]:
+    """The columns of ``columns`` (default: the catalog's variables) that ``table`` carries."""
+    wanted = list(catalog.VARIABLES) if columns is None else list(columns)
+    return [c for c in wanted if c in table.column_names]
 
 
-def encode_copy_binary(table: pa.Table, variables: Sequence[str]) -> bytes:
-    """The rows in PostgreSQL's binary COPY format (no header), timestamp then ``variables``.
+def encode_copy_binary(table: pa.Table, variables: Sequence[str], turbine: str) -> bytes:
+    """One turbine's rows in PostgreSQL's binary COPY format (no header): timestamp, then
+    ``variables``, then the turbine id, the table's column order.
 
-    A numpy record per row (~50 bytes for three variables), no Python loop.
+    A numpy record per row (~60 bytes for three variables), no Python loop: the turbine's id is
+    the same in every row, so the record has a fixed size.
     """
+    name = turbine.encode()
     row = np.dtype(
         [("n", ">i2"), ("l0", ">i4"), ("v0", ">i8")]
         + [
@@ -123,14 +138,17 @@ def encode_copy_binary(table: pa.Table, variables: Sequence[str]) -> bytes:
             for i in range(1, len(variables) + 1)
             for item in ((f"l{i}", ">i4"), (f"v{i}", ">f8"))
         ]
+        + [("lt", ">i4"), ("vt", f"S{len(name)}")]
     )
     rows = np.empty(table.num_rows, dtype=row)
-    rows["n"] = 1 + len(variables)
+    rows["n"] = 2 + len(variables)
     rows["l0"] = 8
     rows["v0"] = _numpy(table["timestamp"].cast(pa.int64()), np.int64) - _PG_EPOCH_US
-    for i, name in enumerate(variables, start=1):
+    for i, column in enumerate(variables, start=1):
         rows[f"l{i}"] = 8
-        rows[f"v{i}"] = _numpy(table[name], np.float64)
+        rows[f"v{i}"] = _numpy(table[column], np.float64)
+    rows["lt"] = len(name)
+    rows["vt"] = name
     return rows.tobytes()
 
 
@@ -142,30 +160,84 @@ def _numpy(column: pa.ChunkedArray, dtype: type[np.generic]) -> np.ndarray:
     return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * 8)
 
 
+def _by_turbine(table: pa.Table) -> list[tuple[str, pa.Table]]:
+    """The table's turbines in order of appearance, each with its contiguous slice of rows."""
+    if table.num_rows == 0:
+        return []
+    encoded = table["turbine"].combine_chunks().dictionary_encode()
+    codes = np.frombuffer(
+        encoded.indices.buffers()[1], dtype=np.int32, count=len(encoded), offset=encoded.offset * 4
+    )
+    edges = [0, *(np.flatnonzero(np.diff(codes)) + 1).tolist(), len(codes)]
+    names = encoded.dictionary.to_pylist()
+    parts = [(str(names[codes[lo]]), table.slice(lo, hi - lo)) for lo, hi in pairwise(edges)]
+    if len({name for name, _ in parts}) != len(parts):
+        raise ValueError("the samples must be grouped by turbine (each turbine's rows together)")
+    return parts
+
+
 def replace_samples(
-    conn: psycopg.Connection, table: pa.Table, start: datetime, end: datetime
+    conn: psycopg.Connection,
+    table: pa.Table,
+    start: datetime,
+    end: datetime,
+    *,
+    turbines: Sequence[str],
+    columns: Sequence[str] | None = None,
 ) -> int:
-    """Replace the samples of ``[start, end)`` by ``table`` on an open transaction; rows written."""
-    variables = stored_variables(table)
-    conn.execute('DELETE FROM data WHERE "timestamp" >= %s AND "timestamp" < %s', (start, end))
-    with conn.cursor().copy(
-        f"COPY data ({_columns(variables)}) FROM STDIN (FORMAT BINARY)"  # catalog names only
-    ) as copy:
+    """Replace ``turbines``' samples of ``[start, end)`` by ``table``, on an open transaction.
+
+    ``table`` has ``turbine``, ``timestamp`` and the ``columns`` (default: the catalog's variables
+    it carries), grouped by turbine; a turbine of ``turbines`` absent from it is cleared. Returns
+    the rows written.
+    """
+    variables = stored_variables(table, columns)
+    conn.execute(
+        'DELETE FROM data WHERE turbine = ANY(%s) AND "timestamp" >= %s AND "timestamp" < %s',
+        (list(turbines), start, end),
+    )
+    sql = f"COPY data ({_columns(variables)}, turbine) FROM STDIN (FORMAT BINARY)"
+    with conn.cursor().copy(sql) as copy:
         copy.write(_COPY_HEADER)
-        copy.write(encode_copy_binary(table, variables))
+        for turbine, rows in _by_turbine(table):
+            copy.write(encode_copy_binary(rows, variables, turbine))
         copy.write(_COPY_TRAILER)
     return table.num_rows
 
 
-def insert_new_samples(engine: Engine, table: pa.Table) -> int:
-    """Insert samples, leaving any timestamp already held untouched; rows offered."""
-    variables = stored_variables(table)
-    values = ", ".join([":timestamp", *(f":{v}" for v in variables)])
+def newest_per_turbine(engine: Engine) -> dict[str, datetime]:
+    """Each turbine's latest sample (a loose scan of the primary key: one probe per turbine)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                """
+                WITH RECURSIVE turbines AS (
+                    (SELECT turbine FROM data ORDER BY turbine LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT d.turbine FROM data d WHERE d.turbine > t.turbine
+                            ORDER BY d.turbine LIMIT 1)
+                    FROM turbines t WHERE t.turbine IS NOT NULL
+                )
+                SELECT t.turbine,
+                       (SELECT max(d."timestamp") FROM data d WHERE d.turbine = t.turbine)
+                FROM turbines t WHERE t.turbine IS NOT NULL
+                """
+            )
+        )
+        return {str(turbine): newest for turbine, newest in rows}
+
+
+def insert_new_samples(
+    engine: Engine, table: pa.Table, *, columns: Sequence[str] | None = None
+) -> int:
+    """Insert samples, leaving any (turbine, timestamp) already held untouched; rows offered."""
+    variables = stored_variables(table, columns)
+    values = ", ".join([":timestamp", *(f":{v}" for v in variables), ":turbine"])
     with engine.begin() as conn:
         conn.execute(
             text(
-                f"INSERT INTO data ({_columns(variables)}) VALUES ({values}) "  # noqa: S608
-                'ON CONFLICT ("timestamp") DO NOTHING'
+                f"INSERT INTO data ({_columns(variables)}, turbine) VALUES ({values}) "  # noqa: S608
+                'ON CONFLICT (turbine, "timestamp") DO NOTHING'
             ),
             table.to_pylist(),
         )

@@ -40,7 +40,7 @@ def aggregates_10min(
     target_db: TargetDatabase,
     etl_options: EtlOptions,
 ) -> MaterializeResult:
-    """10-minute mean/min/max/std of the turbine's signals per UTC day, in the target database."""
+    """10-minute mean/min/max/std of each turbine's signals per UTC day, in the target database."""
     import polars as pl
 
     from windpipe.etl.pipeline import run_range
@@ -48,7 +48,9 @@ def aggregates_10min(
     from windpipe.orchestration.reporting import chart_markdown, day_figures, preview_rows
 
     first, last = partition_days(context.partition_time_window)
-    variables, aggregations = etl_options.variable_list, etl_options.aggregation_list
+    settings = etl_options.settings()
+    variables, aggregations = settings.etl_variables, settings.etl_aggregations
+    turbines = [t.id for t in settings.fleet]
 
     def log_day(result: "DayResult") -> None:
         context.log.info(
@@ -64,11 +66,13 @@ def aggregates_10min(
             engine=target_db.engine,
             variables=variables,
             aggregations=aggregations,
+            turbines=turbines,
+            window=settings.window,
             on_day=log_day,
         )
-    signals = etl_options.signals
-    with target_db.engine.connect() as conn:
-        frame = aggregates_frame(conn, first, last, signals)
+    signals = settings.etl_signals
+    with target_db.engine.connect() as conn:  # the preview shows the fleet's first turbine
+        frame = aggregates_frame(conn, first, last, signals, turbine=turbines[0])
     schema = TableSchema(
         columns=[TableColumn("window", "string")] + [TableColumn(s, "float") for s in signals]
     )

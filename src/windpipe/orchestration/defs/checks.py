@@ -21,7 +21,6 @@ from dagster import (
     asset_check,
 )
 
-from windpipe.catalog import WINDOWS_PER_DAY
 from windpipe.orchestration.defs.assets import aggregates_10min
 from windpipe.orchestration.defs.partitions import partition_days
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
@@ -54,29 +53,34 @@ def windows_complete(
     target_db: TargetDatabase,
     etl_options: EtlOptions,
 ) -> AssetCheckResult:
-    """Each full day has 144 windows per signal; source gaps are reported (WARN), losses fail."""
+    """Each turbine's full days have 144 windows per signal; source gaps WARN, losses fail."""
     from windpipe.catalog import day_bounds
     from windpipe.orchestration.quality import check_windows
 
     first, last = checked_days(context)
+    settings = etl_options.settings()
+    turbines = [t.id for t in settings.fleet]
     with source_api.client() as client:
 
         def fetch_day(day: date) -> "pl.DataFrame":
             start, end = day_bounds(day)
-            return client.fetch_frame(start, end, etl_options.variable_list)
+            return client.fetch_frame(start, end, settings.etl_variables, turbines)
 
         with target_db.engine.connect() as conn:
             report = check_windows(
                 conn,
                 first,
                 last,
-                variables=etl_options.variable_list,
-                aggregations=etl_options.aggregation_list,
+                variables=settings.etl_variables,
+                aggregations=settings.etl_aggregations,
                 fetch_day=fetch_day,
                 now=datetime.now(UTC).replace(tzinfo=None),
+                turbines=turbines,
+                window=settings.window,
             )
     rows = [
         {
+            "turbine": f.turbine,
             "day": f.day.isoformat(),
             "signal": f.signal,
             "windows": str(f.windows),
@@ -94,6 +98,7 @@ def windows_complete(
         "mismatches": len(report.mismatches),
         "findings": _table(
             [
+                "turbine",
                 "day",
                 "signal",
                 "windows",
@@ -109,8 +114,9 @@ def windows_complete(
         return AssetCheckResult(
             passed=False,
             severity=AssetCheckSeverity.ERROR,
-            description=f"{len(report.mismatches)} (day, signal) disagree with the source, e.g. "
-            f"{bad.signal} on {bad.day}: {bad.windows} windows, source has {bad.source_windows}",
+            description=f"{len(report.mismatches)} (turbine, day, signal) disagree with the "
+            f"source, e.g. {bad.turbine} {bad.signal} on {bad.day}: {bad.windows} windows, "
+            f"source has {bad.source_windows}",
             metadata=metadata,
         )
     if report.gaps:
@@ -118,7 +124,7 @@ def windows_complete(
         return AssetCheckResult(
             passed=False,
             severity=AssetCheckSeverity.WARN,
-            description=f"source gaps: fewer than {WINDOWS_PER_DAY} windows on "
+            description=f"source gaps: fewer than a full day of windows on "
             f"{', '.join(days[:5])}{' ...' if len(days) > 5 else ''} (see findings)",
             metadata=metadata,
         )
@@ -129,20 +135,25 @@ def windows_complete(
 def aggregates_consistent(
     context: AssetCheckExecutionContext, target_db: TargetDatabase, etl_options: EtlOptions
 ) -> AssetCheckResult:
-    """In every window min <= mean <= max, std >= 0, and windows start on a 10-minute boundary."""
+    """In every window min <= mean <= max, std >= 0, values in the signal's physical range, and
+    windows on their boundaries."""
     from windpipe.orchestration.quality import inconsistent_windows
 
     first, last = checked_days(context)
+    settings = etl_options.settings()
     with target_db.engine.connect() as conn:
         report = inconsistent_windows(
             conn,
             first,
             last,
-            variables=etl_options.variable_list,
-            aggregations=etl_options.aggregation_list,
+            variables=settings.etl_variables,
+            aggregations=settings.etl_aggregations,
+            ranges={n: (v.low, v.high) for n, v in settings.variables.items()},
+            window=settings.window,
         )
     rows = [
         {
+            "turbine": e.turbine,
             "variable": e.variable,
             "window": f"{e.timestamp:%Y-%m-%d %H:%M}",
             "problem": e.problem,
@@ -154,12 +165,12 @@ def aggregates_consistent(
         passed=report.violations == 0,
         description=None
         if report.violations == 0
-        else f"{report.violations} inconsistent window(s), e.g. {rows[0]['variable']} at "
-        f"{rows[0]['window']}: {rows[0]['problem']}",
+        else f"{report.violations} inconsistent window(s), e.g. {rows[0]['turbine']} "
+        f"{rows[0]['variable']} at {rows[0]['window']}: {rows[0]['problem']}",
         metadata={
             "windows_checked": report.windows,
             "violations": report.violations,
-            "examples": _table(["variable", "window", "problem", "values"], rows),
+            "examples": _table(["turbine", "variable", "window", "problem", "values"], rows),
         },
     )
 
@@ -168,26 +179,31 @@ def aggregates_consistent(
 def no_duplicate_rows(
     context: AssetCheckExecutionContext, target_db: TargetDatabase
 ) -> AssetCheckResult:
-    """No (signal, timestamp) appears twice in the target."""
+    """No (turbine, signal, timestamp) appears twice in the target."""
     from windpipe.orchestration.quality import duplicate_rows
 
     first, last = checked_days(context)
     with target_db.engine.connect() as conn:
         total, duplicates = duplicate_rows(conn, first, last)
     rows = [
-        {"signal": d.signal, "window": f"{d.timestamp:%Y-%m-%d %H:%M}", "rows": str(d.rows)}
+        {
+            "turbine": d.turbine,
+            "signal": d.signal,
+            "window": f"{d.timestamp:%Y-%m-%d %H:%M}",
+            "rows": str(d.rows),
+        }
         for d in duplicates
     ]
     return AssetCheckResult(
         passed=not duplicates,
         description=None
         if not duplicates
-        else f"{len(duplicates)} duplicated (signal, timestamp), e.g. {rows[0]['signal']} at "
-        f"{rows[0]['window']} x{rows[0]['rows']}",
+        else f"{len(duplicates)} duplicated (turbine, signal, timestamp), e.g. "
+        f"{rows[0]['turbine']} {rows[0]['signal']} at {rows[0]['window']} x{rows[0]['rows']}",
         metadata={
             "rows_checked": total,
             "duplicated_pairs": len(duplicates),
-            "examples": _table(["signal", "window", "rows"], rows),
+            "examples": _table(["turbine", "signal", "window", "rows"], rows),
         },
     )
 

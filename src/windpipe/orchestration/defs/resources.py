@@ -102,3 +102,8 @@ class EtlOptions(ConfigurableResource):
     def signals(self) -> list[str]:
         """The target signal names, ``<variable>_<aggregation>``."""
         return self.settings().etl_signals
+
+    @property
+    def turbines(self) -> list[str]:
+        """The fleet's turbine ids (the configuration file's, or the default turbine)."""
+        return [t.id for t in self.settings().fleet]

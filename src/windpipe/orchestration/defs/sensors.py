@@ -102,7 +102,7 @@ def catch_up(
     start = daily_partitions.start.date()
     lo, hi = max(first.date(), start), min(last.date(), now.date())
     with target_db.engine.connect() as conn:
-        loaded = days_with_aggregates(conn, lo, hi, etl_options.signals)
+        loaded = days_with_aggregates(conn, lo, hi, etl_options.signals, etl_options.turbines)
     materialized = {
         date.fromisoformat(key)
         for key in context.instance.get_materialized_partitions(aggregates_10min.key)
