@@ -58,8 +58,9 @@ class SourceReader:
         self._health_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
         self._health_lock = asyncio.Lock()
         self._health_conn: Any = None
-        #: Connections opened since start (for tests and benchmarks).
+        #: Connections opened and queries run since start (for tests and benchmarks).
         self.sessions_opened = 0
+        self.queries_run = 0
 
     # -- connections -------------------------------------------------------------------------
 
@@ -109,6 +110,8 @@ class SourceReader:
             if holder.conn is None:
                 holder.conn, fresh = self._checkout()
             try:
+                with self._lock:
+                    self.queries_run += 1
                 with holder.conn.cursor() as cur:
                     cur.execute(sql)
                     return cur.fetch_arrow_table()
@@ -207,7 +210,10 @@ class Lease:
         if self._released:
             raise RuntimeError("the lease was released")
         self._pending = self._reader._executor.submit(self._reader._run, self._holder, sql)
-        return asyncio.wrap_future(self._pending)
+        result = asyncio.wrap_future(self._pending)
+        # A read-ahead abandoned by a client that left fails (cancelled): that is expected.
+        result.add_done_callback(_consume)
+        return result
 
     async def query(self, sql: str) -> pa.Table:
         """The result of ``sql`` as an Arrow table."""
@@ -239,6 +245,11 @@ class Lease:
         release: Callable[[], None] = self._reader._slots.release
         with suppress(RuntimeError):  # the loop is closed: the app is shutting down
             self._loop.call_soon_threadsafe(release)
+
+
+def _consume(future: "asyncio.Future[Any]") -> None:
+    if not future.cancelled():
+        future.exception()  # marks it retrieved; whoever awaits it still gets it
 
 
 def _close_quietly(conn: Any) -> None:
