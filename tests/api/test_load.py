@@ -89,9 +89,11 @@ def test_a_client_that_leaves_frees_its_connection_at_once(
     app = _app(settings, source_url, api_pool_size=1, api_pool_timeout_seconds=1.0)
     with serve(app) as api:
         for _ in range(3):
-            with httpx.Client(base_url=api.url, timeout=60) as leaving:
-                with leaving.stream("GET", "/data", params=BIG | {"format": "csv"}) as response:
-                    next(response.iter_bytes())
+            with (
+                httpx.Client(base_url=api.url, timeout=60) as leaving,
+                leaving.stream("GET", "/data", params=BIG | {"format": "csv"}) as response,
+            ):
+                next(response.iter_bytes())
             # The connection closed mid-body; the next request gets the only connection in time.
             with httpx.Client(base_url=api.url, timeout=60) as client:
                 assert client.get("/data", params=DAY).status_code == 200

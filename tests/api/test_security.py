@@ -98,15 +98,18 @@ def test_keys_are_required_when_configured(keyed: tuple[LiveApi, str]) -> None:
         assert header.status_code == 200
         assert client.get("/health").status_code == 200  # probes need no key
         assert client.get("/docs").status_code == 200  # nor the documentation
+        spec = client.get("/openapi.json").json()
+        assert set(spec["components"]["securitySchemes"]) == {"HTTPBearer", "APIKeyHeader"}
+        assert {"401", "403"} <= set(spec["paths"]["/data"]["get"]["responses"])
 
 
 def test_the_etl_client_sends_the_configured_key(
     settings: Settings, keyed: tuple[LiveApi, str]
 ) -> None:
     api, key = keyed
-    with api_client(settings.model_copy(update={"api_url": api.url, "api_key": None})) as bare:
-        with pytest.raises(Exception, match="401"):
-            bare.coverage()
+    bare_settings = settings.model_copy(update={"api_url": api.url, "api_key": None})
+    with api_client(bare_settings) as bare, pytest.raises(Exception, match="401"):
+        bare.coverage()
     configured = settings.model_copy(update={"api_url": api.url, "api_key": SecretStr(key)})
     with api_client(configured) as client:
         assert client.coverage().rows > 0

@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None, *, source_conninfo: str | None 
         max_concurrency=settings.api_max_concurrency,
     )
     _add_docs(app)
+    if not app.state.api_keys:
+        _document_without_keys(app)
 
     @app.exception_handler(QueryError)
     async def _query_error(_: Request, exc: QueryError) -> JSONResponse:
@@ -109,6 +112,25 @@ def create_app(settings: Settings | None = None, *, source_conninfo: str | None 
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
     return app
+
+
+def _document_without_keys(app: FastAPI) -> None:
+    """Leave the security schemes out of the OpenAPI document when no key is asked for."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = generate()
+            spec.get("components", {}).pop("securitySchemes", None)
+            for operations in spec.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.pop("security", None)
+                    for code in ("401", "403"):
+                        operation.get("responses", {}).pop(code, None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_docs(app: FastAPI) -> None:
