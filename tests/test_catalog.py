@@ -12,7 +12,6 @@ from tests.conftest import new_database, serve
 from windpipe import catalog
 from windpipe.api import create_app
 from windpipe.catalog import (
-    Variable,
     day_bounds,
     days_touched,
     iter_day_spans,
@@ -24,7 +23,7 @@ from windpipe.catalog import (
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_day
 from windpipe.postgres import libpq_conninfo
-from windpipe.settings import Settings, load_settings
+from windpipe.settings import Settings, SignalConfig, load_settings
 from windpipe.source import store as source_store
 from windpipe.source.seed import seed_source
 
@@ -60,13 +59,14 @@ def test_days_and_windows() -> None:
 
 
 @pytest.fixture
-def wind_direction(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The catalog with one more variable: the wind direction the generator already produces."""
-    monkeypatch.setitem(
-        catalog.VARIABLES,
-        "wind_direction",
-        Variable("wind_direction", "deg", "Direction the wind blows from.", low=0.0, high=360.0),
-    )
+def with_direction(settings: Settings) -> Settings:
+    """The session's settings with one more signal declared: the wind direction (the generator
+    already produces it), as a ``[signals.wind_direction]`` table in windpipe.toml declares it."""
+    signals = {
+        **settings.signals,
+        "wind_direction": SignalConfig(unit="deg", range=(0, 360), aggregate=True),
+    }
+    return load_settings(data_dir=settings.data_dir, signals=signals, _env_file=None)
 
 
 @pytest.fixture
@@ -82,12 +82,14 @@ def farm_databases(target_url: URL) -> Iterator[tuple[Engine, Engine]]:
         yield source, target
 
 
-def test_a_variable_declared_in_the_catalog_flows_through_the_api_and_the_etl(
-    wind_direction: None, farm_databases: tuple[Engine, Engine], settings: Settings
+def test_a_signal_declared_in_the_configuration_flows_through_the_api_and_the_etl(
+    with_direction: Settings, farm_databases: tuple[Engine, Engine]
 ) -> None:
+    settings = with_direction
     source, target = farm_databases
     begin = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
-    seed_source(source, begin, begin + timedelta(days=1), seed=3)
+    columns = [v.column for v in settings.variables.values()]
+    seed_source(source, begin, begin + timedelta(days=1), seed=3, columns=columns)
     with source.connect() as conn:
         held = conn.execute(text("SELECT count(wind_direction), max(wind_direction) FROM data"))
         count, highest = held.one()
@@ -105,9 +107,9 @@ def test_a_variable_declared_in_the_catalog_flows_through_the_api_and_the_etl(
                 "variables": "wind_direction",
             },
         ).json()
-        assert [sorted(r) for r in rows] == [["timestamp", "wind_direction"]] * 2
+        assert [sorted(r) for r in rows] == [["timestamp", "turbine", "wind_direction"]] * 2
 
-        chosen = load_settings(etl_variables="wind_speed,wind_direction", _env_file=None)
+        chosen = settings.model_copy(update={"etl_variables": ["wind_speed", "wind_direction"]})
         with ApiClient(api.url) as client:
             result = run_day(
                 DAY,

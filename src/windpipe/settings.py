@@ -127,7 +127,7 @@ class TomlFileSource(PydanticBaseSettingsSource):
             raise ConfigError(f"{self.path}: cannot be read ({exc})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{self.path}: not valid TOML ({exc})") from None
-        fields = set(settings_cls.model_fields) - set(self._TABLES)
+        fields = set(settings_cls.model_fields) - set(self._TABLES) - {"config"}
         for key, value in document.items():
             if key in self._SECTIONS:
                 if not isinstance(value, dict):
@@ -162,6 +162,10 @@ class Settings(BaseSettings):
         env_prefix="WINDPIPE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
+    config: Path | None = Field(
+        default=None,
+        description="The configuration file in effect (WINDPIPE_CONFIG, else ./windpipe.toml).",
+    )
     source_db_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the source DB; unset = embedded PostgreSQL."
     )
@@ -391,6 +395,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _resolve(self) -> "Settings":
+        if self.config is None and config_path().is_file():
+            self.config = config_path().resolve()
         if self.api_url is None:
             host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
             self.api_url = f"http://{host}:{self.api_port}"

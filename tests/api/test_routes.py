@@ -42,6 +42,7 @@ def test_json_rows_are_the_source_rows_in_order(
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert body[0] == {
+        "turbine": "WTG01",
         "timestamp": "2024-03-02T00:00:00Z",
         "wind_speed": body[0]["wind_speed"],
         "power": body[0]["power"],
@@ -65,7 +66,13 @@ def test_the_three_formats_carry_identical_data(client: httpx.Client) -> None:
 
     rows_csv = list(csv.DictReader(io.StringIO(as_csv.text)))
     table = pa.ipc.open_stream(as_arrow.content).read_all()
-    assert table.schema.names == ["timestamp", "wind_speed", "power", "ambient_temperature"]
+    assert table.schema.names == [
+        "turbine",
+        "timestamp",
+        "wind_speed",
+        "power",
+        "ambient_temperature",
+    ]
     assert table.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
     assert 600 < len(as_json) < 720  # gaps: fewer than 720 minutes
     assert len(as_json) == len(rows_csv) == table.num_rows
@@ -78,6 +85,7 @@ def test_the_three_formats_carry_identical_data(client: httpx.Client) -> None:
         )
         for name in ("wind_speed", "power", "ambient_temperature"):
             assert j[name] == float(c[name]) == a[name]
+        assert j["turbine"] == c["turbine"] == a["turbine"] == "WTG01"
 
 
 def test_variables_repeated_and_comma_separated(client: httpx.Client) -> None:
@@ -89,7 +97,7 @@ def test_variables_repeated_and_comma_separated(client: httpx.Client) -> None:
     ]
     body = client.get("/data", params=params).json()
     assert len(body) == 5
-    assert list(body[0]) == ["timestamp", "power", "ambient_temperature"]
+    assert list(body[0]) == ["turbine", "timestamp", "power", "ambient_temperature"]
 
 
 def test_accept_csv_and_offsets(client: httpx.Client) -> None:
@@ -103,8 +111,8 @@ def test_accept_csv_and_offsets(client: httpx.Client) -> None:
         headers={"Accept": "text/csv"},
     )
     assert response.status_code == 200
-    assert response.text.splitlines()[0] == "timestamp,power"
-    assert [line.split(",")[0] for line in response.text.splitlines()[1:]] == [
+    assert response.text.splitlines()[0] == "turbine,timestamp,power"
+    assert [line.split(",")[1] for line in response.text.splitlines()[1:]] == [
         "2024-03-01T00:00:00Z",
         "2024-03-01T00:01:00Z",
         "2024-03-01T00:02:00Z",
@@ -115,7 +123,7 @@ def test_a_range_without_data_is_an_empty_answer(client: httpx.Client) -> None:
     params = {"start": "1999-01-01", "end": "1999-01-02"}
     assert client.get("/data", params=params).json() == []
     assert client.get("/data", params=params | {"format": "csv"}).text == (
-        "timestamp,wind_speed,power,ambient_temperature\n"
+        "turbine,timestamp,wind_speed,power,ambient_temperature\n"
     )
     assert (
         pa.ipc.open_stream(client.get("/data", params=params | {"format": "arrow"}).content)

@@ -30,7 +30,7 @@ ARROW = {"content-type": ARROW_MEDIA_TYPE}
 
 def test_fetch_returns_the_days_samples_as_arrow(client: ApiClient, seeded_source: Engine) -> None:
     table = client.fetch(DAY, DAY + timedelta(days=1), ["wind_speed", "power"])
-    assert table.column_names == ["timestamp", "wind_speed", "power"]
+    assert table.column_names == ["turbine", "timestamp", "wind_speed", "power"]
     assert table.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
     assert table.num_rows == 1440
     with seeded_source.connect() as conn:
@@ -171,7 +171,8 @@ def test_an_answer_that_is_not_the_apis_arrow_is_refused(client: ApiClient) -> N
         return httpx.Response(200, content=body, headers=ARROW)
 
     other = ApiClient("http://api.invalid", transport=httpx.MockTransport(arrow))
-    with other, pytest.raises(EtlError, match=r"columns \['timestamp', 'power'\], not"):
+    wrong = r"columns \['turbine', 'timestamp', 'power'\], not"
+    with other, pytest.raises(EtlError, match=wrong):
         other.fetch_frame(DAY, DAY + timedelta(hours=1), ["wind_speed"])
 
 

@@ -33,7 +33,7 @@ from windpipe.etl import pipeline
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import DayResult, run_day, run_range
 from windpipe.etl.store import ensure_schema as ensure_target_schema
-from windpipe.etl.store import replace_window
+from windpipe.etl.store import lock_namespace, replace_window
 from windpipe.postgres import database_url, ensure_database, libpq_conninfo, make_engine
 from windpipe.settings import Settings
 from windpipe.source.seed import seed_source
@@ -222,7 +222,7 @@ def test_the_schema_is_the_briefs_and_creation_is_idempotent(target: Engine) -> 
         for table in ("signal", "data")
     }
     assert uniques == {
-        "signal": [("uq_signal_name", ["name"])],
+        "signal": [("uq_signal_turbine_name", ["turbine", "name"])],
         "data": [("uq_data_signal_id_timestamp", ["signal_id", "timestamp"])],
     }
     (fk,) = inspector.get_foreign_keys("data")
@@ -289,7 +289,10 @@ def test_two_runs_of_one_day_at_once_end_in_the_state_of_one(
 ) -> None:
     """Both runs queue on the day's advisory lock; released together, they still serialize."""
     start = datetime(2024, 3, 2)
-    day_lock = ("SELECT pg_advisory_lock(%s, %s)", (0x57504950, start.date().toordinal()))
+    day_lock = (
+        "SELECT pg_advisory_lock(%s, %s)",
+        (lock_namespace("WTG01"), start.date().toordinal()),
+    )
     signals = ["power_mean", "power_max"]
     windows = [start + timedelta(minutes=10 * i) for i in range(144)]
     a = pl.DataFrame(
@@ -422,7 +425,10 @@ def test_the_target_connection_killed_mid_load_leaves_the_target_unchanged(
     config = {"aggregations": [*AGGREGATIONS, "count"]}
     with target.begin() as conn:  # register the new signal up front, as an earlier run would
         conn.execute(
-            text("INSERT INTO signal (name) VALUES ('wind_speed_count') ON CONFLICT DO NOTHING")
+            text(
+                "INSERT INTO signal (turbine, name, variable, aggregation) "
+                "VALUES ('WTG01', 'wind_speed_count', 'wind_speed', 'count') ON CONFLICT DO NOTHING"
+            )
         )
     before_signals = target_rows(target)
     assert before_signals == before

@@ -56,7 +56,15 @@ def test_the_previous_release_target_is_migrated_with_every_row_intact(
     with empty_database.connect() as conn:
         assert current_revision(conn) == HEADS["target"]
         assert conn.execute(text("SELECT * FROM data ORDER BY id")).all() == before
-        assert conn.execute(text("SELECT * FROM signal ORDER BY id")).all() == signals
+        migrated = conn.execute(
+            text("SELECT id, name, turbine, variable, aggregation FROM signal ORDER BY id")
+        ).all()
+        assert [(i, n) for i, n, *_ in migrated] == [tuple(r) for r in signals]
+        # Existing signals belong to the default turbine; variable and aggregation are parsed.
+        assert [tuple(r[2:]) for r in migrated] == [
+            ("WTG01", "wind_speed", "mean"),
+            ("WTG01", "power", "std"),
+        ]
         id_type = conn.execute(
             text(
                 "SELECT data_type FROM information_schema.columns "

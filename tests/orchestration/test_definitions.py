@@ -53,6 +53,7 @@ def test_schedules_and_the_sensor_run_without_a_click() -> None:
 
 def test_resources_read_the_windpipe_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WINDPIPE_API_URL", "http://api.example:8000")
+    monkeypatch.setenv("WINDPIPE_API_KEY", "")
     monkeypatch.setenv("WINDPIPE_API_TIMEOUT_SECONDS", "12.5")
     monkeypatch.setenv("WINDPIPE_TARGET_DB_URL", "postgresql+psycopg://u:p@db/target")
     monkeypatch.setenv("WINDPIPE_ETL_VARIABLES", "wind_speed, ambient_temperature")

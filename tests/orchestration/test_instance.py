@@ -1,6 +1,7 @@
 """The Dagster instance `windpipe dagster` prepares: home, dagster.yaml, storage, environment."""
 
 import multiprocessing
+import os
 import time
 from datetime import date
 from pathlib import Path
@@ -90,7 +91,9 @@ def test_environment_of_the_dagster_processes(tmp_path: Path) -> None:
         "DAGSTER_HOME": str(tmp_path / "home"),
         "WINDPIPE_API_URL": "http://127.0.0.1:8123",
         "WINDPIPE_API_TIMEOUT_SECONDS": "30.0",
+        "WINDPIPE_API_KEY": "",
         "WINDPIPE_TARGET_DB_URL": "postgresql+psycopg://t",
+        "WINDPIPE_CONFIG": os.environ["WINDPIPE_CONFIG"],
         "WINDPIPE_ETL_VARIABLES": "wind_speed,power",
         "WINDPIPE_ETL_AGGREGATIONS": "mean,count",
         PARTITIONS_START_ENV: "2024-03-01",

@@ -123,8 +123,8 @@ def test_a_round_counts_what_it_added_and_a_caught_up_feed_adds_nothing(
     with feed_engine.begin() as conn:  # the last sample is 3 minutes old
         conn.execute(
             text(
-                'INSERT INTO data ("timestamp", wind_speed, power, ambient_temperature) '
-                "VALUES (:t, 5, 100, 10)"
+                'INSERT INTO data (turbine, "timestamp", wind_speed, power, ambient_temperature) '
+                "VALUES ('WTG01', :t, 5, 100, 10)"
             ),
             {"t": datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=3)},
         )
@@ -173,6 +173,6 @@ def test_seed_follow_runs_the_feed_until_ctrl_c(new_source: URL, tmp_path: Path)
             proc.kill()
             proc.wait()
     lines = out.read_text().splitlines()
-    assert lines[-3] == "following: one sample a minute (Ctrl-C to stop)"
+    assert lines[-3] == "following: one sample a minute per turbine (Ctrl-C to stop)"
     assert lines[-2].endswith(" sample(s)") and " appended " in lines[-2]
     assert lines[-1] == "interrupted"

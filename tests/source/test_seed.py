@@ -158,7 +158,8 @@ def test_cli_seed_states_the_period_held(
     monkeypatch.setenv("WINDPIPE_DATA_DIR", str(settings.data_dir))
     result = _invoke_with_fresh_settings(["seed", "--start", "2022-05-01", "--days", "1"])
     assert result.exit_code == 0, result.output
-    assert "seeded 1,440 rows for [2022-05-01 00:00, 2022-05-02 00:00) UTC at 1min" in result.output
+    held = "seeded 1,440 rows of 1 turbine(s) for [2022-05-01 00:00, 2022-05-02 00:00) UTC at 1min"
+    assert held in result.output
     assert "source holds" in result.output and "rows from" in result.output
 
 

@@ -18,14 +18,18 @@ from windpipe.api.schemas import (
     CoverageBody,
     ErrorBody,
     Health,
+    TurbineInfo,
     VariableInfo,
     check_range,
+    check_turbines,
     parse_moment,
+    parse_turbines,
     parse_variables,
 )
 from windpipe.api.security import KeyDep
 from windpipe.errors import SourceUnavailableError
-from windpipe.source.store import select_range_sql
+from windpipe.settings import Settings
+from windpipe.source.store import TURBINE_IDS_SQL, TURBINES_SQL, select_range_sql
 
 router = APIRouter()
 _RETRY_AFTER = {
@@ -55,6 +59,16 @@ PAGE_ROWS: dict[DataFormat, int] = {
 #: Pages smaller than this are encoded on the event loop (a thread hop costs more).
 _INLINE_ROWS = 4_096
 _VARIABLES_PATTERN = "^({names})(,({names}))*$".format(names="|".join(catalog.VARIABLES))
+_TURBINES_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(,[A-Za-z0-9][A-Za-z0-9_.-]{0,63})*$"
+
+
+def _variables_schema(schema: dict[str, Any]) -> None:
+    """Document the accepted names as a pattern (the route's parser says what is wrong)."""
+    for option in schema.get("anyOf", []):
+        if option.get("type") == "array":
+            option["items"]["pattern"] = _VARIABLES_PATTERN
+
+
 _DATA_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The samples, streamed in the format asked for.",
@@ -65,10 +79,11 @@ _DATA_RESPONSES: dict[int | str, dict[str, Any]] = {
                     "items": {
                         "type": "object",
                         "properties": {
+                            "turbine": {"type": "string"},
                             "timestamp": {"type": "string", "format": "date-time"},
                             **{v: {"type": ["number", "null"]} for v in catalog.VARIABLES},
                         },
-                        "required": ["timestamp"],
+                        "required": ["turbine", "timestamp"],
                     },
                 }
             },
@@ -124,7 +139,7 @@ async def get_data(
         Query(
             description="Exclusive end, ISO 8601 date or datetime (UTC if no offset).",
             json_schema_extra={"pattern": MOMENT_PATTERN},
-            examples=["2026-01-02", "2026-01-01T12:00:00+02:00"],
+            examples=["2026-01-02", "2026-01-01T14:00:00+02:00"],
         ),
     ],
     variables: Annotated[
@@ -132,7 +147,15 @@ async def get_data(
         Query(
             description="Comma-separated and/or repeated; omitted means all variables. "
             f"Accepted: {', '.join(catalog.VARIABLES)}.",
-            json_schema_extra={"items": {"type": "string", "pattern": _VARIABLES_PATTERN}},
+            json_schema_extra=_variables_schema,
+        ),
+    ] = None,
+    turbines: Annotated[
+        list[str] | None,
+        Query(
+            description="Comma-separated and/or repeated turbine ids; omitted means every "
+            "turbine (see /turbines).",
+            json_schema_extra={"items": {"type": "string", "pattern": _TURBINES_PATTERN}},
         ),
     ] = None,
     format: Annotated[
@@ -140,27 +163,45 @@ async def get_data(
     ] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> StreamingResponse:
-    """Samples with ``start <= timestamp < end`` in timestamp order, streamed.
+    """Samples with ``start <= timestamp < end``, by turbine then time, streamed.
 
-    JSON (default) is an array of objects; CSV has a header line; Arrow is an IPC stream
-    (`application/vnd.apache.arrow.stream`) whose end-of-stream marker proves completeness.
+    Every record carries its ``turbine``. JSON (default) is an array of objects; CSV has a header
+    line; Arrow is an IPC stream (`application/vnd.apache.arrow.stream`) whose end-of-stream
+    marker proves completeness.
     """
     lo, hi = parse_moment("start", start), parse_moment("end", end)
     check_range(lo, hi, settings.api_max_range_days)
-    names = parse_variables(variables)
+    declared = settings.variables
+    names = parse_variables(variables, list(declared))
+    columns = {n: declared[n].column for n in names}
     chosen = format or negotiate(accept)
     page_rows = PAGE_ROWS[chosen]
+    wanted = parse_turbines(turbines)
 
     lease = await reader.lease()  # 503 + Retry-After when no connection frees up in time
     try:
+        if wanted is not None:
+            fleet = [t.id for t in settings.fleet]
+            if any(t not in fleet for t in wanted):  # only then is the source asked
+                held = (await lease.query(TURBINE_IDS_SQL)).column("turbine").to_pylist()
+                check_turbines(wanted, list(dict.fromkeys([*fleet, *held])))
+
+        def page_sql(after: tuple[str, Any] | None = None) -> str:
+            return select_range_sql(
+                names, lo, hi, turbines=wanted, columns=columns, limit=page_rows, after=after
+            )
+
         # The first page before answering: a dead database is a 503, not a broken 200, and an
         # empty range costs this one query.
-        first = await lease.query(select_range_sql(names, lo, hi, limit=page_rows))
+        first = await lease.query(page_sql())
     except BaseException:
         lease.release()
         raise
     schema = pa.schema(
-        [pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False)]
+        [
+            pa.field("turbine", pa.string(), nullable=False),
+            pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+        ]
         + [pa.field(n, pa.float64()) for n in names]
     )
     encoder = Encoder(chosen, schema)
@@ -172,10 +213,11 @@ async def get_data(
             while True:
                 pending = None
                 if page.num_rows == page_rows:  # more may follow: read ahead on this connection
-                    after = page.column("timestamp")[-1].as_py()
-                    pending = lease.submit(
-                        select_range_sql(names, lo, hi, limit=page_rows, after=after)
+                    after = (
+                        page.column("turbine")[-1].as_py(),
+                        page.column("timestamp")[-1].as_py(),
                     )
+                    pending = lease.submit(page_sql(after))
                 if page.num_rows <= _INLINE_ROWS:
                     yield encoder.page(page)
                 else:
@@ -193,12 +235,49 @@ async def get_data(
 
 
 @router.get("/variables", responses=_ERRORS, dependencies=[KeyDep])
-def get_variables() -> list[VariableInfo]:
-    """The variables ``/data`` can serve, with units."""
+def get_variables(settings: SettingsDep) -> list[VariableInfo]:
+    """The variables ``/data`` can serve (the configured signals), with units."""
     return [
         VariableInfo(name=v.name, unit=v.unit, description=v.description)
-        for v in catalog.VARIABLES.values()
+        for v in settings.variables.values()
     ]
+
+
+@router.get("/turbines", responses=_ERRORS, dependencies=[KeyDep])
+async def get_turbines(reader: ReaderDep, settings: SettingsDep) -> list[TurbineInfo]:
+    """Every turbine, configured or found in the source: metadata, first and last sample, rows."""
+    lease = await reader.lease()
+    try:
+        held = {row["turbine"]: row for row in (await lease.query(TURBINES_SQL)).to_pylist()}
+    finally:
+        lease.release()
+    return _turbines(settings, held)
+
+
+def _turbines(settings: Settings, held: dict[str, dict[str, Any]]) -> list[TurbineInfo]:
+    answer = []
+    for turbine in settings.fleet:
+        row = held.pop(turbine.id, {})
+        answer.append(
+            TurbineInfo(
+                **vars(turbine),
+                configured=True,
+                first=row.get("first"),
+                last=row.get("last"),
+                rows=int(row.get("rows") or 0),
+            )
+        )
+    for turbine_id, row in held.items():  # in the data, not (or no longer) configured
+        answer.append(
+            TurbineInfo(
+                id=turbine_id,
+                configured=False,
+                first=row["first"],
+                last=row["last"],
+                rows=int(row["rows"]),
+            )
+        )
+    return answer
 
 
 @router.get("/coverage", responses=_ERRORS, dependencies=[KeyDep])

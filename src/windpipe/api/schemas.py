@@ -1,6 +1,7 @@
 """Request parsing and response models of the connector API."""
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -28,6 +29,21 @@ class ErrorBody(BaseModel):
     """Every 4xx/5xx body."""
 
     detail: str
+
+
+class TurbineInfo(BaseModel):
+    """A turbine: its configured metadata and what the source holds of it."""
+
+    id: str
+    model: str | None = None
+    rated_power_kw: float | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    hub_height_m: float | None = None
+    configured: bool = Field(description="Declared in the configuration (else only in the data).")
+    first: datetime | None = Field(description="Earliest sample (UTC), null when none.")
+    last: datetime | None = Field(description="Latest sample (UTC), null when none.")
+    rows: int
 
 
 class CoverageBody(BaseModel):
@@ -93,24 +109,44 @@ def parse_moment(name: str, value: str) -> datetime:
         ) from None
 
 
-def parse_variables(values: list[str] | None) -> list[str]:
-    """Variables from repeated and/or comma-separated parameters, in request order, deduplicated."""
-    accepted = list(catalog.VARIABLES)
-    if not values:
-        return accepted
+def _listed(values: list[str] | None) -> list[str]:
+    """Items of repeated and/or comma-separated parameters, in request order, deduplicated."""
     names: list[str] = []
-    for value in values:
+    for value in values or []:
         for part in value.split(","):
             name = part.strip()
-            if not name:
-                continue
-            if name not in accepted:
-                raise QueryError(f"unknown variable {shown(name)}; accepted: {', '.join(accepted)}")
-            if name not in names:
+            if name and name not in names:
                 names.append(name)
+    return names
+
+
+def parse_variables(values: list[str] | None, accepted: Sequence[str] | None = None) -> list[str]:
+    """Variables asked for (all of ``accepted``, the configured ones, when none is named)."""
+    accepted = list(catalog.VARIABLES) if accepted is None else list(accepted)
+    if not values:
+        return accepted
+    names = _listed(values)
+    for name in names:
+        if name not in accepted:
+            raise QueryError(f"unknown variable {shown(name)}; accepted: {', '.join(accepted)}")
     if not names:
         raise QueryError(f"variables is empty; accepted: {', '.join(accepted)}")
     return names
+
+
+def parse_turbines(values: list[str] | None) -> list[str] | None:
+    """Turbines asked for (repeated and/or comma-separated), None for all."""
+    return _listed(values) or None
+
+
+def check_turbines(names: Sequence[str], known: Sequence[str]) -> None:
+    """Refuse turbines that are neither configured nor in the source, listing the known ones."""
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise QueryError(
+            f"unknown turbine(s) {', '.join(shown(n) for n in unknown[:5])}; "
+            f"known: {', '.join(list(known)[:50]) or 'none yet'}"
+        )
 
 
 def check_range(start: datetime, end: datetime, max_days: int) -> None:

@@ -218,6 +218,8 @@ def dagster_environment(
             "WINDPIPE_ETL_AGGREGATIONS": ",".join(settings.etl_aggregations),
         }
     )
+    if settings.config is not None:  # the fleet's file, wherever the processes start
+        env["WINDPIPE_CONFIG"] = str(settings.config)
     if settings.partitions_start is not None:  # e.g. from .env, which the runs may not read
         env[PARTITIONS_START_ENV] = settings.partitions_start.isoformat()
     elif first_day is not None and not env.get(PARTITIONS_START_ENV):

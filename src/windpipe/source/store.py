@@ -9,7 +9,7 @@ a parsed ``datetime``, never text a user typed.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import pairwise
 
@@ -58,29 +58,84 @@ def ensure_schema(engine: Engine) -> bool:
 # -- reads (the API's, as literal SQL for ADBC) ----------------------------------------------------
 
 
+_TURBINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _turbine_literal(turbine: str) -> str:
+    """A turbine id as a SQL literal; ValueError for anything but the form the configuration
+    accepts (letters, digits, ``_ . -``), which cannot hold a quote."""
+    if not _TURBINE_ID.fullmatch(turbine):
+        raise ValueError(f"not a turbine id: {turbine!r}")
+    return f"'{turbine}'"
+
+
 def select_range_sql(
     variables: Sequence[str],
     start: datetime,
     end: datetime,
     *,
+    turbines: Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
     limit: int | None = None,
-    after: datetime | None = None,
+    after: tuple[str, datetime] | None = None,
 ) -> str:
-    """Samples of ``variables`` in ``[start, end)`` in timestamp order.
+    """Samples of ``variables`` of ``turbines`` (None: all) in ``[start, end)``, by turbine and
+    time: ``turbine``, ``timestamp``, then each variable (read from its column in ``columns``).
 
-    With ``limit``, at most that many rows; with ``after``, only rows later than it: a keyset
-    page. Paging by rows, not by time, costs one query for an empty range and none for gaps.
+    With ``limit``, at most that many rows; with ``after`` (a turbine and a timestamp), only the
+    rows past it: a keyset page along the primary key. Paging by rows, not by time, costs one
+    query for an empty range and none for gaps.
     """
-    lower = (
-        f'"timestamp" > {_literal(after)}'
-        if after is not None
-        else f'"timestamp" >= {_literal(start)}'
+    columns = columns or {}
+    names = _quoted(variables)
+    sources = _quoted([columns.get(v, v) for v in variables])
+    selected = ", ".join(
+        ['"turbine"', '"timestamp"']
+        + [
+            src if src == name else f"{src} AS {name}"
+            for src, name in zip(sources, names, strict=True)
+        ]
     )
+    conditions = [f'"timestamp" >= {_literal(start)}', f'"timestamp" < {_literal(end)}']
+    if turbines is not None:
+        listed = ", ".join(_turbine_literal(t) for t in turbines) or "NULL"
+        conditions.append(f"turbine IN ({listed})")
+    if after is not None:
+        conditions.append(
+            f'(turbine, "timestamp") > ({_turbine_literal(after[0])}, {_literal(after[1])})'
+        )
     return (
-        f"SELECT {_columns(variables)} FROM data "  # noqa: S608 - catalog names only
-        f'WHERE {lower} AND "timestamp" < {_literal(end)} '
-        'ORDER BY "timestamp"' + (f" LIMIT {int(limit)}" if limit is not None else "")
+        f"SELECT {selected} FROM data "  # noqa: S608 - validated names and literals only
+        f"WHERE {' AND '.join(conditions)} "
+        'ORDER BY turbine, "timestamp"' + (f" LIMIT {int(limit)}" if limit is not None else "")
     )
+
+
+#: Every turbine with samples, with its first and last timestamp and exact row count: a loose
+#: scan of the primary key (one probe per turbine), then index-only counts per turbine.
+_EACH_TURBINE = """
+WITH RECURSIVE turbines AS (
+    (SELECT turbine FROM data ORDER BY turbine LIMIT 1)
+    UNION ALL
+    SELECT (SELECT d.turbine FROM data d WHERE d.turbine > t.turbine ORDER BY d.turbine LIMIT 1)
+    FROM turbines t WHERE t.turbine IS NOT NULL
+)
+"""
+#: Every turbine with samples (one probe of the primary key per turbine).
+TURBINE_IDS_SQL = (
+    _EACH_TURBINE  # noqa: S608 - constant text
+    + "SELECT turbine FROM turbines WHERE turbine IS NOT NULL ORDER BY turbine"
+)
+TURBINES_SQL = (
+    _EACH_TURBINE  # noqa: S608 - constant text
+    + """
+SELECT t.turbine AS turbine,
+       (SELECT min(d."timestamp") FROM data d WHERE d.turbine = t.turbine) AS first,
+       (SELECT max(d."timestamp") FROM data d WHERE d.turbine = t.turbine) AS last,
+       (SELECT count(*) FROM data d WHERE d.turbine = t.turbine) AS rows
+FROM turbines t WHERE t.turbine IS NOT NULL ORDER BY t.turbine
+"""
+)
 
 
 #: First and last timestamp and row count, as columns ``first``, ``last``, ``rows`` (exact; a
@@ -207,24 +262,16 @@ def replace_samples(
 
 def newest_per_turbine(engine: Engine) -> dict[str, datetime]:
     """Each turbine's latest sample (a loose scan of the primary key: one probe per turbine)."""
+    sql = (
+        _EACH_TURBINE  # noqa: S608 - constant text
+        + """
+        SELECT t.turbine,
+               (SELECT max(d."timestamp") FROM data d WHERE d.turbine = t.turbine)
+        FROM turbines t WHERE t.turbine IS NOT NULL
+        """
+    )
     with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                """
-                WITH RECURSIVE turbines AS (
-                    (SELECT turbine FROM data ORDER BY turbine LIMIT 1)
-                    UNION ALL
-                    SELECT (SELECT d.turbine FROM data d WHERE d.turbine > t.turbine
-                            ORDER BY d.turbine LIMIT 1)
-                    FROM turbines t WHERE t.turbine IS NOT NULL
-                )
-                SELECT t.turbine,
-                       (SELECT max(d."timestamp") FROM data d WHERE d.turbine = t.turbine)
-                FROM turbines t WHERE t.turbine IS NOT NULL
-                """
-            )
-        )
-        return {str(turbine): newest for turbine, newest in rows}
+        return {str(turbine): newest for turbine, newest in conn.execute(text(sql))}
 
 
 def insert_new_samples(
