@@ -146,3 +146,37 @@ def test_version() -> None:
     result = windpipe("--version")
     assert result.returncode == 0
     assert re.fullmatch(r"windpipe \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_config_show_names_where_each_value_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "fleet.toml").write_text(
+        'api_port = 8100\n[etl]\nwindow = "15min"\n'
+        '[[turbines]]\nid = "WTG01"\n[[turbines]]\nid = "WTG02"\nrated_power_kw = 3000\n'
+    )
+    env = {"WINDPIPE_CONFIG": str(tmp_path / "fleet.toml"), "WINDPIPE_LOG_LEVEL": "debug"}
+    done = subprocess.run(
+        [sys.executable, "-m", "windpipe", "config", "show"],
+        env={**os.environ, **env, "COLUMNS": "200"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()  # piped: one line per value
+    assert f"WINDPIPE_API_PORT=8100  # {tmp_path}/fleet.toml (api_port)" in lines
+    assert f"WINDPIPE_ETL_WINDOW=15min  # {tmp_path}/fleet.toml (etl.window)" in lines
+    assert "WINDPIPE_LOG_LEVEL=DEBUG  # environment (WINDPIPE_LOG_LEVEL)" in lines
+    assert "WINDPIPE_API_HOST=127.0.0.1  # default" in lines
+    assert "turbine id=WTG02, rated_power_kw=3000.0" in lines
+    assert "-> 8 signals per turbine" in done.stdout
+    (tmp_path / "fleet.toml").write_text('[[turbines]]\nid = "A"\n[[turbines]]\nid = "A"\n')
+    bad = subprocess.run(
+        [sys.executable, "-m", "windpipe", "config", "show"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert "fleet.toml: turbines: duplicate turbine id(s) ['A']" in bad.stderr

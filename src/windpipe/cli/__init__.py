@@ -6,11 +6,20 @@ Dagster or FastAPI.
 
 import sys
 
-from windpipe.cli import apikey, dagster, db, etl, serve, source, up
+from windpipe.cli import apikey, config, dagster, db, etl, serve, source, up
 from windpipe.cli.app import app
 
 __all__ = ["app", "main"]
-_ = (apikey, dagster, db, etl, serve, source, up)  # imported for their command registrations
+_ = (
+    apikey,
+    config,
+    dagster,
+    db,
+    etl,
+    serve,
+    source,
+    up,
+)  # imported for their command registrations
 
 
 def main() -> None:

@@ -1,0 +1,141 @@
+"""``windpipe config show``: the configuration in effect, and where each value came from."""
+
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from windpipe.cli.app import app, clean_errors, console, load_settings_or_exit
+
+if TYPE_CHECKING:
+    from windpipe.settings import Settings
+
+config_app = typer.Typer(
+    help="The configuration: settings, fleet and signals.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+
+#: Settings shown as tables of their own rather than as one line.
+_TABLES = ("turbines", "signals", "imports")
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it: lists comma-joined, passwords in URLs and secrets hidden."""
+    if value is None:
+        return "-"
+    if hasattr(value, "get_secret_value"):
+        return "***"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(value))
+
+
+def _origins() -> tuple[dict[str, str], dict[str, str]]:
+    """Where each field was set: ``.env`` keys, and the configuration file's keys by field."""
+    from dotenv import dotenv_values
+
+    from windpipe.settings import TomlFileSource, config_path
+
+    dotenv = {
+        k.removeprefix("WINDPIPE_").lower(): ".env"
+        for k in dotenv_values(".env")
+        if k.startswith("WINDPIPE_")
+    }
+    in_file = {}
+    path = config_path()
+    if path.is_file():
+        from windpipe.settings import Settings
+
+        for field in TomlFileSource(Settings).values:
+            section, _, sub = field.partition("_")
+            key = f"{section}.{sub}" if section == "etl" and sub else field
+            in_file[field] = f"{path} ({key})"
+    return dotenv, in_file
+
+
+def _origin(field: str, dotenv: dict[str, str], in_file: dict[str, str]) -> str:
+    variable = f"WINDPIPE_{field.upper()}"
+    if variable in os.environ:
+        return f"environment ({variable})"
+    if field in dotenv:
+        return f".env ({variable})"
+    if field in in_file:
+        return in_file[field]
+    return "found in the working directory" if field == "config" else "default"
+
+
+@config_app.command("show")
+@clean_errors
+def show() -> None:
+    """Print every setting in effect with its source, then the fleet and the signals."""
+    from rich.table import Table
+
+    settings = load_settings_or_exit()
+    dotenv, in_file = _origins()
+    values = settings.model_dump()
+    if not console.is_terminal:  # piped: one line per value, for grep and diff
+        for field in type(settings).model_fields:
+            if field not in _TABLES:
+                value = _shown(getattr(settings, field))
+                origin = _origin(field, dotenv, in_file)
+                console.print(f"WINDPIPE_{field.upper()}={value}  # {origin}", highlight=False)
+        for turbine in values["turbines"]:
+            shown = ", ".join(f"{k}={v}" for k, v in turbine.items() if v is not None)
+            console.print(f"turbine {shown}", highlight=False)
+        for name, variable in settings.variables.items():
+            console.print(
+                f"signal {name}: column={variable.column} unit={variable.unit or '-'} "
+                f"range=[{variable.low:g}, {variable.high:g}] "
+                f"aggregated={'yes' if name in settings.etl_variables else 'no'}",
+                highlight=False,
+            )
+        _summary(settings)
+        return
+    table = Table(title="settings", title_justify="left")
+    for column in ("setting", "value", "from"):
+        table.add_column(column)
+    for field in type(settings).model_fields:
+        if field in _TABLES:
+            continue
+        value = getattr(settings, field)
+        table.add_row(f"WINDPIPE_{field.upper()}", _shown(value), _origin(field, dotenv, in_file))
+    console.print(table)
+
+    fleet = Table(
+        title=f"turbines (from {_origin('turbines', dotenv, in_file)})", title_justify="left"
+    )
+    for column in ("id", "model", "rated_power_kw", "latitude", "longitude", "hub_height_m"):
+        fleet.add_column(column)
+    for turbine in values["turbines"]:
+        fleet.add_row(
+            *(
+                _shown(turbine[c])
+                for c in ("id", "model", "rated_power_kw", "latitude", "longitude", "hub_height_m")
+            )
+        )
+    console.print(fleet)
+
+    signals = Table(
+        title=f"signals (from {_origin('signals', dotenv, in_file)})", title_justify="left"
+    )
+    for column in ("signal", "column", "unit", "range", "aggregated by the ETL"):
+        signals.add_column(column)
+    for name, variable in settings.variables.items():
+        signals.add_row(
+            name,
+            variable.column,
+            variable.unit or "-",
+            f"[{variable.low:g}, {variable.high:g}]",
+            "yes" if name in settings.etl_variables else "no",
+        )
+    console.print(signals)
+    _summary(settings)
+
+
+def _summary(settings: "Settings") -> None:
+    console.print(
+        f"ETL: {', '.join(settings.etl_aggregations)} over {settings.etl_window} windows of "
+        f"{len(settings.fleet)} turbine(s) -> {len(settings.etl_signals)} signals per turbine",
+        highlight=False,
+    )
