@@ -36,9 +36,10 @@ fmt: sync
 	$(RUN) ruff check --fix src tests bench
 	$(RUN) ruff format src tests bench
 
-bench: sync  ## side-by-side benchmarks (API formats, ETL paths)
+bench: sync  ## side-by-side benchmarks (API formats, ETL paths, the fleet)
 	$(RUN) python bench/api.py
 	$(RUN) python bench/etl.py
+	$(RUN) python bench/fleet.py
 
 clean:
 	-$(RUN) windpipe db stop
