@@ -335,7 +335,8 @@ def test_api_answers_on_its_published_port(stack: Stack) -> None:
         table = pyarrow.ipc.open_stream(io.BytesIO(arrow.content)).read_all()
         as_json = client.get("/data", params=params).raise_for_status().json()
     assert table.num_rows == len(as_json) == 10
-    assert table.column_names == ["timestamp", "wind_speed", "power"]
+    assert table.column_names == ["turbine", "timestamp", "wind_speed", "power"]
+    assert set(table.column("turbine").to_pylist()) == {"WTG01"}
     assert [r["wind_speed"] for r in as_json] == pytest.approx(table["wind_speed"].to_pylist())
     assert as_json[0]["timestamp"] == f"{first.date()}T00:00:00Z"
 
