@@ -307,6 +307,24 @@ class Settings(BaseSettings):
 
     # -- end of issue 14's block
 
+    # -- API worker processes (issue 12): one by default; more only where cores are free for them.
+    api_workers: int = Field(
+        default=1,
+        description="uvicorn worker processes of `windpipe api` (1..32); each has its own pool.",
+    )
+
+    @field_validator("api_workers")
+    @classmethod
+    def _valid_workers(cls, value: int) -> int:
+        if not 1 <= value <= 32:
+            raise ValueError(
+                f"{value} worker processes is outside 1..32; use about one per free core "
+                "(each worker holds its own WINDPIPE_API_POOL_SIZE connections)"
+            )
+        return value
+
+    # -- end of the API workers block
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:

@@ -1,6 +1,7 @@
 """``windpipe api``: serve the connector API with uvicorn."""
 
-from typing import Annotated
+import os
+from typing import Annotated, Any
 
 import typer
 
@@ -73,16 +74,29 @@ def api(
             "this port reads the data (set WINDPIPE_API_KEY_HASHES, see `windpipe api-key`)",
             highlight=False,
         )
-    application = create_app(settings, source_conninfo=libpq_conninfo(reader_url))
-    uvicorn.run(
-        application,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=5,
+    server_options: dict[str, Any] = {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "log_level": settings.log_level.lower(),
+        "timeout_graceful_shutdown": 5,
         # Idle keep-alive connections beyond the request limit are the kernel's, not ours.
-        limit_concurrency=settings.api_max_concurrency * 4,
-        server_header=False,
+        "limit_concurrency": settings.api_max_concurrency * 4,
+        "server_header": False,
+    }
+    if settings.api_workers == 1:
+        application = create_app(settings, source_conninfo=libpq_conninfo(reader_url))
+        uvicorn.run(application, **server_options)
+        return
+    # Each worker is a fresh interpreter that builds the app from the environment: hand it what
+    # this process settled (the options, and the reader URL, which for the embedded server is
+    # only known once it runs). The pool, the concurrency limit and the Host check are per worker.
+    os.environ.update(
+        WINDPIPE_API_HOST=settings.api_host,
+        WINDPIPE_API_PORT=str(settings.api_port),
+        WINDPIPE_API_SOURCE_DB_URL=reader_url.render_as_string(hide_password=False),
+    )
+    uvicorn.run(
+        "windpipe.api.app:create_app", factory=True, workers=settings.api_workers, **server_options
     )
 
 
