@@ -36,10 +36,11 @@ fmt: sync
 	$(RUN) ruff check --fix src tests bench
 	$(RUN) ruff format src tests bench
 
-bench: sync  ## side-by-side benchmarks (API formats, ETL paths, the fleet)
+bench: sync  ## side-by-side benchmarks (API formats, ETL paths, the fleet, API workers)
 	$(RUN) python bench/api.py
 	$(RUN) python bench/etl.py
 	$(RUN) python bench/fleet.py
+	$(RUN) python bench/workers.py
 
 clean:
 	-$(RUN) windpipe db stop
