@@ -8,6 +8,7 @@ its signals, the ETL's window and aggregations, and any single setting by its na
 import os
 import re
 import tomllib
+import zoneinfo
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -89,6 +90,55 @@ class SignalConfig(BaseModel):
         if value is not None and not value[0] < value[1]:
             raise ValueError(f"range {list(value)} must be [low, high] with low < high")
         return value
+
+
+class ImportConfig(BaseModel):
+    """``[imports.<name>]`` in the configuration file: how to read one kind of SCADA export.
+
+    ``columns`` maps the file's column names to configured signals (empty: the file's columns
+    named like a signal); every other column of the file is ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["csv", "parquet"] | None = None
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    time_column: str = Field(default="timestamp", min_length=1)
+    time_format: str = Field(default="auto", min_length=1)
+    timezone: str | None = None
+    ambiguous: Literal["error", "earliest", "latest", "infer"] = "error"
+    turbine_column: str | None = Field(default=None, min_length=1)
+    turbine: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone; expected e.g. UTC, Europe/Paris"
+            ) from None
+        return value
+
+    @field_validator("time_format")
+    @classmethod
+    def _known_time_format(cls, value: str) -> str:
+        if value not in ("auto", "iso", "epoch", "epoch_ms") and "%" not in value:
+            raise ValueError(
+                f"{value!r} is not a time format; accepted: auto, iso, epoch (seconds), "
+                "epoch_ms, or a strftime pattern such as %d/%m/%Y %H:%M"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_turbine_source(self) -> "ImportConfig":
+        if self.turbine is not None and self.turbine_column is not None:
+            raise ValueError("give turbine_column (a column of turbine ids) or turbine, not both")
+        return self
 
 
 def _default_signals() -> dict[str, SignalConfig]:
@@ -205,7 +255,7 @@ class Settings(BaseSettings):
         default_factory=_default_signals,
         description="The source's numeric columns ([signals.<variable>] in the file).",
     )
-    imports: dict[str, dict[str, Any]] = Field(
+    imports: dict[str, ImportConfig] = Field(
         default_factory=dict, description="Named import mappings ([imports.<name>])."
     )
     dagster_host: Host = Field(default="127.0.0.1", description="Dagster webserver interface.")
@@ -428,6 +478,22 @@ class Settings(BaseSettings):
             raise ValueError(f"{_where(('etl_variables',))}: {exc}") from None
         return self
 
+    @model_validator(mode="after")
+    def _valid_imports(self) -> "Settings":
+        for name, mapping in self.imports.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+                raise ValueError(
+                    f"{_where(('imports',))}.{name[:40]}: not a mapping name; accepted: "
+                    "letters, digits, _ . -"
+                )
+            for column, signal in mapping.columns.items():
+                if signal not in self.signals:
+                    raise ValueError(
+                        f"{_where(('imports', name, 'columns', column))}: {signal!r} is not a "
+                        f"configured signal; accepted: {', '.join(self.signals)}"
+                    )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -483,6 +549,7 @@ _FILE_ONLY = ("turbines", "signals", "imports")
 _ACCEPTED = {
     "turbines": list(TurbineConfig.model_fields),
     "signals": list(SignalConfig.model_fields),
+    "imports": list(ImportConfig.model_fields),
 }
 
 

@@ -6,7 +6,7 @@ Dagster or FastAPI.
 
 import sys
 
-from windpipe.cli import apikey, config, dagster, db, etl, serve, source, up
+from windpipe.cli import apikey, config, dagster, db, etl, importer, serve, source, up
 from windpipe.cli.app import app
 
 __all__ = ["app", "main"]
@@ -16,6 +16,7 @@ _ = (
     dagster,
     db,
     etl,
+    importer,
     serve,
     source,
     up,

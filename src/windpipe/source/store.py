@@ -299,3 +299,131 @@ def vacuum(engine: Engine) -> None:
     """
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM (ANALYZE) data"))
+
+
+# -- imports of SCADA exports (issue 13) -----------------------------------------------------------
+
+
+def table_columns(engine: Engine) -> list[str]:
+    """The source table's columns, in table order."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'data' "
+                "ORDER BY ordinal_position"
+            )
+        )
+        return [str(name) for (name,) in rows]
+
+
+def _validity(array: pa.Array) -> np.ndarray:
+    """Whether each value of ``array`` is present, as a bool ndarray."""
+    if array.null_count == 0:
+        return np.ones(len(array), dtype=bool)
+    bits = np.frombuffer(array.buffers()[0], dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)].astype(
+        bool
+    )
+
+
+def encode_copy_binary_nullable(table: pa.Table, columns: Sequence[str], turbine: str) -> bytes:
+    """One turbine's rows in binary COPY format (no header), like :func:`encode_copy_binary`,
+    but ``columns`` may hold nulls (a null is a field of length -1 and no value bytes).
+
+    Each row is first laid out at full size; the value bytes of null fields are then cut out with
+    one boolean mask over the whole buffer, so there is still no Python loop over the rows.
+    """
+    name = turbine.encode()
+    row = np.dtype(
+        [("n", ">i2"), ("l0", ">i4"), ("v0", ">i8")]
+        + [
+            item
+            for i in range(1, len(columns) + 1)
+            for item in ((f"l{i}", ">i4"), (f"v{i}", ">f8"))
+        ]
+        + [("lt", ">i4"), ("vt", f"S{len(name)}")]
+    )
+    count = table.num_rows
+    rows = np.empty(count, dtype=row)
+    rows["n"] = 2 + len(columns)
+    rows["l0"] = 8
+    rows["v0"] = _numpy(table["timestamp"].cast(pa.int64()), np.int64) - _PG_EPOCH_US
+    keep: np.ndarray | None = None
+    for i, column in enumerate(columns, start=1):
+        array = table[column].combine_chunks().cast(pa.float64())
+        present = _validity(array)
+        rows[f"l{i}"] = np.where(present, 8, -1)
+        rows[f"v{i}"] = np.frombuffer(
+            array.buffers()[1], dtype=np.float64, count=len(array), offset=array.offset * 8
+        )
+        if not present.all():
+            if keep is None:
+                keep = np.ones((count, row.itemsize), dtype=bool)
+            start = row.fields[f"v{i}"][1]  # type: ignore[index]
+            keep[~present, start : start + 8] = False
+    rows["lt"] = len(name)
+    rows["vt"] = name
+    if keep is None:
+        return rows.tobytes()
+    return rows.view(np.uint8).reshape(count, row.itemsize)[keep].tobytes()
+
+
+_IMPORT_STAGE = "windpipe_import_stage"
+
+
+def upsert_samples(
+    conn: psycopg.Connection, table: pa.Table, *, columns: Sequence[str]
+) -> tuple[int, int]:
+    """Insert ``table``'s samples, or replace ``columns`` of those already held, on an open
+    transaction; return (rows inserted, rows whose values changed).
+
+    ``table`` has ``turbine``, ``timestamp`` (UTC) and ``columns`` (nullable float), grouped by
+    turbine, one row per (turbine, timestamp). Other columns of rows already held are left as they
+    are. When nothing is held yet for the table's turbines in its period (a first import), the
+    rows are copied straight in; otherwise they go through a temporary table and
+    ``INSERT ... ON CONFLICT DO UPDATE``, which leaves identical rows untouched.
+    """
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return 0, 0
+    stamps = table["timestamp"]
+    turbines = table["turbine"].unique().to_pylist()
+    lo, hi = pc.min(stamps).as_py(), pc.max(stamps).as_py()
+    held = conn.execute(
+        'SELECT EXISTS (SELECT 1 FROM data WHERE turbine = ANY(%s) AND "timestamp" >= %s '
+        'AND "timestamp" <= %s)',
+        (turbines, lo, hi),
+    ).fetchone()
+    overlap = bool(held and held[0])
+    names = _quoted(columns)
+    listed = f"{_columns(columns)}, turbine"
+    into = _IMPORT_STAGE if overlap else "data"
+    if overlap:
+        conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_IMPORT_STAGE} "
+            "(LIKE data INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+    with conn.cursor().copy(f"COPY {into} ({listed}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(_COPY_HEADER)
+        for turbine, rows in _by_turbine(table):
+            copy.write(encode_copy_binary_nullable(rows, columns, turbine))
+        copy.write(_COPY_TRAILER)
+    if not overlap:
+        return table.num_rows, 0
+    assignments = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
+    old = ", ".join(f"d.{n}" for n in names)
+    new = ", ".join(f"EXCLUDED.{n}" for n in names)
+    merged = conn.execute(
+        f"WITH merged AS (INSERT INTO data AS d ({listed}) "  # noqa: S608 - validated names
+        f"SELECT {listed} FROM {_IMPORT_STAGE} "
+        f'ON CONFLICT (turbine, "timestamp") DO UPDATE SET {assignments} '
+        f"WHERE ROW({old}) IS DISTINCT FROM ROW({new}) "
+        "RETURNING (xmax = 0) AS inserted) "
+        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
+        "FROM merged"
+    ).fetchone()
+    conn.execute(f"TRUNCATE {_IMPORT_STAGE}")
+    assert merged is not None
+    return int(merged[0]), int(merged[1])

@@ -1,0 +1,291 @@
+"""``windpipe import``: load SCADA exports (CSV, Parquet) into the source table."""
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from windpipe.cli.app import UserError, app, clean_errors, console, load_settings_or_exit, warn
+
+
+class Format(StrEnum):
+    """File formats ``windpipe import`` reads."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
+class Ambiguous(StrEnum):
+    """What a naive timestamp that a DST change makes ambiguous becomes."""
+
+    error = "error"
+    earliest = "earliest"
+    latest = "latest"
+    infer = "infer"
+
+
+def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: list[str]) -> Any:
+    """The import mapping in effect: ``[imports.<name>]`` (or the defaults), then the options."""
+    from pydantic import ValidationError
+
+    from windpipe.settings import ImportConfig
+
+    if name is not None and name not in settings.imports:
+        known = ", ".join(settings.imports) or "none: add [imports.<name>] to windpipe.toml"
+        raise UserError(f"--mapping {name!r} is not a configured mapping; configured: {known}")
+    base = settings.imports[name].model_dump(exclude_unset=True) if name else {}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "turbine" in given:
+        base.pop("turbine_column", None)
+    if "turbine_column" in given:
+        base.pop("turbine", None)
+    columns = dict(base.get("columns", {}))
+    for entry in maps:
+        source, sep, signal = entry.partition("=")
+        if not sep or not source.strip() or not signal.strip():
+            raise UserError(f"--map {entry!r} is not SOURCE_COLUMN=signal")
+        if signal.strip() not in settings.signals:
+            raise UserError(
+                f"--map {entry!r}: {signal.strip()!r} is not a configured signal; "
+                f"accepted: {', '.join(settings.signals)}"
+            )
+        columns[source.strip()] = signal.strip()
+    try:
+        return ImportConfig.model_validate({**base, **given, "columns": columns})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        option = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "the options"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise UserError(f"{option}: {message}") from None
+
+
+def _period(report: Any) -> str:
+    if report.first is None:
+        return "no rows"
+    return f"{report.first:%Y-%m-%d %H:%M:%S} .. {report.last:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _listed(names: list[str], most: int = 12) -> str:
+    return ", ".join(names[:most]) + (
+        f", … ({len(names) - most} more)" if len(names) > most else ""
+    )
+
+
+def _print_report(report: Any, *, dry_run: bool) -> None:
+    turbines = ", ".join(f"{t} {n:,}" for t, n in sorted(report.turbines.items()))
+    rate = report.rows_read / report.seconds if report.seconds else 0.0
+    verb = "would import" if dry_run else "imported"
+    console.print(
+        f"{verb} {report.path}: {report.rows:,} rows of {len(report.turbines)} turbine(s), "
+        f"{_period(report)}; {report.bytes / 1e6:,.1f} MB, {report.rows_read:,} rows read "
+        f"in {report.seconds:.1f} s ({rate:,.0f} rows/s)",
+        highlight=False,
+    )
+    if not dry_run:
+        console.print(
+            f"  {report.inserted:,} new, {report.changed:,} changed, "
+            f"{report.unchanged:,} unchanged",
+            highlight=False,
+        )
+    console.print(f"  turbines: {turbines or 'none'}", highlight=False)
+    console.print(
+        "  columns: "
+        + ", ".join(
+            f"{source} -> {signal} ({report.nulls.get(signal, 0):,} null)"
+            for source, signal in report.mapped.items()
+        ),
+        highlight=False,
+    )
+    if report.ignored:
+        console.print(
+            f"  ignored {len(report.ignored)} unmapped column(s): {_listed(report.ignored)}",
+            highlight=False,
+        )
+    if report.duplicates:
+        console.print(
+            f"  {report.duplicates:,} row(s) repeat a turbine and timestamp: the last one kept",
+            highlight=False,
+        )
+    if report.skipped:
+        counts = "; ".join(f"{reason}: {n:,}" for reason, n in report.skipped.most_common())
+        console.print(
+            f"  skipped {sum(report.skipped.values()):,} bad row(s): {counts}", highlight=False
+        )
+
+
+@app.command("import")
+@clean_errors
+def import_(
+    paths: Annotated[
+        list[Path], typer.Argument(help="CSV or Parquet files (.gz, .bz2, .zst compressed too).")
+    ],
+    mapping: Annotated[
+        str | None,
+        typer.Option("--mapping", "-m", help="A configured [imports.<name>] mapping to apply."),
+    ] = None,
+    format: Annotated[
+        Format | None, typer.Option("--format", help="File format; default: from the extension.")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="Column of the timestamps. Default: timestamp.")
+    ] = None,
+    time_format: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (ISO 8601 with or without offset, or epoch seconds), iso, epoch, "
+            "epoch_ms, or a strftime pattern such as '%d/%m/%Y %H:%M'."
+        ),
+    ] = None,
+    turbine_column: Annotated[
+        str | None, typer.Option(help="Column of the turbine ids. Default: turbine.")
+    ] = None,
+    turbine: Annotated[
+        str | None, typer.Option(help="One turbine id for every row (a file per turbine).")
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="SOURCE_COLUMN=signal, repeatable. Default: the columns named like a signal.",
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="IANA zone of timestamps written without an offset, e.g. Europe/Paris."),
+    ] = None,
+    ambiguous: Annotated[
+        Ambiguous | None,
+        typer.Option(
+            help="A local time a DST change repeats: error (default), earliest (summer time), "
+            "latest (winter time), infer (in file order: first summer, then winter)."
+        ),
+    ] = None,
+    delimiter: Annotated[str | None, typer.Option(help="CSV field separator. Default: ,")] = None,
+    skip_bad_rows: Annotated[
+        bool,
+        typer.Option("--skip-bad-rows", help="Leave bad rows out (counted by reason) instead."),
+    ] = False,
+    allow_new_turbines: Annotated[
+        bool,
+        typer.Option(
+            "--allow-new-turbines",
+            help="Import turbines the configuration does not list (the ETL ignores them "
+            "until they are added as [[turbines]]).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and check every row; write nothing.")
+    ] = False,
+) -> None:
+    """Import SCADA exports into the source table: one transaction per file, upserted by
+    (turbine, timestamp), so an import repeated gives the same rows."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from windpipe.source.importer import import_file
+
+    settings = load_settings_or_exit()
+    spec = _mapping(
+        settings,
+        mapping,
+        {
+            "format": format.value if format else None,
+            "time_column": time_column,
+            "time_format": time_format,
+            "turbine_column": turbine_column,
+            "turbine": turbine,
+            "timezone": timezone,
+            "ambiguous": ambiguous.value if ambiguous else None,
+            "delimiter": delimiter,
+        },
+        map_ or [],
+    )
+    signals = {name: v.column for name, v in settings.variables.items()}
+    fleet = [t.id for t in settings.fleet]
+    engine = None
+    if not dry_run:
+        from windpipe.postgres import check_connection, database_url, make_engine
+        from windpipe.source.store import ensure_schema, table_columns
+
+        url = database_url(settings, "source")
+        check_connection(url, label="the source")
+        engine = make_engine(url)
+        ensure_schema(engine)
+        held = set(table_columns(engine))
+        absent = sorted({signals[s] for s in spec.columns.values()} - held)
+        if absent:
+            raise UserError(
+                f"the source table has no column(s) {absent}; add each as a double precision "
+                "column first (README, Fleet: adding a signal)"
+            )
+        signals = {s: c for s, c in signals.items() if c in held}
+
+    reports = []
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console.get(),
+        transient=True,
+        disable=not console.is_terminal,  # piped output gets the summary lines only
+    ) as progress:
+        for number, path in enumerate(paths):
+            size = path.stat().st_size if path.is_file() else None
+            task = progress.add_task(path.name, total=size)
+
+            def advance(n: int, task: Any = task) -> None:
+                progress.advance(task, n)
+
+            try:
+                report = import_file(
+                    path,
+                    spec,
+                    signals=signals,
+                    fleet=fleet,
+                    engine=engine,
+                    skip_bad_rows=skip_bad_rows,
+                    allow_new_turbines=allow_new_turbines,
+                    on_bytes=advance,
+                )
+            except Exception:
+                if number:
+                    warn(f"{number} earlier file(s) were imported; importing them again is safe")
+                raise
+            progress.remove_task(task)
+            reports.append(report)
+            _print_report(report, dry_run=dry_run)
+
+    if engine is not None:
+        from windpipe.source.store import coverage, vacuum
+
+        vacuum(engine)  # fresh statistics: /coverage's estimate counts the new rows at once
+        held_now = coverage(engine)
+        console.print(
+            f"source holds {held_now.rows:,} rows from {held_now.first:%Y-%m-%d %H:%M:%S} "
+            f"to {held_now.last:%Y-%m-%d %H:%M:%S} UTC",
+            highlight=False,
+        )
+    new = sorted({t for r in reports for t in r.new_turbines})
+    if new:
+        warn(
+            f"turbine(s) {_listed(new)} are not in the configuration: /turbines lists them, "
+            "but the ETL and Dagster aggregate the configured fleet only; add each as "
+            f'[[turbines]] id = "{new[0]}" to windpipe.toml'
+        )
+    firsts = [r.first for r in reports if r.first is not None]
+    lasts = [r.last for r in reports if r.last is not None]
+    if firsts and lasts and not dry_run:
+        console.print(
+            f"aggregate them: windpipe backfill --start {min(firsts):%Y-%m-%d} "
+            f"--end {max(lasts):%Y-%m-%d}",
+            highlight=False,
+        )
