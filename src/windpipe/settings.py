@@ -258,6 +258,10 @@ class Settings(BaseSettings):
     imports: dict[str, ImportConfig] = Field(
         default_factory=dict, description="Named import mappings ([imports.<name>])."
     )
+    freshness_lag_minutes: Annotated[int, Field(ge=1, le=10_080)] = Field(
+        default=30,
+        description="Oldest the latest window of a turbine may be before the check warns.",
+    )
     dagster_host: Host = Field(default="127.0.0.1", description="Dagster webserver interface.")
     dagster_port: Port = Field(default=3000, description="Dagster webserver port.")
     partitions_start: date | None = Field(

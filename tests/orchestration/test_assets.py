@@ -102,12 +102,12 @@ def test_a_range_is_one_run_with_metadata_per_partition(
         (first + timedelta(i)).isoformat() for i in range(5)
     ]
     assert all(e.metadata["rows_read"].value == 1440 for e in events)
-    assert instance.get_materialized_partitions(AssetKey("aggregates_10min")) == {
+    assert instance.get_materialized_partitions(AssetKey(["aggregates_10min", "WTG01"])) == {
         (first + timedelta(i)).isoformat() for i in range(5)
     }
     # The job carries the three checks, evaluated once over the whole range.
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert set(checks) == {c.check_key.name for c in asset_checks}
+    assert set(checks) == {key.name for c in asset_checks for key in c.check_keys}
     assert all(e.passed for e in checks.values()), checks
     assert checks["windows_complete"].metadata["complete_days"].value == 5
 

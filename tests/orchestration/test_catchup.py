@@ -106,7 +106,7 @@ def test_sensor_requests_one_run_that_catches_up_every_day(
     run = job.execute_in_process(instance=instance, resources=res, tags=request.tags)
     assert run.success
     assert len(instance.get_runs()) == 1
-    assert instance.get_materialized_partitions(AssetKey("aggregates_10min")) == {
+    assert instance.get_materialized_partitions(AssetKey(["aggregates_10min", "WTG01"])) == {
         day.isoformat() for day in source_days
     }
     engine = make_engine(empty_target)

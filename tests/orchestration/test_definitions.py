@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from dagster import (
+    AssetKey,
     BackfillPolicy,
     Backoff,
     DefaultScheduleStatus,
@@ -23,8 +24,9 @@ def test_definitions_load() -> None:
 
 
 def test_the_asset_is_daily_single_run_backfilled_and_retried() -> None:
-    asset = defs.resolve_assets_def("aggregates_10min")
+    asset = defs.resolve_assets_def(AssetKey(["aggregates_10min", "WTG01"]))
     assert asset.backfill_policy == BackfillPolicy.single_run()
+    assert asset.can_subset  # a run may load any subset of the turbines
     partitions = asset.partitions_def
     assert partitions is not None
     assert partitions.timezone == "UTC" and partitions.end_offset == 1  # type: ignore[attr-defined]
@@ -39,7 +41,12 @@ def test_the_job_runs_the_asset_and_its_checks_in_one_process() -> None:
     assert job.executor_def.name == "in_process"
     assert job.tags[ETL_RUN_TAG] == "target"
     checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
-    assert checks == {"windows_complete", "aggregates_consistent", "no_duplicate_rows"}
+    assert checks == {
+        "windows_complete",
+        "aggregates_consistent",
+        "no_duplicate_rows",
+        "live_edge_fresh",
+    }
 
 
 def test_schedules_and_the_sensor_run_without_a_click() -> None:

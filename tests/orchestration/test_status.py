@@ -15,13 +15,13 @@ from dagster import DagsterInstance
 
 from tests.orchestration.conftest import defs
 from windpipe.orchestration.defs.resources import TargetDatabase
+from windpipe.orchestration.fleet import asset_path
 from windpipe.orchestration.instance import (
     DEFINITIONS_MODULE,
     PARTITIONS_START_ENV,
     ensure_instance,
 )
 from windpipe.orchestration.status import (
-    ASSET_KEY,
     PartitionStatus,
     materialized_days,
     server_ready,
@@ -29,8 +29,9 @@ from windpipe.orchestration.status import (
 from windpipe.testing import free_port
 
 
-def test_the_asset_key_is_the_assets() -> None:
-    assert defs.resolve_assets_def(ASSET_KEY).key.path == [ASSET_KEY]
+def test_the_asset_keys_are_the_turbines_assets() -> None:
+    keys = [key.path for key in defs.resolve_all_asset_keys()]
+    assert keys == [asset_path("WTG01")] == [["aggregates_10min", "WTG01"]]
 
 
 def test_a_webserver_that_is_not_there() -> None:

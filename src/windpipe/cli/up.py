@@ -227,6 +227,7 @@ def watch(
     api_url: str,
     dagster_url: str,
     past: set[date],
+    turbines: list[str],
     event: Callable[[str], None],
 ) -> Child | None:
     """Report readiness and the catch-up until a stop signal or a crash; the child that crashed."""
@@ -248,7 +249,7 @@ def watch(
         if dagster_ready and not caught_up and time.monotonic() >= next_poll:
             next_poll = time.monotonic() + 1.0
             try:
-                done, failed = materialized_days(dagster_url)
+                done, failed = materialized_days(dagster_url, turbines=turbines)
             except Exception:  # the UI may be busy starting; ask again
                 continue
             if failed > reported_failures:
@@ -257,8 +258,9 @@ def watch(
             if past <= done:
                 caught_up = True
                 if past:
+                    fleet = f" of {len(turbines)} turbines" if len(turbines) > 1 else ""
                     event(
-                        f"catch-up done: all {len(past)} past days materialized "
+                        f"catch-up done: all {len(past)} past days{fleet} materialized "
                         f"({min(past)} to {max(past)}); today refreshes every 10 minutes"
                     )
                 else:
@@ -321,7 +323,13 @@ def run_up(settings: "Settings") -> int:
 
     past = past_days(prepared.first_day, datetime.now(UTC).date())
     crashed = watch(
-        children, stopper, api_url=api_url, dagster_url=dagster_url, past=past, event=event
+        children,
+        stopper,
+        api_url=api_url,
+        dagster_url=dagster_url,
+        past=past,
+        turbines=[t.id for t in settings.fleet],
+        event=event,
     )
     try:
         return _shutdown(children, prepared, settings, stopper, say, crashed=crashed is not None)

@@ -9,7 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -44,6 +44,8 @@ class DayResult:
     coverage: float  # share of the expected samples present, 0..1, mean over the turbines
     seconds: float
     turbines: int = 1
+    #: Per turbine: samples read and coverage (as ``rows_read`` and ``coverage`` above).
+    by_turbine: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -54,12 +56,14 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
         raise EtlError(str(exc)) from None
 
 
-def fleet_coverage(samples: pl.DataFrame, turbines: Sequence[str]) -> float:
-    """Mean over ``turbines`` of each one's :func:`day_coverage` (a silent turbine counts 0)."""
+def turbine_figures(samples: pl.DataFrame, turbines: Sequence[str]) -> dict[str, tuple[int, float]]:
+    """Per turbine: samples read and :func:`day_coverage` (a silent turbine: 0 and 0.0)."""
     if "turbine" not in samples.columns or len(turbines) <= 1:
-        return day_coverage(samples)
-    shares = [day_coverage(part) for part in samples.partition_by("turbine", maintain_order=True)]
-    return sum(shares) / len(turbines)
+        return {t: (samples.height, day_coverage(samples)) for t in turbines}
+    figures = {t: (0, 0.0) for t in turbines}
+    for part in samples.partition_by("turbine", maintain_order=True):
+        figures[str(part["turbine"][0])] = (part.height, day_coverage(part))
+    return figures
 
 
 def day_coverage(samples: pl.DataFrame) -> float:
@@ -121,14 +125,16 @@ def _process(
         turbines=turbines,
     )
     windows = aggregates.select(pl.struct(pl.exclude("signal", "value")).n_unique()).item()
+    by_turbine = turbine_figures(samples, turbines)
     return DayResult(
         day=day,
         rows_read=samples.height,
         windows=int(windows) if aggregates.height else 0,
         rows_written=written,
-        coverage=fleet_coverage(samples, turbines),
+        coverage=sum(c for _, c in by_turbine.values()) / max(1, len(by_turbine)),
         seconds=time.perf_counter() - began,
         turbines=len(turbines),
+        by_turbine=by_turbine,
     )
 
 

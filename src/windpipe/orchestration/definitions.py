@@ -4,31 +4,44 @@ Start it with ``windpipe dagster webserver`` / ``windpipe dagster daemon`` (or `
 which set every ``WINDPIPE_*`` variable the resources read, with defaults applied.
 """
 
+from collections.abc import Sequence
+
 from dagster import Definitions, EnvVar
 
-from windpipe.orchestration.defs.assets import aggregates_10min
-from windpipe.orchestration.defs.checks import asset_checks
-from windpipe.orchestration.defs.jobs import etl_job
+from windpipe.orchestration.defs.assets import FLEET, build_aggregates, turbine_keys
+from windpipe.orchestration.defs.checks import build_checks
+from windpipe.orchestration.defs.jobs import build_job
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
-from windpipe.orchestration.defs.schedules import schedules
-from windpipe.orchestration.defs.sensors import sensors
+from windpipe.orchestration.defs.schedules import build_schedules
+from windpipe.orchestration.defs.sensors import build_catch_up
 
-defs = Definitions(
-    assets=[aggregates_10min],
-    asset_checks=asset_checks,
-    jobs=[etl_job],
-    schedules=schedules,
-    sensors=sensors,
-    resources={
-        "source_api": SourceApi(
-            base_url=EnvVar("WINDPIPE_API_URL"),
-            timeout_seconds=EnvVar("WINDPIPE_API_TIMEOUT_SECONDS"),
-            api_key=EnvVar("WINDPIPE_API_KEY"),
-        ),
-        "target_db": TargetDatabase(url=EnvVar("WINDPIPE_TARGET_DB_URL")),
-        "etl_options": EtlOptions(
-            variables=EnvVar("WINDPIPE_ETL_VARIABLES"),
-            aggregations=EnvVar("WINDPIPE_ETL_AGGREGATIONS"),
-        ),
-    },
-)
+
+def build_definitions(turbines: Sequence[str]) -> Definitions:
+    """windpipe's definitions for the fleet ``turbines``: one asset (and its checks) each, one
+    job, the schedules and the catch-up sensor over all of them."""
+    keys = turbine_keys(turbines)
+    aggregates = build_aggregates(turbines)
+    job = build_job(aggregates)
+    return Definitions(
+        assets=[aggregates],
+        asset_checks=build_checks(keys),
+        jobs=[job],
+        schedules=build_schedules(job),
+        sensors=[build_catch_up(keys, job)],
+        resources=RESOURCES,
+    )
+
+
+RESOURCES = {
+    "source_api": SourceApi(
+        base_url=EnvVar("WINDPIPE_API_URL"),
+        timeout_seconds=EnvVar("WINDPIPE_API_TIMEOUT_SECONDS"),
+        api_key=EnvVar("WINDPIPE_API_KEY"),
+    ),
+    "target_db": TargetDatabase(url=EnvVar("WINDPIPE_TARGET_DB_URL")),
+    "etl_options": EtlOptions(
+        variables=EnvVar("WINDPIPE_ETL_VARIABLES"),
+        aggregations=EnvVar("WINDPIPE_ETL_AGGREGATIONS"),
+    ),
+}
+defs = build_definitions(FLEET)

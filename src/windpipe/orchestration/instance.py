@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from windpipe.settings import Settings
@@ -184,13 +185,26 @@ def first_source_day(api_url: str, *, wait_seconds: float) -> date | None:
             return None if first is None else first.date()
 
 
-def code_location_partitions_start(environ: Mapping[str, str] | None = None) -> date:
-    """``partitions_start`` as the code location sees it: settings and ``$DAGSTER_HOME``."""
+@lru_cache
+def code_location_settings() -> Settings:
+    """The settings the code location loads with (the fleet, the partitions' start ...)."""
     from windpipe.settings import load_settings
 
+    return load_settings()
+
+
+def code_location_partitions_start(environ: Mapping[str, str] | None = None) -> date:
+    """``partitions_start`` as the code location sees it: settings and ``$DAGSTER_HOME``."""
     env = os.environ if environ is None else environ
     home = env.get("DAGSTER_HOME")
-    return partitions_start(load_settings(), home=Path(home) if home else None)
+    settings = code_location_settings() if environ is None else _fresh_settings()
+    return partitions_start(settings, home=Path(home) if home else None)
+
+
+def _fresh_settings() -> Settings:
+    from windpipe.settings import load_settings
+
+    return load_settings()
 
 
 def dagster_environment(

@@ -214,14 +214,15 @@ def inconsistent_windows(
     limit: int = 50,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     window: timedelta = WINDOW,
+    turbine: str | None = None,
 ) -> ConsistencyReport:
     """Windows breaking ``min <= mean <= max``, ``std >= 0``, ``count >= 1``, the variable's
-    physical range (``ranges``), or misaligned; every turbine's."""
+    physical range (``ranges``), or misaligned; of one turbine, or all."""
     report = ConsistencyReport()
     for variable in variables:
         bounds = (ranges or {}).get(variable)
-        for turbine, timestamp, values in store.windows_by_variable(
-            conn, first, last, variable, aggregations
+        for owner, timestamp, values in store.windows_by_variable(
+            conn, first, last, variable, aggregations, turbine=turbine
         ):
             report.windows += 1
             problem = inconsistency(timestamp, values, bounds=bounds, window=window)
@@ -229,7 +230,7 @@ def inconsistent_windows(
                 continue
             report.violations += 1
             if len(report.examples) < limit:
-                report.examples.append(Inconsistency(turbine, variable, timestamp, problem, values))
+                report.examples.append(Inconsistency(owner, variable, timestamp, problem, values))
     return report
 
 

@@ -1,21 +1,21 @@
-"""What a running Dagster webserver says about windpipe's asset, over its GraphQL endpoint.
+"""What a running Dagster webserver says about windpipe's assets, over its GraphQL endpoint.
 
 No Dagster import: ``windpipe up`` and the tests ask a webserver in another process.
 """
 
+from collections.abc import Sequence
 from datetime import date
 from typing import NamedTuple
 
 import httpx
 
-from windpipe.catalog import days_between
-
-#: The key of the partitioned asset (``orchestration.defs.assets.aggregates_10min``).
-ASSET_KEY = "aggregates_10min"
+from windpipe.catalog import DEFAULT_TURBINE_ID, days_between
+from windpipe.orchestration.fleet import asset_path
 
 _PARTITIONS_QUERY = """
-query ($path: [String!]!) {
-  assetNodes(assetKeys: [{path: $path}]) {
+query ($keys: [AssetKeyInput!]!) {
+  assetNodes(assetKeys: $keys) {
+    assetKey { path }
     partitionStats { numFailed numMaterializing }
     assetPartitionStatuses {
       ... on TimePartitionStatuses { ranges { startKey endKey status } }
@@ -26,7 +26,8 @@ query ($path: [String!]!) {
 
 
 class PartitionStatus(NamedTuple):
-    """The daily partitions Dagster reports materialized, and how many failed."""
+    """The daily partitions Dagster reports materialized for every turbine, and how many failed
+    (over all turbines)."""
 
     materialized: set[date]
     failed: int
@@ -41,26 +42,32 @@ def server_ready(dagster_url: str, *, timeout: float = 2.0) -> bool:
 
 
 def materialized_days(
-    dagster_url: str, *, asset_key: str = ASSET_KEY, timeout: float = 5.0
+    dagster_url: str,
+    *,
+    turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
+    timeout: float = 5.0,
 ) -> PartitionStatus:
-    """Partitions of the asset that Dagster reports materialized, and the failed count.
+    """Days every turbine's asset has materialized, and the failed partitions of all of them.
 
     Raises ``httpx.HTTPError`` when the webserver does not answer (it may still be starting).
     """
+    keys = [{"path": asset_path(t)} for t in turbines]
     response = httpx.post(
         f"{dagster_url}/graphql",
-        json={"query": _PARTITIONS_QUERY, "variables": {"path": [asset_key]}},
+        json={"query": _PARTITIONS_QUERY, "variables": {"keys": keys}},
         timeout=timeout,
     )
     response.raise_for_status()
     nodes = (response.json().get("data") or {}).get("assetNodes") or []
-    days: set[date] = set()
+    per_asset: dict[tuple[str, ...], set[date]] = {tuple(k["path"]): set() for k in keys}
     failed = 0
     for node in nodes:
+        days = per_asset.setdefault(tuple(node["assetKey"]["path"]), set())
         failed += (node.get("partitionStats") or {}).get("numFailed", 0)
         for span in (node.get("assetPartitionStatuses") or {}).get("ranges", []):
             if span.get("status") != "MATERIALIZED":
                 continue
             first, last = date.fromisoformat(span["startKey"]), date.fromisoformat(span["endKey"])
             days.update(days_between(first, last))
-    return PartitionStatus(days, failed)
+    everywhere = set.intersection(*per_asset.values()) if per_asset else set()
+    return PartitionStatus(everywhere, failed)

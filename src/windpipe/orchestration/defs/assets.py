@@ -1,9 +1,18 @@
-"""The asset: a UTC day's 10-minute aggregates in the target database."""
+"""The assets: each turbine's 10-minute aggregates per UTC day, in the target database.
 
+One asset per turbine of the configuration (``aggregates_10min/<turbine>``), all on the same daily
+partitions, computed by one multi-asset: a run over a range of days and any subset of turbines is
+one process calling ``run_range`` once, so the turbines' samples come in the same API requests.
+"""
+
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     Backoff,
     Jitter,
@@ -13,34 +22,72 @@ from dagster import (
     TableColumn,
     TableRecord,
     TableSchema,
-    asset,
+    multi_asset,
 )
 
 from windpipe.orchestration.defs.partitions import daily_partitions, partition_days
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
+from windpipe.orchestration.fleet import asset_path
+from windpipe.orchestration.instance import code_location_settings
 
 if TYPE_CHECKING:
     from windpipe.etl.pipeline import DayResult
 
 
-@asset(
-    partitions_def=daily_partitions,
-    # A backfill or catch-up of many days is one run: the ETL handles a range as cheaply as a day.
-    backfill_policy=BackfillPolicy.single_run(),
-    retry_policy=RetryPolicy(
-        max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
-    ),
-    group_name="windpipe",
-    kinds={"python", "postgres"},
-    tags={"layer": "aggregates"},
-)
-def aggregates_10min(
+def turbine_keys(turbines: Sequence[str]) -> dict[str, AssetKey]:
+    """Each turbine's asset key, in fleet order."""
+    return {t: AssetKey(asset_path(t)) for t in turbines}
+
+
+def build_aggregates(turbines: Sequence[str]) -> AssetsDefinition:
+    """The multi-asset of the fleet ``turbines``: one asset each, computed together."""
+    keys = turbine_keys(turbines)
+
+    @multi_asset(
+        specs=[
+            AssetSpec(
+                key,
+                description=f"10-minute mean/min/max/std of turbine {turbine}'s signals per UTC "
+                "day.",
+                group_name="windpipe",
+                kinds={"python", "postgres"},
+                tags={"layer": "aggregates", "windpipe/turbine": key.path[-1]},
+                metadata={"turbine": turbine},
+                partitions_def=daily_partitions,
+            )
+            for turbine, key in keys.items()
+        ],
+        name="aggregates_10min",
+        partitions_def=daily_partitions,
+        can_subset=True,
+        # A backfill or catch-up of many days is one run: the ETL handles a range as cheaply as
+        # a day, and every selected turbine in the same requests.
+        backfill_policy=BackfillPolicy.single_run(),
+        retry_policy=RetryPolicy(
+            max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+        ),
+    )
+    def aggregates_10min(
+        context: AssetExecutionContext,
+        source_api: SourceApi,
+        target_db: TargetDatabase,
+        etl_options: EtlOptions,
+    ) -> Iterator[MaterializeResult]:
+        """Each selected turbine's 10-minute aggregates per UTC day, in the target database."""
+        chosen = [t for t, key in keys.items() if key in context.selected_asset_keys]
+        yield from _materialize(context, chosen, keys, source_api, target_db, etl_options)
+
+    return aggregates_10min
+
+
+def _materialize(
     context: AssetExecutionContext,
+    turbines: list[str],
+    keys: dict[str, AssetKey],
     source_api: SourceApi,
     target_db: TargetDatabase,
     etl_options: EtlOptions,
-) -> MaterializeResult:
-    """10-minute mean/min/max/std of each turbine's signals per UTC day, in the target database."""
+) -> Iterator[MaterializeResult]:
     import polars as pl
 
     from windpipe.etl.pipeline import run_range
@@ -50,12 +97,12 @@ def aggregates_10min(
     first, last = partition_days(context.partition_time_window)
     settings = etl_options.settings()
     variables, aggregations = settings.etl_variables, settings.etl_aggregations
-    turbines = [t.id for t in settings.fleet]
 
     def log_day(result: "DayResult") -> None:
         context.log.info(
-            f"{result.day}: {result.rows_read:,} samples -> {result.windows} windows, "
-            f"{result.rows_written:,} rows, coverage {result.coverage:.1%}, {result.seconds:.2f} s"
+            f"{result.day}: {result.turbines} turbine(s), {result.rows_read:,} samples -> "
+            f"{result.windows} windows, {result.rows_written:,} rows, "
+            f"coverage {result.coverage:.1%}, {result.seconds:.2f} s"
         )
 
     with source_api.client() as client:
@@ -71,25 +118,41 @@ def aggregates_10min(
             on_day=log_day,
         )
     signals = settings.etl_signals
-    with target_db.engine.connect() as conn:  # the preview shows the fleet's first turbine
-        frame = aggregates_frame(conn, first, last, signals, turbine=turbines[0])
     schema = TableSchema(
         columns=[TableColumn("window", "string")] + [TableColumn(s, "float") for s in signals]
     )
-    for result in results:
-        day_frame = frame.filter(pl.col("timestamp").dt.date() == result.day)
-        figures = day_figures(result)
-        context.add_asset_metadata(
-            {
-                **figures,
-                "coverage_pct": MetadataValue.float(figures["coverage_pct"]),
-                "duration_s": MetadataValue.float(figures["duration_s"]),
-                "dagster/row_count": result.rows_written,
-                "preview": MetadataValue.table(
-                    [TableRecord(row) for row in preview_rows(day_frame, signals)], schema=schema
-                ),
-                "chart": MetadataValue.md(chart_markdown(day_frame, variables)),
-            },
-            partition_key=result.day.isoformat(),
-        )
-    return MaterializeResult()
+    with target_db.engine.connect() as conn:
+        frame = aggregates_frame(conn, first, last, signals)
+    for turbine in turbines:
+        key = keys[turbine]
+        mine = frame.filter(pl.col("turbine") == turbine).drop("turbine")
+        for result in results:
+            day_frame = mine.filter(pl.col("timestamp").dt.date() == result.day)
+            rows = day_frame.height
+            read, coverage = result.by_turbine.get(turbine, (0, 0.0))
+            figures = day_figures(result)
+            context.add_asset_metadata(
+                {
+                    "rows_read": read,
+                    "windows": day_frame["timestamp"].n_unique() if rows else 0,
+                    "rows_written": rows,
+                    "coverage_pct": MetadataValue.float(round(100.0 * coverage, 2)),
+                    # The run's whole day (all its turbines in one transaction) took this long.
+                    "duration_s": MetadataValue.float(figures["duration_s"]),
+                    "dagster/row_count": rows,
+                    "preview": MetadataValue.table(
+                        [TableRecord(row) for row in preview_rows(day_frame, signals)],
+                        schema=schema,
+                    ),
+                    "chart": MetadataValue.md(chart_markdown(day_frame, variables)),
+                },
+                asset_key=key,
+                partition_key=result.day.isoformat(),
+            )
+        yield MaterializeResult(asset_key=key)
+
+
+#: The fleet when the code location loaded; a turbine added to the file appears after a reload.
+FLEET: list[str] = [t.id for t in code_location_settings().fleet]
+TURBINE_KEYS = turbine_keys(FLEET)
+aggregates_10min = build_aggregates(FLEET)

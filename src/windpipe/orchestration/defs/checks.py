@@ -1,27 +1,31 @@
-"""Asset checks on the days each run loaded: window counts, consistent aggregates, no duplicates.
+"""Asset checks per turbine on the days each run loaded: window counts, consistent aggregates in
+the signals' physical ranges, no duplicates, and freshness of the live edge.
 
-Each check covers the run's partition range (a catch-up run checks all its days at once) and lists
-the offending days and windows in its metadata; a failed check shows red (ERROR) or yellow (WARN)
-on the asset in the UI.
+Each check covers the run's partition range (a catch-up run checks all its days at once) for each
+turbine it selects, and names the turbine, the days and the windows in its description and
+metadata; a failed check shows red (ERROR) or yellow (WARN) on that turbine's asset in the UI.
 """
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
     MetadataValue,
     TableColumn,
     TableMetadataValue,
     TableRecord,
     TableSchema,
-    asset_check,
+    multi_asset_check,
 )
 
-from windpipe.orchestration.defs.assets import aggregates_10min
+from windpipe.orchestration.defs.assets import TURBINE_KEYS
 from windpipe.orchestration.defs.partitions import partition_days
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
 
@@ -46,166 +50,251 @@ def _table(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> TableMe
     )
 
 
-@asset_check(asset=aggregates_10min)
-def windows_complete(
-    context: AssetCheckExecutionContext,
-    source_api: SourceApi,
-    target_db: TargetDatabase,
-    etl_options: EtlOptions,
-) -> AssetCheckResult:
-    """Each turbine's full days have 144 windows per signal; source gaps WARN, losses fail."""
-    from windpipe.catalog import day_bounds
-    from windpipe.orchestration.quality import check_windows
+def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
+    """The checks of every turbine's asset in ``keys`` (turbine id -> asset key)."""
 
-    first, last = checked_days(context)
-    settings = etl_options.settings()
-    turbines = [t.id for t in settings.fleet]
-    with source_api.client() as client:
+    def _specs(name: str, description: str) -> list[AssetCheckSpec]:
+        return [AssetCheckSpec(name, asset=key, description=description) for key in keys.values()]
 
-        def fetch_day(day: date) -> "pl.DataFrame":
-            start, end = day_bounds(day)
-            return client.fetch_frame(start, end, settings.etl_variables, turbines)
+    def _selected(context: AssetCheckExecutionContext, name: str) -> list[str]:
+        """The turbines whose ``name`` check this execution runs, in fleet order."""
+        chosen = {k.asset_key for k in context.selected_asset_check_keys if k.name == name}
+        return [t for t, key in keys.items() if key in chosen]
 
-        with target_db.engine.connect() as conn:
-            report = check_windows(
-                conn,
-                first,
-                last,
-                variables=settings.etl_variables,
-                aggregations=settings.etl_aggregations,
-                fetch_day=fetch_day,
-                now=datetime.now(UTC).replace(tzinfo=None),
-                turbines=turbines,
-                window=settings.window,
-            )
-    rows = [
-        {
-            "turbine": f.turbine,
-            "day": f.day.isoformat(),
-            "signal": f.signal,
-            "windows": str(f.windows),
-            "source_windows": str(f.source_windows),
-            "issue": "source gap" if f.explained else "target disagrees with source",
-            "windows_without_samples": f.missing,
-        }
-        for f in report.findings[:100]
-    ]
-    metadata: dict[str, Any] = {
-        "days_checked": len(report.days),
-        "full_days": report.full_days,
-        "complete_days": report.complete_days,
-        "days_with_source_gaps": len({f.day for f in report.gaps}),
-        "mismatches": len(report.mismatches),
-        "findings": _table(
-            [
-                "turbine",
-                "day",
-                "signal",
-                "windows",
-                "source_windows",
-                "issue",
-                "windows_without_samples",
-            ],
-            rows,
+    @multi_asset_check(
+        specs=_specs(
+            "windows_complete",
+            "Each full day has 144 windows per signal; source gaps WARN, losses fail.",
         ),
-    }
-    if report.mismatches:
-        bad = report.mismatches[0]
-        return AssetCheckResult(
-            passed=False,
-            severity=AssetCheckSeverity.ERROR,
-            description=f"{len(report.mismatches)} (turbine, day, signal) disagree with the "
-            f"source, e.g. {bad.turbine} {bad.signal} on {bad.day}: {bad.windows} windows, "
-            f"source has {bad.source_windows}",
-            metadata=metadata,
-        )
-    if report.gaps:
-        days = sorted({f.day.isoformat() for f in report.gaps})
-        return AssetCheckResult(
-            passed=False,
-            severity=AssetCheckSeverity.WARN,
-            description=f"source gaps: fewer than a full day of windows on "
-            f"{', '.join(days[:5])}{' ...' if len(days) > 5 else ''} (see findings)",
-            metadata=metadata,
-        )
-    return AssetCheckResult(passed=True, metadata=metadata)
-
-
-@asset_check(asset=aggregates_10min)
-def aggregates_consistent(
-    context: AssetCheckExecutionContext, target_db: TargetDatabase, etl_options: EtlOptions
-) -> AssetCheckResult:
-    """In every window min <= mean <= max, std >= 0, values in the signal's physical range, and
-    windows on their boundaries."""
-    from windpipe.orchestration.quality import inconsistent_windows
-
-    first, last = checked_days(context)
-    settings = etl_options.settings()
-    with target_db.engine.connect() as conn:
-        report = inconsistent_windows(
-            conn,
-            first,
-            last,
-            variables=settings.etl_variables,
-            aggregations=settings.etl_aggregations,
-            ranges={n: (v.low, v.high) for n, v in settings.variables.items()},
-            window=settings.window,
-        )
-    rows = [
-        {
-            "turbine": e.turbine,
-            "variable": e.variable,
-            "window": f"{e.timestamp:%Y-%m-%d %H:%M}",
-            "problem": e.problem,
-            "values": ", ".join(f"{k}={v}" for k, v in e.values.items()),
-        }
-        for e in report.examples
-    ]
-    return AssetCheckResult(
-        passed=report.violations == 0,
-        description=None
-        if report.violations == 0
-        else f"{report.violations} inconsistent window(s), e.g. {rows[0]['turbine']} "
-        f"{rows[0]['variable']} at {rows[0]['window']}: {rows[0]['problem']}",
-        metadata={
-            "windows_checked": report.windows,
-            "violations": report.violations,
-            "examples": _table(["turbine", "variable", "window", "problem", "values"], rows),
-        },
+        can_subset=True,
     )
+    def windows_complete(
+        context: AssetCheckExecutionContext,
+        source_api: SourceApi,
+        target_db: TargetDatabase,
+        etl_options: EtlOptions,
+    ) -> Iterator[AssetCheckResult]:
+        """Each turbine's full days have a full day of windows per signal, as the source allows."""
+        from windpipe.catalog import day_bounds
+        from windpipe.orchestration.quality import check_windows
 
+        first, last = checked_days(context)
+        settings = etl_options.settings()
+        turbines = _selected(context, "windows_complete")
+        with source_api.client() as client:
 
-@asset_check(asset=aggregates_10min)
-def no_duplicate_rows(
-    context: AssetCheckExecutionContext, target_db: TargetDatabase
-) -> AssetCheckResult:
-    """No (turbine, signal, timestamp) appears twice in the target."""
-    from windpipe.orchestration.quality import duplicate_rows
+            def fetch_day(day: date) -> "pl.DataFrame":
+                start, end = day_bounds(day)
+                return client.fetch_frame(start, end, settings.etl_variables, turbines)
 
-    first, last = checked_days(context)
-    with target_db.engine.connect() as conn:
-        total, duplicates = duplicate_rows(conn, first, last)
-    rows = [
-        {
-            "turbine": d.turbine,
-            "signal": d.signal,
-            "window": f"{d.timestamp:%Y-%m-%d %H:%M}",
-            "rows": str(d.rows),
-        }
-        for d in duplicates
-    ]
-    return AssetCheckResult(
-        passed=not duplicates,
-        description=None
-        if not duplicates
-        else f"{len(duplicates)} duplicated (turbine, signal, timestamp), e.g. "
-        f"{rows[0]['turbine']} {rows[0]['signal']} at {rows[0]['window']} x{rows[0]['rows']}",
-        metadata={
-            "rows_checked": total,
-            "duplicated_pairs": len(duplicates),
-            "examples": _table(["turbine", "signal", "window", "rows"], rows),
-        },
+            with target_db.engine.connect() as conn:
+                report = check_windows(
+                    conn,
+                    first,
+                    last,
+                    variables=settings.etl_variables,
+                    aggregations=settings.etl_aggregations,
+                    fetch_day=fetch_day,
+                    now=datetime.now(UTC).replace(tzinfo=None),
+                    turbines=turbines,
+                    window=settings.window,
+                )
+        columns = ["day", "signal", "windows", "source_windows", "issue", "windows_without_samples"]
+        for turbine in turbines:
+            findings = [f for f in report.findings if f.turbine == turbine]
+            mismatches = [f for f in findings if not f.explained]
+            gaps = [f for f in findings if f.explained and f.full_day]
+            rows = [
+                {
+                    "day": f.day.isoformat(),
+                    "signal": f.signal,
+                    "windows": str(f.windows),
+                    "source_windows": str(f.source_windows),
+                    "issue": "source gap" if f.explained else "target disagrees with source",
+                    "windows_without_samples": f.missing,
+                }
+                for f in findings[:100]
+            ]
+            metadata: dict[str, Any] = {
+                "turbine": turbine,
+                "days_checked": len(report.days),
+                "full_days": report.full_days,
+                "complete_days": report.full_days - len({f.day for f in findings if f.full_day}),
+                "days_with_source_gaps": len({f.day for f in gaps}),
+                "mismatches": len(mismatches),
+                "findings": _table(columns, rows),
+            }
+            key = keys[turbine]
+            if mismatches:
+                bad = mismatches[0]
+                yield AssetCheckResult(
+                    asset_key=key,
+                    check_name="windows_complete",
+                    passed=False,
+                    severity=AssetCheckSeverity.ERROR,
+                    description=f"{turbine}: {len(mismatches)} (day, signal) disagree with the "
+                    f"source, e.g. {bad.signal} on {bad.day}: {bad.windows} windows, source has "
+                    f"{bad.source_windows} (missing: {bad.missing or 'none'})",
+                    metadata=metadata,
+                )
+            elif gaps:
+                days = sorted({f.day.isoformat() for f in gaps})
+                yield AssetCheckResult(
+                    asset_key=key,
+                    check_name="windows_complete",
+                    passed=False,
+                    severity=AssetCheckSeverity.WARN,
+                    description=f"{turbine}: source gaps, fewer than a full day of windows on "
+                    f"{', '.join(days[:5])}{' ...' if len(days) > 5 else ''}: "
+                    f"{gaps[0].missing}",
+                    metadata=metadata,
+                )
+            else:
+                yield AssetCheckResult(
+                    asset_key=key, check_name="windows_complete", passed=True, metadata=metadata
+                )
+
+    @multi_asset_check(
+        specs=_specs(
+            "aggregates_consistent",
+            "In every window min <= mean <= max, std >= 0, values in the signal's physical range.",
+        ),
+        can_subset=True,
     )
+    def aggregates_consistent(
+        context: AssetCheckExecutionContext, target_db: TargetDatabase, etl_options: EtlOptions
+    ) -> Iterator[AssetCheckResult]:
+        """In every window min <= mean <= max, std >= 0, values in the signal's physical range, and
+        windows on their boundaries."""
+        from windpipe.orchestration.quality import inconsistent_windows
+
+        first, last = checked_days(context)
+        settings = etl_options.settings()
+        for turbine in _selected(context, "aggregates_consistent"):
+            with target_db.engine.connect() as conn:
+                report = inconsistent_windows(
+                    conn,
+                    first,
+                    last,
+                    variables=settings.etl_variables,
+                    aggregations=settings.etl_aggregations,
+                    ranges={n: (v.low, v.high) for n, v in settings.variables.items()},
+                    window=settings.window,
+                    turbine=turbine,
+                )
+            rows = [
+                {
+                    "variable": e.variable,
+                    "window": f"{e.timestamp:%Y-%m-%d %H:%M}",
+                    "problem": e.problem,
+                    "values": ", ".join(f"{k}={v}" for k, v in e.values.items()),
+                }
+                for e in report.examples
+            ]
+            yield AssetCheckResult(
+                asset_key=keys[turbine],
+                check_name="aggregates_consistent",
+                passed=report.violations == 0,
+                description=None
+                if report.violations == 0
+                else f"{turbine}: {report.violations} inconsistent window(s), e.g. "
+                f"{rows[0]['variable']} at {rows[0]['window']}: {rows[0]['problem']}",
+                metadata={
+                    "turbine": turbine,
+                    "windows_checked": report.windows,
+                    "violations": report.violations,
+                    "examples": _table(["variable", "window", "problem", "values"], rows),
+                },
+            )
+
+    @multi_asset_check(
+        specs=_specs("no_duplicate_rows", "No (signal, timestamp) of the turbine appears twice."),
+        can_subset=True,
+    )
+    def no_duplicate_rows(
+        context: AssetCheckExecutionContext, target_db: TargetDatabase
+    ) -> Iterator[AssetCheckResult]:
+        """No (turbine, signal, timestamp) appears twice in the target."""
+        from windpipe.orchestration.quality import duplicate_rows
+
+        first, last = checked_days(context)
+        with target_db.engine.connect() as conn:
+            total, duplicates = duplicate_rows(conn, first, last)
+        for turbine in _selected(context, "no_duplicate_rows"):
+            mine = [d for d in duplicates if d.turbine == turbine]
+            rows = [
+                {"signal": d.signal, "window": f"{d.timestamp:%Y-%m-%d %H:%M}", "rows": str(d.rows)}
+                for d in mine
+            ]
+            yield AssetCheckResult(
+                asset_key=keys[turbine],
+                check_name="no_duplicate_rows",
+                passed=not mine,
+                description=None
+                if not mine
+                else f"{turbine}: {len(mine)} duplicated (signal, timestamp), e.g. "
+                f"{rows[0]['signal']} at {rows[0]['window']} x{rows[0]['rows']}",
+                metadata={
+                    "turbine": turbine,
+                    "rows_checked": total,
+                    "duplicated_pairs": len(mine),
+                    "examples": _table(["signal", "window", "rows"], rows),
+                },
+            )
+
+    @multi_asset_check(
+        specs=_specs(
+            "live_edge_fresh",
+            "The turbine's latest window is no older than WINDPIPE_FRESHNESS_LAG_MINUTES.",
+        ),
+        can_subset=True,
+    )
+    def live_edge_fresh(
+        context: AssetCheckExecutionContext, target_db: TargetDatabase, etl_options: EtlOptions
+    ) -> Iterator[AssetCheckResult]:
+        """The latest window each turbine holds is recent (judged when the run loaded today)."""
+        from windpipe.catalog import window_floor
+        from windpipe.etl.store import last_window
+
+        last = checked_days(context)[1]
+        now = datetime.now(UTC).replace(tzinfo=None)
+        settings = etl_options.settings()
+        lag = timedelta(minutes=settings.freshness_lag_minutes)
+        for turbine in _selected(context, "live_edge_fresh"):
+            key = keys[turbine]
+            if last < now.date():
+                yield AssetCheckResult(
+                    asset_key=key,
+                    check_name="live_edge_fresh",
+                    passed=True,
+                    description=f"{turbine}: past days only; the live edge is judged today",
+                    metadata={"turbine": turbine},
+                )
+                continue
+            with target_db.engine.connect() as conn:
+                newest = last_window(conn, now.date(), settings.etl_signals, turbine=turbine)
+            age = None if newest is None else now - (newest + settings.window)
+            fresh = age is not None and age <= lag
+            yield AssetCheckResult(
+                asset_key=key,
+                check_name="live_edge_fresh",
+                passed=fresh,
+                severity=AssetCheckSeverity.WARN,
+                description=None
+                if fresh
+                else f"{turbine}: the latest window ({newest or 'none today'}) ends "
+                f"{'-' if age is None else int(age.total_seconds() // 60)} min before now "
+                f"({window_floor(now, settings.window):%H:%M} window open), more than "
+                f"{settings.freshness_lag_minutes} min",
+                metadata={
+                    "turbine": turbine,
+                    "latest_window": str(newest) if newest else "none today",
+                    "age_minutes": -1 if age is None else round(age.total_seconds() / 60, 1),
+                    "lag_minutes": settings.freshness_lag_minutes,
+                },
+            )
+
+    return [windows_complete, aggregates_consistent, no_duplicate_rows, live_edge_fresh]
 
 
-asset_checks = [windows_complete, aggregates_consistent, no_duplicate_rows]
+asset_checks = build_checks(TURBINE_KEYS)

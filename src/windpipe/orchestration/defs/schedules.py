@@ -1,14 +1,22 @@
-"""Schedules: yesterday's final load after midnight UTC, and today's refresh every 10 minutes."""
+"""Schedules: yesterday's final load after midnight UTC, and today's refresh every 10 minutes;
+each run covers every turbine of the job."""
 
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from dagster import (
     DefaultScheduleStatus,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
     schedule,
 )
+
+if TYPE_CHECKING:  # Dagster does not export the type of define_asset_job's result
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 from windpipe.orchestration.defs.jobs import etl_job
 from windpipe.orchestration.defs.partitions import daily_partitions
@@ -26,28 +34,33 @@ def _request(day: date, run_key: str) -> RunRequest | SkipReason:
     return RunRequest(run_key=run_key, partition_key=day.isoformat())
 
 
-@schedule(
-    job=etl_job,
-    cron_schedule="5 0 * * *",
-    execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.RUNNING,
-)
-def daily_yesterday(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-    """At 00:05 UTC, load yesterday's partition in full, the live feed's last minute included."""
-    day = _scheduled_utc(context).date() - timedelta(days=1)
-    return _request(day, run_key=f"daily-{day.isoformat()}")
+def build_schedules(job: "UnresolvedAssetJobDefinition") -> list[ScheduleDefinition]:
+    """Yesterday at 00:05 UTC and today every 10 minutes, for every turbine ``job`` covers."""
+
+    @schedule(
+        job=job,
+        cron_schedule="5 0 * * *",
+        execution_timezone="UTC",
+        default_status=DefaultScheduleStatus.RUNNING,
+    )
+    def daily_yesterday(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        """At 00:05 UTC, load yesterday's partition in full, its last live minute included."""
+        day = _scheduled_utc(context).date() - timedelta(days=1)
+        return _request(day, run_key=f"daily-{day.isoformat()}")
+
+    @schedule(
+        job=job,
+        cron_schedule="*/10 * * * *",
+        execution_timezone="UTC",
+        default_status=DefaultScheduleStatus.RUNNING,
+    )
+    def today_every_10min(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        """Every 10 minutes, reload today's partition as the live feed grows (idempotent)."""
+        moment = _scheduled_utc(context)
+        return _request(moment.date(), run_key=f"today-{moment:%Y-%m-%dT%H:%M}")
+
+    return [daily_yesterday, today_every_10min]
 
 
-@schedule(
-    job=etl_job,
-    cron_schedule="*/10 * * * *",
-    execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.RUNNING,
-)
-def today_every_10min(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-    """Every 10 minutes, reload today's partition as the live feed grows (idempotent)."""
-    moment = _scheduled_utc(context)
-    return _request(moment.date(), run_key=f"today-{moment:%Y-%m-%dT%H:%M}")
-
-
-schedules = [daily_yesterday, today_every_10min]
+schedules = build_schedules(etl_job)
+daily_yesterday, today_every_10min = schedules

@@ -1,23 +1,31 @@
-"""Catch-up without a click: the days with source data but no aggregates, in one run."""
+"""Catch-up without a click: every turbine's days with source data but no aggregates, in one run."""
 
 import json
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from dagster import (
+    AssetKey,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
     RunsFilter,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     sensor,
 )
 
+if TYPE_CHECKING:  # Dagster does not export the type of define_asset_job's result
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
 from windpipe.catalog import days_between
 from windpipe.errors import EtlError
 from windpipe.orchestration.catchup import missing_days
-from windpipe.orchestration.defs.assets import aggregates_10min
+from windpipe.orchestration.defs.assets import TURBINE_KEYS
 from windpipe.orchestration.defs.jobs import etl_job
 from windpipe.orchestration.defs.partitions import daily_partitions
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
@@ -47,16 +55,20 @@ def run_days(tags: dict[str, str]) -> list[date]:
     return []
 
 
-def in_flight_days(instance: DagsterInstance) -> set[date]:
+def in_flight_days(instance: DagsterInstance, job_name: str = "windpipe_etl") -> set[date]:
     """Days covered by ETL runs that are queued or running."""
-    runs = instance.get_runs(filters=RunsFilter(job_name=etl_job.name, statuses=IN_FLIGHT))
+    runs = instance.get_runs(filters=RunsFilter(job_name=job_name, statuses=IN_FLIGHT))
     return {day for run in runs for day in run_days(dict(run.tags))}
 
 
-def range_request(first: date, last: date, *, now: datetime) -> RunRequest:
-    """One run over the partitions ``first`` to ``last`` (a single-run backfill of them)."""
+def range_request(
+    first: date, last: date, *, now: datetime, assets: list[AssetKey] | None = None
+) -> RunRequest:
+    """One run over the partitions ``first`` to ``last`` (a single-run backfill of them), of
+    the turbines' ``assets`` (None: every turbine's)."""
     return RunRequest(
         run_key=f"catch-up-{first}-{last}-{int(now.timestamp())}",
+        asset_selection=assets,
         tags={
             RANGE_START_TAG: first.isoformat(),
             RANGE_END_TAG: last.isoformat(),
@@ -66,7 +78,8 @@ def range_request(first: date, last: date, *, now: datetime) -> RunRequest:
 
 
 def _cooling(cursor: str | None, now: datetime) -> dict[str, float]:
-    """The cursor's recently requested days (ISO date -> POSIX time), expired ones dropped."""
+    """The cursor's recently requested (turbine, day)s (``turbine/ISO date`` -> POSIX time),
+    expired ones dropped."""
     try:
         requested = json.loads(cursor or "{}").get("requested", {})
     except (ValueError, AttributeError):
@@ -75,61 +88,91 @@ def _cooling(cursor: str | None, now: datetime) -> dict[str, float]:
     return {day: float(t) for day, t in requested.items() if float(t) > horizon}
 
 
-@sensor(
-    job=etl_job,
-    minimum_interval_seconds=30,
-    default_status=DefaultSensorStatus.RUNNING,
-)
-def catch_up(
-    context: SensorEvaluationContext,
-    source_api: SourceApi,
-    target_db: TargetDatabase,
-    etl_options: EtlOptions,
-) -> SensorResult:
-    """Materializes, in one run, every day that has source data but no aggregates yet."""
-    now = datetime.now(UTC)
-    cooling = _cooling(context.cursor, now)
-    try:
-        with source_api.client(retries=1) as client:
-            coverage = client.coverage()
-    except EtlError as exc:
-        return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
-    first, last = coverage.first, coverage.last
-    if not coverage.rows or first is None or last is None:
-        return SensorResult(skip_reason="the source holds no samples yet")
-    from windpipe.etl.store import days_with_aggregates
+def build_catch_up(
+    keys: dict[str, AssetKey], job: "UnresolvedAssetJobDefinition"
+) -> SensorDefinition:
+    """The catch-up sensor of every turbine's asset in ``keys``, requesting runs of ``job``."""
 
-    start = daily_partitions.start.date()
-    lo, hi = max(first.date(), start), min(last.date(), now.date())
-    with target_db.engine.connect() as conn:
-        loaded = days_with_aggregates(conn, lo, hi, etl_options.signals, etl_options.turbines)
-    materialized = {
-        date.fromisoformat(key)
-        for key in context.instance.get_materialized_partitions(aggregates_10min.key)
-    }
-    missing = missing_days(
-        source_first=first,
-        source_last=last,
-        partitions_start=start,
-        today=now.date(),
-        with_aggregates=loaded,
-        materialized=materialized,
-        in_flight=in_flight_days(context.instance),
-        cooling_down={date.fromisoformat(d) for d in cooling},
+    @sensor(
+        job=job,
+        minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING,
     )
-    if not missing:
+    def catch_up(
+        context: SensorEvaluationContext,
+        source_api: SourceApi,
+        target_db: TargetDatabase,
+        etl_options: EtlOptions,
+    ) -> SensorResult:
+        """Materializes, in one run, every turbine's days with source data but no aggregates."""
+        now = datetime.now(UTC)
+        cooling = _cooling(context.cursor, now)
+        try:
+            with source_api.client(retries=1) as client:
+                coverage = client.coverage()
+        except EtlError as exc:
+            return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
+        first, last = coverage.first, coverage.last
+        if not coverage.rows or first is None or last is None:
+            return SensorResult(skip_reason="the source holds no samples yet")
+        from windpipe.etl.store import days_with_aggregates
+
+        start = daily_partitions.start.date()
+        lo, hi = max(first.date(), start), min(last.date(), now.date())
+        in_flight = in_flight_days(context.instance, job.name)
+        missing: dict[str, list[date]] = {}
+        with target_db.engine.connect() as conn:
+            for turbine, key in keys.items():
+                loaded = days_with_aggregates(conn, lo, hi, etl_options.signals, [turbine])
+                materialized = {
+                    date.fromisoformat(k) for k in context.instance.get_materialized_partitions(key)
+                }
+                days = missing_days(
+                    source_first=first,
+                    source_last=last,
+                    partitions_start=start,
+                    today=now.date(),
+                    with_aggregates=loaded,
+                    materialized=materialized,
+                    in_flight=in_flight,
+                    cooling_down={
+                        date.fromisoformat(k.partition("/")[2])
+                        for k in cooling
+                        if k.partition("/")[0] == turbine
+                    },
+                )
+                if days:
+                    missing[turbine] = days
+        if not missing:
+            return SensorResult(
+                skip_reason=f"every turbine's days from {lo} to {hi} are loaded or being loaded",
+                cursor=json.dumps({"requested": cooling}),
+            )
+        # One run over the span of the missing days for the turbines that miss any: days inside it
+        # that are already loaded are reloaded identically, which costs milliseconds, where a second
+        # run costs seconds.
+        days = sorted({day for per_turbine in missing.values() for day in per_turbine})
+        for turbine, per_turbine in missing.items():
+            cooling.update({f"{turbine}/{day.isoformat()}": now.timestamp() for day in per_turbine})
+        context.log.info(
+            f"catch-up: {len(days)} day(s) missing, {days[0]} to {days[-1]}, "
+            f"for {len(missing)} turbine(s): {', '.join(missing)}"
+        )
+        every = len(missing) == len(keys)
         return SensorResult(
-            skip_reason=f"every day from {lo} to {hi} is loaded or being loaded",
+            run_requests=[
+                range_request(
+                    days[0],
+                    days[-1],
+                    now=now,
+                    assets=None if every else [keys[t] for t in missing],
+                )
+            ],
             cursor=json.dumps({"requested": cooling}),
         )
-    # One run over the span of the missing days: days inside it that are already loaded are
-    # reloaded identically, which costs milliseconds, where a second run costs seconds.
-    cooling.update({day.isoformat(): now.timestamp() for day in missing})
-    context.log.info(f"catch-up: {len(missing)} day(s) missing, {missing[0]} to {missing[-1]}")
-    return SensorResult(
-        run_requests=[range_request(missing[0], missing[-1], now=now)],
-        cursor=json.dumps({"requested": cooling}),
-    )
+
+    return catch_up
 
 
+catch_up = build_catch_up(TURBINE_KEYS, etl_job)
 sensors = [catch_up]
