@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,9 @@ from starlette.types import ASGIApp
 from windpipe.api import create_app
 from windpipe.etl.store import ensure_schema as ensure_target_schema
 from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
-from windpipe.settings import Settings, load_settings
+from windpipe.settings import Settings, TurbineConfig, load_settings
+from windpipe.source import store as source_store
+from windpipe.source.generator import farm
 from windpipe.source.seed import seed_source
 from windpipe.source.store import ensure_schema as ensure_source_schema
 from windpipe.testing import free_port
@@ -203,3 +205,35 @@ def empty_database(target_url: URL, request: pytest.FixtureRequest) -> Iterator[
 def utc(*args: int) -> datetime:
     """A UTC datetime, for brevity in tests."""
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+# A three-turbine farm for the fleet's tests: two days at 1 min in databases of its own.
+FARM_DAYS = (date(2024, 6, 1), date(2024, 6, 2))
+FARM_TURBINES = ["WTG01", "WTG02", "WTG03"]
+
+
+@pytest.fixture(scope="session")
+def fleet_settings(settings: Settings) -> Settings:
+    """The session's settings with a three-turbine fleet, as a windpipe.toml would declare it."""
+    turbines = [TurbineConfig(id=t, rated_power_kw=2000.0) for t in FARM_TURBINES]
+    return load_settings(data_dir=settings.data_dir, turbines=turbines, _env_file=None)
+
+
+@pytest.fixture(scope="session")
+def farm_db(target_url: URL) -> Iterator[tuple[Engine, Engine]]:
+    """A fresh source seeded with the farm's two days, and a fresh target."""
+    with (
+        new_database(target_url, "windpipe_fleet_source") as source,
+        new_database(target_url, "windpipe_fleet_target") as target,
+    ):
+        source_store.ensure_schema(source)
+        begin = datetime(FARM_DAYS[0].year, FARM_DAYS[0].month, FARM_DAYS[0].day, tzinfo=UTC)
+        seed_source(source, begin, begin + timedelta(days=2), turbines=farm(3), seed=5)
+        yield source, target
+
+
+@pytest.fixture(scope="session")
+def farm_api(fleet_settings: Settings, farm_db: tuple[Engine, Engine]) -> Iterator[LiveApi]:
+    app = create_app(fleet_settings, source_conninfo=libpq_conninfo(farm_db[0].url))
+    with serve(app) as api:
+        yield api

@@ -1,53 +1,17 @@
 """A farm end to end: three turbines seeded, served, aggregated and loaded, equal to SQL."""
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
-import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import URL
 
-from tests.conftest import LiveApi, new_database, serve
-from windpipe.api import create_app
+from tests.conftest import FARM_DAYS as DAYS
+from tests.conftest import FARM_TURBINES as TURBINES
+from tests.conftest import LiveApi
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
-from windpipe.postgres import libpq_conninfo
-from windpipe.settings import Settings, TurbineConfig, load_settings
-from windpipe.source import store as source_store
-from windpipe.source.generator import farm
-from windpipe.source.seed import seed_source
 
-DAYS = (date(2024, 6, 1), date(2024, 6, 2))
-TURBINES = ["WTG01", "WTG02", "WTG03"]
 SIGNALS = [f"{v}_{a}" for v in ("wind_speed", "power") for a in ("mean", "min", "max", "std")]
-
-
-@pytest.fixture(scope="module")
-def fleet_settings(settings: Settings) -> Settings:
-    """The session's settings with a three-turbine fleet, as a windpipe.toml would declare it."""
-    turbines = [TurbineConfig(id=t, rated_power_kw=2000.0) for t in TURBINES]
-    return load_settings(data_dir=settings.data_dir, turbines=turbines, _env_file=None)
-
-
-@pytest.fixture(scope="module")
-def farm_db(target_url: URL) -> Iterator[tuple[Engine, Engine]]:
-    """A fresh source seeded with the farm's two days, and a fresh target."""
-    with (
-        new_database(target_url, "windpipe_fleet_source") as source,
-        new_database(target_url, "windpipe_fleet_target") as target,
-    ):
-        source_store.ensure_schema(source)
-        begin = datetime(DAYS[0].year, DAYS[0].month, DAYS[0].day, tzinfo=UTC)
-        seed_source(source, begin, begin + timedelta(days=2), turbines=farm(3), seed=5)
-        yield source, target
-
-
-@pytest.fixture(scope="module")
-def farm_api(fleet_settings: Settings, farm_db: tuple[Engine, Engine]) -> Iterator[LiveApi]:
-    app = create_app(fleet_settings, source_conninfo=libpq_conninfo(farm_db[0].url))
-    with serve(app) as api:
-        yield api
 
 
 def test_turbines_lists_the_fleet_with_its_coverage(farm_api: LiveApi) -> None:

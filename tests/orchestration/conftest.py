@@ -59,7 +59,8 @@ def run_checks(
     """Run only the three asset checks of the ETL job for a partition; evaluations by name."""
     job = defs.resolve_job_def("windpipe_etl")
     checks = job.get_subset(
-        asset_selection=set(), asset_check_selection={c.check_key for c in asset_checks}
+        asset_selection=set(),
+        asset_check_selection={key for c in asset_checks for key in c.check_keys},
     )
     result = checks.execute_in_process(
         partition_key=partition_key, resources=resources, instance=instance

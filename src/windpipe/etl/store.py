@@ -373,6 +373,21 @@ def last_window(
     return value if isinstance(value, datetime) else None
 
 
+def windows_held(conn: Connection, day: date, signal: str, *, turbine: str) -> set[datetime]:
+    """The windows of one turbine's signal that the target holds on ``day``."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT d."timestamp" FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE s.name = :signal AND s.turbine = :turbine
+              AND d."timestamp" >= :lo AND d."timestamp" < :hi
+            """
+        ),
+        {"signal": signal, "turbine": turbine, **_day_span(day, day)},
+    )
+    return {row[0] for row in rows}
+
+
 def windows_by_variable(
     conn: Connection,
     first: date,

@@ -89,6 +89,7 @@ class WindowFinding:
     source_windows: int  # windows the source has data for, up to the last loaded window
     full_day: bool
     missing: str  # the windows without source data, as ``HH:MM-HH:MM`` runs
+    lost: str = ""  # windows with source data the target lacks (or holds without any)
 
     @property
     def explained(self) -> bool:
@@ -174,9 +175,21 @@ def check_windows(
                     continue
                 day_complete = False
                 missing = [w for w in windows_of_day(day, window) if w < horizon and w not in have]
+                lost = ""
+                if held[name] != expected:  # name the windows the target disagrees on
+                    holds = store.windows_held(conn, day, name, turbine=turbine)
+                    wanted = {w for w in have if w < horizon}
+                    lost = describe_windows(sorted(wanted ^ holds))
                 report.findings.append(
                     WindowFinding(
-                        turbine, day, name, held[name], expected, full, describe_windows(missing)
+                        turbine,
+                        day,
+                        name,
+                        held[name],
+                        expected,
+                        full,
+                        describe_windows(missing),
+                        lost,
                     )
                 )
         if full and day_complete:

@@ -99,7 +99,15 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                     turbines=turbines,
                     window=settings.window,
                 )
-        columns = ["day", "signal", "windows", "source_windows", "issue", "windows_without_samples"]
+        columns = [
+            "day",
+            "signal",
+            "windows",
+            "source_windows",
+            "issue",
+            "windows_in_dispute",
+            "windows_without_samples",
+        ]
         for turbine in turbines:
             findings = [f for f in report.findings if f.turbine == turbine]
             mismatches = [f for f in findings if not f.explained]
@@ -111,6 +119,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                     "windows": str(f.windows),
                     "source_windows": str(f.source_windows),
                     "issue": "source gap" if f.explained else "target disagrees with source",
+                    "windows_in_dispute": f.lost,
                     "windows_without_samples": f.missing,
                 }
                 for f in findings[:100]
@@ -134,7 +143,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                     severity=AssetCheckSeverity.ERROR,
                     description=f"{turbine}: {len(mismatches)} (day, signal) disagree with the "
                     f"source, e.g. {bad.signal} on {bad.day}: {bad.windows} windows, source has "
-                    f"{bad.source_windows} (missing: {bad.missing or 'none'})",
+                    f"{bad.source_windows}; windows in dispute: {bad.lost}",
                     metadata=metadata,
                 )
             elif gaps:
