@@ -7,6 +7,7 @@ per file: a bad row stops the file and nothing of it is kept, unless bad rows ar
 Memory is bounded by the batch size, not by the file's.
 """
 
+import contextlib
 import re
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ from windpipe.source import store
 
 #: CSV bytes parsed per batch: big enough for COPY to run at full speed, small enough that a
 #: batch and its converted copies stay within a few hundred MB whatever the file's size.
-CSV_BLOCK_BYTES = 8 << 20
+CSV_BLOCK_BYTES = 2 << 20
 PARQUET_BATCH_ROWS = 131_072
 
 #: The turbine ids the configuration accepts (settings.TurbineConfig.id): no quote can pass.
@@ -517,6 +518,52 @@ class _Converter:
                 report.nulls[signal] = report.nulls.get(signal, 0) + rows[column].null_count()
 
 
+_DONE = object()
+
+
+def _prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items``, produced by a thread of their own at most ``depth`` ahead: reading and checking
+    the next batch (Arrow and Polars release the GIL) overlaps PostgreSQL's work on this one.
+    An exception of the producer is raised here; leaving early stops the producer."""
+    import queue
+    import threading
+
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ahead.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            ahead.put(exc)
+
+    worker = threading.Thread(target=produce, name="windpipe-import-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                ahead.get(timeout=0.05)
+        worker.join()
+
+
 def import_file(
     path: Path,
     mapping: ImportConfig,
@@ -559,11 +606,16 @@ def import_file(
     try:
         conn = raw.driver_connection if raw is not None else None
         assert conn is None or isinstance(conn, psycopg.Connection)
-        offset = 0
-        for batch in _batches(plan_, mapping, counted):
-            rows = converter.convert(batch, offset)
-            offset += batch.num_rows
-            converter.account(rows)
+
+        def converted() -> Iterator[pl.DataFrame]:
+            offset = 0
+            for batch in _batches(plan_, mapping, counted):
+                rows = converter.convert(batch, offset)
+                offset += batch.num_rows
+                converter.account(rows)
+                yield rows
+
+        for rows in _prefetched(converted()):
             if conn is not None and rows.height:
                 inserted, changed = store.upsert_samples(conn, rows.to_arrow(), columns=columns)
                 report.inserted += inserted

@@ -380,21 +380,22 @@ def upsert_samples(
 
     ``table`` has ``turbine``, ``timestamp`` (UTC) and ``columns`` (nullable float), grouped by
     turbine, one row per (turbine, timestamp). Other columns of rows already held are left as they
-    are. When nothing is held yet for the table's turbines in its period (a first import), the
-    rows are copied straight in; otherwise they go through a temporary table and
-    ``INSERT ... ON CONFLICT DO UPDATE``, which leaves identical rows untouched.
+    are. When nothing is held yet for any of the table's turbines between its own first and last
+    timestamp there (a first import), the rows are copied straight in; otherwise they go through
+    a temporary table and ``INSERT ... ON CONFLICT DO UPDATE``, which leaves identical rows
+    untouched.
     """
     import pyarrow.compute as pc
 
     if table.num_rows == 0:
         return 0, 0
-    stamps = table["timestamp"]
-    turbines = table["turbine"].unique().to_pylist()
-    lo, hi = pc.min(stamps).as_py(), pc.max(stamps).as_py()
-    held = conn.execute(
-        'SELECT EXISTS (SELECT 1 FROM data WHERE turbine = ANY(%s) AND "timestamp" >= %s '
-        'AND "timestamp" <= %s)',
-        (turbines, lo, hi),
+    parts = _by_turbine(table)
+    spans = [pc.min_max(rows["timestamp"]).as_py() for _, rows in parts]
+    held = conn.execute(  # one probe of the primary key per turbine
+        "SELECT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) "
+        "AS r(turbine, lo, hi) WHERE EXISTS (SELECT 1 FROM data d WHERE d.turbine = r.turbine "
+        'AND d."timestamp" >= r.lo AND d."timestamp" <= r.hi))',
+        ([name for name, _ in parts], [s["min"] for s in spans], [s["max"] for s in spans]),
     ).fetchone()
     overlap = bool(held and held[0])
     names = _quoted(columns)
@@ -407,7 +408,7 @@ def upsert_samples(
         )
     with conn.cursor().copy(f"COPY {into} ({listed}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(_COPY_HEADER)
-        for turbine, rows in _by_turbine(table):
+        for turbine, rows in parts:
             copy.write(encode_copy_binary_nullable(rows, columns, turbine))
         copy.write(_COPY_TRAILER)
     if not overlap:
