@@ -7,6 +7,22 @@ from typing import Annotated, Any
 import typer
 
 from windpipe.cli.app import UserError, app, clean_errors, console, load_settings_or_exit, warn
+from windpipe.errors import WindpipeError
+
+
+def _plain(message: str) -> str:
+    """``message`` with Rich markup escaped: TOML's ``[[turbines]]`` and ``[imports.<name>]``
+    must print as they are (the shared ``fail``/``warn`` render markup)."""
+    from rich.markup import escape
+
+    return escape(message)
+
+
+class PlainUserError(UserError):
+    """A UserError whose message is printed as it stands."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(_plain(message), exit_code)
 
 
 class Format(StrEnum):
@@ -33,7 +49,7 @@ def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: l
 
     if name is not None and name not in settings.imports:
         known = ", ".join(settings.imports) or "none: add [imports.<name>] to windpipe.toml"
-        raise UserError(f"--mapping {name!r} is not a configured mapping; configured: {known}")
+        raise PlainUserError(f"--mapping {name!r} is not a configured mapping; configured: {known}")
     base = settings.imports[name].model_dump(exclude_unset=True) if name else {}
     given = {k: v for k, v in overrides.items() if v is not None}
     if "turbine" in given:
@@ -44,9 +60,9 @@ def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: l
     for entry in maps:
         source, sep, signal = entry.partition("=")
         if not sep or not source.strip() or not signal.strip():
-            raise UserError(f"--map {entry!r} is not SOURCE_COLUMN=signal")
+            raise PlainUserError(f"--map {entry!r} is not SOURCE_COLUMN=signal")
         if signal.strip() not in settings.signals:
-            raise UserError(
+            raise PlainUserError(
                 f"--map {entry!r}: {signal.strip()!r} is not a configured signal; "
                 f"accepted: {', '.join(settings.signals)}"
             )
@@ -57,7 +73,7 @@ def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: l
         err = exc.errors()[0]
         option = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "the options"
         message = str(err["msg"]).removeprefix("Value error, ")
-        raise UserError(f"{option}: {message}") from None
+        raise PlainUserError(f"{option}: {message}") from None
 
 
 def _period(report: Any) -> str:
@@ -72,46 +88,38 @@ def _listed(names: list[str], most: int = 12) -> str:
     )
 
 
+def _say(line: str) -> None:
+    console.print(_plain(line), highlight=False)
+
+
 def _print_report(report: Any, *, dry_run: bool) -> None:
     turbines = ", ".join(f"{t} {n:,}" for t, n in sorted(report.turbines.items()))
     rate = report.rows_read / report.seconds if report.seconds else 0.0
     verb = "would import" if dry_run else "imported"
-    console.print(
+    _say(
         f"{verb} {report.path}: {report.rows:,} rows of {len(report.turbines)} turbine(s), "
         f"{_period(report)}; {report.bytes / 1e6:,.1f} MB, {report.rows_read:,} rows read "
-        f"in {report.seconds:.1f} s ({rate:,.0f} rows/s)",
-        highlight=False,
+        f"in {report.seconds:.1f} s ({rate:,.0f} rows/s)"
     )
     if not dry_run:
-        console.print(
-            f"  {report.inserted:,} new, {report.changed:,} changed, "
-            f"{report.unchanged:,} unchanged",
-            highlight=False,
+        _say(
+            f"  {report.inserted:,} new, {report.changed:,} changed, {report.unchanged:,} unchanged"
         )
-    console.print(f"  turbines: {turbines or 'none'}", highlight=False)
-    console.print(
+    _say(f"  turbines: {turbines or 'none'}")
+    _say(
         "  columns: "
         + ", ".join(
             f"{source} -> {signal} ({report.nulls.get(signal, 0):,} null)"
             for source, signal in report.mapped.items()
-        ),
-        highlight=False,
+        )
     )
     if report.ignored:
-        console.print(
-            f"  ignored {len(report.ignored)} unmapped column(s): {_listed(report.ignored)}",
-            highlight=False,
-        )
+        _say(f"  ignored {len(report.ignored)} unmapped column(s): {_listed(report.ignored)}")
     if report.duplicates:
-        console.print(
-            f"  {report.duplicates:,} row(s) repeat a turbine and timestamp: the last one kept",
-            highlight=False,
-        )
+        _say(f"  {report.duplicates:,} row(s) repeat a turbine and timestamp: the last one kept")
     if report.skipped:
         counts = "; ".join(f"{reason}: {n:,}" for reason, n in report.skipped.most_common())
-        console.print(
-            f"  skipped {sum(report.skipped.values()):,} bad row(s): {counts}", highlight=False
-        )
+        _say(f"  skipped {sum(report.skipped.values()):,} bad row(s): {counts}")
 
 
 @app.command("import")
@@ -221,7 +229,7 @@ def import_(
         held = set(table_columns(engine))
         absent = sorted({signals[s] for s in spec.columns.values()} - held)
         if absent:
-            raise UserError(
+            raise PlainUserError(
                 f"the source table has no column(s) {absent}; add each as a double precision "
                 "column first (README, Fleet: adding a signal)"
             )
@@ -256,9 +264,11 @@ def import_(
                     allow_new_turbines=allow_new_turbines,
                     on_bytes=advance,
                 )
-            except Exception:
+            except Exception as exc:
                 if number:
                     warn(f"{number} earlier file(s) were imported; importing them again is safe")
+                if isinstance(exc, WindpipeError):
+                    raise PlainUserError(str(exc), exc.exit_code) from None
                 raise
             progress.remove_task(task)
             reports.append(report)
@@ -269,17 +279,19 @@ def import_(
 
         vacuum(engine)  # fresh statistics: /coverage's estimate counts the new rows at once
         held_now = coverage(engine)
-        console.print(
-            f"source holds {held_now.rows:,} rows from {held_now.first:%Y-%m-%d %H:%M:%S} "
-            f"to {held_now.last:%Y-%m-%d %H:%M:%S} UTC",
-            highlight=False,
-        )
+        if held_now.first is not None and held_now.last is not None:
+            _say(
+                f"source holds {held_now.rows:,} rows from {held_now.first:%Y-%m-%d %H:%M:%S} "
+                f"to {held_now.last:%Y-%m-%d %H:%M:%S} UTC"
+            )
     new = sorted({t for r in reports for t in r.new_turbines})
     if new:
         warn(
-            f"turbine(s) {_listed(new)} are not in the configuration: /turbines lists them, "
-            "but the ETL and Dagster aggregate the configured fleet only; add each as "
-            f'[[turbines]] id = "{new[0]}" to windpipe.toml'
+            _plain(
+                f"turbine(s) {_listed(new)} are not in the configuration: /turbines lists them, "
+                "but the ETL and Dagster aggregate the configured fleet only; add each as "
+                f'[[turbines]] id = "{new[0]}" to windpipe.toml'
+            )
         )
     firsts = [r.first for r in reports if r.first is not None]
     lasts = [r.last for r in reports if r.last is not None]
