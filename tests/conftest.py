@@ -169,9 +169,17 @@ def serve(app: ASGIApp) -> Iterator[LiveApi]:
 
 
 @pytest.fixture(scope="session")
-def live_api(settings: Settings, source_url: URL, seeded_source: Engine) -> Iterator[LiveApi]:
-    """The connector API on a free 127.0.0.1 port for the whole session."""
-    with serve(create_app(settings, source_conninfo=libpq_conninfo(source_url))) as api:
+def live_api(
+    settings: Settings, source_url: URL, target_url: URL, seeded_source: Engine
+) -> Iterator[LiveApi]:
+    """The connector API on a free 127.0.0.1 port for the whole session (the dashboard's
+    routes read the session's target)."""
+    app = create_app(
+        settings,
+        source_conninfo=libpq_conninfo(source_url),
+        target_conninfo=libpq_conninfo(target_url),
+    )
+    with serve(app) as api:
         yield api
 
 

@@ -292,3 +292,30 @@ def ensure_reader_role(source: Engine, role: str, password: str | None) -> bool:
             if statement is not None:
                 raw.execute(statement)
     return created
+
+
+# -- the dashboard reads the target as the same read-only role (issue 16) ------------------------
+
+
+def target_reader_role_applies(settings: Settings) -> bool:
+    """Whether ``db init`` grants the read-only role on the target: embedded, or password set."""
+    return not settings.target_db_url or settings.api_db_password is not None
+
+
+def api_target_database_url(settings: Settings, *, start: bool = True) -> URL:
+    """The URL the API reads the target with (``/aggregates``, ``/ui``): least privilege too.
+
+    ``WINDPIPE_API_TARGET_DB_URL`` when set; else the target database as the read-only role
+    (``WINDPIPE_API_DB_ROLE``, which ``db init`` grants SELECT on the target); else, with no
+    password for it on a configured server, the target URL itself.
+    """
+    if settings.api_target_db_url:
+        url = make_url(settings.api_target_db_url)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        return url
+    target = database_url(settings, "target", start=start)
+    if not target_reader_role_applies(settings):
+        return target
+    password = settings.api_db_password.get_secret_value() if settings.api_db_password else None
+    return target.set(username=settings.api_db_role, password=password)

@@ -379,6 +379,21 @@ class Settings(BaseSettings):
 
     # -- end of the API workers block
 
+    # -- The dashboard (issue 16): the API reads the target too, as the read-only role.
+    api_target_db_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL the API reads the target with (/aggregates, /ui); default: "
+        "the target DB as the read-only role (embedded, or with WINDPIPE_API_DB_PASSWORD set), "
+        "else the target DB URL itself.",
+    )
+
+    @field_validator("api_target_db_url")
+    @classmethod
+    def _valid_api_target_url(cls, value: str | None) -> str | None:
+        return cls._valid_sqlalchemy_url(value)
+
+    # -- end of the dashboard block
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:

@@ -17,10 +17,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from windpipe import __version__
+from windpipe.api.aggregates import router as aggregates_router
 from windpipe.api.reader import SourceReader
 from windpipe.api.routes import router
 from windpipe.api.schemas import shown
 from windpipe.api.security import GuardMiddleware, parse_entries
+from windpipe.api.target import TargetUnavailableError, close_target, init_target
+from windpipe.api.ui import mount_static as mount_ui_static
+from windpipe.api.ui import router as ui_router
 from windpipe.errors import ApiBusyError, QueryError, SourceUnavailableError
 from windpipe.settings import Settings, get_settings
 
@@ -38,8 +42,14 @@ def docs_assets() -> Path:
     return Path(fastapi_offline.__file__).parent / "static"
 
 
-def create_app(settings: Settings | None = None, *, source_conninfo: str | None = None) -> FastAPI:
-    """Build the API; ``source_conninfo`` (a libpq URI) defaults to the API's source DB URL."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    source_conninfo: str | None = None,
+    target_conninfo: str | None = None,
+) -> FastAPI:
+    """Build the API; ``source_conninfo`` and ``target_conninfo`` (libpq URIs) default to the
+    API's read-only URLs of the source and the target (the target's resolved on first use)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -57,6 +67,7 @@ def create_app(settings: Settings | None = None, *, source_conninfo: str | None 
         )
         yield
         app.state.reader.close()
+        close_target(app)
 
     app = FastAPI(
         title="windpipe connector API",
@@ -69,6 +80,11 @@ def create_app(settings: Settings | None = None, *, source_conninfo: str | None 
     app.state.settings = settings
     app.state.api_keys = parse_entries(settings.api_key_hashes)
     app.include_router(router)
+    # The dashboard (issue 16): the target's aggregates over HTTP and the pages drawn from them.
+    init_target(app, target_conninfo)
+    app.include_router(aggregates_router)
+    app.include_router(ui_router)
+    mount_ui_static(app)
     app.add_middleware(
         GuardMiddleware,
         allowed_hosts=settings.allowed_hosts,
@@ -90,6 +106,17 @@ def create_app(settings: Settings | None = None, *, source_conninfo: str | None 
         )
         return JSONResponse(
             {"detail": "the source database does not answer; retry later"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER},
+        )
+
+    @app.exception_handler(TargetUnavailableError)
+    async def _target_unavailable(request: Request, exc: TargetUnavailableError) -> JSONResponse:
+        _log.warning(
+            "%s %s: the target database does not answer: %s", request.method, request.url.path, exc
+        )
+        return JSONResponse(
+            {"detail": "the target database does not answer; retry later"},
             status_code=503,
             headers={"Retry-After": RETRY_AFTER},
         )

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
@@ -112,9 +112,24 @@ class LeasedStream(StreamingResponse):
 
 
 @router.get("/", include_in_schema=False)
-def root() -> RedirectResponse:
-    """Send people to the interactive docs."""
-    return RedirectResponse("/docs")
+def root() -> HTMLResponse:
+    """A landing page: the dashboard and the interactive docs."""
+    return HTMLResponse(LANDING)
+
+
+LANDING = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>windpipe</title></head>
+<body>
+<h1>windpipe</h1>
+<p>Wind-turbine SCADA data: the source's samples and the target's 10-minute aggregates.</p>
+<ul>
+<li><a href="ui">Dashboard</a>: the farm, each turbine, the data's quality (<code>/ui</code>)</li>
+<li><a href="docs">API docs</a> (Swagger UI, <code>/docs</code>;
+ also <a href="redoc">ReDoc</a>)</li>
+<li><a href="openapi.json">OpenAPI document</a></li>
+</ul>
+</body></html>
+"""
 
 
 @router.get(

@@ -45,6 +45,15 @@ _DOCS_CSP = (
     b"img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; "
     b"form-action 'none'",
 )
+#: The dashboard (/ui): its own script and plotly.js from the API; plotly.js sets inline styles
+#: and draws heatmaps as data: images. No other origin, no inline script.
+UI_PREFIX = "/ui"
+_UI_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    b"form-action 'self'",
+)
 _HOST_PORT = re.compile(r"^(\[[^\]]*\]|[^:]*)(?::\d*)?$")
 
 
@@ -81,6 +90,8 @@ class GuardMiddleware:
             return
         path: str = scope.get("path", "")
         csp = _DOCS_CSP if path in DOCS_PATHS else _API_CSP
+        if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+            csp = _UI_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -92,6 +92,7 @@ def init() -> None:
         ensure_reader_role,
         make_engine,
         reader_role_applies,
+        target_reader_role_applies,
     )
     from windpipe.source.store import ensure_schema as ensure_source
 
@@ -125,4 +126,17 @@ def init() -> None:
             "API read-only role: not managed (set WINDPIPE_API_DB_PASSWORD to have `db init` "
             "create it; until then the API reads as the source URL's user)",
             highlight=False,
+        )
+    if target_reader_role_applies(settings):
+        # The dashboard (/aggregates, /ui) reads the target as the same role: SELECT only.
+        engine = make_engine(database_url(settings, "target"))
+        try:
+            password = settings.api_db_password
+            ensure_reader_role(
+                engine, settings.api_db_role, password.get_secret_value() if password else None
+            )
+        finally:
+            engine.dispose()
+        console.print(
+            f"API read-only role {settings.api_db_role} reads the target", highlight=False
         )

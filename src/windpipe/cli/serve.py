@@ -1,11 +1,16 @@
 """``windpipe api``: serve the connector API with uvicorn."""
 
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from windpipe.cli.app import app, clean_errors, console, load_settings_or_exit
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from windpipe.settings import Settings
 
 
 @app.command("api")
@@ -68,6 +73,7 @@ def api(
         finally:
             engine.dispose()
         reader_url = api_database_url(settings)
+    target_reader_url = _target_reader_url(settings)
     if not settings.api_key_hashes and not _loopback(settings.api_host):
         console.print(
             f"windpipe api: listening on {settings.api_host} without API keys: anyone who reaches "
@@ -84,7 +90,11 @@ def api(
         "server_header": False,
     }
     if settings.api_workers == 1:
-        application = create_app(settings, source_conninfo=libpq_conninfo(reader_url))
+        application = create_app(
+            settings,
+            source_conninfo=libpq_conninfo(reader_url),
+            target_conninfo=libpq_conninfo(target_reader_url) if target_reader_url else None,
+        )
         uvicorn.run(application, **server_options)
         return
     # Each worker is a fresh interpreter that builds the app from the environment: hand it what
@@ -95,6 +105,10 @@ def api(
         WINDPIPE_API_PORT=str(settings.api_port),
         WINDPIPE_API_SOURCE_DB_URL=reader_url.render_as_string(hide_password=False),
     )
+    if target_reader_url is not None:
+        os.environ["WINDPIPE_API_TARGET_DB_URL"] = target_reader_url.render_as_string(
+            hide_password=False
+        )
     uvicorn.run(
         "windpipe.api.app:create_app", factory=True, workers=settings.api_workers, **server_options
     )
@@ -102,3 +116,43 @@ def api(
 
 def _loopback(host: str) -> bool:
     return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+
+
+def _target_reader_url(settings: "Settings") -> "URL | None":
+    """The URL the dashboard reads the target with, its read-only grant made where windpipe can.
+
+    The target is the dashboard's, not the API's main job: when it cannot be reached now, the
+    API starts anyway, says so, and resolves the URL again on the first dashboard request.
+    """
+    import psycopg
+    import sqlalchemy.exc
+
+    from windpipe.errors import DatabaseUnavailableError, first_line
+    from windpipe.postgres import (
+        api_target_database_url,
+        database_url,
+        ensure_reader_role,
+        make_engine,
+        target_reader_role_applies,
+    )
+
+    if settings.api_target_db_url:
+        return api_target_database_url(settings)
+    try:
+        if target_reader_role_applies(settings):
+            engine = make_engine(database_url(settings, "target"))
+            try:
+                password = settings.api_db_password
+                ensure_reader_role(
+                    engine, settings.api_db_role, password.get_secret_value() if password else None
+                )
+            finally:
+                engine.dispose()
+        return api_target_database_url(settings)
+    except (DatabaseUnavailableError, psycopg.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
+        console.print(
+            f"windpipe api: the target database is not reachable now ({first_line(exc)}); "
+            "/aggregates and /ui answer 503 until it is",
+            highlight=False,
+        )
+        return None

@@ -1,0 +1,211 @@
+"""``GET /aggregates``: the target's windows over HTTP, validated and encoded like ``/data``."""
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import polars as pl
+import pyarrow as pa
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from windpipe.api.deps import SettingsDep
+from windpipe.api.formats import MEDIA_TYPES, DataFormat, Encoder, negotiate
+from windpipe.api.routes import _ERRORS, _TURBINES_PATTERN, LeasedStream
+from windpipe.api.schemas import (
+    MOMENT_PATTERN,
+    check_range,
+    check_turbines,
+    parse_moment,
+    parse_turbines,
+    shown,
+)
+from windpipe.api.security import KeyDep
+from windpipe.api.target import TargetSession, known_turbines, open_session
+from windpipe.errors import QueryError
+from windpipe.target import reads
+
+router = APIRouter()
+
+#: One page is one turbine over at most this long: ~4,500 windows of 10 minutes per signal.
+PAGE_SPAN = timedelta(days=31)
+
+_AGGREGATES_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One record per (turbine, window), streamed in the format asked for.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "turbine": {"type": "string"},
+                            "timestamp": {"type": "string", "format": "date-time"},
+                        },
+                        "additionalProperties": {"type": ["number", "null"]},
+                        "required": ["turbine", "timestamp"],
+                    },
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.apache.arrow.stream": {
+                "schema": {"type": "string", "format": "binary"}
+            },
+        },
+    },
+    **_ERRORS,
+}
+
+
+def parse_signals(
+    values: list[str] | None, accepted: list[str], *, default: list[str]
+) -> list[str]:
+    """Signals asked for (repeated and/or comma-separated), ``default`` when none is named."""
+    names = parse_turbines(values)  # the same list forms as turbines=
+    if names is None:
+        return list(default)
+    for name in names:
+        if name not in accepted:
+            raise QueryError(f"unknown signal {shown(name)}; accepted: {', '.join(accepted)}")
+    return names
+
+
+def _pages(
+    turbines: list[str], start: datetime, end: datetime
+) -> list[tuple[str, datetime, datetime]]:
+    pages = []
+    for turbine in turbines:
+        lo = start
+        while lo < end:
+            hi = min(end, lo + PAGE_SPAN)
+            pages.append((turbine, lo, hi))
+            lo = hi
+    return pages
+
+
+def _wide(long: pa.Table, signals: list[str], schema: pa.Schema) -> pa.Table:
+    """Long rows (turbine, timestamp, signal, value) as one record per window, in ``schema``."""
+    frame = pl.from_arrow(long)
+    assert isinstance(frame, pl.DataFrame)
+    wide = frame.pivot(on="signal", index=["turbine", "timestamp"], values="value")
+    wide = wide.with_columns(
+        [pl.lit(None, pl.Float64).alias(n) for n in signals if n not in wide.columns]
+    )
+    wide = wide.select(
+        pl.col("turbine"),
+        pl.col("timestamp").dt.replace_time_zone("UTC"),
+        *[pl.col(n).cast(pl.Float64) for n in signals],
+    ).sort("timestamp")
+    return pa.Table.from_arrays([wide[c].to_arrow() for c in wide.columns], schema=schema)
+
+
+@router.get(
+    "/aggregates",
+    responses=_AGGREGATES_RESPONSES,
+    response_class=StreamingResponse,
+    dependencies=[KeyDep],
+)
+async def get_aggregates(
+    request: Request,
+    settings: SettingsDep,
+    start: Annotated[
+        str,
+        Query(
+            description="Inclusive start (a window's start), ISO 8601 date or datetime (UTC if "
+            "no offset).",
+            json_schema_extra={"pattern": MOMENT_PATTERN},
+            examples=["2026-01-01", "2026-01-01T10:00:00Z"],
+        ),
+    ],
+    end: Annotated[
+        str,
+        Query(
+            description="Exclusive end, ISO 8601 date or datetime (UTC if no offset).",
+            json_schema_extra={"pattern": MOMENT_PATTERN},
+            examples=["2026-01-02"],
+        ),
+    ],
+    signals: Annotated[
+        list[str] | None,
+        Query(
+            description="Comma-separated and/or repeated signal names (`<variable>_"
+            "<aggregation>`, e.g. `wind_speed_mean,power_max`); omitted means the signals the "
+            "ETL writes.",
+        ),
+    ] = None,
+    turbines: Annotated[
+        list[str] | None,
+        Query(
+            description="Comma-separated and/or repeated turbine ids; omitted means every "
+            "turbine the target holds.",
+            json_schema_extra={"items": {"type": "string", "pattern": _TURBINES_PATTERN}},
+        ),
+    ] = None,
+    format: Annotated[
+        DataFormat | None, Query(description="json, csv or arrow; overrides the Accept header.")
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> StreamingResponse:
+    """The target's aggregates with ``start <= window start < end``: one record per turbine and
+    window, a column per signal (null where a signal has no row), by turbine then time, streamed.
+
+    JSON (default) is an array of objects; CSV has a header line; Arrow is an IPC stream whose
+    end-of-stream marker proves completeness. Read as the API's read-only role.
+    """
+    lo, hi = parse_moment("start", start), parse_moment("end", end)
+    check_range(lo, hi, settings.api_max_range_days)
+    wanted = parse_turbines(turbines)
+    chosen = format or negotiate(accept)
+    session: TargetSession = await open_session(request)
+    try:
+        registered: list[str] = []
+        if session.ready:
+            registered = (await session.query(reads.SIGNALS_SQL)).column("name").to_pylist()
+        accepted = list(dict.fromkeys([*settings.etl_signals, *sorted(set(registered))]))
+        names = parse_signals(signals, accepted, default=settings.etl_signals)
+        known = await known_turbines(session, settings)
+        if wanted is not None:
+            check_turbines(wanted, known)
+        chosen_turbines = wanted if wanted is not None else known
+        pages = _pages(chosen_turbines, lo, hi) if session.ready else []
+        schema = pa.schema(
+            [
+                pa.field("turbine", pa.string(), nullable=False),
+                pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+            ]
+            + [pa.field(n, pa.float64()) for n in names]
+        )
+        # The first page before answering: a target that does not answer is a 503, not a cut 200.
+        first = (
+            await session.query(
+                reads.aggregates_sql(names, pages[0][1], pages[0][2], turbines=[pages[0][0]])
+            )
+            if pages
+            else None
+        )
+    except BaseException:
+        session.lease.release()
+        raise
+    encoder = Encoder(chosen, schema)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield encoder.head()
+            for number, (turbine, page_lo, page_hi) in enumerate(pages):
+                long = first if number == 0 else None
+                if long is None:
+                    long = await session.query(
+                        reads.aggregates_sql(names, page_lo, page_hi, turbines=[turbine])
+                    )
+                if long.num_rows:
+                    table = await run_in_threadpool(_wide, long, names, schema)
+                    yield await run_in_threadpool(encoder.page, table)
+            yield encoder.tail()
+        finally:
+            session.lease.release()
+
+    filename = f"windpipe_aggregates_{lo:%Y%m%dT%H%M%S}_{hi:%Y%m%dT%H%M%S}.{chosen.value}"
+    headers = {"Content-Disposition": f'inline; filename="{filename}"'}
+    return LeasedStream(body(), session.lease, media_type=MEDIA_TYPES[chosen], headers=headers)

@@ -1,0 +1,267 @@
+"""The dashboard at ``/ui``: the farm, a turbine, the data's quality, drawn from the target.
+
+Pages are small HTML shells; ``/ui/static/ui.js`` (ours) fetches the figures from the JSON
+routes under ``/ui/api/`` and draws them with plotly.js, served from the pinned ``plotly`` package
+(``/ui/plotly.min.js``): nothing is loaded from anywhere but the API itself, so the dashboard
+works offline. The JSON routes ask for a key like the data routes when keys are configured.
+"""
+
+import html
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from windpipe import catalog
+from windpipe.api.deps import SettingsDep
+from windpipe.api.schemas import (
+    MOMENT_PATTERN,
+    check_range,
+    check_turbines,
+    parse_moment,
+)
+from windpipe.api.security import KeyDep
+from windpipe.api.target import (
+    known_turbines,
+    last_day,
+    latest,
+    overview,
+    quality,
+    target_session,
+    turbine_view,
+)
+from windpipe.errors import QueryError
+from windpipe.settings import Settings
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+STATIC = Path(__file__).with_name("ui_static")
+#: Days the overview and the quality page show by default.
+DEFAULT_DAYS = 30
+#: Days the turbine view shows by default (ending with the turbine's latest window).
+DEFAULT_TURBINE_DAYS = 7
+#: The Dagster asset of a turbine's aggregates: ``aggregates_10min/<turbine>``.
+DAGSTER_ASSET = "aggregates_10min"
+_TURBINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def plotly_js() -> Path:
+    """plotly.js as the pinned ``plotly`` package ships it."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def dagster_url(settings: Settings) -> str:
+    """Where a browser on this machine reaches the Dagster UI."""
+    host = settings.dagster_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"http://{host}:{settings.dagster_port}"
+
+
+def mount_static(app: Any) -> None:
+    """Serve the dashboard's own script and style (hand-written, in this package)."""
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
+
+
+def _page(
+    request: Request, settings: Settings, *, title: str, page: str, main: str, **data: str
+) -> HTMLResponse:
+    root = request.scope.get("root_path", "")
+    attrs = {
+        "page": page,
+        "root": root,
+        "dagster": dagster_url(settings),
+        "dagster-asset": DAGSTER_ASSET,
+        **{k.replace("_", "-"): v for k, v in data.items()},
+    }
+    body_attrs = " ".join(f'data-{k}="{html.escape(v)}"' for k, v in attrs.items())
+    turbines = "".join(
+        f'<a href="{root}/ui/turbine/{quote(t.id)}">{html.escape(t.id)}</a>' for t in settings.fleet
+    )
+    text = f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} · windpipe</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{root}/ui/static/ui.css">
+<script src="{root}/ui/plotly.min.js" defer></script>
+<script src="{root}/ui/static/ui.js" defer></script>
+</head>
+<body {body_attrs}>
+<header>
+<strong>windpipe</strong>
+<nav>
+<a href="{root}/ui">Farm</a>
+<a href="{root}/ui/quality">Data quality</a>
+<span class="turbines">{turbines}</span>
+<a href="{root}/docs">API docs</a>
+<a href="{html.escape(dagster_url(settings))}" rel="noopener">Dagster</a>
+</nav>
+</header>
+<main>
+<h1>{html.escape(title)}</h1>
+<p id="status" class="status">Loading…</p>
+{main}
+</main>
+</body>
+</html>
+"""
+    return HTMLResponse(text)
+
+
+def _day(name: str, value: str | None) -> date | None:
+    if not value:
+        return None
+    return parse_moment(name, value).date()
+
+
+def _days(value: int) -> int:
+    if not 1 <= value <= 366:
+        raise QueryError(f"days={value} is outside 1..366")
+    return value
+
+
+@router.get("")
+def farm_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The farm overview."""
+    main = """
+<section><h2>Latest 10-minute values</h2><table id="latest" class="grid"></table></section>
+<section><h2>Completeness (windows held / expected) per day</h2>
+<div id="completeness" class="chart short"></div></section>
+<section><h2>Energy per day (MWh, from the 10-minute mean power)</h2>
+<div id="energy" class="chart short"></div></section>
+"""
+    return _page(
+        request,
+        settings,
+        title="Farm overview",
+        page="farm",
+        main=main,
+        end=request.query_params.get("end", ""),
+        days=request.query_params.get("days", str(DEFAULT_DAYS)),
+    )
+
+
+@router.get("/turbine/{turbine}")
+def turbine_page(request: Request, settings: SettingsDep, turbine: str) -> HTMLResponse:
+    """One turbine: wind speed and power with their min-max band, and the power curve."""
+    if not _TURBINE_ID.fullmatch(turbine):
+        return HTMLResponse("not a turbine id", status_code=404)
+    main = """
+<form id="range" class="range" method="get">
+<label>from <input type="date" name="start" id="start"></label>
+<label>to (exclusive) <input type="date" name="end" id="end"></label>
+<button type="submit">Show</button>
+<span id="dagster-days"></span>
+</form>
+<section><h2>Wind speed (m/s): 10-minute mean, min-max band</h2>
+<div id="wind" class="chart"></div></section>
+<section><h2>Power (kW): 10-minute mean, min-max band</h2>
+<div id="power" class="chart"></div></section>
+<section><h2>Power curve: 10-minute means, 0.5 m/s bins, the farm's median</h2>
+<div id="curve" class="chart tall"></div></section>
+"""
+    return _page(
+        request,
+        settings,
+        title=f"Turbine {turbine}",
+        page="turbine",
+        main=main,
+        turbine=turbine,
+        start=request.query_params.get("start", ""),
+        end=request.query_params.get("end", ""),
+    )
+
+
+@router.get("/quality")
+def quality_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """Missing windows per turbine and day, and stale turbines."""
+    main = """
+<section><h2>Stale turbines</h2><table id="stale" class="grid"></table></section>
+<section><h2>Missing 10-minute windows per day</h2>
+<div id="missing" class="chart short"></div></section>
+<section><h2>Days with missing windows</h2><table id="gaps" class="grid"></table></section>
+"""
+    return _page(
+        request,
+        settings,
+        title="Data quality",
+        page="quality",
+        main=main,
+        end=request.query_params.get("end", ""),
+        days=request.query_params.get("days", str(DEFAULT_DAYS)),
+    )
+
+
+@router.get("/plotly.min.js")
+def plotly_bundle() -> Response:
+    """plotly.js, from the installed package (cached by the browser for a day)."""
+    return FileResponse(
+        plotly_js(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+# -- the figures, as JSON --------------------------------------------------------------------
+
+
+@router.get("/api/overview", dependencies=[KeyDep])
+async def overview_data(
+    request: Request,
+    settings: SettingsDep,
+    end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+    days: int = DEFAULT_DAYS,
+) -> JSONResponse:
+    """Latest values per turbine; completeness and energy per (turbine, day)."""
+    last, span = _day("end", end), _days(days)
+    async with target_session(request) as session:
+        body = await overview(session, settings, end=last, days=span)
+    return JSONResponse(body)
+
+
+@router.get("/api/quality", dependencies=[KeyDep])
+async def quality_data(
+    request: Request,
+    settings: SettingsDep,
+    end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+    days: int = DEFAULT_DAYS,
+) -> JSONResponse:
+    """Missing windows per (turbine, day) and the stale turbines."""
+    last, span = _day("end", end), _days(days)
+    async with target_session(request) as session:
+        body = await quality(session, settings, end=last, days=span)
+    return JSONResponse(body)
+
+
+@router.get("/api/turbine/{turbine}", dependencies=[KeyDep])
+async def turbine_data(
+    request: Request,
+    settings: SettingsDep,
+    turbine: str,
+    start: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+    end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+) -> Response:
+    """One turbine's series and power curve over [start, end) (default: its last 7 days)."""
+    async with target_session(request) as session:
+        known = await known_turbines(session, settings)
+        check_turbines([turbine], known)
+        hi = parse_moment("end", end) if end else None
+        lo = parse_moment("start", start) if start else None
+        if hi is None:
+            rows = await latest(session, settings, [turbine])
+            hi = catalog.utc_midnight(last_day(rows) + timedelta(days=1))
+            if lo is not None and lo >= hi:
+                hi = lo + timedelta(days=DEFAULT_TURBINE_DAYS)
+        if lo is None:
+            lo = hi - timedelta(days=DEFAULT_TURBINE_DAYS)
+        check_range(lo, hi, settings.api_max_range_days)
+        body = await turbine_view(session, settings, turbine, lo, hi)
+    return Response(body, media_type="application/json")

@@ -1,0 +1,452 @@
+// windpipe's dashboard: fetches the figures from /ui/api/* and draws them with plotly.js.
+// Every chart records what it drew (data-traces, data-points) and how long drawing took
+// (data-draw-ms); <body data-ready="1"> says the page is complete (the browser tests read these).
+"use strict";
+
+(function () {
+  const body = document.body;
+  const root = body.dataset.root || "";
+  const statusLine = document.getElementById("status");
+  const DAY_MS = 86400000;
+  const CONFIG = { displaylogo: false, responsive: true };
+  const LAYOUT = {
+    margin: { l: 60, r: 20, t: 10, b: 40 },
+    paper_bgcolor: "#ffffff",
+    plot_bgcolor: "#ffffff",
+    font: { family: "system-ui, sans-serif", size: 12 },
+    hovermode: "closest",
+  };
+  const timings = { fetchMs: 0, drawMs: 0 };
+
+  function setStatus(text, isError) {
+    statusLine.textContent = text;
+    statusLine.classList.toggle("error", Boolean(isError));
+  }
+
+  async function getJSON(path) {
+    const started = performance.now();
+    const response = await fetch(root + path, { headers: { Accept: "application/json" } });
+    const data = await response.json();
+    timings.fetchMs += performance.now() - started;
+    if (!response.ok) {
+      throw new Error(data.detail || "HTTP " + response.status);
+    }
+    return data;
+  }
+
+  function nextPaint() {
+    return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  }
+
+  // Draw one chart and record what was drawn and how long it took, up to the next paint.
+  async function draw(id, traces, layout) {
+    const div = document.getElementById(id);
+    const started = performance.now();
+    await Plotly.newPlot(div, traces, Object.assign({}, LAYOUT, layout), CONFIG);
+    await nextPaint();
+    const elapsed = performance.now() - started;
+    timings.drawMs += elapsed;
+    div.dataset.traces = String(div.data.length);
+    div.dataset.points = div.data
+      .map((trace) => (trace.z ? trace.z.length * (trace.z[0] || []).length : trace.x.length))
+      .join(",");
+    div.dataset.drawMs = elapsed.toFixed(1);
+    return div;
+  }
+
+  function cell(row, content, className) {
+    const td = document.createElement("td");
+    if (content instanceof Node) {
+      td.appendChild(content);
+    } else {
+      td.textContent = content === null || content === undefined ? "–" : String(content);
+    }
+    if (className) td.className = className;
+    row.appendChild(td);
+    return td;
+  }
+
+  function link(href, text) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    return a;
+  }
+
+  function head(table, names) {
+    const row = table.createTHead().insertRow();
+    for (const name of names) {
+      const th = document.createElement("th");
+      th.textContent = name;
+      row.appendChild(th);
+    }
+  }
+
+  function fixed(value, digits) {
+    return value === null || value === undefined ? null : Number(value).toFixed(digits);
+  }
+
+  function age(minutes) {
+    if (minutes === null || minutes === undefined) return "no data";
+    if (minutes < 90) return minutes.toFixed(0) + " min";
+    if (minutes < 48 * 60) return (minutes / 60).toFixed(1) + " h";
+    return (minutes / 1440).toFixed(1) + " d";
+  }
+
+  function isoDay(ms) {
+    return new Date(ms).toISOString().slice(0, 10);
+  }
+
+  function nextDay(day) {
+    return isoDay(Date.parse(day + "T00:00:00Z") + DAY_MS);
+  }
+
+  function turbineDayUrl(turbine, day) {
+    return (
+      root + "/ui/turbine/" + encodeURIComponent(turbine) + "?start=" + day + "&end=" + nextDay(day)
+    );
+  }
+
+  function dagsterPartitionUrl(turbine, day) {
+    return (
+      body.dataset.dagster +
+      "/assets/" +
+      body.dataset.dagsterAsset +
+      "/" +
+      encodeURIComponent(turbine) +
+      "?view=partitions&partition=" +
+      day
+    );
+  }
+
+  function rangeQuery() {
+    const params = new URLSearchParams();
+    if (body.dataset.end) params.set("end", body.dataset.end);
+    if (body.dataset.days) params.set("days", body.dataset.days);
+    const text = params.toString();
+    return text ? "?" + text : "";
+  }
+
+  function heatmap(data, z, title, colorscale, zmin, zmax, hover) {
+    return {
+      type: "heatmap",
+      x: data.days,
+      y: data.turbines,
+      z: z,
+      zmin: zmin,
+      zmax: zmax,
+      colorscale: colorscale,
+      colorbar: { title: { text: title }, thickness: 12 },
+      hoverongaps: false,
+      xgap: 1,
+      ygap: 1,
+      hovertemplate: hover,
+    };
+  }
+
+  function onCellClick(div, target) {
+    div.on("plotly_click", (event) => {
+      const point = event.points && event.points[0];
+      if (point) window.location.href = target(point.y, point.x);
+    });
+  }
+
+  // -- the farm overview -------------------------------------------------------------------------
+
+  async function farm() {
+    const data = await getJSON("/ui/api/overview" + rangeQuery());
+    const table = document.getElementById("latest");
+    head(table, ["turbine", "latest window (UTC)", "age", "wind speed (m/s)", "power (kW)", ""]);
+    const rows = table.createTBody();
+    for (const item of data.latest) {
+      const row = rows.insertRow();
+      cell(row, link(root + "/ui/turbine/" + encodeURIComponent(item.turbine), item.turbine));
+      cell(row, item.timestamp ? item.timestamp.replace("T", " ").slice(0, 16) : null);
+      cell(row, age(item.age_minutes));
+      cell(row, fixed(item.values.wind_speed_mean, 1), "num");
+      cell(row, fixed(item.values.power_mean, 0), "num");
+      cell(row, item.stale ? "stale" : "fresh", item.stale ? "bad" : "good");
+    }
+    const height = 80 + 28 * data.turbines.length;
+    const completeness = await draw(
+      "completeness",
+      [
+        heatmap(
+          data,
+          data.completeness,
+          "held",
+          [
+            [0, "#b2182b"],
+            [0.9, "#fddbc7"],
+            [1, "#1a9850"],
+          ],
+          0,
+          1,
+          "%{y} %{x}<br>%{z:.1%} of windows<extra></extra>",
+        ),
+      ],
+      { height: height, xaxis: { type: "category", nticks: 10 }, yaxis: { type: "category" } },
+    );
+    onCellClick(completeness, turbineDayUrl);
+    const energy = await draw(
+      "energy",
+      [
+        heatmap(
+          data,
+          data.energy_mwh,
+          "MWh",
+          "Viridis",
+          undefined,
+          undefined,
+          "%{y} %{x}<br>%{z:.2f} MWh<extra></extra>",
+        ),
+      ],
+      { height: height, xaxis: { type: "category", nticks: 10 }, yaxis: { type: "category" } },
+    );
+    onCellClick(energy, turbineDayUrl);
+    return data.days[0] + " to " + data.days[data.days.length - 1];
+  }
+
+  // -- one turbine -------------------------------------------------------------------------------
+
+  function band(t, low, high, mean, name, unit, colour) {
+    // The band bridges missing windows (connectgaps): filling between lines with gaps in them
+    // draws wedges; the mean line shows the gap.
+    const common = {
+      type: "scatter",
+      mode: "lines",
+      x: t,
+      hoverinfo: "skip",
+      showlegend: false,
+      connectgaps: true,
+    };
+    return [
+      Object.assign({}, common, { y: low, line: { width: 0 }, name: name + " min" }),
+      Object.assign({}, common, {
+        y: high,
+        line: { width: 0 },
+        fill: "tonexty",
+        fillcolor: colour.replace("rgb(", "rgba(").replace(")", ", 0.25)"),
+        name: name + " min-max",
+        showlegend: true,
+      }),
+      {
+        type: "scatter",
+        mode: "lines",
+        x: t,
+        y: mean,
+        name: name + " mean",
+        line: { color: colour, width: 1.2 },
+        hovertemplate: "%{x|%Y-%m-%d %H:%M} UTC<br>%{y:.2f} " + unit + "<extra></extra>",
+      },
+    ];
+  }
+
+  // Up to this many windows the power curve shows every one as a point (SVG markers); above, a
+  // density of them (one image), which a browser draws as fast for a year as for a day.
+  const MAX_POINTS = 5000;
+
+  function density(x, y) {
+    const stepX = 0.25;
+    let top = 1;
+    let bottom = 0;
+    for (const v of y) {
+      if (v !== null && v > top) top = v;
+      if (v !== null && v < bottom) bottom = v;
+    }
+    const stepY = (top - bottom) / 100;
+    const columns = Math.ceil(Math.max(...x.filter((v) => v !== null), 1) / stepX) + 1;
+    const z = Array.from({ length: 101 }, () => new Array(columns).fill(null));
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] === null || y[i] === null) continue;
+      const row = Math.floor((y[i] - bottom) / stepY);
+      const column = Math.floor(x[i] / stepX);
+      z[row][column] = (z[row][column] || 0) + 1;
+    }
+    return {
+      type: "heatmap",
+      x0: stepX / 2,
+      dx: stepX,
+      y0: bottom + stepY / 2,
+      dy: stepY,
+      z: z,
+      colorscale: "Blues",
+      showscale: false,
+      hovertemplate: "%{z} windows<extra></extra>",
+    };
+  }
+
+  function dagsterDays(turbine, start, end) {
+    const holder = document.getElementById("dagster-days");
+    const first = Date.parse(start.slice(0, 10) + "T00:00:00Z");
+    const last = Date.parse(end.slice(0, 10) + "T00:00:00Z");
+    const days = Math.round((last - first) / DAY_MS);
+    if (days < 1 || days > 7) return;
+    holder.appendChild(document.createTextNode("Dagster partitions: "));
+    for (let ms = first; ms < last; ms += DAY_MS) {
+      const a = link(dagsterPartitionUrl(turbine, isoDay(ms)), isoDay(ms));
+      a.rel = "noopener";
+      holder.appendChild(a);
+      holder.appendChild(document.createTextNode(" "));
+    }
+  }
+
+  async function turbine() {
+    const id = body.dataset.turbine;
+    const params = new URLSearchParams();
+    if (body.dataset.start) params.set("start", body.dataset.start);
+    if (body.dataset.end) params.set("end", body.dataset.end);
+    const query = params.toString() ? "?" + params.toString() : "";
+    const data = await getJSON("/ui/api/turbine/" + encodeURIComponent(id) + query);
+    document.getElementById("start").value = data.start.slice(0, 10);
+    document.getElementById("end").value = data.end.slice(0, 10);
+    dagsterDays(id, data.start, data.end);
+    const s = data.series;
+    const t = data.t;
+    const axis = { type: "date", range: [data.start.slice(0, -1), data.end.slice(0, -1)] };
+    await draw(
+      "wind",
+      band(t, s.wind_speed_min, s.wind_speed_max, s.wind_speed_mean, "wind speed", "m/s",
+        "rgb(31, 119, 180)"),
+      { height: 300, xaxis: axis, yaxis: { title: { text: "m/s" }, rangemode: "tozero" } },
+    );
+    await draw(
+      "power",
+      band(t, s.power_min, s.power_max, s.power_mean, "power", "kW", "rgb(214, 39, 40)"),
+      { height: 300, xaxis: axis, yaxis: { title: { text: "kW" } } },
+    );
+    const x = s.wind_speed_mean;
+    const y = s.power_mean;
+    const held = x.filter((v) => v !== null).length;
+    const cloud =
+      held <= MAX_POINTS
+        ? {
+            type: "scatter",
+            mode: "markers",
+            x: x,
+            y: y,
+            marker: { size: 3, color: "rgba(31, 119, 180, 0.4)" },
+            hoverinfo: "skip",
+          }
+        : density(x, y);
+    cloud.name = held <= MAX_POINTS ? "10-minute means (" + held + ")" : "density of " + held +
+      " 10-minute means";
+    cloud.showlegend = true;
+    await draw(
+      "curve",
+      [
+        cloud,
+        {
+          type: "scatter",
+          mode: "lines+markers",
+          x: data.curve.wind_speed,
+          y: data.curve.power,
+          name: id + " binned (0.5 m/s)",
+          line: { color: "rgb(214, 39, 40)", width: 2 },
+          marker: { size: 5 },
+          customdata: data.curve.n,
+          hovertemplate: "%{x:.2f} m/s: %{y:.0f} kW (%{customdata} windows)<extra></extra>",
+        },
+        {
+          type: "scatter",
+          mode: "lines",
+          x: data.farm_median.wind_speed,
+          y: data.farm_median.power,
+          name: "farm median",
+          line: { color: "rgb(40, 40, 40)", width: 2, dash: "dash" },
+          customdata: data.farm_median.turbines,
+          hovertemplate: "%{x:.2f} m/s: %{y:.0f} kW (median of %{customdata})<extra></extra>",
+        },
+      ],
+      {
+        height: 460,
+        xaxis: { title: { text: "wind speed, 10-minute mean (m/s)" }, rangemode: "tozero" },
+        yaxis: { title: { text: "power, 10-minute mean (kW)" } },
+        legend: { x: 0.01, y: 0.99 },
+      },
+    );
+    body.dataset.windows = String(t.length);
+    return data.start.slice(0, 16) + " to " + data.end.slice(0, 16) + " UTC, " + t.length + " windows";
+  }
+
+  // -- data quality ------------------------------------------------------------------------------
+
+  async function quality() {
+    const data = await getJSON("/ui/api/quality" + rangeQuery());
+    const stale = document.getElementById("stale");
+    head(stale, ["turbine", "latest window (UTC)", "age"]);
+    const staleRows = stale.createTBody();
+    for (const item of data.stale) {
+      const row = staleRows.insertRow();
+      cell(row, link(root + "/ui/turbine/" + encodeURIComponent(item.turbine), item.turbine));
+      cell(row, item.timestamp ? item.timestamp.replace("T", " ").slice(0, 16) : null);
+      cell(row, age(item.age_minutes), "bad");
+    }
+    if (!data.stale.length) {
+      cell(staleRows.insertRow(), "none: every turbine's latest window is within " +
+        data.freshness_lag_minutes + " minutes");
+    }
+    const height = 80 + 28 * data.turbines.length;
+    const missing = await draw(
+      "missing",
+      [
+        Object.assign(
+          heatmap(
+            data,
+            data.missing,
+            "missing",
+            [
+              [0, "#f7f7f7"],
+              [0.01, "#fddbc7"],
+              [1, "#b2182b"],
+            ],
+            0,
+            Math.max(1, ...data.windows_expected),
+            "%{y} %{x}<br>%{z} windows missing<extra></extra>",
+          ),
+          { text: data.missing, texttemplate: "%{z}", textfont: { size: 9 } },
+        ),
+      ],
+      { height: height, xaxis: { type: "category", nticks: 10 }, yaxis: { type: "category" } },
+    );
+    onCellClick(missing, turbineDayUrl);
+    const gaps = document.getElementById("gaps");
+    head(gaps, ["turbine", "day", "missing windows", "", ""]);
+    const gapRows = gaps.createTBody();
+    data.turbines.forEach((turbineId, i) => {
+      data.days.forEach((day, j) => {
+        const count = data.missing[i][j];
+        if (!count) return;
+        const row = gapRows.insertRow();
+        cell(row, turbineId);
+        cell(row, day);
+        cell(row, count + " of " + data.windows_expected[j], "num");
+        cell(row, link(turbineDayUrl(turbineId, day), "view"));
+        const dagster = link(dagsterPartitionUrl(turbineId, day), "Dagster partition");
+        dagster.rel = "noopener";
+        cell(row, dagster);
+      });
+    });
+    return data.missing_total + " windows missing, " + data.days[0] + " to " +
+      data.days[data.days.length - 1];
+  }
+
+  const pages = { farm: farm, turbine: turbine, quality: quality };
+
+  async function main() {
+    const started = performance.now();
+    try {
+      const summary = await pages[body.dataset.page]();
+      setStatus(summary);
+    } catch (error) {
+      setStatus(String(error.message || error), true);
+      body.dataset.error = String(error.message || error);
+    }
+    body.dataset.fetchMs = timings.fetchMs.toFixed(1);
+    body.dataset.drawMs = timings.drawMs.toFixed(1);
+    body.dataset.totalMs = (performance.now() - started).toFixed(1);
+    body.dataset.ready = "1";
+  }
+
+  main();
+})();

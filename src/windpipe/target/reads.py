@@ -1,0 +1,143 @@
+"""Every read of the target's ``signal`` and ``data`` that the API makes, as literal SQL for ADBC.
+
+The ETL owns the target's writes and the reads orchestration needs (``windpipe.etl.store``); the
+API may not import the ETL, so its reads live here, one layer below both (``etl | api`` >
+``source | target``): the API reads the target over the same read-only ADBC pool it reads the
+source with. As in ``source.store``, the SQL is built from validated names and literals rendered
+from parsed values only: no request text reaches the database.
+
+Target timestamps are naive UTC window starts; every function takes naive-UTC or aware datetimes.
+"""
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+
+#: Bins of the power curve: 0.5 m/s wide, centred on multiples of 0.5 m/s (IEC 61400-12-1).
+BIN_WIDTH = 0.5
+
+_SIGNAL = re.compile(r"[a-z_][a-z0-9_]{0,254}")
+_TURBINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+HAS_TABLES_SQL = (
+    "SELECT (to_regclass('data') IS NOT NULL AND to_regclass('signal') IS NOT NULL) AS ready"
+)
+#: Every (turbine, signal) the target has registered.
+SIGNALS_SQL = "SELECT turbine, name FROM signal ORDER BY turbine, name"
+
+
+def _signal_literals(names: Sequence[str]) -> str:
+    bad = [n for n in names if not _SIGNAL.fullmatch(n)]
+    if bad or not names:
+        raise ValueError(f"not signal names: {bad or 'none'}")
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def _turbine_literals(turbines: Sequence[str]) -> str:
+    bad = [t for t in turbines if not _TURBINE_ID.fullmatch(t)]
+    if bad:
+        raise ValueError(f"not turbine ids: {bad}")
+    return ", ".join(f"'{t}'" for t in turbines) or "NULL"
+
+
+def _moment(moment: datetime | date) -> str:
+    """A naive-UTC timestamp literal (digits, '-', ':', 'T', '.' only)."""
+    if not isinstance(moment, datetime):
+        moment = datetime(moment.year, moment.month, moment.day)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return "'" + moment.isoformat() + "'::timestamp"
+
+
+def _range(start: datetime | date, end: datetime | date) -> str:
+    return f'd."timestamp" >= {_moment(start)} AND d."timestamp" < {_moment(end)}'
+
+
+def _turbines_condition(turbines: Sequence[str] | None) -> str:
+    return "TRUE" if turbines is None else f"s.turbine IN ({_turbine_literals(turbines)})"
+
+
+def aggregates_sql(
+    signals: Sequence[str],
+    start: datetime | date,
+    end: datetime | date,
+    *,
+    turbines: Sequence[str] | None = None,
+) -> str:
+    """Long rows ``turbine, timestamp, signal, value`` of ``signals`` in ``[start, end)``, by
+    turbine then time: one index range per signal of ``unique (signal_id, timestamp)``."""
+    return (
+        'SELECT s.turbine, d."timestamp", s.name AS signal, d.value '  # noqa: S608 - literals
+        "FROM data d JOIN signal s ON s.id = d.signal_id "
+        f"WHERE s.name IN ({_signal_literals(signals)}) AND {_turbines_condition(turbines)} "
+        f'AND {_range(start, end)} ORDER BY s.turbine, d."timestamp"'
+    )
+
+
+def latest_sql(signals: Sequence[str], *, turbines: Sequence[str] | None = None) -> str:
+    """Each turbine's latest window of each of ``signals`` and its value (one index probe each)."""
+    return (
+        'SELECT s.turbine, s.name AS signal, l."timestamp", l.value '  # noqa: S608 - literals
+        "FROM signal s CROSS JOIN LATERAL ("
+        'SELECT d."timestamp", d.value FROM data d WHERE d.signal_id = s.id '
+        'ORDER BY d."timestamp" DESC LIMIT 1) l '
+        f"WHERE s.name IN ({_signal_literals(signals)}) AND {_turbines_condition(turbines)} "
+        "ORDER BY s.turbine, s.name"
+    )
+
+
+def windows_per_day_sql(signals: Sequence[str], first: date, end: date) -> str:
+    """Windows held per (turbine, UTC day) in ``[first, end)``: distinct window starts with a row
+    of any of ``signals``."""
+    return (
+        'SELECT s.turbine, d."timestamp"::date AS day, '  # noqa: S608 - literals only
+        'count(DISTINCT d."timestamp") AS windows '
+        "FROM data d JOIN signal s ON s.id = d.signal_id "
+        f"WHERE s.name IN ({_signal_literals(signals)}) AND {_range(first, end)} "
+        "GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+
+
+def energy_per_day_sql(power_signal: str, first: date, end: date, window: timedelta) -> str:
+    """Energy per (turbine, UTC day) in ``[first, end)`` in kWh: the windows' mean power (kW)
+    times the window's length in hours, over the windows held (a missing window adds nothing)."""
+    hours = window.total_seconds() / 3600
+    return (
+        'SELECT s.turbine, d."timestamp"::date AS day, '  # noqa: S608 - literals only
+        f"sum(d.value) * {hours!r} AS energy_kwh, count(*) AS windows "
+        "FROM data d JOIN signal s ON s.id = d.signal_id "
+        f"WHERE s.name IN ({_signal_literals([power_signal])}) AND {_range(first, end)} "
+        "GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+
+
+def _one_signal(
+    name: str, start: datetime | date, end: datetime | date, turbines: Sequence[str] | None
+) -> str:
+    return (
+        'SELECT s.turbine, d."timestamp", d.value FROM data d '  # noqa: S608 - literals only
+        f"JOIN signal s ON s.id = d.signal_id WHERE s.name = {_signal_literals([name])} "
+        f"AND {_turbines_condition(turbines)} AND {_range(start, end)}"
+    )
+
+
+def power_curve_sql(
+    wind_signal: str,
+    power_signal: str,
+    start: datetime | date,
+    end: datetime | date,
+    *,
+    turbines: Sequence[str] | None = None,
+) -> str:
+    """The binned power curve of each turbine in ``[start, end)``: per 0.5 m/s bin (centred on
+    multiples of 0.5), the windows in it and their mean wind speed and mean power."""
+    wind = _one_signal(wind_signal, start, end, turbines)
+    power = _one_signal(power_signal, start, end, turbines)
+    return (
+        f"SELECT w.turbine, floor(w.value / {BIN_WIDTH!r} + 0.5)::int AS bin, "  # noqa: S608
+        "count(*) AS n, avg(w.value) AS wind_speed, avg(p.value) AS power "
+        f"FROM ({wind}) w JOIN ({power}) p "
+        'ON p.turbine = w.turbine AND p."timestamp" = w."timestamp" '
+        "WHERE w.value IS NOT NULL AND p.value IS NOT NULL "
+        "GROUP BY 1, 2 ORDER BY 1, 2"
+    )

@@ -1,0 +1,273 @@
+"""The dashboard and /aggregates: the target's windows over HTTP, the pages in a real browser."""
+
+import io
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pyarrow as pa
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from tests.api.ui_browser import chromium, find_chromium
+from tests.conftest import FARM_DAYS, FARM_TURBINES, LiveApi, new_database, serve
+from windpipe.api import create_app
+from windpipe.etl.extract import ApiClient
+from windpipe.etl.pipeline import run_range
+from windpipe.postgres import ensure_reader_role, libpq_conninfo
+from windpipe.settings import Settings
+
+#: The gap the fixture cuts: WTG02 loses 06:00-08:00 of the second day (12 windows).
+GAP = ("WTG02", datetime(2024, 6, 2, 6), datetime(2024, 6, 2, 8))
+
+
+@pytest.fixture(scope="module")
+def ui_target(farm_api: LiveApi, target_url: URL) -> Iterator[Engine]:
+    """A target of its own, loaded with the farm's two days by the ETL, with one gap cut."""
+    with new_database(target_url, "windpipe_ui_target") as engine:
+        with ApiClient(farm_api.url) as client:
+            run_range(
+                FARM_DAYS[0],
+                FARM_DAYS[1],
+                client=client,
+                engine=engine,
+                variables=["wind_speed", "power"],
+                aggregations=["mean", "min", "max", "std"],
+                turbines=FARM_TURBINES,
+            )
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "DELETE FROM data d USING signal s WHERE s.id = d.signal_id "
+                    "AND s.turbine = :t AND d.timestamp >= :lo AND d.timestamp < :hi"
+                ),
+                {"t": GAP[0], "lo": GAP[1], "hi": GAP[2]},
+            )
+        ensure_reader_role(engine, "windpipe_reader", None)
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def reader_url(ui_target: Engine) -> URL:
+    """The target as the API's read-only role."""
+    return ui_target.url.set(username="windpipe_reader", password=None)
+
+
+@pytest.fixture(scope="module")
+def ui_api(
+    fleet_settings: Settings, farm_db: tuple[Engine, Engine], reader_url: URL
+) -> Iterator[LiveApi]:
+    app = create_app(
+        fleet_settings,
+        source_conninfo=libpq_conninfo(farm_db[0].url),
+        target_conninfo=libpq_conninfo(reader_url),
+    )
+    with serve(app) as api:
+        yield api
+
+
+def _target(engine: Engine, sql: str, **params: object) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql), params)]
+
+
+def test_aggregates_are_the_target_rows_in_json_csv_and_arrow(
+    ui_api: LiveApi, ui_target: Engine
+) -> None:
+    query = {
+        "start": "2024-06-01",
+        "end": "2024-06-03",
+        "turbines": "WTG01,WTG03",
+        "signals": "wind_speed_mean,power_max",
+    }
+    rows = _target(
+        ui_target,
+        "SELECT s.turbine, d.timestamp, s.name, d.value FROM data d JOIN signal s "
+        "ON s.id = d.signal_id WHERE s.turbine IN ('WTG01', 'WTG03') "
+        "AND s.name IN ('wind_speed_mean', 'power_max')",
+    )
+    expected = {(t, ts, n): v for t, ts, n, v in rows}
+    with httpx.Client(base_url=ui_api.url) as client:
+        records = client.get("/aggregates", params=query).json()
+        assert len(records) == 2 * 288
+        assert [r["turbine"] for r in records] == ["WTG01"] * 288 + ["WTG03"] * 288
+        got = {}
+        for record in records:
+            moment = datetime.fromisoformat(record["timestamp"].replace("Z", ""))
+            for name in ("wind_speed_mean", "power_max"):
+                got[(record["turbine"], moment, name)] = record[name]
+        assert got == expected
+        arrow = client.get("/aggregates", params={**query, "format": "arrow"})
+        assert arrow.headers["content-type"] == "application/vnd.apache.arrow.stream"
+        table = pa.ipc.open_stream(io.BytesIO(arrow.content)).read_all()
+        assert table.column_names == ["turbine", "timestamp", "wind_speed_mean", "power_max"]
+        assert table.num_rows == 576
+        assert table.column("power_max").to_pylist() == [r["power_max"] for r in records]
+        csv = client.get("/aggregates", params=query, headers={"Accept": "text/csv"}).text
+        assert csv.splitlines()[0] == "turbine,timestamp,wind_speed_mean,power_max"
+        assert len(csv.splitlines()) == 577
+        # Every signal the ETL writes, for every turbine, when none is named.
+        everything = client.get(
+            "/aggregates", params={"start": "2024-06-02T05:00", "end": "2024-06-02T09:00"}
+        ).json()
+        assert {r["turbine"] for r in everything} == set(FARM_TURBINES)
+        assert len([r for r in everything if r["turbine"] == "WTG02"]) == 24 - 12  # the gap
+        assert set(everything[0]) == {
+            "turbine",
+            "timestamp",
+            *(f"{v}_{a}" for v in ("wind_speed", "power") for a in ("mean", "min", "max", "std")),
+        }
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"start": "2024-06-01", "end": "2024-06-01"}, "must be after start"),
+        ({"start": "2024-06-01", "end": "2030-06-01"}, "WINDPIPE_API_MAX_RANGE_DAYS"),
+        ({"start": "yesterday", "end": "2024-06-02"}, "not an ISO 8601"),
+        ({"start": "2024-06-01", "end": "2024-06-02", "signals": "pitch_mean"}, "unknown signal"),
+        ({"start": "2024-06-01", "end": "2024-06-02", "turbines": "WTG09"}, "known: WTG01"),
+    ],
+)
+def test_aggregates_refuse_bad_input_like_data(
+    ui_api: LiveApi, params: dict[str, str], says: str
+) -> None:
+    response = httpx.get(f"{ui_api.url}/aggregates", params=params)
+    assert response.status_code == 422
+    assert says in response.json()["detail"]
+
+
+def test_the_api_reads_the_target_as_a_role_that_cannot_write(reader_url: URL) -> None:
+    with psycopg.connect(libpq_conninfo(reader_url)) as conn:
+        assert conn.execute("SELECT count(*) FROM signal").fetchone() == (
+            3 * 8,
+        )  # 3 turbines x 8 signals
+        with pytest.raises(psycopg.Error, match=r"read-only|permission denied"):
+            conn.execute("DELETE FROM data")
+
+
+def test_overview_and_quality_figures_are_the_targets(ui_api: LiveApi, ui_target: Engine) -> None:
+    with httpx.Client(base_url=ui_api.url) as client:
+        overview = client.get("/ui/api/overview", params={"days": 2}).json()
+        quality = client.get("/ui/api/quality", params={"days": 2}).json()
+    assert overview["turbines"] == FARM_TURBINES
+    assert overview["days"] == [d.isoformat() for d in FARM_DAYS]
+    wtg02 = FARM_TURBINES.index("WTG02")
+    assert overview["completeness"][wtg02] == [1.0, round(132 / 144, 4)]
+    assert all(row == [1.0, 1.0] for i, row in enumerate(overview["completeness"]) if i != wtg02)
+    energy = dict(
+        ((t, d), e)
+        for t, d, e in _target(
+            ui_target,
+            "SELECT s.turbine, d.timestamp::date, sum(d.value) / 6 / 1000 FROM data d "
+            "JOIN signal s ON s.id = d.signal_id WHERE s.name = 'power_mean' GROUP BY 1, 2",
+        )
+    )
+    for i, turbine in enumerate(FARM_TURBINES):
+        for j, day in enumerate(FARM_DAYS):
+            assert overview["energy_mwh"][i][j] == pytest.approx(energy[(turbine, day)], abs=1e-4)
+    latest = {r["turbine"]: r for r in overview["latest"]}
+    assert latest["WTG01"]["timestamp"] == "2024-06-02T23:50:00Z"
+    assert all(r["stale"] for r in overview["latest"])  # 2024 is long ago
+    (value,) = _target(
+        ui_target,
+        "SELECT d.value FROM data d JOIN signal s ON s.id = d.signal_id WHERE s.turbine = "
+        "'WTG01' AND s.name = 'power_mean' AND d.timestamp = '2024-06-02 23:50'",
+    )[0]
+    assert latest["WTG01"]["values"]["power_mean"] == value
+    assert quality["missing"] == [[0, 0], [0, 12], [0, 0]]
+    assert quality["missing_total"] == 12
+    assert [s["turbine"] for s in quality["stale"]] == FARM_TURBINES
+
+
+def test_turbine_view_series_and_power_curve(ui_api: LiveApi, ui_target: Engine) -> None:
+    response = httpx.get(
+        f"{ui_api.url}/ui/api/turbine/WTG02", params={"start": "2024-06-02", "end": "2024-06-03"}
+    )
+    assert response.status_code == 200
+    view = response.json()
+    # 144 windows on the time axis: the 12 missing ones are nulls, so lines break there.
+    assert len(view["t"]) == 144
+    assert sum(v is None for v in view["series"]["power_mean"]) == 12
+    bins = _target(
+        ui_target,
+        """
+        SELECT floor(w.value / 0.5 + 0.5)::int, count(*), avg(p.value) FROM data w
+        JOIN signal ws ON ws.id = w.signal_id AND ws.name = 'wind_speed_mean'
+        JOIN signal ps ON ps.turbine = ws.turbine AND ps.name = 'power_mean'
+        JOIN data p ON p.signal_id = ps.id AND p.timestamp = w.timestamp
+        WHERE ws.turbine = 'WTG02' AND w.timestamp >= '2024-06-02' AND w.timestamp < '2024-06-03'
+        GROUP BY 1 HAVING count(*) >= 3 ORDER BY 1
+        """,
+    )
+    assert view["curve"]["n"] == [n for _, n, _ in bins]
+    assert view["curve"]["power"] == pytest.approx([round(p, 2) for _, _, p in bins], abs=0.01)
+    assert view["farm_median"]["wind_speed"] and max(view["farm_median"]["turbines"]) == 3
+    unknown = httpx.get(f"{ui_api.url}/ui/api/turbine/WTG09")
+    assert unknown.status_code == 422 and "known: WTG01" in unknown.json()["detail"]
+
+
+def test_landing_page_links_the_dashboard_and_the_docs(ui_api: LiveApi) -> None:
+    root = httpx.get(f"{ui_api.url}/")
+    assert root.status_code == 200 and root.headers["content-type"].startswith("text/html")
+    assert 'href="ui"' in root.text and 'href="docs"' in root.text
+    page = httpx.get(f"{ui_api.url}/ui")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "connect-src 'self'" in csp
+    # Scripts and styles come from the API itself; the only absolute link is Dagster's UI.
+    assert re.findall(r'<script src="([^"]+)"', page.text) == [
+        "/ui/plotly.min.js",
+        "/ui/static/ui.js",
+    ]
+    assert re.findall(r'rel="stylesheet" href="([^"]+)"', page.text) == ["/ui/static/ui.css"]
+    assert re.findall(r'href="(http[^"]*)"', page.text) == ["http://127.0.0.1:3000"]
+    bundle = httpx.get(f"{ui_api.url}/ui/plotly.min.js")
+    assert bundle.status_code == 200 and b"plotly.js v" in bundle.content[:200]
+
+
+# -- in a real browser -----------------------------------------------------------------------------
+
+#: Page -> {chart id: traces}.
+PAGES = {
+    "/ui?days=2&end=2024-06-02": {"completeness": 1, "energy": 1},
+    "/ui/turbine/WTG02?start=2024-06-01&end=2024-06-03": {"wind": 3, "power": 3, "curve": 3},
+    "/ui/quality?days=2&end=2024-06-02": {"missing": 1},
+}
+
+
+@pytest.mark.slow
+def test_every_page_draws_its_charts_in_headless_chromium_from_loopback_only(
+    ui_api: LiveApi, tmp_path: Path
+) -> None:
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium on PATH: install Debian's chromium (.ci/run does, as root)")
+    with chromium(binary) as page:
+        page.requests.clear()
+        for number, (path, expected) in enumerate(PAGES.items()):
+            page.open(ui_api.url + path)
+            assert page.evaluate("document.body.dataset.error || ''") == "", path
+            charts = page.charts()
+            assert {k: v["traces"] for k, v in charts.items()} == expected, path
+            assert all(c["drawn"] >= 1 for c in charts.values()), charts
+            if "turbine" in path:
+                # two days: 288 windows per series, the 12 missing ones as gaps
+                assert charts["wind"]["points"] == [288, 288, 288]
+                assert charts["curve"]["points"][0] == 288
+            elif "quality" in path:
+                assert charts["missing"]["points"] == [6]
+                gaps = page.evaluate("document.querySelectorAll('#gaps tbody tr').length")
+                assert gaps == 1
+            else:
+                assert charts["completeness"]["points"] == [6]
+                rows = page.evaluate("document.querySelectorAll('#latest tbody tr').length")
+                assert rows == 3
+            page.screenshot(tmp_path / f"ui-{number}.png")
+        assert page.foreign_requests() == []
+        assert page.problems == []
+        assert any(url.endswith("/ui/plotly.min.js") for url in page.requests)
+    print(f"screenshots in {tmp_path}")
