@@ -17,17 +17,19 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
 
-# Dependencies first, in their own layer: it is rebuilt only when the lock changes.
+# Dependencies first, in their own layer: it is rebuilt only when the lock changes. The extra
+# `docker` (dagster-docker, about 2 MB) lets the daemon of compose.runlauncher.yaml start each run
+# in a container of this image; without that file nothing loads it.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
     --mount=type=bind,source=uv.lock,target=uv.lock \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --extra docker --no-install-project
 
 # Then windpipe itself, installed as a regular (non-editable) package into the same venv.
 COPY pyproject.toml uv.lock README.md LICENSE ./
 COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv sync --frozen --no-dev --extra docker --no-editable
 
 # What no container reads (about 120 MB): pyarrow's C++ headers, Cython sources, tests, its Flight
 # and S3 libraries (pyarrow.fs imports S3 only if present), the link-time copies of
@@ -43,7 +45,7 @@ RUN cd /app/.venv/lib/python*/site-packages \
     && find pyarrow \( -name '*.pyx' -o -name '*.pxd' \) -delete \
     && find dagster_webserver/webapp -name '*.map' -delete \
     && /app/.venv/bin/python -c "import pyarrow.fs, pyarrow.ipc, pyarrow.compute, pyarrow.parquet, \
-polars, adbc_driver_postgresql.dbapi, dagster, dagster_webserver, windpipe.cli"
+polars, adbc_driver_postgresql.dbapi, dagster, dagster_webserver, dagster_docker, windpipe.cli"
 
 # ---- runtime: the same Python, the venv, the Dagster instance config; no uv, no sources ---------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
@@ -54,6 +56,8 @@ RUN groupadd --system --gid 10001 windpipe \
     && chown windpipe:windpipe /var/lib/windpipe /opt/dagster/home
 COPY --from=builder /app/.venv /app/.venv
 COPY --chown=windpipe:windpipe docker/dagster/dagster.yaml /opt/dagster/home/dagster.yaml
+# The daemon's start under compose.runlauncher.yaml (adds Dagster's DockerRunLauncher to the above).
+COPY docker/dagster/docker_run_launcher.py /opt/dagster/docker_run_launcher.py
 
 # Defaults for containers; compose.yaml sets the rest (database URLs, ports). No passwords here:
 # they come from the environment at run time.

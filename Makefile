@@ -12,7 +12,7 @@ $(UV):
 	.tools/bin/python -m pip install --quiet uv
 
 .venv/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --compile-bytecode --extra embedded
+	$(UV) sync --frozen --compile-bytecode --extra embedded --extra docker
 	@touch $@
 
 sync: .venv/.synced  ## install the locked dependencies into .venv

@@ -1,7 +1,7 @@
 import pytest
 
-#: Timings of the compose test (seconds by step), printed in pytest's summary.
-FIGURES = pytest.StashKey[dict[str, float]]()
+#: Timings of the compose tests: seconds by step, by stack (printed in pytest's summary).
+FIGURES = pytest.StashKey[dict[str, dict[str, float]]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -15,8 +15,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    figures = config.stash.get(FIGURES, None)
-    if figures:
-        terminalreporter.section("compose test timings")
-        for step, seconds in figures.items():
-            terminalreporter.write_line(f"{step}: {seconds:.0f} s")
+    for stack, figures in config.stash.get(FIGURES, {}).items():
+        if figures:
+            terminalreporter.section(f"compose test timings: {stack}")
+            for step, seconds in figures.items():
+                terminalreporter.write_line(f"{step}: {seconds:.0f} s")

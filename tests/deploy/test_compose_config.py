@@ -790,8 +790,15 @@ def test_dockerfile_is_multi_stage_and_installs_from_the_lock(dockerfile: Docker
         assert "--no-dev" in command, f"{shlex.join(command)}: dev tools in the image"
     assert "--no-editable" in uv_sync_commands(builder)[-1], "the venv would need the sources"
     for command in uv_sync_commands(builder):
+        # Exactly the extra `docker` (dagster-docker, for compose.runlauncher.yaml); never
+        # `embedded`: containers use the postgres service.
         extras = [t for t in command if t.startswith(("--extra", "--all-extras"))]
-        assert not extras, f"{shlex.join(command)}: containers use the postgres service"
+        assert extras == ["--extra"], f"{shlex.join(command)}: only --extra docker"
+        assert command[command.index("--extra") + 1] == "docker", shlex.join(command)
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert [re.split(r"[=<>~!\[ ]", d)[0] for d in optional["docker"]] == ["dagster-docker"]
 
 
 def test_dockerfile_builds_offline() -> None:
@@ -1040,3 +1047,117 @@ def test_image_environment_loads_the_dagster_definitions(image_venv: Path, tmp_p
     module = "windpipe.orchestration.definitions"
     result = image_run(image_venv, "python", "-c", f"import {module}", cwd=tmp_path)
     assert result.returncode == 0, f"import {module} in the image's environment:\n{result.stderr}"
+
+
+# --- compose.runlauncher.yaml: each run in a container of its own -------------------------------
+
+RUNLAUNCHER_FILES = ("-f", "compose.yaml", "-f", "compose.runlauncher.yaml")
+LAUNCHER_SCRIPT = ROOT / "docker" / "dagster" / "docker_run_launcher.py"
+SOCKET = "/var/run/docker.sock"
+
+
+@pytest.fixture(scope="module")
+def runlauncher_services(no_env_file: Path) -> dict[str, dict[str, Any]]:
+    """The model of compose.yaml + compose.runlauncher.yaml, as Compose resolves it."""
+    result = run_compose(
+        *RUNLAUNCHER_FILES,
+        "config",
+        "--format",
+        "json",
+        env_file=no_env_file,
+        env={"DOCKER_SOCKET_GID": "999"},
+    )
+    assert result.returncode == 0, f"docker compose config failed:\n{result.stderr}"
+    assert "is not set" not in result.stderr, result.stderr
+    services: dict[str, dict[str, Any]] = json.loads(result.stdout)["services"]
+    return services
+
+
+def test_runlauncher_asks_for_the_socket_group(no_env_file: Path) -> None:
+    result = run_compose(*RUNLAUNCHER_FILES, "config", "--quiet", env_file=no_env_file)
+    assert result.returncode != 0
+    assert "DOCKER_SOCKET_GID" in result.stderr and "stat -c %g" in result.stderr
+
+
+def test_runlauncher_changes_only_the_daemon(
+    services: dict[str, dict[str, Any]], runlauncher_services: dict[str, dict[str, Any]]
+) -> None:
+    """Same services; the daemon gets the socket, its group and the launcher; nothing else."""
+    assert {n: s for n, s in runlauncher_services.items() if n != "dagster-daemon"} == {
+        n: s for n, s in services.items() if n != "dagster-daemon"
+    }
+    daemon, base = runlauncher_services["dagster-daemon"], services["dagster-daemon"]
+    changed = {"command", "environment", "volumes", "group_add"}
+    assert {k: v for k, v in daemon.items() if k not in changed} == {
+        k: v for k, v in base.items() if k not in changed
+    }
+    assert daemon["command"] == ["python", "/opt/dagster/docker_run_launcher.py", *base["command"]]
+    resolve_windpipe_command(daemon["command"][3:])
+    env = environment(daemon)
+    launcher = {k: env.pop(k) for k in list(env) if k.startswith("RUN_LAUNCHER_")}
+    assert env == environment(base)
+    assert launcher == {"RUN_LAUNCHER_IMAGE": base["image"], "RUN_LAUNCHER_PROJECT": "windpipe"}
+    added = [v for v in daemon["volumes"] if v not in base["volumes"]]
+    assert added == [{"type": "bind", "source": SOCKET, "target": SOCKET}]
+    assert daemon["group_add"] == ["999"]
+
+
+def test_image_holds_the_launcher_script(dockerfile: Dockerfile) -> None:
+    destination = dockerfile.final.copy_destination("docker/dagster/docker_run_launcher.py")
+    assert destination == "/opt/dagster/docker_run_launcher.py"
+
+
+def test_launcher_script_passes_runs_what_the_daemon_has(
+    runlauncher_services: dict[str, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daemon's dagster.yaml: the image's one plus a DockerRunLauncher Dagster accepts, whose
+    env_vars are exactly the WINDPIPE_*/DAGSTER_* variables the daemon will have (one unset
+    there would stop every launch; one missing would give runs other settings)."""
+    from dagster._config import process_config
+    from dagster_docker.utils import DOCKER_CONFIG_SCHEMA
+
+    from windpipe.orchestration.instance import dagster_environment
+    from windpipe.settings import load_settings
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy2(DAGSTER_YAML, home / "dagster.yaml")
+    env = environment(runlauncher_services["dagster-daemon"])
+    env.update(DAGSTER_HOME=str(home), WINDPIPE_LOG_LEVEL="DEBUG")  # as if set in .env
+    for name in list(os.environ):
+        if name.startswith(("WINDPIPE_", "DAGSTER_", "RUN_LAUNCHER_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)  # no .env
+    spec = importlib.util.spec_from_file_location("docker_run_launcher", LAUNCHER_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    written = script.write_instance(home, os.environ)
+    assert script.write_instance(home, os.environ).read_text() == written.read_text()  # restart
+    config = yaml.safe_load(written.read_text())
+    launcher = config.pop("run_launcher")
+    assert config == yaml.safe_load(DAGSTER_YAML.read_text())
+    assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    assert process_config(DOCKER_CONFIG_SCHEMA, launcher["config"]).success
+    assert launcher["config"]["image"] == "windpipe:local"
+    assert launcher["config"]["network"] == "windpipe_default"
+    kwargs = launcher["config"]["container_kwargs"]
+    assert kwargs["volumes"] == [f"windpipe_windpipe-data:{env['WINDPIPE_DATA_DIR']}"]
+    assert kwargs["init"] is True and kwargs["labels"] == {"windpipe/project": "windpipe"}
+
+    exported = dagster_environment(load_settings(), target_url="x", home=home, base=env)
+    passed = set(launcher["config"]["env_vars"])
+    assert passed == {k for k in exported if k.startswith(("WINDPIPE_", "DAGSTER_"))}
+    assert {"WINDPIPE_LOG_LEVEL", "WINDPIPE_API_KEY", "WINDPIPE_ETL_VARIABLES"} <= passed
+    assert dagster_env_references(config) <= passed  # the runs open the same storage
+
+
+@pytest.mark.slow
+def test_image_environment_has_the_docker_run_launcher(image_venv: Path, tmp_path: Path) -> None:
+    result = image_run(image_venv, "python", "-c", "import dagster_docker", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
