@@ -78,13 +78,19 @@ class UserError(WindpipeError):
 
 def fail(message: str, exit_code: int = 1) -> typer.Exit:
     """Print ``error: message`` on stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # messages quote TOML tables: [[turbines]] is not markup
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(exit_code)
 
 
 def warn(message: str) -> None:
     """Print ``warning: message`` on stderr: worth knowing, not a failure."""
-    err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err_console.print(
+        f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
+    )
 
 
 def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
