@@ -150,7 +150,7 @@ def reference_day(client: httpx.Client, engine: Engine, day: date, ids: dict[str
             },
         )
         if records:
-            frame = pd.DataFrame.from_records(records)
+            frame = pd.DataFrame.from_records(records).drop(columns="turbine")  # one turbine
             frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
             windows = frame.set_index("timestamp").resample("10min", closed="left", label="left")
             wide = windows.agg(cast("list[Any]", AGGREGATIONS))  # std: sample std (ddof=1)
@@ -182,14 +182,17 @@ def _register_signals(engine: Engine) -> dict[str, int]:
     ensure_target_schema(engine)
     names = signal_names(VARIABLES, AGGREGATIONS)
     with engine.begin() as conn:
-        conn.execute(
+        conn.execute(  # the brief's one turbine, as the reference path knows no fleet
             text(
-                "INSERT INTO signal (name) SELECT unnest(CAST(:n AS varchar[])) "
+                "INSERT INTO signal (turbine, name) SELECT 'WTG01', unnest(CAST(:n AS varchar[])) "
                 "ON CONFLICT DO NOTHING"
             ),
             {"n": names},
         )
-        rows = conn.execute(text("SELECT name, id FROM signal WHERE name = ANY(:n)"), {"n": names})
+        rows = conn.execute(
+            text("SELECT name, id FROM signal WHERE turbine = 'WTG01' AND name = ANY(:n)"),
+            {"n": names},
+        )
         return {str(name): int(i) for name, i in rows}
 
 
