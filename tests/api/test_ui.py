@@ -3,10 +3,11 @@
 import io
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import polars as pl
 import psycopg
 import pyarrow as pa
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy.engine import URL
 from tests.api.ui_browser import chromium, find_chromium
 from tests.conftest import FARM_DAYS, FARM_TURBINES, LiveApi, new_database, serve
 from windpipe.api import create_app
+from windpipe.api.target import DENSITY_ROWS, density, resolution
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
 from windpipe.postgres import ensure_reader_role, libpq_conninfo
@@ -207,8 +209,78 @@ def test_turbine_view_series_and_power_curve(ui_api: LiveApi, ui_target: Engine)
     assert view["curve"]["n"] == [n for _, n, _ in bins]
     assert view["curve"]["power"] == pytest.approx([round(p, 2) for _, _, p in bins], abs=0.01)
     assert view["farm_median"]["wind_speed"] and max(view["farm_median"]["turbines"]) == 3
+    # Every window as it is (no decimation for a day), every held window a point of the cloud.
+    assert view["decimated"] is False and view["resolution_minutes"] == 10.0
+    assert view["windows"] == 144 - 12 and len(view["cloud"]["wind_speed"]) == 132
+    assert view["density"] is None
     unknown = httpx.get(f"{ui_api.url}/ui/api/turbine/WTG09")
     assert unknown.status_code == 422 and "known: WTG01" in unknown.json()["detail"]
+
+
+def test_a_decimated_series_keeps_every_windows_min_and_max(
+    ui_api: LiveApi, ui_target: Engine
+) -> None:
+    # Two days in at most 50 points: hourly buckets (48), the gap's two hours empty.
+    response = httpx.get(
+        f"{ui_api.url}/ui/api/turbine/WTG02",
+        params={"start": "2024-06-01", "end": "2024-06-03", "points": 50},
+    )
+    assert response.status_code == 200
+    view = response.json()
+    assert view["decimated"] is True and view["resolution_minutes"] == 60.0
+    assert len(view["t"]) == 48
+    rows = _target(
+        ui_target,
+        """
+        SELECT date_trunc('hour', d.timestamp), s.name, min(d.value), max(d.value), avg(d.value)
+        FROM data d JOIN signal s ON s.id = d.signal_id WHERE s.turbine = 'WTG02'
+        AND d.timestamp >= '2024-06-01' AND d.timestamp < '2024-06-03' GROUP BY 1, 2
+        """,
+    )
+    hours = {(h, n): (lo, hi, mean) for h, n, lo, hi, mean in rows}
+    for i, ms in enumerate(view["t"]):
+        hour = datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+        for variable in ("wind_speed", "power"):
+            low = view["series"][f"{variable}_min"][i]
+            high = view["series"][f"{variable}_max"][i]
+            mean = view["series"][f"{variable}_mean"][i]
+            if (hour, f"{variable}_min") not in hours:
+                assert GAP[1] <= hour < GAP[2] and low is high is mean is None
+                continue
+            # the bucket's band is its windows' lowest minimum and highest maximum: no peak lost
+            assert low == pytest.approx(hours[(hour, f"{variable}_min")][0], abs=1e-3)
+            assert high == pytest.approx(hours[(hour, f"{variable}_max")][1], abs=1e-3)
+            assert mean == pytest.approx(hours[(hour, f"{variable}_mean")][2], abs=1e-3)
+    (peak,) = _target(
+        ui_target,
+        "SELECT max(d.value) FROM data d JOIN signal s ON s.id = d.signal_id WHERE s.turbine = "
+        "'WTG02' AND s.name = 'power_max' AND d.timestamp >= '2024-06-01' "
+        "AND d.timestamp < '2024-06-03'",
+    )[0]
+    assert max(v for v in view["series"]["power_max"] if v is not None) == pytest.approx(
+        peak, abs=1e-3
+    )
+    assert sum(v is None for v in view["series"]["power_mean"]) == 2  # 06:00 and 07:00
+    # The power curve is the windows', whatever the series' resolution.
+    assert view["windows"] == 288 - 12
+    too_few = httpx.get(f"{ui_api.url}/ui/api/turbine/WTG02", params={"points": 10})
+    assert too_few.status_code == 422 and "points=10" in too_few.json()["detail"]
+
+
+def test_resolution_and_density_of_long_ranges() -> None:
+    window = timedelta(minutes=10)
+    day = datetime(2025, 1, 1)
+    assert resolution(day, day + timedelta(days=7), window, 1200) is None  # 1,008 windows
+    assert resolution(day, day + timedelta(days=365), window, 1200) == timedelta(hours=8)
+    assert resolution(day, day + timedelta(days=365), window, 2000) == timedelta(hours=6)
+    assert resolution(day, day + timedelta(days=3650), window, 1000) == timedelta(days=4)
+    pairs = pl.DataFrame(
+        {"wind_speed": [0.1, 0.2, 12.6, 12.6, 30.0], "power": [-5.0, 0, 2000, 2000, 0]}
+    )
+    grid = density(pairs)
+    cells = [c for row in grid["z"] for c in row if c is not None]
+    assert sum(cells) == grid["windows"] == 5 and max(cells) == 2  # the two at 12.6 m/s
+    assert len(grid["z"]) == DENSITY_ROWS and len(grid["z"][0]) == int(30 / grid["dx"]) + 1
 
 
 def test_landing_page_links_the_dashboard_and_the_docs(ui_api: LiveApi) -> None:
@@ -257,7 +329,9 @@ def test_every_page_draws_its_charts_in_headless_chromium_from_loopback_only(
             if "turbine" in path:
                 # two days: 288 windows per series, the 12 missing ones as gaps
                 assert charts["wind"]["points"] == [288, 288, 288]
-                assert charts["curve"]["points"][0] == 288
+                # the power curve's points are the windows held: 288 less the 12 missing
+                assert charts["curve"]["points"][0] == 288 - 12
+                assert page.evaluate("document.body.dataset.resolution") == "10"
             elif "quality" in path:
                 assert charts["missing"]["points"] == [6]
                 gaps = page.evaluate("document.querySelectorAll('#gaps tbody tr').length")

@@ -7,6 +7,10 @@ computed here from Arrow tables with Polars: small per request, whatever the ran
 """
 
 import asyncio
+import json
+import math
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +41,7 @@ def init_target(app: FastAPI, conninfo: str | None) -> None:
     app.state.target_reader = None
     app.state.target_ready = False
     app.state.target_lock = asyncio.Lock()
+    app.state.curve_cache = CurveCache()
 
 
 def close_target(app: FastAPI) -> None:
@@ -310,39 +315,178 @@ def _curves(frame: pl.DataFrame | None) -> pl.DataFrame:
     return frame.filter(pl.col("n") >= MIN_BIN_WINDOWS).sort("turbine", "bin")
 
 
+# -- the turbine view: decimated series, the power curve as bins and a density ---------------------
+
+#: Points per series when the client does not say how many it can show (its chart's pixel
+#: columns): up to that many windows every window is sent as it is, beyond it buckets.
+DEFAULT_POINTS = 2000
+#: The points a client may ask for.
+POINTS_RANGE = (50, 20000)
+#: Bucket lengths a decimated series may use (each a multiple of the window), shortest first;
+#: longer spans use whole days.
+BUCKETS = tuple(timedelta(minutes=m) for m in (20, 30, 60, 120, 180, 240, 360, 480, 720, 1440))
+#: Up to this many windows the power curve carries every window as a point; above, a density.
+MAX_CLOUD_POINTS = 5000
+#: The density's cells: 0.25 m/s wide, the power range in this many rows.
+DENSITY_STEP = 0.25
+DENSITY_ROWS = 100
+#: How long the farm's binned curves over a range are reused, and how many ranges are kept.
+CURVE_CACHE_SECONDS = 60.0
+CURVE_CACHE_SIZE = 32
+
+
+class CurveCache:
+    """The farm's binned power curves per (range, signals), kept ``ttl`` seconds: every turbine
+    view of a range compares with the same farm median, which costs a join over the whole farm."""
+
+    def __init__(self, ttl: float = CURVE_CACHE_SECONDS, size: int = CURVE_CACHE_SIZE) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, pl.DataFrame]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> pl.DataFrame | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: tuple[Any, ...], frame: pl.DataFrame) -> None:
+        self._entries[key] = (time.monotonic() + self.ttl, frame)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+def resolution(start: datetime, end: datetime, window: timedelta, points: int) -> timedelta | None:
+    """The bucket a series over ``[start, end)`` is drawn with in at most ``points`` points:
+    None (every window) when the windows fit, else the shortest of ``BUCKETS`` that fits."""
+    span = catalog.naive_utc(end) - catalog.naive_utc(start)
+    if math.ceil(span / window) <= points:
+        return None
+    for bucket in BUCKETS:
+        if (
+            bucket > window
+            and bucket % window == timedelta(0)
+            and math.ceil(span / bucket) <= points
+        ):
+            return bucket
+    return timedelta(days=max(2, math.ceil(span / (catalog.DAY * points))))
+
+
+def power_bins(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The binned power curve of ``wind_speed, power`` pairs as ``reads.power_curve_sql`` bins it:
+    bin, n, wind_speed, power (bins with enough windows only)."""
+    width = reads.BIN_WIDTH
+    return (
+        pairs.group_by(((pl.col("wind_speed") / width + 0.5).floor().cast(pl.Int32)).alias("bin"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("n"), pl.col("wind_speed").mean(), pl.col("power").mean()
+        )
+        .filter(pl.col("n") >= MIN_BIN_WINDOWS)
+        .sort("bin")
+    )
+
+
+def density(pairs: pl.DataFrame) -> dict[str, Any]:
+    """``wind_speed, power`` pairs counted on a grid (a heatmap's ``x0, dx, y0, dy, z``; null
+    where no window falls): DENSITY_STEP m/s wide cells, the power range in DENSITY_ROWS rows."""
+    low = min(0.0, float(pairs["power"].min() or 0.0))  # type: ignore[arg-type]
+    high = max(1.0, float(pairs["power"].max() or 0.0))  # type: ignore[arg-type]
+    fastest = max(1.0, float(pairs["wind_speed"].max() or 0.0))  # type: ignore[arg-type]
+    step_y = (high - low) / DENSITY_ROWS
+    columns = math.floor(fastest / DENSITY_STEP) + 1
+    cells = (
+        pairs.select(
+            (pl.col("power") - low)
+            .truediv(step_y)
+            .floor()
+            .cast(pl.Int64)
+            .clip(0, DENSITY_ROWS - 1)
+            .alias("row"),
+            (pl.col("wind_speed") / DENSITY_STEP)
+            .floor()
+            .cast(pl.Int64)
+            .clip(0, columns - 1)
+            .alias("column"),
+        )
+        .group_by("row", "column")
+        .len()
+    )
+    z: list[list[int | None]] = [[None] * columns for _ in range(DENSITY_ROWS)]
+    for row, column, count in cells.iter_rows():
+        z[row][column] = count
+    return {
+        "x0": DENSITY_STEP / 2,
+        "dx": DENSITY_STEP,
+        "y0": low + step_y / 2,
+        "dy": step_y,
+        "z": z,
+        "windows": pairs.height,
+    }
+
+
 async def turbine_view(
     session: TargetSession,
     settings: Settings,
     turbine: str,
     start: datetime,
     end: datetime,
+    *,
+    points: int = DEFAULT_POINTS,
+    cache: CurveCache | None = None,
 ) -> bytes:
     """One turbine over ``[start, end)`` as compact JSON: the wind speed and power series (mean,
-    min, max per window; null where a window is missing), its binned power curve and the farm's
-    median curve. Rendered by hand: a year is 52 k windows per series."""
+    min, max; null where nothing is held), its binned power curve, its windows (as points, or as a
+    density above MAX_CLOUD_POINTS) and the farm's median curve.
+
+    Up to ``points`` windows the series are every window; beyond, per bucket (``resolution``) the
+    mean of the means, the lowest minimum and the highest maximum, computed by the database: the
+    min-max band keeps every peak, and a year is a few thousand points instead of 52 k."""
     wanted = [
         catalog.signal_name(v, a)
         for v in ("wind_speed", "power")
         for a in ("mean", "min", "max")
         if catalog.signal_name(v, a) in settings.etl_signals
     ]
+    bucket = resolution(start, end, settings.window, points)
+    step = bucket or settings.window
     series = pl.DataFrame(
         schema={"timestamp": pl.Datetime("us"), **dict.fromkeys(wanted, pl.Float64)}
     )
+    pairs = pl.DataFrame(schema={"wind_speed": pl.Float64, "power": pl.Float64})
     curves = None
     wind, power = catalog.signal_name("wind_speed", "mean"), catalog.signal_name("power", "mean")
     if session.ready and wanted:
-        long = await session.frame(reads.aggregates_sql(wanted, start, end, turbines=[turbine]))
+        sql = reads.series_sql(
+            wanted,
+            turbine,
+            start,
+            end,
+            bucket=bucket,
+            lows=[n for n in wanted if n.endswith("_min")],
+            highs=[n for n in wanted if n.endswith("_max")],
+        )
+        long = await session.frame(sql)
         if long.height:
             series = (
                 long.pivot(on="signal", index="timestamp", values="value")
                 .sort("timestamp")
-                .upsample("timestamp", every=catalog.polars_duration(settings.window))
+                .upsample("timestamp", every=catalog.polars_duration(step))
             )
         if wind in wanted and power in wanted:
-            curves = await session.frame(reads.power_curve_sql(wind, power, start, end))
+            pairs = await session.frame(reads.pairs_sql(wind, power, turbine, start, end))
+            key = (catalog.naive_utc(start), catalog.naive_utc(end), wind, power)
+            curves = cache.get(key) if cache is not None else None
+            if curves is None:
+                curves = _curves(
+                    await session.frame(reads.power_curve_sql(wind, power, start, end))
+                )
+                if cache is not None:
+                    cache.put(key, curves)
     valid = _curves(curves)
-    own = valid.filter(pl.col("turbine") == turbine)
+    own = power_bins(pairs)
     farm = (
         valid.group_by("bin")
         .agg(
@@ -356,6 +500,8 @@ async def turbine_view(
         f'"turbine":"{turbine}"',
         f'"start":"{_iso(catalog.naive_utc(start))}","end":"{_iso(catalog.naive_utc(end))}"',
         f'"window_minutes":{settings.window.total_seconds() / 60!r}',
+        f'"resolution_minutes":{step.total_seconds() / 60!r}',
+        f'"decimated":{"true" if bucket is not None else "false"}',
         '"t":' + _numbers(series["timestamp"].dt.epoch("ms")),
     ]
     empty = pl.Series([None] * series.height, dtype=pl.Float64)
@@ -370,6 +516,18 @@ async def turbine_view(
         f'"n":{_numbers(own["n"])}'
         "}"
     )
+    if pairs.height <= MAX_CLOUD_POINTS:
+        parts.append(
+            '"cloud":{'
+            f'"wind_speed":{_numbers(pairs["wind_speed"], 3)},'
+            f'"power":{_numbers(pairs["power"], 2)}'
+            "}"
+        )
+        parts.append('"density":null')
+    else:
+        parts.append('"cloud":null')
+        parts.append('"density":' + json.dumps(density(pairs), separators=(",", ":")))
+    parts.append(f'"windows":{pairs.height}')
     parts.append(
         '"farm_median":{'
         f'"wind_speed":{_numbers(farm["wind_speed"], 3)},"power":{_numbers(farm["power"], 2)},'

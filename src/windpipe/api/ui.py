@@ -27,6 +27,8 @@ from windpipe.api.schemas import (
 )
 from windpipe.api.security import KeyDep
 from windpipe.api.target import (
+    DEFAULT_POINTS,
+    POINTS_RANGE,
     known_turbines,
     last_day,
     latest,
@@ -161,6 +163,7 @@ def turbine_page(request: Request, settings: SettingsDep, turbine: str) -> HTMLR
 <button type="submit">Show</button>
 <span id="dagster-days"></span>
 </form>
+<p id="resolution" class="note"></p>
 <section><h2>Wind speed (m/s): 10-minute mean, min-max band</h2>
 <div id="wind" class="chart"></div></section>
 <section><h2>Power (kW): 10-minute mean, min-max band</h2>
@@ -248,8 +251,14 @@ async def turbine_data(
     turbine: str,
     start: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
     end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+    points: int = DEFAULT_POINTS,
 ) -> Response:
-    """One turbine's series and power curve over [start, end) (default: its last 7 days)."""
+    """One turbine's series and power curve over [start, end) (default: its last 7 days).
+
+    ``points``: how many points a series may have (the chart's pixel columns); a longer range is
+    sent per bucket (mean, lowest minimum, highest maximum) and says so (``resolution_minutes``)."""
+    if not POINTS_RANGE[0] <= points <= POINTS_RANGE[1]:
+        raise QueryError(f"points={points} is outside {POINTS_RANGE[0]}..{POINTS_RANGE[1]}")
     async with target_session(request) as session:
         known = await known_turbines(session, settings)
         check_turbines([turbine], known)
@@ -263,5 +272,13 @@ async def turbine_data(
         if lo is None:
             lo = hi - timedelta(days=DEFAULT_TURBINE_DAYS)
         check_range(lo, hi, settings.api_max_range_days)
-        body = await turbine_view(session, settings, turbine, lo, hi)
+        body = await turbine_view(
+            session,
+            settings,
+            turbine,
+            lo,
+            hi,
+            points=points,
+            cache=getattr(request.app.state, "curve_cache", None),
+        )
     return Response(body, media_type="application/json")

@@ -49,8 +49,8 @@ def _moment(moment: datetime | date) -> str:
     return "'" + moment.isoformat() + "'::timestamp"
 
 
-def _range(start: datetime | date, end: datetime | date) -> str:
-    return f'd."timestamp" >= {_moment(start)} AND d."timestamp" < {_moment(end)}'
+def _range(start: datetime | date, end: datetime | date, alias: str = "d") -> str:
+    return f'{alias}."timestamp" >= {_moment(start)} AND {alias}."timestamp" < {_moment(end)}'
 
 
 def _turbines_condition(turbines: Sequence[str] | None) -> str:
@@ -111,16 +111,6 @@ def energy_per_day_sql(power_signal: str, first: date, end: date, window: timede
     )
 
 
-def _one_signal(
-    name: str, start: datetime | date, end: datetime | date, turbines: Sequence[str] | None
-) -> str:
-    return (
-        'SELECT s.turbine, d."timestamp", d.value FROM data d '  # noqa: S608 - literals only
-        f"JOIN signal s ON s.id = d.signal_id WHERE s.name = {_signal_literals([name])} "
-        f"AND {_turbines_condition(turbines)} AND {_range(start, end)}"
-    )
-
-
 def power_curve_sql(
     wind_signal: str,
     power_signal: str,
@@ -131,13 +121,89 @@ def power_curve_sql(
 ) -> str:
     """The binned power curve of each turbine in ``[start, end)``: per 0.5 m/s bin (centred on
     multiples of 0.5), the windows in it and their mean wind speed and mean power."""
-    wind = _one_signal(wind_signal, start, end, turbines)
-    power = _one_signal(power_signal, start, end, turbines)
     return (
-        f"SELECT w.turbine, floor(w.value / {BIN_WIDTH!r} + 0.5)::int AS bin, "  # noqa: S608
+        f"SELECT ws.turbine, floor(w.value / {BIN_WIDTH!r} + 0.5)::int AS bin, "
         "count(*) AS n, avg(w.value) AS wind_speed, avg(p.value) AS power "
-        f"FROM ({wind}) w JOIN ({power}) p "
-        'ON p.turbine = w.turbine AND p."timestamp" = w."timestamp" '
-        "WHERE w.value IS NOT NULL AND p.value IS NOT NULL "
+        f"{_pairs_from(wind_signal, power_signal, turbines)}"
+        f"AND {_range(start, end, 'w')} "
+        f"AND {_range(start, end, 'p')} "
         "GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+
+
+def _bucket_start(column: str, bucket: timedelta) -> str:
+    """The start of ``column``'s bucket of ``bucket`` length, aligned on the Unix epoch (so a day
+    starts at UTC midnight, an hour on the hour)."""
+    seconds = int(bucket.total_seconds())
+    if seconds <= 0:
+        raise ValueError(f"not a bucket length: {bucket}")
+    return (
+        f"('epoch'::timestamp + floor(extract(epoch FROM {column}) / {seconds}) "
+        f"* interval '{seconds} seconds')"
+    )
+
+
+def series_sql(
+    signals: Sequence[str],
+    turbine: str,
+    start: datetime | date,
+    end: datetime | date,
+    *,
+    bucket: timedelta | None = None,
+    lows: Sequence[str] = (),
+    highs: Sequence[str] = (),
+) -> str:
+    """Rows ``timestamp, signal, value`` of one turbine's ``signals`` in ``[start, end)``.
+
+    Without ``bucket`` every window as it is. With one, a row per (bucket, signal) over the
+    windows held in it: the lowest value of the ``lows`` signals (minima), the highest of the
+    ``highs`` (maxima) and the mean of the others, so a band drawn from them keeps every peak."""
+    names = _signal_literals(signals)
+    where = (
+        f"WHERE s.name IN ({names}) AND s.turbine IN ({_turbine_literals([turbine])}) "
+        f"AND {_range(start, end)}"
+    )
+    if bucket is None:
+        return (
+            'SELECT d."timestamp", s.name AS signal, d.value '  # noqa: S608 - literals only
+            f"FROM data d JOIN signal s ON s.id = d.signal_id {where}"
+        )
+    low = f"s.name IN ({_signal_literals(lows)})" if lows else "FALSE"
+    high = f"s.name IN ({_signal_literals(highs)})" if highs else "FALSE"
+    return (
+        f'SELECT {_bucket_start("d.timestamp", bucket)} AS "timestamp", '  # noqa: S608
+        "s.name AS signal, "
+        f"CASE WHEN {low} THEN min(d.value) WHEN {high} THEN max(d.value) "
+        "ELSE avg(d.value) END AS value "
+        f"FROM data d JOIN signal s ON s.id = d.signal_id {where} GROUP BY 1, 2"
+    )
+
+
+def _pairs_from(wind_signal: str, power_signal: str, turbines: Sequence[str] | None) -> str:
+    """Each window's wind speed ``w`` and power ``p`` of a turbine ``ws.turbine``: the two
+    signals' rows joined on the window start (merge joins over ``(signal_id, timestamp)``)."""
+    return (
+        "FROM signal ws JOIN signal ps ON ps.turbine = ws.turbine "
+        f"AND ps.name = {_signal_literals([power_signal])} "
+        "JOIN data w ON w.signal_id = ws.id "
+        'JOIN data p ON p.signal_id = ps.id AND p."timestamp" = w."timestamp" '
+        f"WHERE ws.name = {_signal_literals([wind_signal])} "
+        f"AND {_turbines_condition(turbines).replace('s.turbine', 'ws.turbine')} "
+        "AND w.value IS NOT NULL AND p.value IS NOT NULL "
+    )
+
+
+def pairs_sql(
+    wind_signal: str,
+    power_signal: str,
+    turbine: str,
+    start: datetime | date,
+    end: datetime | date,
+) -> str:
+    """One turbine's ``wind_speed, power`` per window in ``[start, end)`` (both held)."""
+    return (
+        "SELECT w.value AS wind_speed, p.value AS power "
+        f"{_pairs_from(wind_signal, power_signal, [turbine])}"
+        f"AND {_range(start, end, 'w')} "
+        f"AND {_range(start, end, 'p')}"
     )

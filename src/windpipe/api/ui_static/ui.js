@@ -242,38 +242,41 @@
     ];
   }
 
-  // Up to this many windows the power curve shows every one as a point (SVG markers); above, a
-  // density of them (one image), which a browser draws as fast for a year as for a day.
-  const MAX_POINTS = 5000;
-
-  function density(x, y) {
-    const stepX = 0.25;
-    let top = 1;
-    let bottom = 0;
-    for (const v of y) {
-      if (v !== null && v > top) top = v;
-      if (v !== null && v < bottom) bottom = v;
+  // The power curve's windows: every one as a point (SVG markers) up to a few thousand, else a
+  // density of them computed by the server (one image), drawn as fast for a year as for a day.
+  function windowsTrace(data) {
+    if (data.cloud) {
+      return {
+        type: "scatter",
+        mode: "markers",
+        x: data.cloud.wind_speed,
+        y: data.cloud.power,
+        marker: { size: 3, color: "rgba(31, 119, 180, 0.4)" },
+        hoverinfo: "skip",
+        name: "10-minute means (" + data.windows + ")",
+        showlegend: true,
+      };
     }
-    const stepY = (top - bottom) / 100;
-    const columns = Math.ceil(Math.max(...x.filter((v) => v !== null), 1) / stepX) + 1;
-    const z = Array.from({ length: 101 }, () => new Array(columns).fill(null));
-    for (let i = 0; i < x.length; i++) {
-      if (x[i] === null || y[i] === null) continue;
-      const row = Math.floor((y[i] - bottom) / stepY);
-      const column = Math.floor(x[i] / stepX);
-      z[row][column] = (z[row][column] || 0) + 1;
-    }
+    const d = data.density;
     return {
       type: "heatmap",
-      x0: stepX / 2,
-      dx: stepX,
-      y0: bottom + stepY / 2,
-      dy: stepY,
-      z: z,
+      x0: d.x0,
+      dx: d.dx,
+      y0: d.y0,
+      dy: d.dy,
+      z: d.z,
       colorscale: "Blues",
       showscale: false,
       hovertemplate: "%{z} windows<extra></extra>",
+      name: "density of " + d.windows + " 10-minute means",
+      showlegend: true,
     };
+  }
+
+  function duration(minutes) {
+    if (minutes % 1440 === 0) return minutes / 1440 + "-day";
+    if (minutes % 60 === 0) return minutes / 60 + "-hour";
+    return minutes + "-minute";
   }
 
   function dagsterDays(turbine, start, end) {
@@ -296,7 +299,10 @@
     const params = new URLSearchParams();
     if (body.dataset.start) params.set("start", body.dataset.start);
     if (body.dataset.end) params.set("end", body.dataset.end);
-    const query = params.toString() ? "?" + params.toString() : "";
+    // As many points per series as the chart has pixel columns: a longer range comes per bucket.
+    const width = document.getElementById("wind").clientWidth || 1000;
+    params.set("points", String(Math.max(50, Math.min(20000, Math.round(width)))));
+    const query = "?" + params.toString();
     const data = await getJSON("/ui/api/turbine/" + encodeURIComponent(id) + query);
     document.getElementById("start").value = data.start.slice(0, 10);
     document.getElementById("end").value = data.end.slice(0, 10);
@@ -315,23 +321,14 @@
       band(t, s.power_min, s.power_max, s.power_mean, "power", "kW", "rgb(214, 39, 40)"),
       { height: 300, xaxis: axis, yaxis: { title: { text: "kW" } } },
     );
-    const x = s.wind_speed_mean;
-    const y = s.power_mean;
-    const held = x.filter((v) => v !== null).length;
-    const cloud =
-      held <= MAX_POINTS
-        ? {
-            type: "scatter",
-            mode: "markers",
-            x: x,
-            y: y,
-            marker: { size: 3, color: "rgba(31, 119, 180, 0.4)" },
-            hoverinfo: "skip",
-          }
-        : density(x, y);
-    cloud.name = held <= MAX_POINTS ? "10-minute means (" + held + ")" : "density of " + held +
-      " 10-minute means";
-    cloud.showlegend = true;
+    const cloud = windowsTrace(data);
+    const note = document.getElementById("resolution");
+    note.textContent = data.decimated
+      ? "Resolution: " + duration(data.resolution_minutes) + " buckets (the mean of the " +
+        data.window_minutes + "-minute means, the band from their lowest minimum to highest " +
+        "maximum: no peak is lost); choose a shorter range for every " + data.window_minutes +
+        "-minute window."
+      : "Resolution: every " + data.window_minutes + "-minute window.";
     await draw(
       "curve",
       [
@@ -365,8 +362,13 @@
         legend: { x: 0.01, y: 0.99 },
       },
     );
-    body.dataset.windows = String(t.length);
-    return data.start.slice(0, 16) + " to " + data.end.slice(0, 16) + " UTC, " + t.length + " windows";
+    body.dataset.windows = String(data.windows);
+    body.dataset.resolution = String(data.resolution_minutes);
+    return (
+      data.start.slice(0, 16) + " to " + data.end.slice(0, 16) + " UTC, " + data.windows +
+      " windows" + (data.decimated ? ", drawn as " + t.length + " " +
+        duration(data.resolution_minutes) + " buckets" : "")
+    );
   }
 
   // -- data quality ------------------------------------------------------------------------------
