@@ -151,8 +151,6 @@ def polars_duration(window: timedelta) -> str:
 
 
 WINDOW = timedelta(minutes=10)
-#: The same window as a Polars duration string.
-WINDOW_POLARS = "10m"
 DAY = timedelta(days=1)
 WINDOWS_PER_DAY = DAY // WINDOW
 _EPOCH = datetime(1970, 1, 1)
