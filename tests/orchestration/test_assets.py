@@ -80,6 +80,7 @@ def test_one_partition_writes_exact_aggregates(
     assert len(preview.records) == 24  # one row per hour
     assert preview.records[0].data["window"] == "00:00"
     assert "wind_speed" in meta["chart"] and "power" in meta["chart"]
+    assert meta["dashboard"].endswith("/ui/turbine/WTG01?start=2024-03-01&end=2024-03-02")
 
 
 def test_a_range_is_one_run_with_metadata_per_partition(

@@ -6,7 +6,9 @@ one process calling ``run_range`` once, so the turbines' samples come in the sam
 """
 
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from dagster import (
     AssetExecutionContext,
@@ -145,6 +147,13 @@ def _materialize(
                         schema=schema,
                     ),
                     "chart": MetadataValue.md(chart_markdown(day_frame, variables)),
+                    # The API's dashboard for this turbine and day (WINDPIPE_API_URL: behind a
+                    # proxy or in compose, the address the runs use, not always a browser's).
+                    "dashboard": MetadataValue.url(
+                        f"{settings.base_api_url}/ui/turbine/{quote(turbine)}"
+                        f"?start={result.day.isoformat()}"
+                        f"&end={(result.day + timedelta(days=1)).isoformat()}"
+                    ),
                 },
                 asset_key=key,
                 partition_key=result.day.isoformat(),
