@@ -11,18 +11,11 @@ from windpipe.errors import WindpipeError
 
 
 def _plain(message: str) -> str:
-    """``message`` with Rich markup escaped: TOML's ``[[turbines]]`` and ``[imports.<name>]``
-    must print as they are (the shared ``fail``/``warn`` render markup)."""
+    """``message`` with Rich markup escaped for ``console.print``: TOML's ``[[turbines]]`` and
+    ``[imports.<name>]`` must print as they are (``fail`` and ``warn`` escape on their own)."""
     from rich.markup import escape
 
     return escape(message)
-
-
-class PlainUserError(UserError):
-    """A UserError whose message is printed as it stands."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(_plain(message), exit_code)
 
 
 class Format(StrEnum):
@@ -49,7 +42,7 @@ def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: l
 
     if name is not None and name not in settings.imports:
         known = ", ".join(settings.imports) or "none: add [imports.<name>] to windpipe.toml"
-        raise PlainUserError(f"--mapping {name!r} is not a configured mapping; configured: {known}")
+        raise UserError(f"--mapping {name!r} is not a configured mapping; configured: {known}")
     base = settings.imports[name].model_dump(exclude_unset=True) if name else {}
     given = {k: v for k, v in overrides.items() if v is not None}
     if "turbine" in given:
@@ -60,9 +53,9 @@ def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: l
     for entry in maps:
         source, sep, signal = entry.partition("=")
         if not sep or not source.strip() or not signal.strip():
-            raise PlainUserError(f"--map {entry!r} is not SOURCE_COLUMN=signal")
+            raise UserError(f"--map {entry!r} is not SOURCE_COLUMN=signal")
         if signal.strip() not in settings.signals:
-            raise PlainUserError(
+            raise UserError(
                 f"--map {entry!r}: {signal.strip()!r} is not a configured signal; "
                 f"accepted: {', '.join(settings.signals)}"
             )
@@ -73,7 +66,7 @@ def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: l
         err = exc.errors()[0]
         option = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "the options"
         message = str(err["msg"]).removeprefix("Value error, ")
-        raise PlainUserError(f"{option}: {message}") from None
+        raise UserError(f"{option}: {message}") from None
 
 
 def _period(report: Any) -> str:
@@ -229,7 +222,7 @@ def import_(
         held = set(table_columns(engine))
         absent = sorted({signals[s] for s in spec.columns.values()} - held)
         if absent:
-            raise PlainUserError(
+            raise UserError(
                 f"the source table has no column(s) {absent}; add each as a double precision "
                 "column first (README, Fleet: adding a signal)"
             )
@@ -268,7 +261,7 @@ def import_(
                 if number:
                     warn(f"{number} earlier file(s) were imported; importing them again is safe")
                 if isinstance(exc, WindpipeError):
-                    raise PlainUserError(str(exc), exc.exit_code) from None
+                    raise UserError(str(exc), exc.exit_code) from None
                 raise
             progress.remove_task(task)
             reports.append(report)
@@ -287,11 +280,9 @@ def import_(
     new = sorted({t for r in reports for t in r.new_turbines})
     if new:
         warn(
-            _plain(
-                f"turbine(s) {_listed(new)} are not in the configuration: /turbines lists them, "
-                "but the ETL and Dagster aggregate the configured fleet only; add each as "
-                f'[[turbines]] id = "{new[0]}" to windpipe.toml'
-            )
+            f"turbine(s) {_listed(new)} are not in the configuration: /turbines lists them, "
+            "but the ETL and Dagster aggregate the configured fleet only; add each as "
+            f'[[turbines]] id = "{new[0]}" to windpipe.toml'
         )
     firsts = [r.first for r in reports if r.first is not None]
     lasts = [r.last for r in reports if r.last is not None]
