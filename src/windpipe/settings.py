@@ -262,6 +262,12 @@ class Settings(BaseSettings):
         default=30,
         description="Oldest the latest window of a turbine may be before the check warns.",
     )
+    dagster_max_concurrent_runs: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=2, description="Dagster runs at once (the laptop instance's run queue)."
+    )
+    dagster_etl_runs: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1, description="ETL runs at once, reading the source and writing the target."
+    )
     dagster_host: Host = Field(default="127.0.0.1", description="Dagster webserver interface.")
     dagster_port: Port = Field(default=3000, description="Dagster webserver port.")
     partitions_start: date | None = Field(

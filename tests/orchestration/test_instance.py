@@ -44,6 +44,23 @@ def test_the_written_dagster_yaml_is_a_valid_laptop_instance(tmp_path: Path) -> 
         assert instance.run_monitoring_enabled
 
 
+def test_the_run_limits_come_from_the_settings_while_windpipe_owns_the_file(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    ensure_instance(home)
+    wider = load_settings(dagster_max_concurrent_runs=4, dagster_etl_runs=3, _env_file=None)
+    ensure_instance(home, wider)  # a later start with other settings rewrites windpipe's file
+    with DagsterInstance.from_config(str(home)) as instance:
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue is not None and queue.max_concurrent_runs == 4
+        assert queue.tag_concurrency_limits == [{"key": ETL_RUN_TAG, "limit": 3}]
+    edited = (home / "dagster.yaml").read_text().split("\n", 1)[1]  # the header line removed
+    (home / "dagster.yaml").write_text(edited)
+    ensure_instance(home)  # now the user's: kept as it is
+    assert (home / "dagster.yaml").read_text() == edited
+
+
 def test_an_existing_dagster_yaml_is_kept(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

@@ -57,7 +57,7 @@ def dagster_env() -> dict[str, str]:
 
     settings = load_settings_or_exit()
     home = dagster_home(settings)
-    config = ensure_instance(home)
+    config = ensure_instance(home, settings)
     initialize_storage(home)
     target = database_url(settings, "target").render_as_string(hide_password=False)
     console.print(f"Dagster instance: {config}", highlight=False)
@@ -78,7 +78,7 @@ def init() -> None:
 
     settings = load_settings_or_exit()
     home = dagster_home(settings)
-    config = ensure_instance(home)
+    config = ensure_instance(home, settings)
     created = initialize_storage(home)
     state = "storage created" if created else "storage already there"
     console.print(f"Dagster instance in {home} ({config.name}; {state})", highlight=False)

@@ -29,21 +29,30 @@ _log = logging.getLogger(__name__)
 #: Run tag on every ETL run; the instance lets one such run go at a time.
 ETL_RUN_TAG = "windpipe/etl"
 
-INSTANCE_YAML = f"""\
-# Dagster instance of windpipe, written by `windpipe dagster` when missing; edit freely.
+#: The first line of the instance file windpipe writes; while it is there, windpipe keeps the file
+#: in step with the settings (remove it to keep edits of your own).
+MANAGED_HEADER = "# Dagster instance of windpipe, written from WINDPIPE_DAGSTER_* settings."
+
+
+def instance_yaml(*, max_runs: int = 2, etl_runs: int = 1) -> str:
+    """The laptop instance's ``dagster.yaml``: ``max_runs`` runs at once, ``etl_runs`` ETL."""
+    return f"""\
+{MANAGED_HEADER}
+# Remove the line above to keep edits of your own; windpipe then never rewrites this file.
 # Storage: SQLite files in this directory (Dagster's default for a local instance).
 
 # Runs wait in a queue that the daemon looks at every second (default 5 s). Two runs at a time
-# fit a laptop, and ETL runs go one by one (they write the same tables; a catch-up run and a
-# 10-minute refresh need not overlap).
+# fit a laptop (WINDPIPE_DAGSTER_MAX_CONCURRENT_RUNS), and ETL runs go one by one
+# (WINDPIPE_DAGSTER_ETL_RUNS): a run covers every turbine, so on two cores one run at a time is
+# fastest; loads lock per (turbine, day), so more ETL runs may overlap where there are cores.
 run_queue:
   dequeue_interval_seconds: 1
 concurrency:
   runs:
-    max_concurrent_runs: 2
+    max_concurrent_runs: {max_runs}
     tag_concurrency_limits:
       - key: "{ETL_RUN_TAG}"
-        limit: 1
+        limit: {etl_runs}
 
 # Notice runs whose process died (e.g. the machine slept) instead of leaving them "started".
 run_monitoring:
@@ -66,6 +75,10 @@ telemetry:
 """
 
 
+#: The instance file with the default settings.
+INSTANCE_YAML = instance_yaml()
+
+
 def dagster_home(settings: Settings, environ: Mapping[str, str] | None = None) -> Path:
     """``$DAGSTER_HOME`` when set (containers set it), else ``$WINDPIPE_DATA_DIR/dagster``."""
     env = os.environ if environ is None else environ
@@ -74,13 +87,29 @@ def dagster_home(settings: Settings, environ: Mapping[str, str] | None = None) -
     return home.expanduser().resolve()
 
 
-def ensure_instance(home: Path) -> Path:
-    """Create ``home`` and a laptop-sized ``dagster.yaml`` in it unless one exists; return it."""
+def ensure_instance(home: Path, settings: Settings | None = None) -> Path:
+    """Create ``home`` and a laptop-sized ``dagster.yaml`` in it unless one exists; return it.
+
+    A file windpipe wrote (its first line is ``MANAGED_HEADER``) is rewritten when the settings'
+    run limits changed; any other file is kept as it is.
+    """
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    wanted = (
+        INSTANCE_YAML
+        if settings is None
+        else instance_yaml(
+            max_runs=settings.dagster_max_concurrent_runs, etl_runs=settings.dagster_etl_runs
+        )
+    )
+    try:
+        current: str | None = config.read_text()
+    except FileNotFoundError:
+        current = None
+    managed = current is None or current.startswith(MANAGED_HEADER)
+    if managed and current != wanted:
         tmp = config.with_suffix(f".yaml.{os.getpid()}.tmp")
-        tmp.write_text(INSTANCE_YAML)
+        tmp.write_text(wanted)
         tmp.replace(config)
     return config
 
