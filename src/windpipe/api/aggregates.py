@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 import polars as pl
 import pyarrow as pa
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from windpipe.api.deps import SettingsDep
-from windpipe.api.formats import MEDIA_TYPES, DataFormat, Encoder, negotiate
-from windpipe.api.routes import _ERRORS, _TURBINES_PATTERN, LeasedStream
+from windpipe.api.formats import MEDIA_TYPES, Encoder, negotiate
+from windpipe.api.params import ERRORS, TURBINES_PATTERN, AcceptHeader, FormatParam
+from windpipe.api.routes import LeasedStream
 from windpipe.api.schemas import (
     MOMENT_PATTERN,
     check_range,
@@ -55,7 +56,7 @@ _AGGREGATES_RESPONSES: dict[int | str, dict[str, Any]] = {
             },
         },
     },
-    **_ERRORS,
+    **ERRORS,
 }
 
 
@@ -140,13 +141,11 @@ async def get_aggregates(
         Query(
             description="Comma-separated and/or repeated turbine ids; omitted means every "
             "turbine the target holds.",
-            json_schema_extra={"items": {"type": "string", "pattern": _TURBINES_PATTERN}},
+            json_schema_extra={"items": {"type": "string", "pattern": TURBINES_PATTERN}},
         ),
     ] = None,
-    format: Annotated[
-        DataFormat | None, Query(description="json, csv or arrow; overrides the Accept header.")
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: FormatParam = None,
+    accept: AcceptHeader = None,
 ) -> StreamingResponse:
     """The target's aggregates with ``start <= window start < end``: one record per turbine and
     window, a column per signal (null where a signal has no row), by turbine then time, streamed.

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import pyarrow as pa
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
@@ -12,11 +12,11 @@ from starlette.types import Receive, Scope, Send
 from windpipe import catalog
 from windpipe.api.deps import ReaderDep, SettingsDep
 from windpipe.api.formats import MEDIA_TYPES, DataFormat, Encoder, negotiate
+from windpipe.api.params import ERRORS, TURBINES_PATTERN, AcceptHeader, FormatParam
 from windpipe.api.reader import Lease
 from windpipe.api.schemas import (
     MOMENT_PATTERN,
     CoverageBody,
-    ErrorBody,
     Health,
     TurbineInfo,
     VariableInfo,
@@ -32,23 +32,6 @@ from windpipe.settings import Settings
 from windpipe.source.store import TURBINE_IDS_SQL, TURBINES_SQL, select_range_sql
 
 router = APIRouter()
-_RETRY_AFTER = {
-    "Retry-After": {
-        "description": "Seconds to wait before retrying.",
-        "schema": {"type": "integer"},
-    }
-}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Keys are configured and none was sent."},
-    403: {"model": ErrorBody, "description": "The key sent is not accepted."},
-    422: {"model": ErrorBody, "description": "A parameter is invalid; `detail` says which."},
-    503: {
-        "model": ErrorBody,
-        "description": "Busy (every connection or request slot in use) or the source database "
-        "does not answer; retry after `Retry-After` seconds.",
-        "headers": _RETRY_AFTER,
-    },
-}
 #: Rows per page: one query each, keyset-paged. Arrow passes pages through as they are; the text
 #: formats expand each page several times over while encoding it, so they read smaller ones.
 PAGE_ROWS: dict[DataFormat, int] = {
@@ -59,7 +42,6 @@ PAGE_ROWS: dict[DataFormat, int] = {
 #: Pages smaller than this are encoded on the event loop (a thread hop costs more).
 _INLINE_ROWS = 4_096
 _VARIABLES_PATTERN = "^({names})(,({names}))*$".format(names="|".join(catalog.VARIABLES))
-_TURBINES_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(,[A-Za-z0-9][A-Za-z0-9_.-]{0,63})*$"
 
 
 def _variables_schema(schema: dict[str, Any]) -> None:
@@ -93,7 +75,7 @@ _DATA_RESPONSES: dict[int | str, dict[str, Any]] = {
             },
         },
     },
-    **_ERRORS,
+    **ERRORS,
 }
 
 
@@ -170,13 +152,11 @@ async def get_data(
         Query(
             description="Comma-separated and/or repeated turbine ids; omitted means every "
             "turbine (see /turbines).",
-            json_schema_extra={"items": {"type": "string", "pattern": _TURBINES_PATTERN}},
+            json_schema_extra={"items": {"type": "string", "pattern": TURBINES_PATTERN}},
         ),
     ] = None,
-    format: Annotated[
-        DataFormat | None, Query(description="json, csv or arrow; overrides the Accept header.")
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: FormatParam = None,
+    accept: AcceptHeader = None,
 ) -> StreamingResponse:
     """Samples with ``start <= timestamp < end``, by turbine then time, streamed.
 
@@ -249,7 +229,7 @@ async def get_data(
     return LeasedStream(body(), lease, media_type=MEDIA_TYPES[chosen], headers=headers)
 
 
-@router.get("/variables", responses=_ERRORS, dependencies=[KeyDep])
+@router.get("/variables", responses=ERRORS, dependencies=[KeyDep])
 def get_variables(settings: SettingsDep) -> list[VariableInfo]:
     """The variables ``/data`` can serve (the configured signals), with units."""
     return [
@@ -258,7 +238,7 @@ def get_variables(settings: SettingsDep) -> list[VariableInfo]:
     ]
 
 
-@router.get("/turbines", responses=_ERRORS, dependencies=[KeyDep])
+@router.get("/turbines", responses=ERRORS, dependencies=[KeyDep])
 async def get_turbines(reader: ReaderDep, settings: SettingsDep) -> list[TurbineInfo]:
     """Every turbine, configured or found in the source: metadata, first and last sample, rows."""
     lease = await reader.lease()
@@ -295,7 +275,7 @@ def _turbines(settings: Settings, held: dict[str, dict[str, Any]]) -> list[Turbi
     return answer
 
 
-@router.get("/coverage", responses=_ERRORS, dependencies=[KeyDep])
+@router.get("/coverage", responses=ERRORS, dependencies=[KeyDep])
 async def get_coverage(reader: ReaderDep) -> CoverageBody:
     """First and last timestamp in the source (null when empty), and its row count.
 
