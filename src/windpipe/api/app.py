@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from windpipe import __version__
 from windpipe.api.aggregates import router as aggregates_router
+from windpipe.api.fingerprints import router as fingerprints_router
 from windpipe.api.reader import SourceReader
 from windpipe.api.routes import router
 from windpipe.api.schemas import shown
@@ -80,6 +81,7 @@ def create_app(
     app.state.settings = settings
     app.state.api_keys = parse_entries(settings.api_key_hashes)
     app.include_router(router)
+    app.include_router(fingerprints_router)
     # The dashboard (issue 16): the target's aggregates over HTTP and the pages drawn from them.
     init_target(app, target_conninfo)
     app.include_router(aggregates_router)

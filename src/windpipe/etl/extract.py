@@ -8,7 +8,7 @@ a day is never loaded from a partial response."""
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -188,6 +188,25 @@ class ApiClient:
         first, last = (_parse_utc(body.get(key)) for key in ("first", "last"))
         return Coverage(first, last, int(body["rows"]))
 
+    def fingerprints(
+        self, first: date, last: date, turbines: Sequence[str] | None = None
+    ) -> dict[tuple[str, date], str]:
+        """Each (turbine, UTC day) of ``[first, last]`` that holds or held samples: its
+        fingerprint (``samples:checksum``). A pair not listed holds nothing (``0:0``)."""
+        params = {"start": first.isoformat(), "end": (last + timedelta(days=1)).isoformat()}
+        if turbines is not None:
+            params["turbines"] = ",".join(turbines)
+        body = self._with_retries(lambda: self._get_json("/fingerprints", params))
+        try:
+            return {
+                (str(row["turbine"]), date.fromisoformat(row["day"])): str(row["fingerprint"])
+                for row in body
+            }
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ApiRequestError(
+                f"the API at {self.base_url} sent an unexpected /fingerprints body: {exc}"
+            ) from None
+
     # -- one attempt each ------------------------------------------------------------------------
 
     def _get_arrow(self, params: dict[str, str], what: str) -> bytes:
@@ -219,9 +238,9 @@ class ApiClient:
             )
         return body
 
-    def _get_json(self, path: str) -> Any:
+    def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         try:
-            response = self._http.get(path)
+            response = self._http.get(path, params=params)
             self._check_status(response, path)
             return response.json()
         except ValueError as exc:

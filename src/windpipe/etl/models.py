@@ -5,16 +5,19 @@ who want the ORM. The ETL's own statements are in ``etl.store`` and need no ORM,
 does not pay for importing it.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -53,12 +56,37 @@ class Datum(TargetBase):
     """One 10-minute aggregate: the window start (a UTC instant), its signal, and the value."""
 
     __tablename__ = "data"
-    __table_args__ = (UniqueConstraint("signal_id", "timestamp"),)
+    __table_args__ = (
+        UniqueConstraint("signal_id", "timestamp"),
+        CheckConstraint(
+            "value NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)",
+            name="finite",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # BIGSERIAL (migration t0002)
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # timestamptz (t0004)
     signal_id: Mapped[int] = mapped_column(Integer, ForeignKey("signal.id"))
     value: Mapped[float] = mapped_column(Float(precision=53))  # DOUBLE PRECISION
+
+
+class DayLoad(TargetBase):
+    """What the load of a turbine's UTC day read: the source's fingerprint of that day then.
+
+    Written in the load's transaction; a source fingerprint that differs now means the day's
+    aggregates are stale (late or corrected data), which the change sensor re-materializes.
+    """
+
+    __tablename__ = "day_load"
+
+    turbine: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(Text)  # the API's /fingerprints, "0:0" when empty
+    samples: Mapped[int] = mapped_column(BigInteger)
+    non_finite: Mapped[int] = mapped_column(BigInteger)  # NaN/±Inf samples left out
+    #: Windows ending by then were complete when loaded (the day's end, or the live edge's).
+    complete_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 SIGNAL_TABLE = Signal.__table__

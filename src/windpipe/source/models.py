@@ -5,9 +5,10 @@ the table are in ``source.store``. A variable added to the catalog is a column a
 (by ALTER TABLE): the store reads and writes it with no change here.
 """
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import DateTime, Float, MetaData, Text
+from sqlalchemy import BigInteger, Date, DateTime, Float, MetaData, Numeric, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 metadata = MetaData(
@@ -37,6 +38,22 @@ class SourceSample(SourceBase):
     power: Mapped[float | None] = mapped_column(Float(precision=53))
     ambient_temperature: Mapped[float | None] = mapped_column(Float(precision=53))
     turbine: Mapped[str] = mapped_column(Text, primary_key=True)  # added by s0002, hence last
+
+
+class DayFingerprint(SourceBase):
+    """What a turbine's UTC day holds: sample count and the sum of its rows' hashes.
+
+    Kept by triggers on ``data`` (migration s0003), read by the API's ``/fingerprints``: the ETL
+    records it with each load, so a day whose fingerprint moved since is known to be stale.
+    """
+
+    __tablename__ = "day_fingerprint"
+
+    turbine: Mapped[str] = mapped_column(Text, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    samples: Mapped[int] = mapped_column(BigInteger)
+    checksum: Mapped[Decimal] = mapped_column(Numeric)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 SOURCE_TABLE = SourceSample.__table__

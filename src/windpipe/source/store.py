@@ -10,7 +10,7 @@ a parsed ``datetime``, never text a user typed.
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from itertools import pairwise
 
 import numpy as np
@@ -136,6 +136,27 @@ SELECT t.turbine AS turbine,
 FROM turbines t WHERE t.turbine IS NOT NULL ORDER BY t.turbine
 """
 )
+
+
+def fingerprints_sql(first: date, last: date, turbines: Sequence[str] | None = None) -> str:
+    """Fingerprints of the UTC days ``[first, last]`` of ``turbines`` (None: all): ``turbine``,
+    ``day``, ``samples`` and ``checksum`` (as text), by turbine and day.
+
+    They are kept by triggers (migration s0003), so this reads one row per (turbine, day) through
+    the primary key whatever the sampling rate. A (turbine, day) without a row holds no samples.
+    """
+    conditions = [f"day >= DATE '{first.isoformat()}'", f"day <= DATE '{last.isoformat()}'"]
+    if turbines is not None:
+        listed = ", ".join(_turbine_literal(t) for t in turbines) or "NULL"
+        conditions.append(f"turbine IN ({listed})")
+    return (
+        "SELECT turbine, day, samples, checksum::text AS checksum "  # noqa: S608 - literals only
+        f"FROM day_fingerprint WHERE {' AND '.join(conditions)} ORDER BY turbine, day"
+    )
+
+
+#: Turbines that have (or had) samples, from the fingerprints (a small table).
+FINGERPRINT_TURBINES_SQL = "SELECT DISTINCT turbine FROM day_fingerprint ORDER BY turbine"
 
 
 #: First and last timestamp and row count, as columns ``first``, ``last``, ``rows`` (exact; a
