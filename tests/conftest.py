@@ -245,3 +245,31 @@ def farm_api(fleet_settings: Settings, farm_db: tuple[Engine, Engine]) -> Iterat
     app = create_app(fleet_settings, source_conninfo=libpq_conninfo(farm_db[0].url))
     with serve(app) as api:
         yield api
+
+
+@dataclass
+class MutableFarm:
+    """A farm of its own that a test may change under the pipeline: source, target, live API."""
+
+    source: Engine
+    target: Engine
+    api: LiveApi
+
+
+@pytest.fixture
+def mutable_farm(
+    fleet_settings: Settings, target_url: URL, request: pytest.FixtureRequest
+) -> Iterator[MutableFarm]:
+    """The three-turbine farm's two days in a source and a target of the test's own (so it can
+    update, delete and insert samples), served by a live API."""
+    tag = re.sub(r"\W", "_", request.node.name.lower())[:30]
+    with (
+        new_database(target_url, f"windpipe_ms_{tag}") as source,
+        new_database(target_url, f"windpipe_mt_{tag}") as target,
+    ):
+        source_store.ensure_schema(source)
+        begin = datetime(FARM_DAYS[0].year, FARM_DAYS[0].month, FARM_DAYS[0].day, tzinfo=UTC)
+        seed_source(source, begin, begin + timedelta(days=2), turbines=farm(3), seed=5)
+        app = create_app(fleet_settings, source_conninfo=libpq_conninfo(source.url))
+        with serve(app) as api:
+            yield MutableFarm(source, target, api)

@@ -200,6 +200,10 @@ def day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day)
 
 
+#: The fingerprint (``samples:checksum``, ``GET /fingerprints``) of a day without samples.
+EMPTY_FINGERPRINT = "0:0"
+
+
 def utc_midnight(day: date) -> datetime:
     """``day`` 00:00 as an aware UTC datetime (the source and the API speak aware UTC)."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -159,7 +159,7 @@ class TomlFileSource(PydanticBaseSettingsSource):
     """The optional TOML file, flattened to the settings' field names (``[etl] window`` ->
     ``etl_window``), with unknown keys refused by name."""
 
-    _SECTIONS = {"etl": ("variables", "aggregations", "window")}
+    _SECTIONS = {"etl": ("variables", "aggregations", "window", "close_margin_minutes")}
     _TABLES = ("turbines", "signals", "imports")
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
@@ -246,6 +246,19 @@ class Settings(BaseSettings):
     )
     etl_window: str = Field(
         default="10min", description="Aggregation window: 1min to 1d, dividing a day."
+    )
+    etl_close_margin_minutes: Annotated[int, Field(ge=0, le=1440)] = Field(
+        default=2,
+        description="A window is written once it ended this long ago (the live edge's window "
+        "still filling is left for a later run).",
+    )
+    changes_lookback_days: Annotated[int, Field(ge=1, le=3660)] = Field(
+        default=30,
+        description="Days back (today included) the change sensor compares the source's "
+        "fingerprints with what was loaded.",
+    )
+    changes_interval_seconds: Annotated[int, Field(ge=10, le=86_400)] = Field(
+        default=120, description="Seconds between two passes of the change sensor."
     )
     turbines: list[TurbineConfig] = Field(
         default_factory=lambda: [TurbineConfig(id=catalog.DEFAULT_TURBINE_ID)],
@@ -552,6 +565,11 @@ class Settings(BaseSettings):
     def fleet(self) -> list[catalog.Turbine]:
         """The turbines of the configuration, in its order."""
         return [t.turbine() for t in self.turbines]
+
+    @property
+    def close_margin(self) -> timedelta:
+        """How long ago a window must have ended to be written."""
+        return timedelta(minutes=self.etl_close_margin_minutes)
 
     @property
     def window(self) -> timedelta:

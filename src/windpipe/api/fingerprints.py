@@ -16,6 +16,7 @@ from windpipe.api.deps import ReaderDep, SettingsDep
 from windpipe.api.params import ERRORS, TURBINES_PATTERN
 from windpipe.api.schemas import check_turbines, parse_turbines, shown
 from windpipe.api.security import KeyDep
+from windpipe.catalog import EMPTY_FINGERPRINT
 from windpipe.errors import QueryError
 from windpipe.source.store import FINGERPRINT_TURBINES_SQL, fingerprints_sql
 
@@ -25,8 +26,6 @@ router = APIRouter()
 MAX_DAYS = 3660
 DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 _DAY = re.compile(DAY_PATTERN)
-#: The fingerprint of a day without samples.
-EMPTY = "0:0"
 
 
 class DayFingerprint(BaseModel):
@@ -38,7 +37,7 @@ class DayFingerprint(BaseModel):
     fingerprint: str = Field(
         description="`samples:checksum`, where the checksum is the sum of the rows' hashes: "
         "equal for equal content, different after any added, removed or changed sample. "
-        f"`{EMPTY}` for a day without samples."
+        f"`{EMPTY_FINGERPRINT}` for a day without samples."
     )
 
 

@@ -3,24 +3,40 @@
 Each UTC day ``[d 00:00, d+1 00:00)`` is fetched from the API as Arrow, aggregated to 10-minute
 windows and replaced in the target in its own transaction. ``run_range`` downloads the next days
 while the current one is aggregated and loaded, so the API and the ETL work at the same time.
+
+Never stale, never a step back: the source's fingerprint of each (turbine, day) is read before its
+samples, and checked again under the day's lock before loading; if the source moved meanwhile, the
+day is fetched again, so the run that loads last carries the newest source state. The fingerprint
+is recorded with the aggregates (``day_load``), for the change sensor. Only windows that ended
+``close_margin`` ago are written: the live edge's window still filling waits for a later run.
 """
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from sqlalchemy import Engine
 
 from windpipe import catalog
-from windpipe.catalog import DEFAULT_TURBINE_ID, WINDOW, days_between, signal_names
+from windpipe.catalog import (
+    DEFAULT_TURBINE_ID,
+    EMPTY_FINGERPRINT,
+    WINDOW,
+    days_between,
+    signal_names,
+    window_floor,
+)
 from windpipe.errors import EtlError
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.store import ensure_schema, replace_window
-from windpipe.etl.transform import aggregate_10min
+from windpipe.etl.store import DayRecord, SourceMovedError, ensure_schema, replace_window
+from windpipe.etl.transform import aggregate_10min, non_finite_counts
+
+log = logging.getLogger(__name__)
 
 DAY_SECONDS = 86_400
 #: Sampling step assumed for the coverage of a day holding fewer than two samples.
@@ -30,7 +46,17 @@ DEFAULT_STEP_SECONDS = 60.0
 FETCH_DAYS = 4
 #: Requests in flight while earlier days are aggregated and loaded.
 PREFETCH_REQUESTS = 2
+#: Fetches of a day whose source keeps changing before it is loaded as last fetched (its older
+#: fingerprint recorded, so the change sensor runs it again).
+MOVED_ATTEMPTS = 3
+#: How long ago a window must have ended to be written (Settings.etl_close_margin_minutes).
+CLOSE_MARGIN = timedelta(minutes=2)
 _EPOCH = datetime(1970, 1, 1)
+Prints = dict[tuple[str, date], str]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -46,6 +72,12 @@ class DayResult:
     turbines: int = 1
     #: Per turbine: samples read and coverage (as ``rows_read`` and ``coverage`` above).
     by_turbine: dict[str, tuple[int, float]] = field(default_factory=dict)
+    #: NaN/±Inf values left out of the aggregates (every turbine and variable).
+    non_finite: int = 0
+    #: Windows ending by then are written (the day's end, or the live edge's last closed window).
+    complete_until: datetime | None = None
+    #: Fetches the day took (more than one when the source changed before it was loaded).
+    fetches: int = 1
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -88,31 +120,49 @@ def _fetch_days(
     days: Sequence[date],
     variables: Sequence[str],
     turbines: Sequence[str],
-) -> list[pl.DataFrame]:
-    """The samples of consecutive ``days`` of ``turbines``, fetched in one request, per day."""
+) -> tuple[list[pl.DataFrame], Prints]:
+    """The samples of consecutive ``days`` of ``turbines``, fetched in one request, per day; and
+    the source's fingerprints of those days, read just before (so never newer than the samples)."""
+    prints = client.fingerprints(days[0], days[-1], turbines)
     start, end = day_bounds(days[0])[0], day_bounds(days[-1])[1]
     frame = client.fetch_frame(start, end, variables, turbines)
     if len(days) == 1:
-        return [frame]
+        return [frame], prints
     by_day = frame.with_columns(pl.col("timestamp").dt.date().alias("_day")).partition_by(
         "_day", as_dict=True, include_key=False
     )
     empty = frame.clear()
-    return [by_day.get((day,), empty) for day in days]
+    return [by_day.get((day,), empty) for day in days], prints
+
+
+def _unchanged(client: ApiClient, day: date, turbines: Sequence[str], prints: Prints) -> bool:
+    """Whether the source's fingerprints of ``day`` are still ``prints``."""
+    now = client.fingerprints(day, day, turbines)
+    return all(
+        now.get((t, day), EMPTY_FINGERPRINT) == prints.get((t, day), EMPTY_FINGERPRINT)
+        for t in turbines
+    )
 
 
 def _process(
     day: date,
     samples: pl.DataFrame,
+    prints: Prints,
     *,
+    client: ApiClient | None,
     engine: Engine,
     variables: Sequence[str],
     aggregations: Sequence[str],
     turbines: Sequence[str],
     window: timedelta,
+    complete_until: datetime,
     began: float,
 ) -> DayResult:
+    """Aggregate and load one day; with a ``client``, only if the source still holds ``prints``
+    once the day's locks are taken (else :class:`SourceMovedError`, nothing written)."""
     start, end = day_bounds(day)
+    until = min(end, max(start, window_floor(complete_until, window)))
+    non_finite = non_finite_counts(samples, variables)
     # One turbine asked for: the API sent only its rows, so aggregate without grouping (the
     # grouped path costs a string comparison per sample); the load adds the turbine back.
     alone = samples.drop("turbine") if len(turbines) == 1 and "turbine" in samples.columns else None
@@ -122,6 +172,20 @@ def _process(
         aggregations=aggregations,
         window=window,
     )
+    if until < end and aggregates.height:
+        aggregates = aggregates.filter(pl.col("timestamp") + window <= until)
+    by_turbine = turbine_figures(samples, turbines)
+    records = [
+        DayRecord(
+            turbine=t,
+            day=day,
+            fingerprint=prints.get((t, day), EMPTY_FINGERPRINT),
+            samples=by_turbine[t][0],
+            non_finite=non_finite.get(t, non_finite.get("", 0) if len(turbines) == 1 else 0),
+            complete_until=until.replace(tzinfo=UTC),
+        )
+        for t in turbines
+    ]
     written = replace_window(
         engine,
         start,
@@ -129,9 +193,10 @@ def _process(
         aggregates,
         signals=signal_names(variables, aggregations),
         turbines=turbines,
+        records=records,
+        still_current=None if client is None else lambda: _unchanged(client, day, turbines, prints),
     )
     windows = aggregates.select(pl.struct(pl.exclude("signal", "value")).n_unique()).item()
-    by_turbine = turbine_figures(samples, turbines)
     return DayResult(
         day=day,
         rows_read=samples.height,
@@ -141,7 +206,55 @@ def _process(
         seconds=time.perf_counter() - began,
         turbines=len(turbines),
         by_turbine=by_turbine,
+        non_finite=sum(r.non_finite for r in records),
+        complete_until=until.replace(tzinfo=UTC),
     )
+
+
+def _load_day(
+    day: date,
+    samples: pl.DataFrame,
+    prints: Prints,
+    *,
+    client: ApiClient,
+    engine: Engine,
+    variables: Sequence[str],
+    aggregations: Sequence[str],
+    turbines: Sequence[str],
+    window: timedelta,
+    complete_until: datetime,
+    began: float,
+) -> DayResult:
+    """:func:`_process`, fetching the day again while the source changes it under the load."""
+    for fetch in range(1, MOVED_ATTEMPTS + 1):
+        last = fetch == MOVED_ATTEMPTS
+        try:
+            result = _process(
+                day,
+                samples,
+                prints,
+                client=None if last else client,
+                engine=engine,
+                variables=variables,
+                aggregations=aggregations,
+                turbines=turbines,
+                window=window,
+                complete_until=complete_until,
+                began=began,
+            )
+        except SourceMovedError:
+            log.info("%s: the source changed while it was fetched; fetching it again", day)
+            (samples,), prints = _fetch_days(client, [day], variables, turbines)
+            continue
+        if last and fetch > 1:
+            log.warning(
+                "%s: the source kept changing; loaded as fetched %d times, with the fingerprint "
+                "read before (the change sensor runs the day again)",
+                day,
+                fetch,
+            )
+        return replace(result, fetches=fetch)
+    raise AssertionError("unreachable")  # pragma: no cover - the last attempt does not check
 
 
 def _with_day(day: date, exc: EtlError) -> EtlError:
@@ -160,6 +273,8 @@ def run_day(
     aggregations: Sequence[str],
     turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
     window: timedelta = WINDOW,
+    close_margin: timedelta = CLOSE_MARGIN,
+    clock: Callable[[], datetime] = _utc_now,
 ) -> DayResult:
     """Fetch, aggregate and atomically replace one UTC day's aggregates of ``turbines``."""
     (result,) = run_range(
@@ -171,6 +286,8 @@ def run_day(
         aggregations=aggregations,
         turbines=turbines,
         window=window,
+        close_margin=close_margin,
+        clock=clock,
     )
     return result
 
@@ -186,6 +303,8 @@ def run_range(
     turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
     window: timedelta = WINDOW,
     on_day: Callable[[DayResult], None] | None = None,
+    close_margin: timedelta = CLOSE_MARGIN,
+    clock: Callable[[], datetime] = _utc_now,
 ) -> list[DayResult]:
     """Run each day from ``first`` to ``last`` inclusive, in order, each in its own transaction.
 
@@ -193,6 +312,7 @@ def run_range(
     background threads, while earlier days are aggregated and loaded. Each day's aggregates are
     replaced for all ``turbines`` in one transaction (a turbine without samples that day is
     cleared). A failure stops the run: the days before it stay loaded, the failed day is unchanged.
+    Windows are written once they ended ``close_margin`` before ``clock()`` (aware UTC).
     """
     if last < first:
         raise EtlError(f"the range ends ({last}) before it starts ({first})")
@@ -201,7 +321,7 @@ def run_range(
     chunks = [days[i : i + FETCH_DAYS] for i in range(0, len(days), FETCH_DAYS)]
     results: list[DayResult] = []
     with ThreadPoolExecutor(max_workers=PREFETCH_REQUESTS, thread_name_prefix="windpipe") as pool:
-        ahead: deque[Future[list[pl.DataFrame]]] = deque(
+        ahead: deque[Future[tuple[list[pl.DataFrame], Prints]]] = deque(
             pool.submit(_fetch_days, client, chunk, variables, turbines)
             for chunk in chunks[:PREFETCH_REQUESTS]
         )
@@ -209,7 +329,7 @@ def run_range(
         try:
             for index, chunk in enumerate(chunks):
                 try:
-                    frames = ahead.popleft().result()
+                    frames, prints = ahead.popleft().result()
                 except EtlError as exc:
                     raise _with_day(chunk[0], exc) from exc.__cause__
                 if index + PREFETCH_REQUESTS < len(chunks):
@@ -217,14 +337,17 @@ def run_range(
                     ahead.append(pool.submit(_fetch_days, client, upcoming, variables, turbines))
                 for day, samples in zip(chunk, frames, strict=True):
                     try:
-                        result = _process(
+                        result = _load_day(
                             day,
                             samples,
+                            prints,
+                            client=client,
                             engine=engine,
                             variables=variables,
                             aggregations=aggregations,
                             turbines=turbines,
                             window=window,
+                            complete_until=clock() - close_margin,
                             began=began,
                         )
                     except EtlError as exc:

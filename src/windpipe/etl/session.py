@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from windpipe.catalog import DEFAULT_TURBINE_ID, WINDOW
 from windpipe.errors import ConfigError
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.pipeline import DayResult, run_range
+from windpipe.etl.pipeline import CLOSE_MARGIN, DayResult, run_range
 from windpipe.settings import Settings
 
 
@@ -29,6 +29,7 @@ class EtlSession:
     aggregations: list[str]
     turbines: list[str] = field(default_factory=lambda: [DEFAULT_TURBINE_ID])
     window: timedelta = WINDOW
+    close_margin: timedelta = CLOSE_MARGIN
 
     def run(
         self, first: date, last: date, *, on_day: Callable[[DayResult], None] | None = None
@@ -44,6 +45,7 @@ class EtlSession:
             turbines=self.turbines,
             window=self.window,
             on_day=on_day,
+            close_margin=self.close_margin,
         )
 
     @property
@@ -119,4 +121,5 @@ def open_session(settings: Settings, turbines: Sequence[str] | None = None) -> E
         aggregations=list(settings.etl_aggregations),
         turbines=chosen,
         window=settings.window,
+        close_margin=settings.close_margin,
     )

@@ -11,9 +11,10 @@ it commits or nothing changes.
 
 import io
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import psycopg
@@ -46,6 +47,22 @@ LOCK_WAIT = timedelta(minutes=2)
 # Text COPY in CSV: Polars writes each float as its shortest round-trip form, so PostgreSQL reads
 # back the same double, and it avoids importing NumPy (the CLI's start-up time matters).
 _COPY_SQL = 'COPY data ("timestamp", signal_id, value) FROM STDIN (FORMAT csv)'
+
+
+@dataclass(frozen=True)
+class DayRecord:
+    """What the load of a turbine's UTC day read, written with its aggregates (``day_load``)."""
+
+    turbine: str
+    day: date
+    fingerprint: str  # the source's, read before the samples were fetched
+    samples: int
+    non_finite: int  # NaN/±Inf samples left out of the aggregates
+    complete_until: datetime  # windows ending by then were complete (aware UTC)
+
+
+class SourceMovedError(EtlError):
+    """The source changed a day after its samples were fetched: fetch again before loading."""
 
 
 def _describe(engine: Engine) -> str:
@@ -186,8 +203,15 @@ def replace_window(
     signals: Sequence[str],
     turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
     lock_wait: timedelta = LOCK_WAIT,
+    records: Sequence[DayRecord] = (),
+    still_current: Callable[[], bool] | None = None,
 ) -> int:
     """Atomically replace ``turbines``' ``signals`` in ``[start, end)`` by ``aggregates``.
+
+    ``records`` are written to ``day_load`` in the same transaction. ``still_current``, called
+    once the locks are held, says whether the source still holds what ``aggregates`` were computed
+    from; when it does not, nothing is written and :class:`SourceMovedError` is raised (so of two
+    runs of a day, the one that loads last always carries the newest source state).
 
     Returns the rows written. ``aggregates`` has ``turbine, timestamp, signal, value`` (without
     ``turbine`` when it is about one turbine). ``start`` and ``end`` are UTC (naive means UTC).
@@ -210,7 +234,9 @@ def replace_window(
     window = f"[{start.isoformat(' ', 'minutes')}, {end.isoformat(' ', 'minutes')})"
     with _target_errors(engine, f"loading {window}"):
         try:
-            return _replace(engine, start, end, aggregates, signals, turbines, lock_wait)
+            return _replace(
+                engine, start, end, aggregates, signals, turbines, lock_wait, records, still_current
+            )
         except sqlalchemy.exc.ProgrammingError as exc:
             if not isinstance(exc.orig, psycopg.errors.UndefinedTable):
                 raise
@@ -224,7 +250,9 @@ def replace_window(
             ) from exc
         # First load into an empty database: create the schema, then do the whole thing again.
         ensure_schema(engine)
-        return _replace(engine, start, end, aggregates, signals, turbines, lock_wait)
+        return _replace(
+            engine, start, end, aggregates, signals, turbines, lock_wait, records, still_current
+        )
 
 
 def _replace(
@@ -235,6 +263,8 @@ def _replace(
     signals: Sequence[str],
     turbines: Sequence[str],
     lock_wait: timedelta,
+    records: Sequence[DayRecord],
+    still_current: Callable[[], bool] | None,
 ) -> int:
     with engine.begin() as conn:
         # SET LOCAL lock_timeout: bounds every lock wait of this transaction.
@@ -249,6 +279,10 @@ def _replace(
                     text("SELECT pg_advisory_xact_lock(:ns, :day)"),
                     {"ns": lock_namespace(turbine), "day": day.toordinal()},
                 )
+        if still_current is not None and not still_current():
+            raise SourceMovedError(
+                f"the source changed [{start}, {end}) while it was being fetched"
+            )
         ids = _signal_ids(conn, turbines, signals)
         conn.execute(
             text(
@@ -262,7 +296,69 @@ def _replace(
             assert isinstance(driver, psycopg.Connection)
             with driver.cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
                 copy.write(encode_copy_csv(aggregates, ids))
+        if records:
+            _record_loads(conn, records)
     return aggregates.height
+
+
+def _record_loads(conn: Connection, records: Sequence[DayRecord]) -> None:
+    conn.execute(
+        text(
+            """
+            INSERT INTO day_load AS l
+                (turbine, day, fingerprint, samples, non_finite, complete_until, loaded_at)
+            SELECT *, clock_timestamp() FROM unnest(
+                CAST(:turbines AS varchar[]), CAST(:days AS date[]), CAST(:prints AS text[]),
+                CAST(:samples AS bigint[]), CAST(:non_finite AS bigint[]),
+                CAST(:until AS timestamptz[]))
+            ON CONFLICT (turbine, day) DO UPDATE SET
+                fingerprint = excluded.fingerprint, samples = excluded.samples,
+                non_finite = excluded.non_finite, complete_until = excluded.complete_until,
+                loaded_at = excluded.loaded_at
+            """
+        ),
+        {
+            "turbines": [r.turbine for r in records],
+            "days": [r.day for r in records],
+            "prints": [r.fingerprint for r in records],
+            "samples": [r.samples for r in records],
+            "non_finite": [r.non_finite for r in records],
+            "until": [r.complete_until.astimezone(UTC) for r in records],
+        },
+    )
+
+
+def loaded_fingerprints(
+    conn: Connection, first: date, last: date
+) -> dict[tuple[str, date], tuple[str, datetime]]:
+    """Per (turbine, day) loaded in ``[first, last]``: the source fingerprint its aggregates were
+    computed from, and up to when its windows were complete (aware UTC)."""
+    if not conn.execute(text("SELECT to_regclass('day_load') IS NOT NULL")).scalar_one():
+        return {}
+    rows = conn.execute(
+        text(
+            "SELECT turbine, day, fingerprint, complete_until FROM day_load "
+            "WHERE day >= :first AND day <= :last"
+        ),
+        {"first": first, "last": last},
+    )
+    return {(str(t), d): (str(f), until.astimezone(UTC)) for t, d, f, until in rows}
+
+
+def non_finite_counts(
+    conn: Connection, first: date, last: date, *, turbine: str
+) -> dict[date, tuple[int, int]]:
+    """Per day loaded in ``[first, last]`` for ``turbine``: (samples, non-finite ones dropped)."""
+    if not conn.execute(text("SELECT to_regclass('day_load') IS NOT NULL")).scalar_one():
+        return {}
+    rows = conn.execute(
+        text(
+            "SELECT day, samples, non_finite FROM day_load "
+            "WHERE turbine = :turbine AND day >= :first AND day <= :last"
+        ),
+        {"turbine": turbine, "first": first, "last": last},
+    )
+    return {d: (int(n), int(bad)) for d, n, bad in rows}
 
 
 # -- reads for the catch-up, the quality checks and the reports -----------------------------------

@@ -4,6 +4,8 @@ Windows are half-open ``[t, t + 10 min)``, aligned to 00:00 UTC and labelled by 
 mean, min and max are over the values present; ``std`` is the sample standard deviation (ddof = 1,
 as PostgreSQL ``stddev_samp``), absent for windows with fewer than two values; ``count`` is the
 number of values present. A window without values has no rows: nothing is filled in or interpolated.
+NaN and ±Infinity are not values: they are left out like missing samples (and counted by
+:func:`non_finite_counts`), so no aggregate is ever NaN or infinite.
 """
 
 from collections.abc import Sequence
@@ -66,7 +68,7 @@ def aggregate_10min(
     frame = frame.select(
         *(pl.col(c).cast(pl.String) for c in by),
         naive_utc_expr(frame.schema["timestamp"]).alias("timestamp"),
-        *(pl.col(v).cast(pl.Float64) for v in variables),
+        *(_finite(v) for v in variables),
     )
     # The API sends (turbine, time) order; other callers may not. group_by_dynamic needs time
     # sorted within each turbine, and keeps turbines in the order they come.
@@ -93,6 +95,30 @@ def aggregate_10min(
     return long.drop_nulls("value").sort(
         [*by, "timestamp", pl.col("signal").cast(order)], maintain_order=True
     )
+
+
+def _finite(variable: str) -> pl.Expr:
+    """The variable as Float64 with NaN and ±Infinity made null (missing)."""
+    value = pl.col(variable).cast(pl.Float64)
+    return pl.when(value.is_finite()).then(value).otherwise(None).alias(variable)
+
+
+def non_finite_counts(samples: pl.DataFrame, variables: Sequence[str]) -> dict[str, int]:
+    """Per turbine (``""`` without a turbine column): values of ``variables`` that are NaN or
+    ±Infinity, which :func:`aggregate_10min` leaves out."""
+    present = [v for v in variables if v in samples.columns]
+    if samples.height == 0 or not present:
+        return {}
+    bad = pl.sum_horizontal(
+        (pl.col(v).cast(pl.Float64).is_nan() | pl.col(v).cast(pl.Float64).is_infinite())
+        .fill_null(False)
+        .cast(pl.UInt32)
+        for v in present
+    ).sum()
+    if "turbine" not in samples.columns:
+        return {"": int(samples.select(bad).item())}
+    counts = samples.group_by("turbine").agg(bad.alias("n"))
+    return {str(t): int(n) for t, n in counts.iter_rows()}
 
 
 def _sorted_per_turbine(frame: pl.DataFrame) -> bool:

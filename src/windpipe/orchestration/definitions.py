@@ -13,12 +13,14 @@ from windpipe.orchestration.defs.checks import build_checks
 from windpipe.orchestration.defs.jobs import build_job
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
 from windpipe.orchestration.defs.schedules import build_schedules
-from windpipe.orchestration.defs.sensors import build_catch_up
+from windpipe.orchestration.defs.sensors import build_catch_up, build_source_changes
+from windpipe.orchestration.instance import code_location_settings
 
 
 def build_definitions(turbines: Sequence[str]) -> Definitions:
     """windpipe's definitions for the fleet ``turbines``: one asset (and its checks) each, one
-    job, the schedules and the catch-up sensor over all of them."""
+    job, the schedules, the catch-up and the change sensors over all of them."""
+    settings = code_location_settings()
     keys = turbine_keys(turbines)
     aggregates = build_aggregates(turbines)
     job = build_job(aggregates)
@@ -27,7 +29,15 @@ def build_definitions(turbines: Sequence[str]) -> Definitions:
         asset_checks=build_checks(keys),
         jobs=[job],
         schedules=build_schedules(job),
-        sensors=[build_catch_up(keys, job)],
+        sensors=[
+            build_catch_up(keys, job),
+            build_source_changes(
+                keys,
+                job,
+                interval_seconds=settings.changes_interval_seconds,
+                lookback_days=settings.changes_lookback_days,
+            ),
+        ],
         resources=RESOURCES,
     )
 

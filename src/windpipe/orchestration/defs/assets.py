@@ -118,6 +118,7 @@ def _materialize(
             turbines=turbines,
             window=settings.window,
             on_day=log_day,
+            close_margin=settings.close_margin,
         )
     signals = settings.etl_signals
     schema = TableSchema(

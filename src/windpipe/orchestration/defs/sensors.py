@@ -1,7 +1,8 @@
-"""Catch-up without a click: every turbine's days with source data but no aggregates, in one run."""
+"""Sensors: the catch-up (days with source data but no aggregates) and the change sensor (loaded
+days whose source changed since: late data, corrections), each requesting one run at a time."""
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from dagster import (
@@ -62,17 +63,22 @@ def in_flight_days(instance: DagsterInstance, job_name: str = "windpipe_etl") ->
 
 
 def range_request(
-    first: date, last: date, *, now: datetime, assets: list[AssetKey] | None = None
+    first: date,
+    last: date,
+    *,
+    now: datetime,
+    assets: list[AssetKey] | None = None,
+    trigger: str = "catch-up",
 ) -> RunRequest:
     """One run over the partitions ``first`` to ``last`` (a single-run backfill of them), of
     the turbines' ``assets`` (None: every turbine's)."""
     return RunRequest(
-        run_key=f"catch-up-{first}-{last}-{int(now.timestamp())}",
+        run_key=f"{trigger}-{first}-{last}-{int(now.timestamp())}",
         asset_selection=assets,
         tags={
             RANGE_START_TAG: first.isoformat(),
             RANGE_END_TAG: last.isoformat(),
-            "windpipe/trigger": "catch-up",
+            "windpipe/trigger": trigger,
         },
     )
 
@@ -174,5 +180,88 @@ def build_catch_up(
     return catch_up
 
 
+def build_source_changes(
+    keys: dict[str, AssetKey],
+    job: "UnresolvedAssetJobDefinition",
+    *,
+    interval_seconds: int = 120,
+    lookback_days: int = 30,
+) -> SensorDefinition:
+    """The change sensor of every turbine's asset in ``keys``: each pass compares the source's
+    fingerprints of the last ``lookback_days`` (one API request) with those the loads recorded
+    (one target query), and requests one run for the turbines and days that went stale."""
+
+    @sensor(
+        name="source_changes",
+        job=job,
+        minimum_interval_seconds=interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+    )
+    def source_changes(
+        context: SensorEvaluationContext,
+        source_api: SourceApi,
+        target_db: TargetDatabase,
+        etl_options: EtlOptions,
+    ) -> SensorResult:
+        """Materializes again, in one run, every loaded (turbine, day) whose source changed
+        (late, back-filled or corrected samples) or whose live-edge windows have closed since."""
+        from windpipe.etl.store import loaded_fingerprints
+        from windpipe.orchestration.changes import stale_days
+
+        now = datetime.now(UTC)
+        settings = etl_options.settings()
+        last = now.date()
+        first = max(daily_partitions.start.date(), last - timedelta(days=lookback_days - 1))
+        try:
+            with source_api.client(retries=1) as client:
+                source = client.fingerprints(first, last, list(keys))
+        except EtlError as exc:
+            return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
+        with target_db.engine.connect() as conn:
+            loaded = loaded_fingerprints(conn, first, last)
+        stale = [
+            s
+            for s in stale_days(
+                source,
+                {pair: held for pair, held in loaded.items() if pair[0] in keys},
+                now=now,
+                close_margin=settings.close_margin,
+                window=settings.window,
+            )
+        ]
+        cooling = _cooling(context.cursor, now)
+        busy = in_flight_days(context.instance, job.name)
+        todo = [s for s in stale if s.key not in cooling and s.day not in busy]
+        if not todo:
+            waiting = f" ({len(stale)} waiting for runs in flight)" if stale else ""
+            return SensorResult(
+                skip_reason=f"no loaded day from {first} to {last} is stale{waiting}",
+                cursor=json.dumps({"requested": cooling}),
+            )
+        turbines = sorted({s.turbine for s in todo}, key=list(keys).index)
+        days = sorted({s.day for s in todo})
+        cooling.update({s.key: now.timestamp() for s in todo})
+        context.log.info(
+            f"source changes: {len(todo)} (turbine, day) stale from {days[0]} to {days[-1]} "
+            f"for {', '.join(turbines)}: "
+            + ", ".join(f"{s.turbine} {s.day} ({s.reason})" for s in todo[:20])
+        )
+        return SensorResult(
+            run_requests=[
+                range_request(
+                    days[0],
+                    days[-1],
+                    now=now,
+                    assets=None if len(turbines) == len(keys) else [keys[t] for t in turbines],
+                    trigger="source-change",
+                )
+            ],
+            cursor=json.dumps({"requested": cooling}),
+        )
+
+    return source_changes
+
+
 catch_up = build_catch_up(TURBINE_KEYS, etl_job)
-sensors = [catch_up]
+source_changes = build_source_changes(TURBINE_KEYS, etl_job)
+sensors = [catch_up, source_changes]

@@ -1,0 +1,52 @@
+"""Which loaded (turbine, day)s went stale: the source's fingerprint moved, or windows closed.
+
+Pure decisions for the change sensor: the source's fingerprints (``GET /fingerprints``) against
+what each load recorded (``day_load``). A day never loaded is the catch-up's, not this.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from windpipe.catalog import EMPTY_FINGERPRINT, day_start, naive_utc, window_floor
+
+
+@dataclass(frozen=True)
+class Stale:
+    """A loaded (turbine, day) whose aggregates no longer match the source, and why."""
+
+    turbine: str
+    day: date
+    reason: str  # "changed": samples added, removed or rewritten; "closed": windows closed since
+    fingerprint: str  # the source's now
+
+    @property
+    def key(self) -> str:
+        """How the sensor's cursor names this request (a new fingerprint is a new request)."""
+        return f"{self.turbine}/{self.day.isoformat()}/{self.fingerprint}/{self.reason}"
+
+
+def stale_days(
+    source: Mapping[tuple[str, date], str],
+    loaded: Mapping[tuple[str, date], tuple[str, datetime]],
+    *,
+    now: datetime,
+    close_margin: timedelta,
+    window: timedelta,
+) -> list[Stale]:
+    """The loaded (turbine, day)s to materialize again, by day then turbine.
+
+    ``source``: fingerprints now (a pair absent holds no samples); ``loaded``: per pair, the
+    fingerprint its load read and up to when its windows were complete (aware UTC).
+    """
+    closed_by = window_floor(now - close_margin, window)  # naive UTC
+    stale = []
+    for (turbine, day), (loaded_print, complete_until) in loaded.items():
+        current = source.get((turbine, day), EMPTY_FINGERPRINT)
+        if current != loaded_print:
+            stale.append(Stale(turbine, day, "changed", current))
+            continue
+        day_end = day_start(day) + timedelta(days=1)
+        if naive_utc(complete_until) < min(day_end, closed_by):
+            stale.append(Stale(turbine, day, "closed", current))
+    return sorted(stale, key=lambda s: (s.day, s.turbine))
