@@ -60,6 +60,8 @@ def test_checks_pass_on_clean_days(resources: dict, seeded_source: Engine) -> No
         "aggregates_consistent": True,
         "no_duplicate_rows": True,
         "live_edge_fresh": True,
+        "finite_samples": True,
+        "source_unchanged": True,
     }
     assert checks["windows_complete"].metadata["complete_days"].value == 1
     assert checks["aggregates_consistent"].metadata["windows_checked"].value == 144 * 2

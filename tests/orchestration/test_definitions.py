@@ -46,6 +46,8 @@ def test_the_job_runs_the_asset_and_its_checks_in_one_process() -> None:
         "aggregates_consistent",
         "no_duplicate_rows",
         "live_edge_fresh",
+        "finite_samples",
+        "source_unchanged",
     }
 
 
@@ -53,9 +55,10 @@ def test_schedules_and_the_sensor_run_without_a_click() -> None:
     schedules = {s.name: s for s in defs.schedules or []}  # type: ignore[union-attr]
     assert set(schedules) == {"daily_yesterday", "today_every_10min"}
     assert all(s.default_status == DefaultScheduleStatus.RUNNING for s in schedules.values())
-    (sensor,) = defs.sensors or []
-    assert sensor.name == "catch_up"  # type: ignore[union-attr]
-    assert sensor.default_status == DefaultSensorStatus.RUNNING  # type: ignore[union-attr]
+    sensors = {s.name: s for s in defs.sensors or []}  # type: ignore[union-attr]
+    assert set(sensors) == {"catch_up", "source_changes"}
+    assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
+    assert sensors["source_changes"].minimum_interval_seconds == 120  # the setting's default
 
 
 def test_resources_read_the_windpipe_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -303,7 +303,95 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                 },
             )
 
-    return [windows_complete, aggregates_consistent, no_duplicate_rows, live_edge_fresh]
+    @multi_asset_check(
+        specs=_specs(
+            "finite_samples",
+            "Samples that were NaN or ±Infinity, left out of the aggregates (WARN when any).",
+        ),
+        can_subset=True,
+    )
+    def finite_samples(
+        context: AssetCheckExecutionContext, target_db: TargetDatabase
+    ) -> Iterator[AssetCheckResult]:
+        """Per turbine and day loaded: the non-finite samples the transform dropped."""
+        from windpipe.etl.store import non_finite_counts
+
+        first, last = checked_days(context)
+        for turbine in _selected(context, "finite_samples"):
+            with target_db.engine.connect() as conn:
+                counts = non_finite_counts(conn, first, last, turbine=turbine)
+            bad = {day: n for day, (_, n) in sorted(counts.items()) if n}
+            rows = [
+                {"day": day.isoformat(), "samples": str(counts[day][0]), "non_finite": str(n)}
+                for day, n in bad.items()
+            ]
+            yield AssetCheckResult(
+                asset_key=keys[turbine],
+                check_name="finite_samples",
+                passed=not bad,
+                severity=AssetCheckSeverity.WARN,
+                description=None
+                if not bad
+                else f"{turbine}: {sum(bad.values())} NaN/±Inf sample value(s) left out on "
+                f"{len(bad)} day(s), e.g. {rows[0]['non_finite']} on {rows[0]['day']}",
+                metadata={
+                    "turbine": turbine,
+                    "non_finite": sum(bad.values()),
+                    "days": _table(["day", "samples", "non_finite"], rows),
+                },
+            )
+
+    @multi_asset_check(
+        specs=_specs(
+            "source_unchanged",
+            "The source still holds what each day was aggregated from (its fingerprint); a "
+            "change since (late or corrected data) WARNs until the change sensor reloads it.",
+        ),
+        can_subset=True,
+    )
+    def source_unchanged(
+        context: AssetCheckExecutionContext, source_api: SourceApi, target_db: TargetDatabase
+    ) -> Iterator[AssetCheckResult]:
+        """Per turbine: the days whose source fingerprint moved since they were loaded."""
+        from windpipe.catalog import EMPTY_FINGERPRINT
+        from windpipe.etl.store import loaded_fingerprints
+
+        first, last = checked_days(context)
+        turbines = _selected(context, "source_unchanged")
+        with source_api.client() as client:
+            source = client.fingerprints(first, last, turbines)
+        with target_db.engine.connect() as conn:
+            loaded = loaded_fingerprints(conn, first, last)
+        for turbine in turbines:
+            moved = sorted(
+                day
+                for (t, day), (held, _) in loaded.items()
+                if t == turbine and source.get((t, day), EMPTY_FINGERPRINT) != held
+            )
+            yield AssetCheckResult(
+                asset_key=keys[turbine],
+                check_name="source_unchanged",
+                passed=not moved,
+                severity=AssetCheckSeverity.WARN,
+                description=None
+                if not moved
+                else f"{turbine}: the source changed since {len(moved)} day(s) were loaded: "
+                + ", ".join(d.isoformat() for d in moved[:10]),
+                metadata={
+                    "turbine": turbine,
+                    "days_changed": len(moved),
+                    "days": ", ".join(d.isoformat() for d in moved) or "none",
+                },
+            )
+
+    return [
+        windows_complete,
+        aggregates_consistent,
+        no_duplicate_rows,
+        live_edge_fresh,
+        finite_samples,
+        source_unchanged,
+    ]
 
 
 asset_checks = build_checks(TURBINE_KEYS)
