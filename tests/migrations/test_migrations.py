@@ -1,17 +1,24 @@
 """Schema migrations on a real PostgreSQL: from the previous release, from nothing, no drift."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from windpipe.etl import models as target_models
 from windpipe.etl import store as target_store
-from windpipe.migrations import HEADS, Database, current_revision, ensure_current, script_location
+from windpipe.migrations import (
+    HEADS,
+    Database,
+    current_revision,
+    ensure_current,
+    script_location,
+    upgrade,
+)
 from windpipe.source import models as source_models
 
 # The first release's target, as `metadata.create_all` made it (before migrations existed).
@@ -55,7 +62,12 @@ def test_the_previous_release_target_is_migrated_with_every_row_intact(
     assert ensure_current(empty_database, "target") is True
     with empty_database.connect() as conn:
         assert current_revision(conn) == HEADS["target"]
-        assert conn.execute(text("SELECT * FROM data ORDER BY id")).all() == before
+        # The naive UTC window starts are now the same UTC instants (timestamptz, t0004).
+        migrated_rows = conn.execute(text("SELECT * FROM data ORDER BY id")).all()
+        assert [(i, ts.replace(tzinfo=UTC), s, v) for i, ts, s, v in before] == [
+            (i, ts.astimezone(UTC), s, v) for i, ts, s, v in migrated_rows
+        ]
+        assert all(ts.tzinfo is not None for _, ts, _, _ in migrated_rows)
         migrated = conn.execute(
             text("SELECT id, name, turbine, variable, aggregation FROM signal ORDER BY id")
         ).all()
@@ -79,6 +91,44 @@ def test_the_previous_release_target_is_migrated_with_every_row_intact(
         day = date(2024, 3, 1)
         assert target_store.aggregates_frame(conn, day, day, ["power_std"]).height == 72
     assert ensure_current(empty_database, "target") is False  # current: one query, no work
+
+
+def test_t0004_keeps_every_instant_whatever_the_session_time_zone(empty_database: Engine) -> None:
+    from alembic import command
+
+    def alembic_on(conn: Connection) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(script_location("target")))
+        config.attributes["connection"] = conn
+        return config
+
+    name = empty_database.url.database
+    with empty_database.begin() as conn:  # later sessions of this database start in Berlin
+        conn.execute(text(f"ALTER DATABASE \"{name}\" SET timezone = 'Europe/Berlin'"))
+    empty_database.dispose()  # pooled sessions keep the zone they started with
+    upgrade(empty_database, "target", "t0003")
+    # Naive UTC starts around both of 2026's clock changes in Berlin (March 29, October 25).
+    naive = [datetime(2026, 3, 29, 0, 0) + k * timedelta(minutes=10) for k in range(24)] + [
+        datetime(2026, 10, 24, 23, 0) + k * timedelta(minutes=10) for k in range(24)
+    ]
+    with empty_database.begin() as conn:
+        assert conn.execute(text("SHOW timezone")).scalar_one() == "Europe/Berlin"
+        conn.execute(text("INSERT INTO signal (turbine, name) VALUES ('WTG01', 'power_mean')"))
+        for moment in naive:
+            conn.execute(
+                text('INSERT INTO data ("timestamp", signal_id, value) VALUES (:t, 1, 1.0)'),
+                {"t": moment},
+            )
+    upgrade(empty_database, "target", "t0004")
+    with empty_database.connect() as conn:
+        held = conn.execute(text('SELECT "timestamp" FROM data ORDER BY id')).scalars().all()
+    assert [t.astimezone(UTC) for t in held] == [t.replace(tzinfo=UTC) for t in naive]
+    with empty_database.begin() as conn:
+        command.downgrade(alembic_on(conn), "t0003")
+    with empty_database.connect() as conn:
+        back = conn.execute(text('SELECT "timestamp" FROM data ORDER BY id')).scalars().all()
+        assert current_revision(conn) == "t0003"
+    assert back == naive
 
 
 @pytest.mark.parametrize("database", ["source", "target"])

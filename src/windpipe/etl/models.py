@@ -50,13 +50,13 @@ class Signal(TargetBase):
 
 
 class Datum(TargetBase):
-    """One 10-minute aggregate: the window start (naive UTC), its signal, and the value."""
+    """One 10-minute aggregate: the window start (a UTC instant), its signal, and the value."""
 
     __tablename__ = "data"
     __table_args__ = (UniqueConstraint("signal_id", "timestamp"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # BIGSERIAL (migration t0002)
-    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # timestamptz (t0004)
     signal_id: Mapped[int] = mapped_column(Integer, ForeignKey("signal.id"))
     value: Mapped[float] = mapped_column(Float(precision=53))  # DOUBLE PRECISION
 
