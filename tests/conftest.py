@@ -103,11 +103,11 @@ def target(target_engine: Engine) -> Iterator[Engine]:
 
 
 def target_rows(engine: Engine) -> list[tuple[datetime, str, float]]:
-    """Every target row as (timestamp, signal name, value), sorted; ids are left out."""
+    """Every target row as (naive UTC timestamp, signal name, value), sorted; ids left out."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                'SELECT d."timestamp", s.name, d.value FROM data d '
+                "SELECT d.\"timestamp\" AT TIME ZONE 'UTC', s.name, d.value FROM data d "
                 "JOIN signal s ON s.id = d.signal_id ORDER BY 1, 2"
             )
         ).all()

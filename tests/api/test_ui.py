@@ -73,8 +73,15 @@ def ui_api(
 
 
 def _target(engine: Engine, sql: str, **params: object) -> list[tuple[object, ...]]:
+    """The rows of ``sql``, its instants (timestamptz) as naive UTC like the API's answers."""
+
+    def naive(value: object) -> object:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
     with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(text(sql), params)]
+        return [tuple(map(naive, row)) for row in conn.execute(text(sql), params)]
 
 
 def test_aggregates_are_the_target_rows_in_json_csv_and_arrow(

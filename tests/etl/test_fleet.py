@@ -59,7 +59,7 @@ def _loaded(target: Engine) -> dict[tuple[str, datetime, str], float]:
     with target.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT s.turbine, d.timestamp, s.name, d.value FROM data d "
+                "SELECT s.turbine, d.timestamp AT TIME ZONE 'UTC', s.name, d.value FROM data d "
                 "JOIN signal s ON s.id = d.signal_id"
             )
         )

@@ -3,7 +3,7 @@
 import math
 import threading
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import psycopg
@@ -527,5 +527,9 @@ def test_utc_is_kept_whatever_the_sessions_time_zone(client: ApiClient, target: 
         first, last = conn.execute(
             text('SELECT min("timestamp"), max("timestamp") FROM data')
         ).one()
-    assert (first, last) == (datetime(2024, 3, 1), datetime(2024, 3, 1, 23, 50))
-    assert first.tzinfo is None
+    # timestamptz (t0004): the same UTC instants, shown in the session's zone.
+    assert (first, last) == (
+        datetime(2024, 3, 1, tzinfo=UTC),
+        datetime(2024, 3, 1, 23, 50, tzinfo=UTC),
+    )
+    assert first.utcoffset() == timedelta(hours=5, minutes=45)

@@ -41,7 +41,8 @@ def target_aggregates(target: Engine, first: date, last: date) -> dict[tuple[str
     with target.connect() as conn:
         rows = conn.execute(
             text(
-                'SELECT s.name, d."timestamp", d.value FROM data d JOIN signal s '
+                "SELECT s.name, d.\"timestamp\" AT TIME ZONE 'UTC', d.value "
+                "FROM data d JOIN signal s "
                 'ON s.id = d.signal_id WHERE s.name = ANY(:names) AND d."timestamp" >= :lo '
                 'AND d."timestamp" < :hi'
             ),

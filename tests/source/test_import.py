@@ -472,7 +472,8 @@ def test_the_api_and_the_etl_see_an_import_at_once(
                     (turbine, name, moment): value
                     for turbine, name, moment, value in conn.execute(
                         text(
-                            "SELECT s.turbine, s.name, d.timestamp, d.value FROM data d "
+                            "SELECT s.turbine, s.name, d.timestamp AT TIME ZONE 'UTC', d.value "
+                            "FROM data d "
                             "JOIN signal s ON s.id = d.signal_id"
                         )
                     )

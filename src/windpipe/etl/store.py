@@ -24,12 +24,12 @@ from sqlalchemy.engine import Connection
 
 from windpipe.catalog import (
     DEFAULT_TURBINE_ID,
-    day_start,
     days_touched,
     naive_utc,
     naive_utc_expr,
     parse_signal,
     signal_name,
+    utc_midnight,
 )
 from windpipe.errors import EtlError, TargetUnavailableError, first_line
 
@@ -45,7 +45,8 @@ LOCK_WAIT = timedelta(minutes=2)
 # ordinal.
 
 # Text COPY in CSV: Polars writes each float as its shortest round-trip form, so PostgreSQL reads
-# back the same double, and it avoids importing NumPy (the CLI's start-up time matters).
+# back the same double, and it avoids importing NumPy (the CLI's start-up time matters). Each
+# timestamp carries its offset (+0000): the same instant whatever the session's TimeZone.
 _COPY_SQL = 'COPY data ("timestamp", signal_id, value) FROM STDIN (FORMAT csv)'
 
 
@@ -152,7 +153,8 @@ def _signal_ids(
 
 
 def encode_copy_csv(aggregates: pl.DataFrame, ids: dict[tuple[str, str], int]) -> bytes:
-    """The rows as CSV COPY data for ``(timestamp, signal_id, value)``."""
+    """The rows as CSV COPY data for ``(timestamp, signal_id, value)``, timestamps as UTC
+    instants with their offset (naive ones are UTC)."""
     keys = pl.DataFrame(
         {
             "turbine": [t for t, _ in ids],
@@ -161,9 +163,17 @@ def encode_copy_csv(aggregates: pl.DataFrame, ids: dict[tuple[str, str], int]) -
         },
         schema={"turbine": pl.String, "signal": pl.String, "signal_id": pl.Int64},
     )
+    dtype = aggregates.schema.get("timestamp")
+    instant = pl.col("timestamp")
+    if isinstance(dtype, pl.Datetime):
+        instant = (
+            instant.dt.replace_time_zone("UTC")
+            if dtype.time_zone is None
+            else instant.dt.convert_time_zone("UTC")
+        )
     buffer = io.BytesIO()
     aggregates.join(keys, on=["turbine", "signal"], how="left", maintain_order="left").select(
-        "timestamp", "signal_id", "value"
+        instant, "signal_id", "value"
     ).write_csv(buffer, include_header=False)
     return buffer.getvalue()
 
@@ -289,7 +299,7 @@ def _replace(
                 'DELETE FROM data WHERE signal_id = ANY(:ids) AND "timestamp" >= :start '
                 'AND "timestamp" < :end'
             ),
-            {"ids": sorted(ids.values()), "start": start, "end": end},
+            {"ids": sorted(ids.values()), "start": _instant(start), "end": _instant(end)},
         )
         if aggregates.height:
             driver = conn.connection.driver_connection
@@ -362,6 +372,9 @@ def non_finite_counts(
 
 
 # -- reads for the catch-up, the quality checks and the reports -----------------------------------
+# ``data.timestamp`` is timestamptz (UTC instants): bounds are bound as aware UTC datetimes and
+# window starts are read back ``AT TIME ZONE 'UTC'``, i.e. as the naive UTC datetimes the callers
+# compare with, and days are UTC days, whatever the session's TimeZone.
 
 
 def _has_tables(conn: Connection) -> bool:
@@ -372,8 +385,13 @@ def _has_tables(conn: Connection) -> bool:
     )
 
 
+def _instant(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (naive means UTC), bound as a timestamptz."""
+    return naive_utc(moment).replace(tzinfo=UTC)
+
+
 def _day_span(first: date, last: date) -> dict[str, datetime]:
-    return {"lo": day_start(first), "hi": day_start(last) + timedelta(days=1)}
+    return {"lo": utc_midnight(first), "hi": utc_midnight(last) + timedelta(days=1)}
 
 
 def _turbine_filter(turbine: str | None) -> tuple[str, dict[str, str]]:
@@ -415,7 +433,8 @@ def days_with_aggregates(
                 WHERE EXISTS (
                     SELECT 1 FROM data
                     WHERE data.signal_id = ANY(:ids)
-                      AND data."timestamp" >= d AND data."timestamp" < d + interval '1 day'
+                      AND data."timestamp" >= (d AT TIME ZONE 'UTC')
+                      AND data."timestamp" < ((d + interval '1 day') AT TIME ZONE 'UTC')
                 )
                 """
             ),
@@ -439,7 +458,8 @@ def window_counts(
     rows = conn.execute(
         text(
             f"""
-            SELECT d."timestamp"::date AS day, s.name, count(DISTINCT d."timestamp")
+            SELECT (d."timestamp" AT TIME ZONE 'UTC')::date AS day, s.name,
+                   count(DISTINCT d."timestamp")
             FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
               AND {where}
@@ -459,7 +479,8 @@ def last_window(
     value = conn.execute(
         text(
             f"""
-            SELECT max(d."timestamp") FROM data d JOIN signal s ON s.id = d.signal_id
+            SELECT max(d."timestamp") AT TIME ZONE 'UTC'
+            FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
               AND {where}
             """  # noqa: S608 - a fixed condition
@@ -474,7 +495,8 @@ def windows_held(conn: Connection, day: date, signal: str, *, turbine: str) -> s
     rows = conn.execute(
         text(
             """
-            SELECT d."timestamp" FROM data d JOIN signal s ON s.id = d.signal_id
+            SELECT d."timestamp" AT TIME ZONE 'UTC'
+            FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE s.name = :signal AND s.turbine = :turbine
               AND d."timestamp" >= :lo AND d."timestamp" < :hi
             """
@@ -503,7 +525,7 @@ def windows_by_variable(
     rows = conn.execute(
         text(
             f"""
-            SELECT s.turbine, d."timestamp", {columns}
+            SELECT s.turbine, d."timestamp" AT TIME ZONE 'UTC', {columns}
             FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE s.name = ANY(:names) AND d."timestamp" >= :lo AND d."timestamp" < :hi
               AND {where}
@@ -538,7 +560,7 @@ def duplicated_pairs(
     rows = conn.execute(
         text(
             """
-            SELECT s.turbine, s.name, d."timestamp", count(*) AS n
+            SELECT s.turbine, s.name, d."timestamp" AT TIME ZONE 'UTC', count(*) AS n
             FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE d."timestamp" >= :lo AND d."timestamp" < :hi
             GROUP BY s.turbine, s.name, d."timestamp" HAVING count(*) > 1
@@ -563,7 +585,7 @@ def aggregates_frame(
     rows = conn.execute(
         text(
             f"""
-            SELECT s.turbine, d."timestamp", s.name, d.value
+            SELECT s.turbine, d."timestamp" AT TIME ZONE 'UTC', s.name, d.value
             FROM data d JOIN signal s ON s.id = d.signal_id
             WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
               AND {where}

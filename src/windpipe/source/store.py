@@ -44,8 +44,15 @@ def _columns(variables: Sequence[str]) -> str:
 
 
 def _literal(moment: datetime) -> str:
-    # isoformat of an aware datetime: digits, '-', ':', '.', '+', 'T' only.
-    return "'" + moment.astimezone(UTC).isoformat() + "'::timestamptz"
+    # isoformat of an aware datetime: digits, '-', ':', '.', '+', 'T' only. Naive means UTC (not
+    # this process's local zone, which astimezone would assume).
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return "'" + moment.isoformat() + "'::timestamptz"
+
+
+def _utc(moment: object) -> datetime | None:
+    """A timestamptz read back (aware, in the session's TimeZone) as aware UTC."""
+    return moment.astimezone(UTC) if isinstance(moment, datetime) else None
 
 
 def ensure_schema(engine: Engine) -> bool:
@@ -180,14 +187,14 @@ def coverage(engine: Engine) -> Coverage:
     """First and last timestamp and row count of the source table."""
     with engine.connect() as conn:
         first, last, rows = conn.execute(text(COVERAGE_SQL)).one()
-    return Coverage(first, last, int(rows))
+    return Coverage(_utc(first), _utc(last), int(rows))
 
 
 def newest_timestamp(engine: Engine) -> datetime | None:
     """The latest sample's timestamp, None when the table is empty."""
     with engine.connect() as conn:
         value = conn.execute(text('SELECT max("timestamp") FROM data')).scalar_one()
-    return value if isinstance(value, datetime) else None
+    return _utc(value)
 
 
 # -- writes ----------------------------------------------------------------------------------------

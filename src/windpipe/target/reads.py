@@ -6,7 +6,9 @@ API may not import the ETL, so its reads live here, one layer below both (``etl 
 source with. As in ``source.store``, the SQL is built from validated names and literals rendered
 from parsed values only: no request text reaches the database.
 
-Target timestamps are naive UTC window starts; every function takes naive-UTC or aware datetimes.
+Target timestamps are UTC instants (``timestamptz``). Every function takes naive-UTC or aware
+datetimes, bounds are rendered as UTC instants, days are UTC days and window starts are returned
+as naive UTC (``AT TIME ZONE 'UTC'``): the same answers whatever the session's TimeZone.
 """
 
 import re
@@ -41,12 +43,18 @@ def _turbine_literals(turbines: Sequence[str]) -> str:
 
 
 def _moment(moment: datetime | date) -> str:
-    """A naive-UTC timestamp literal (digits, '-', ':', 'T', '.' only)."""
+    """A UTC timestamptz literal (digits, '-', ':', 'T', '.', '+' only); naive means UTC."""
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return "'" + moment.isoformat() + "'::timestamp"
+    return "'" + moment.isoformat() + "+00:00'::timestamptz"
+
+
+#: A window start as naive UTC (Arrow ``timestamp[us]``), whatever the session's TimeZone.
+_START = "\"timestamp\" AT TIME ZONE 'UTC'"
+#: The UTC day of a window start.
+_DAY = "(d.\"timestamp\" AT TIME ZONE 'UTC')::date"
 
 
 def _range(start: datetime | date, end: datetime | date, alias: str = "d") -> str:
@@ -67,7 +75,7 @@ def aggregates_sql(
     """Long rows ``turbine, timestamp, signal, value`` of ``signals`` in ``[start, end)``, by
     turbine then time: one index range per signal of ``unique (signal_id, timestamp)``."""
     return (
-        'SELECT s.turbine, d."timestamp", s.name AS signal, d.value '  # noqa: S608 - literals
+        f'SELECT s.turbine, d.{_START} AS "timestamp", s.name AS signal, d.value '  # noqa: S608
         "FROM data d JOIN signal s ON s.id = d.signal_id "
         f"WHERE s.name IN ({_signal_literals(signals)}) AND {_turbines_condition(turbines)} "
         f'AND {_range(start, end)} ORDER BY s.turbine, d."timestamp"'
@@ -77,7 +85,7 @@ def aggregates_sql(
 def latest_sql(signals: Sequence[str], *, turbines: Sequence[str] | None = None) -> str:
     """Each turbine's latest window of each of ``signals`` and its value (one index probe each)."""
     return (
-        'SELECT s.turbine, s.name AS signal, l."timestamp", l.value '  # noqa: S608 - literals
+        f'SELECT s.turbine, s.name AS signal, l.{_START} AS "timestamp", l.value '  # noqa: S608
         "FROM signal s CROSS JOIN LATERAL ("
         'SELECT d."timestamp", d.value FROM data d WHERE d.signal_id = s.id '
         'ORDER BY d."timestamp" DESC LIMIT 1) l '
@@ -90,7 +98,7 @@ def windows_per_day_sql(signals: Sequence[str], first: date, end: date) -> str:
     """Windows held per (turbine, UTC day) in ``[first, end)``: distinct window starts with a row
     of any of ``signals``."""
     return (
-        'SELECT s.turbine, d."timestamp"::date AS day, '  # noqa: S608 - literals only
+        f"SELECT s.turbine, {_DAY} AS day, "  # noqa: S608 - literals only
         'count(DISTINCT d."timestamp") AS windows '
         "FROM data d JOIN signal s ON s.id = d.signal_id "
         f"WHERE s.name IN ({_signal_literals(signals)}) AND {_range(first, end)} "
@@ -103,7 +111,7 @@ def energy_per_day_sql(power_signal: str, first: date, end: date, window: timede
     times the window's length in hours, over the windows held (a missing window adds nothing)."""
     hours = window.total_seconds() / 3600
     return (
-        'SELECT s.turbine, d."timestamp"::date AS day, '  # noqa: S608 - literals only
+        f"SELECT s.turbine, {_DAY} AS day, "  # noqa: S608 - literals only
         f"sum(d.value) * {hours!r} AS energy_kwh, count(*) AS windows "
         "FROM data d JOIN signal s ON s.id = d.signal_id "
         f"WHERE s.name IN ({_signal_literals([power_signal])}) AND {_range(first, end)} "
@@ -165,7 +173,7 @@ def series_sql(
     )
     if bucket is None:
         return (
-            'SELECT d."timestamp", s.name AS signal, d.value '  # noqa: S608 - literals only
+            f'SELECT d.{_START} AS "timestamp", s.name AS signal, d.value '  # noqa: S608
             f"FROM data d JOIN signal s ON s.id = d.signal_id {where}"
         )
     low = f"s.name IN ({_signal_literals(lows)})" if lows else "FALSE"
