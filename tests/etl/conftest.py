@@ -24,7 +24,7 @@ ALL_VARIABLES = ["wind_speed", "power", "ambient_temperature"]
 ALL_AGGREGATIONS = ["mean", "min", "max", "std", "count"]
 
 #: Days of 1-second data the fault and range tests use (outside the session's 2024-03 data).
-ONE_SECOND_DAYS = (date(2031, 1, 1), date(2031, 1, 4))  # [first, end): 3 days, 259,200 samples
+ONE_SECOND_DAYS = (date(2021, 1, 1), date(2021, 1, 4))  # [first, end): 3 days, 259,200 samples
 
 
 def day_start(day: date) -> datetime:

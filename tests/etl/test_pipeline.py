@@ -242,7 +242,7 @@ def test_the_first_load_creates_the_schema(client: ApiClient, settings: Settings
         assert len(target_rows(engine)) == 1152
         # Creating the schema from several connections at once is serialized, not a race.
         with engine.begin() as conn:
-            conn.execute(text("DROP TABLE data, signal, alembic_version"))
+            conn.execute(text("DROP TABLE data, signal, day_load, alembic_version"))
         errors: list[BaseException] = []
 
         def create() -> None:
@@ -257,7 +257,12 @@ def test_the_first_load_creates_the_schema(client: ApiClient, settings: Settings
         for thread in threads:
             thread.join(timeout=30)
         assert errors == [] and target_rows(engine) == []
-        assert set(inspect(engine).get_table_names()) == {"data", "signal", "alembic_version"}
+        assert set(inspect(engine).get_table_names()) == {
+            "data",
+            "signal",
+            "day_load",
+            "alembic_version",
+        }
     finally:
         engine.dispose()
         with psycopg.connect(libpq_conninfo(server), autocommit=True) as conn:
