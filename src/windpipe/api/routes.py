@@ -29,6 +29,7 @@ from windpipe.api.schemas import (
 from windpipe.api.security import KeyDep
 from windpipe.errors import SourceUnavailableError
 from windpipe.settings import Settings
+from windpipe.source.contract import describe
 from windpipe.source.store import TURBINE_IDS_SQL, TURBINES_SQL, select_range_sql
 
 router = APIRouter()
@@ -289,10 +290,23 @@ async def get_coverage(reader: ReaderDep) -> CoverageBody:
 @router.head("/health", include_in_schema=False)  # load balancers and probes send HEAD
 @router.get("/health", responses={503: {"model": Health}})
 async def get_health(reader: ReaderDep) -> JSONResponse:
-    """200 when the source database answers, 503 when it does not (no key needed)."""
+    """200 when the source database answers and its table keeps the schema contract (the columns
+    windpipe reads, of the types it reads them as); 503 when not, with the ``reason``: a missing
+    or retyped column is named with the type found and expected. Asked anew on every call (one
+    catalog query on a connection of its own); no key needed."""
     try:
-        await reader.ping()
+        found = await reader.contract()
     except SourceUnavailableError:
-        body = Health(status="unavailable", database="unavailable")
-        return JSONResponse(body.model_dump(), status_code=503)
-    return JSONResponse(Health(status="ok", database="ok").model_dump())
+        body = Health(
+            status="unavailable",
+            database="unavailable",
+            contract="unknown",
+            reason="the source database does not answer",
+        )
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
+    if found:
+        reason = describe(found)
+        body = Health(status="unavailable", database="ok", contract="broken", reason=reason)
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
+    body = Health(status="ok", database="ok", contract="ok")
+    return JSONResponse(body.model_dump(exclude_none=True))

@@ -20,7 +20,12 @@ from sqlalchemy import Engine
 
 from windpipe.catalog import Variable
 from windpipe.errors import SourceSchemaError
-from windpipe.source.store import column_types
+from windpipe.source.store import (
+    add_column_sql,
+    column_types,
+    rename_column_sql,
+    retype_column_sql,
+)
 
 TIMESTAMPTZ = "timestamp with time zone"
 TURBINE = "text"
@@ -53,7 +58,7 @@ class Breach:
     def __str__(self) -> str:
         why = f" ({self.why})" if self.why else ""
         if self.column is None:
-            return f"the source database has no table data{why}: {self.fix}"
+            return f"the source database has no `data` table{why}: {self.fix}"
         if self.found is None:
             return f"column {self.column} is missing (expected {self.expected}){why}: {self.fix}"
         return f"column {self.column} is {self.found}, expected {self.expected}{why}: {self.fix}"
@@ -70,8 +75,8 @@ def breaches(columns: Mapping[str, str], variables: Iterable[Variable]) -> list[
         fix, why = _add_or_alter("timestamp", timestamp, TIMESTAMPTZ), ""
         if timestamp is not None and timestamp.startswith("timestamp"):  # without time zone
             fix = (
-                f'ALTER TABLE data ALTER COLUMN "timestamp" TYPE {TIMESTAMPTZ} USING "timestamp" '
-                "AT TIME ZONE 'UTC' (or the zone its values were written in)"
+                retype_column_sql("timestamp", TIMESTAMPTZ, "\"timestamp\" AT TIME ZONE 'UTC'")
+                + " (or the zone its values were written in)"
             )
             why = "timestamptz: a naive one is read in the session's time zone, then labelled UTC"
         found.append(Breach("timestamp", timestamp, TIMESTAMPTZ, fix, why))
@@ -88,9 +93,9 @@ def breaches(columns: Mapping[str, str], variables: Iterable[Variable]) -> list[
         label = name if name == variable.name else f"{name} (signal {variable.name})"
         if kind is None:
             fix = (
-                f'rename it back (ALTER TABLE data RENAME COLUMN <its name> TO "{name}"), add it '
-                f'(ALTER TABLE data ADD COLUMN "{name}" {SIGNAL}) or map the signal to the column '
-                f'that holds it ([signals.{variable.name}] column = "<its name>")'
+                f"rename it back ({rename_column_sql('<its name>', name)}), add it "
+                f"({add_column_sql(name, SIGNAL)}) or map the signal to the column that holds it "
+                f'([signals.{variable.name}] column = "<its name>")'
             )
             found.append(Breach(label, None, SIGNAL, fix))
             continue
@@ -103,9 +108,9 @@ def _add_or_alter(column: str, found: str | None, expected: str | None = None) -
     """The statement that adds ``column``, or gives it the type the contract expects."""
     expected = expected or (TURBINE if column == "turbine" else SIGNAL)
     if found is None:
-        return f'ALTER TABLE data ADD COLUMN "{column}" {expected}'
-    using = "" if _NUMERIC.fullmatch(found) else f' USING "{column}"::{expected}'
-    return f'ALTER TABLE data ALTER COLUMN "{column}" TYPE {expected}{using}'
+        return add_column_sql(column, expected)
+    using = None if _NUMERIC.fullmatch(found) else f'"{column}"::{expected}'
+    return retype_column_sql(column, expected, using)
 
 
 def describe(found: Iterable[Breach]) -> str:

@@ -165,6 +165,24 @@ COLUMN_TYPES_SQL = (
 )
 
 
+def add_column_sql(column: str, kind: str) -> str:
+    """The statement that adds ``column`` of type ``kind`` (suggested to operators, not run)."""
+    return f'ALTER TABLE data ADD COLUMN "{column}" {kind}'
+
+
+def retype_column_sql(column: str, kind: str, using: str | None = None) -> str:
+    """The statement that gives ``column`` the type ``kind``, converting its values with the
+    expression ``using`` when given (suggested to operators, not run)."""
+    return f'ALTER TABLE data ALTER COLUMN "{column}" TYPE {kind}' + (
+        f" USING {using}" if using else ""
+    )
+
+
+def rename_column_sql(old: str, new: str) -> str:
+    """The statement that renames column ``old`` to ``new`` (suggested to operators, not run)."""
+    return f'ALTER TABLE data RENAME COLUMN {old} TO "{new}"'
+
+
 def column_types(engine: Engine) -> dict[str, str]:
     """The source table's columns and their types, in table order (empty: no such table)."""
     with engine.connect() as conn:
