@@ -64,7 +64,13 @@ _DATA_RESPONSES: dict[int | str, dict[str, Any]] = {
                         "properties": {
                             "turbine": {"type": "string"},
                             "timestamp": {"type": "string", "format": "date-time"},
-                            **{v: {"type": ["number", "null"]} for v in catalog.VARIABLES},
+                            **{
+                                v: {
+                                    "type": ["number", "null"],
+                                    "description": "null: missing or non-finite (NaN, ±Infinity)",
+                                }
+                                for v in catalog.VARIABLES
+                            },
                         },
                         "required": ["turbine", "timestamp"],
                     },
@@ -164,6 +170,14 @@ async def get_data(
     Every record carries its ``turbine``. JSON (default) is an array of objects; CSV has a header
     line; Arrow is an IPC stream (`application/vnd.apache.arrow.stream`) whose end-of-stream
     marker proves completeness.
+
+    Non-finite values are served as the source holds them, as far as the format allows: JSON has
+    no NaN or Infinity, so a value is ``null`` when it is missing *or* non-finite; CSV writes
+    ``NaN``, ``inf``, ``-inf`` (missing: an empty field); Arrow carries the IEEE values (missing:
+    null). Use CSV or Arrow to tell them apart.
+
+    While the source table breaks its schema contract (a column missing or of another type), the
+    answer is a 503 whose ``detail`` names the column, the type found and expected, and the fix.
     """
     lo, hi = parse_moment("start", start), parse_moment("end", end)
     check_range(lo, hi, settings.api_max_range_days)
