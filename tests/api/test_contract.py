@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import serve
 from windpipe.api import create_app
+from windpipe.api import reader as reader_module
 from windpipe.errors import SourceSchemaError
 from windpipe.postgres import libpq_conninfo
 from windpipe.settings import Settings, SignalConfig
@@ -216,3 +217,56 @@ def test_check_source_reads_the_catalog(settings: Settings, source: Engine) -> N
     assert check_source(source, settings.variables.values()) == []
     _alter(source, "ALTER TABLE data DROP COLUMN wind_speed")
     assert [b.column for b in check_source(source, settings.variables.values())] == ["wind_speed"]
+
+
+def test_a_query_refused_for_its_schema_names_the_column_not_a_dead_database(
+    settings: Settings, source: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reader_module, "CONTRACT_TTL", 3600.0)  # the start-up check stays fresh
+    with start(settings, source) as client:
+        assert client.get("/data", params=HOUR).status_code == 200
+        _alter(source, "ALTER TABLE data RENAME COLUMN power TO active_power")
+        data = client.get("/data", params=HOUR)  # the query is refused: SQLSTATE 42703
+        assert data.status_code == 503
+        assert "column power is missing" in data.json()["detail"], data.text
+        # The refusal asked for a fresh check: the other routes now know it without querying.
+        assert "column power is missing" in client.get("/coverage").json()["detail"]
+
+
+def test_a_role_that_may_not_read_the_table_breaks_the_contract(
+    settings: Settings, source: Engine
+) -> None:
+    role = f"{source.url.database}_noread"
+    _alter(source, f'DROP ROLE IF EXISTS "{role}"', f'CREATE ROLE "{role}" LOGIN')
+    try:
+        app = create_app(settings, source_conninfo=libpq_conninfo(source.url.set(username=role)))
+        with serve(app) as live, httpx.Client(base_url=live.url, timeout=30) as client:
+            _refused(client, "column power may not be read by the API's role", "GRANT SELECT")
+            _alter(source, f'GRANT SELECT ON data TO "{role}"')
+            assert client.get("/health").status_code == 200
+            assert client.get("/data", params=HOUR).status_code == 200
+    finally:
+        _alter(source, f'REVOKE ALL ON data FROM "{role}"')
+        _alter(source, f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "refused"),
+    [
+        ("42703", True),  # undefined column
+        ("42P01", True),  # undefined table
+        ("42804", True),  # datatype mismatch
+        ("42501", True),  # insufficient privilege
+        ("22P02", True),  # invalid text representation
+        ("08006", False),  # connection failure
+        ("57P01", False),  # admin shutdown
+        ("57014", False),  # query cancelled (statement_timeout)
+        (None, False),
+    ],
+)
+def test_sqlstates_tell_a_refused_query_from_a_database_that_does_not_answer(
+    sqlstate: str | None, refused: bool
+) -> None:
+    error = Exception("boom")
+    error.sqlstate = sqlstate  # type: ignore[attr-defined]
+    assert reader_module._refused(error) is refused

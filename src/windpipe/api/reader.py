@@ -64,10 +64,10 @@ class SourceReader:
         acquire_timeout: float = 5.0,
         statement_timeout: float = 30.0,
         variables: Iterable[Variable] | None = None,
-        contract_ttl: float = CONTRACT_TTL,
+        contract_ttl: float | None = None,
     ) -> None:
         """``variables``: the configured signals, whose columns the schema contract covers; None
-        (a reader of the target) checks no contract."""
+        (a reader of the target) checks no contract. ``contract_ttl``: default CONTRACT_TTL."""
         self._conninfo = conninfo
         self.size = size
         self.acquire_timeout = acquire_timeout
@@ -84,7 +84,7 @@ class SourceReader:
         self._contract_lock = asyncio.Lock()
         self._health_conn: Any = None
         self._variables = None if variables is None else list(variables)
-        self._contract_ttl = contract_ttl
+        self._contract_ttl = CONTRACT_TTL if contract_ttl is None else contract_ttl
         #: The last contract answer (None: unknown, the database did not answer) and its time.
         self._contract: tuple[float, list[Breach] | None] | None = None
         #: Connections opened and queries run since start (for tests and benchmarks).
@@ -196,7 +196,11 @@ class SourceReader:
         if self._variables is None:
             return []
         rows = (await self._ask(COLUMN_TYPES_SQL, timeout)).to_pylist()
-        found = breaches({r["name"]: r["type"] for r in rows}, self._variables)
+        found = breaches(
+            {r["name"]: r["type"] for r in rows},
+            self._variables,
+            unreadable=[r["name"] for r in rows if not r["readable"]],
+        )
         self._remember(found)
         return found
 

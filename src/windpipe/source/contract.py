@@ -23,6 +23,7 @@ from windpipe.errors import SourceSchemaError
 from windpipe.source.store import (
     add_column_sql,
     column_types,
+    grant_select_sql,
     rename_column_sql,
     retype_column_sql,
 )
@@ -54,9 +55,13 @@ class Breach:
     fix: str
     #: Why the type found would be served wrong, when that is not obvious.
     why: str = ""
+    #: The type is right, but the session's role may not read the column.
+    unreadable: bool = False
 
     def __str__(self) -> str:
         why = f" ({self.why})" if self.why else ""
+        if self.unreadable:
+            return f"column {self.column} may not be read by the API's role: {self.fix}"
         if self.column is None:
             return f"the source database has no `data` table{why}: {self.fix}"
         if self.found is None:
@@ -64,11 +69,27 @@ class Breach:
         return f"column {self.column} is {self.found}, expected {self.expected}{why}: {self.fix}"
 
 
-def breaches(columns: Mapping[str, str], variables: Iterable[Variable]) -> list[Breach]:
+def breaches(
+    columns: Mapping[str, str], variables: Iterable[Variable], *, unreadable: Iterable[str] = ()
+) -> list[Breach]:
     """How the table whose columns and types are ``columns`` (as ``format_type`` spells them)
-    breaks the contract for the configured ``variables``; empty when it keeps it."""
+    breaks the contract for the configured ``variables``; empty when it keeps it. The columns of
+    ``unreadable`` (the reading role has no SELECT on them) break it too."""
     if not columns:
         return [Breach(None, None, "a table", "run `windpipe db init`")]
+    variables = list(variables)
+    found = _types(columns, variables)
+    typed = {(b.column or "").split(" ")[0] for b in found}
+    hidden = set(unreadable)
+    for name in ["timestamp", "turbine", *(v.column for v in variables)]:
+        if name in hidden and name in columns and name not in typed:
+            fix = f"run `windpipe db init` (it grants SELECT) or {grant_select_sql('<the role>')}"
+            found.append(Breach(name, columns[name], columns[name], fix, unreadable=True))
+    return found
+
+
+def _types(columns: Mapping[str, str], variables: Iterable[Variable]) -> list[Breach]:
+    """The breaches of type (and missing columns)."""
     found = []
     timestamp = columns.get("timestamp")
     if timestamp is None or not _TIMESTAMPTZ.fullmatch(timestamp):
