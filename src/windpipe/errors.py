@@ -34,6 +34,16 @@ class SourceUnavailableError(WindpipeError):
     """The source database did not answer the API."""
 
 
+class SourceSchemaError(WindpipeError):
+    """The source table's schema breaks windpipe's contract (a column missing or of another type);
+    the message names each column, the type found and expected, and the statement that fixes it."""
+
+
+class SourceQueryError(WindpipeError):
+    """The source database answered a query with an error that is not a connection failure (a
+    column or table missing, a type or permission changed): an operator must fix it."""
+
+
 class ApiBusyError(WindpipeError):
     """The API has no database connection (or request slot) to spare; retry after a moment."""
 

@@ -201,7 +201,7 @@ def test_variables_coverage_health_and_docs(client: httpx.Client, seeded_source:
     assert datetime.fromisoformat(coverage["last"]) == last
     assert coverage["rows"] == rows
 
-    assert client.get("/health").json() == {"status": "ok", "database": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "database": "ok", "contract": "ok"}
     root = client.get("/", follow_redirects=False)  # a landing page: the dashboard and the docs
     assert root.status_code == 200 and 'href="ui"' in root.text and 'href="docs"' in root.text
     spec = client.get("/openapi.json").json()

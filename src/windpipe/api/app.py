@@ -26,8 +26,15 @@ from windpipe.api.security import GuardMiddleware, parse_entries
 from windpipe.api.target import TargetUnavailableError, close_target, init_target
 from windpipe.api.ui import mount_static as mount_ui_static
 from windpipe.api.ui import router as ui_router
-from windpipe.errors import ApiBusyError, QueryError, SourceUnavailableError
+from windpipe.errors import (
+    ApiBusyError,
+    QueryError,
+    SourceQueryError,
+    SourceSchemaError,
+    SourceUnavailableError,
+)
 from windpipe.settings import Settings, get_settings
+from windpipe.source.contract import describe
 
 _log = logging.getLogger("windpipe.api")
 #: Where the docs pages' scripts and styles are served from (a pinned package ships them).
@@ -65,7 +72,9 @@ def create_app(
             size=settings.api_pool_size,
             acquire_timeout=settings.api_pool_timeout_seconds,
             statement_timeout=settings.api_statement_timeout_seconds,
+            variables=settings.variables.values(),
         )
+        await _check_contract_at_start(app.state.reader)
         yield
         app.state.reader.close()
         close_target(app)
@@ -112,6 +121,29 @@ def create_app(
             headers={"Retry-After": RETRY_AFTER},
         )
 
+    @app.exception_handler(SourceSchemaError)
+    async def _schema(_: Request, exc: SourceSchemaError) -> JSONResponse:
+        # 503, not 500: nothing is wrong with the API, the source must be fixed by its operator,
+        # and the API serves again as soon as it is (no restart). No Retry-After: a second later
+        # is no better; clients that retry 5xx with backoff still do.
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(SourceQueryError)
+    async def _refused(request: Request, exc: SourceQueryError) -> JSONResponse:
+        _log.warning(
+            "%s %s: the source database refused the query: %s",
+            request.method,
+            request.url.path,
+            exc,
+        )
+        reader: SourceReader = request.app.state.reader
+        try:
+            found = await reader.contract()  # the schema changed since the last check?
+        except SourceUnavailableError:
+            found = []
+        detail = describe(found) if found else f"the source database refused the query: {exc}"
+        return JSONResponse({"detail": detail}, status_code=503)
+
     @app.exception_handler(TargetUnavailableError)
     async def _target_unavailable(request: Request, exc: TargetUnavailableError) -> JSONResponse:
         _log.warning(
@@ -141,6 +173,18 @@ def create_app(
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
     return app
+
+
+async def _check_contract_at_start(reader: SourceReader) -> None:
+    """Check the source table's schema contract once before serving, and log what breaks it.
+
+    The API starts either way: ``/health`` and the data routes say what is wrong, and serve
+    again as soon as the table is fixed, with no restart.
+    """
+    try:
+        await reader.contract()  # logs the breaches, if any
+    except SourceUnavailableError as exc:
+        _log.warning("the source database does not answer at start-up: %s", exc)
 
 
 def _document_without_keys(app: FastAPI) -> None:

@@ -1,4 +1,16 @@
-"""Streaming encoders: JSON array, CSV and Arrow IPC stream, one record batch at a time."""
+"""Streaming encoders: JSON array, CSV and Arrow IPC stream, one record batch at a time.
+
+Non-finite values (NaN, +Infinity, -Infinity, which a ``double precision`` column may hold) are
+not dropped or changed, but JSON has no number for them:
+
+- JSON: ``null``, as for a missing value (NULL). ``null`` means "missing or non-finite"; the other
+  two formats tell them apart.
+- CSV: ``NaN``, ``inf``, ``-inf``; a missing value is an empty field. Python's ``float()``,
+  PyArrow, Polars and pandas read these spellings back as the IEEE values.
+- Arrow: the IEEE values themselves; a missing value is a null.
+
+``tests/api/test_non_finite.py`` pins each spelling, so a change of Polars' writers shows.
+"""
 
 import io
 from enum import StrEnum

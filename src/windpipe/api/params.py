@@ -20,7 +20,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorBody,
         "description": "Busy (every connection or request slot in use) or the source database "
-        "does not answer; retry after `Retry-After` seconds.",
+        "does not answer: retry after `Retry-After` seconds. Or the source table breaks its "
+        "schema contract (no `Retry-After`): `detail` names the column, the type found and "
+        "expected, and the statement that fixes it.",
         "headers": RETRY_AFTER,
     },
 }

@@ -9,21 +9,36 @@ which it is told to come back (:class:`~windpipe.errors.ApiBusyError`, a 503 wit
 Every session is read-only with a ``statement_timeout``. ``/health`` has a connection of its own,
 so it answers promptly while the pool is busy. Connections found dead (a database restart kills
 them all) are dropped, and the query is retried once on a new one.
+
+A query the database refuses for what it is (a column or table missing, a type changed: SQLSTATE
+classes 42 and 22) is not a dead connection: it raises :class:`~windpipe.errors.SourceQueryError`,
+never "does not answer". The source reader also holds the table to its schema contract
+(``windpipe.source.contract``): checked on ``/health``'s connection, the answer kept a couple of
+seconds, and a lease refused with :class:`~windpipe.errors.SourceSchemaError` while it is broken.
 """
 
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from typing import Any
 
 import pyarrow as pa
 
-from windpipe.errors import ApiBusyError, SourceUnavailableError, first_line
-from windpipe.source.store import COUNT_SQL, COVERAGE_ESTIMATE_SQL, PING_SQL
+from windpipe.catalog import Variable
+from windpipe.errors import (
+    ApiBusyError,
+    SourceQueryError,
+    SourceSchemaError,
+    SourceUnavailableError,
+    first_line,
+)
+from windpipe.source.contract import Breach, breaches, describe
+from windpipe.source.store import COLUMN_TYPES_SQL, COUNT_SQL, COVERAGE_ESTIMATE_SQL, PING_SQL
 
 _log = logging.getLogger(__name__)
 
@@ -31,6 +46,11 @@ _log = logging.getLogger(__name__)
 EXACT_COUNT_BELOW = 200_000
 #: SQLSTATE of a query cancelled by statement_timeout or a cancel request: not a dead connection.
 _QUERY_CANCELED = "57014"
+#: SQLSTATE classes of a query refused for what it asks (42: a column or table missing, no
+#: privilege; 22: a value of another type): the schema changed, the connection is fine.
+_REFUSED_CLASSES = ("42", "22")
+#: Seconds a schema-contract answer is kept for the data routes (``/health`` always asks anew).
+CONTRACT_TTL = 2.0
 
 
 class SourceReader:
@@ -43,7 +63,11 @@ class SourceReader:
         size: int = 8,
         acquire_timeout: float = 5.0,
         statement_timeout: float = 30.0,
+        variables: Iterable[Variable] | None = None,
+        contract_ttl: float | None = None,
     ) -> None:
+        """``variables``: the configured signals, whose columns the schema contract covers; None
+        (a reader of the target) checks no contract. ``contract_ttl``: default CONTRACT_TTL."""
         self._conninfo = conninfo
         self.size = size
         self.acquire_timeout = acquire_timeout
@@ -57,7 +81,12 @@ class SourceReader:
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="source")
         self._health_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
         self._health_lock = asyncio.Lock()
+        self._contract_lock = asyncio.Lock()
         self._health_conn: Any = None
+        self._variables = None if variables is None else list(variables)
+        self._contract_ttl = CONTRACT_TTL if contract_ttl is None else contract_ttl
+        #: The last contract answer (None: unknown, the database did not answer) and its time.
+        self._contract: tuple[float, list[Breach] | None] | None = None
         #: Connections opened and queries run since start (for tests and benchmarks).
         self.sessions_opened = 0
         self.queries_run = 0
@@ -118,6 +147,8 @@ class SourceReader:
             except Exception as exc:
                 _close_quietly(holder.conn)
                 holder.conn = None
+                if _refused(exc):
+                    raise SourceQueryError(first_line(exc)) from exc
                 canceled = getattr(exc, "sqlstate", None) == _QUERY_CANCELED
                 if fresh or canceled or attempt == 2:
                     raise SourceUnavailableError(first_line(exc)) from exc
@@ -129,7 +160,9 @@ class SourceReader:
     # -- what the routes use -------------------------------------------------------------------
 
     async def lease(self) -> "Lease":
-        """Reserve one connection for a request; ApiBusyError when none frees up in time."""
+        """Reserve one connection for a request; ApiBusyError when none frees up in time,
+        SourceSchemaError while the table breaks its schema contract."""
+        await self.require_contract()
         try:
             await asyncio.wait_for(self._slots.acquire(), self.acquire_timeout)
         except TimeoutError:
@@ -155,23 +188,69 @@ class SourceReader:
 
     async def ping(self, timeout: float = 3.0) -> None:
         """Raise SourceUnavailableError unless the database answers within ``timeout``."""
+        await self._ask(PING_SQL, timeout)
+
+    async def contract(self, timeout: float = 3.0) -> list[Breach]:
+        """How the source table breaks its schema contract now (empty: it keeps it), asked anew;
+        SourceUnavailableError unless the database answers within ``timeout``."""
+        if self._variables is None:
+            return []
+        rows = (await self._ask(COLUMN_TYPES_SQL, timeout)).to_pylist()
+        found = breaches(
+            {r["name"]: r["type"] for r in rows},
+            self._variables,
+            unreadable=[r["name"] for r in rows if not r["readable"]],
+        )
+        self._remember(found)
+        return found
+
+    async def require_contract(self) -> None:
+        """Raise SourceSchemaError while the table breaks its contract (an answer at most
+        ``contract_ttl`` seconds old); pass when it keeps it or the database does not answer
+        (the query that follows then says so)."""
+        if self._variables is None:
+            return
+        known = self._contract
+        if known is None or time.monotonic() - known[0] >= self._contract_ttl:
+            async with self._contract_lock:
+                known = self._contract  # another request may have asked meanwhile
+                if known is None or time.monotonic() - known[0] >= self._contract_ttl:
+                    try:
+                        await self.contract()
+                    except SourceUnavailableError:
+                        self._contract = (time.monotonic(), None)
+                    known = self._contract
+        assert known is not None
+        if known[1]:
+            raise SourceSchemaError(describe(known[1]))
+
+    def _remember(self, found: list[Breach]) -> None:
+        """Keep the answer; log when the table starts or stops breaking its contract."""
+        before = self._contract[1] if self._contract is not None else None
+        self._contract = (time.monotonic(), found)
+        if found and found != before:
+            _log.error("%s", describe(found))
+        elif not found and before:
+            _log.warning("the source table keeps its schema contract again")
+
+    async def _ask(self, sql: str, timeout: float) -> pa.Table:
+        """``sql``'s result on ``/health``'s own connection, within ``timeout``."""
         async with self._health_lock:
-            future = self._health_executor.submit(self._ping)
+            future = self._health_executor.submit(self._health_query, sql)
             try:
-                await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+                return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
             except TimeoutError:
                 raise SourceUnavailableError(f"no answer within {timeout:g} s") from None
 
-    def _ping(self) -> None:
+    def _health_query(self, sql: str) -> pa.Table:
         for attempt in (1, 2):
             fresh = self._health_conn is None
             if fresh:
                 self._health_conn = self._connect()
             try:
                 with self._health_conn.cursor() as cur:
-                    cur.execute(PING_SQL)
-                    cur.fetch_arrow_table()
-                return
+                    cur.execute(sql)
+                    return cur.fetch_arrow_table()
             except Exception as exc:
                 _close_quietly(self._health_conn)
                 self._health_conn = None
@@ -250,6 +329,12 @@ class Lease:
 def _consume(future: "asyncio.Future[Any]") -> None:
     if not future.cancelled():
         future.exception()  # marks it retrieved; whoever awaits it still gets it
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the database refused the query for what it asks (not a connection failure)."""
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(state, str) and state[:2] in _REFUSED_CLASSES
 
 
 def _close_quietly(conn: Any) -> None:

@@ -29,6 +29,7 @@ from windpipe.api.schemas import (
 from windpipe.api.security import KeyDep
 from windpipe.errors import SourceUnavailableError
 from windpipe.settings import Settings
+from windpipe.source.contract import describe
 from windpipe.source.store import TURBINE_IDS_SQL, TURBINES_SQL, select_range_sql
 
 router = APIRouter()
@@ -63,7 +64,13 @@ _DATA_RESPONSES: dict[int | str, dict[str, Any]] = {
                         "properties": {
                             "turbine": {"type": "string"},
                             "timestamp": {"type": "string", "format": "date-time"},
-                            **{v: {"type": ["number", "null"]} for v in catalog.VARIABLES},
+                            **{
+                                v: {
+                                    "type": ["number", "null"],
+                                    "description": "null: missing or non-finite (NaN, ±Infinity)",
+                                }
+                                for v in catalog.VARIABLES
+                            },
                         },
                         "required": ["turbine", "timestamp"],
                     },
@@ -163,6 +170,14 @@ async def get_data(
     Every record carries its ``turbine``. JSON (default) is an array of objects; CSV has a header
     line; Arrow is an IPC stream (`application/vnd.apache.arrow.stream`) whose end-of-stream
     marker proves completeness.
+
+    Non-finite values are served as the source holds them, as far as the format allows: JSON has
+    no NaN or Infinity, so a value is ``null`` when it is missing *or* non-finite; CSV writes
+    ``NaN``, ``inf``, ``-inf`` (missing: an empty field); Arrow carries the IEEE values (missing:
+    null). Use CSV or Arrow to tell them apart.
+
+    While the source table breaks its schema contract (a column missing or of another type), the
+    answer is a 503 whose ``detail`` names the column, the type found and expected, and the fix.
     """
     lo, hi = parse_moment("start", start), parse_moment("end", end)
     check_range(lo, hi, settings.api_max_range_days)
@@ -289,10 +304,23 @@ async def get_coverage(reader: ReaderDep) -> CoverageBody:
 @router.head("/health", include_in_schema=False)  # load balancers and probes send HEAD
 @router.get("/health", responses={503: {"model": Health}})
 async def get_health(reader: ReaderDep) -> JSONResponse:
-    """200 when the source database answers, 503 when it does not (no key needed)."""
+    """200 when the source database answers and its table keeps the schema contract (the columns
+    windpipe reads, of the types it reads them as); 503 when not, with the ``reason``: a missing
+    or retyped column is named with the type found and expected. Asked anew on every call (one
+    catalog query on a connection of its own); no key needed."""
     try:
-        await reader.ping()
+        found = await reader.contract()
     except SourceUnavailableError:
-        body = Health(status="unavailable", database="unavailable")
-        return JSONResponse(body.model_dump(), status_code=503)
-    return JSONResponse(Health(status="ok", database="ok").model_dump())
+        body = Health(
+            status="unavailable",
+            database="unavailable",
+            contract="unknown",
+            reason="the source database does not answer",
+        )
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
+    if found:
+        reason = describe(found)
+        body = Health(status="unavailable", database="ok", contract="broken", reason=reason)
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
+    body = Health(status="ok", database="ok", contract="ok")
+    return JSONResponse(body.model_dump(exclude_none=True))

@@ -19,10 +19,19 @@ class VariableInfo(BaseModel):
 
 
 class Health(BaseModel):
-    """Liveness of the API and its database."""
+    """Liveness of the API, its database and the source table's schema contract."""
 
-    status: str
-    database: str
+    status: str = Field(description="ok, or unavailable (then the answer is a 503).")
+    database: str = Field(description="ok, or unavailable: the source database does not answer.")
+    contract: str = Field(
+        description="ok, broken (the source table's columns are not what windpipe reads), or "
+        "unknown (the database does not answer)."
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why it is unavailable: each column breaking the contract, the type found "
+        "and the type expected, and the statement that fixes it.",
+    )
 
 
 class ErrorBody(BaseModel):

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from windpipe import catalog
 from windpipe.api.reader import Lease, SourceReader
-from windpipe.errors import SourceUnavailableError, WindpipeError
+from windpipe.errors import SourceQueryError, SourceUnavailableError, WindpipeError
 from windpipe.settings import Settings
 from windpipe.target import reads
 
@@ -94,7 +94,7 @@ class TargetSession:
         """The result of ``sql``; TargetUnavailableError when the target does not answer."""
         try:
             return await self.lease.query(sql)
-        except SourceUnavailableError as exc:
+        except (SourceUnavailableError, SourceQueryError) as exc:  # the pool's names are source's
             raise TargetUnavailableError(str(exc)) from exc
 
     async def frame(self, sql: str) -> pl.DataFrame:

@@ -181,6 +181,47 @@ COVERAGE_ESTIMATE_SQL = (
 #: The exact row count, for tables small enough to count in a few milliseconds.
 COUNT_SQL = "SELECT count(*) AS rows FROM data"
 PING_SQL = "SELECT 1 AS ok"
+#: The source table's columns, their types as PostgreSQL spells them (``format_type``) and whether
+#: the session's role may read them, in table order: a catalog query, with ``data`` resolved as
+#: every statement here resolves it (the search path). No row: there is no such table. The schema
+#: contract (``source.contract``) reads it; its answer also proves the database answers.
+COLUMN_TYPES_SQL = (
+    "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type, "
+    "has_column_privilege(a.attrelid, a.attnum, 'SELECT') AS readable "
+    "FROM pg_catalog.pg_attribute a "
+    "WHERE a.attrelid = to_regclass('data') AND a.attnum > 0 AND NOT a.attisdropped "
+    "ORDER BY a.attnum"
+)
+
+
+def add_column_sql(column: str, kind: str) -> str:
+    """The statement that adds ``column`` of type ``kind`` (suggested to operators, not run)."""
+    return f'ALTER TABLE data ADD COLUMN "{column}" {kind}'
+
+
+def retype_column_sql(column: str, kind: str, using: str | None = None) -> str:
+    """The statement that gives ``column`` the type ``kind``, converting its values with the
+    expression ``using`` when given (suggested to operators, not run)."""
+    return f'ALTER TABLE data ALTER COLUMN "{column}" TYPE {kind}' + (
+        f" USING {using}" if using else ""
+    )
+
+
+def rename_column_sql(old: str, new: str) -> str:
+    """The statement that renames column ``old`` to ``new`` (suggested to operators, not run)."""
+    return f'ALTER TABLE data RENAME COLUMN {old} TO "{new}"'
+
+
+def grant_select_sql(role: str) -> str:
+    """The statement that lets ``role`` read the table (suggested to operators, not run)."""
+    return f"GRANT SELECT ON data TO {role}"
+
+
+def column_types(engine: Engine) -> dict[str, str]:
+    """The source table's columns and their types, in table order (empty: no such table)."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(COLUMN_TYPES_SQL))
+        return {str(name): str(kind) for name, kind, _ in rows}
 
 
 def coverage(engine: Engine) -> Coverage:
