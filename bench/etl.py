@@ -143,11 +143,7 @@ def reference_day(client: httpx.Client, engine: Engine, day: date, ids: dict[str
                 'DELETE FROM data WHERE signal_id = ANY(:ids) AND "timestamp" >= :s '
                 'AND "timestamp" < :e'
             ),
-            {
-                "ids": list(ids.values()),
-                "s": start.replace(tzinfo=None),
-                "e": end.replace(tzinfo=None),
-            },
+            {"ids": list(ids.values()), "s": start, "e": end},  # UTC instants (timestamptz)
         )
         if records:
             frame = pd.DataFrame.from_records(records).drop(columns="turbine")  # one turbine
@@ -159,7 +155,7 @@ def reference_day(client: httpx.Client, engine: Engine, day: date, ids: dict[str
                 id_vars="timestamp", var_name="signal", value_name="value"
             )
             long = long.dropna(subset=["value"])
-            long["timestamp"] = long["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+            long["timestamp"] = long["timestamp"].dt.tz_convert("UTC")
             long["signal_id"] = long["signal"].map(ids)
             long[["timestamp", "signal_id", "value"]].to_sql(
                 "data", conn, if_exists="append", index=False
@@ -223,10 +219,7 @@ def same_results(a: Engine, b: Engine, days: Sequence[date]) -> str:
         'SELECT d."timestamp", s.name, d.value FROM data d JOIN signal s ON s.id = d.signal_id '
         'WHERE d."timestamp" >= :s AND d."timestamp" < :e'
     )
-    bounds = {
-        "s": datetime.combine(days[0], datetime.min.time()),
-        "e": datetime.combine(days[-1] + timedelta(days=1), datetime.min.time()),
-    }
+    bounds = {"s": _utc(days[0]), "e": _utc(days[-1] + timedelta(days=1))}
     with a.connect() as ca, b.connect() as cb:
         left = {(t, n): v for t, n, v in ca.execute(query, bounds)}
         right = {(t, n): v for t, n, v in cb.execute(query, bounds)}

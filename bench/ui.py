@@ -101,8 +101,10 @@ def main() -> None:
                             "s.turbine = 'WTG03' AND d.timestamp >= :lo AND d.timestamp < :hi"
                         ),
                         {
-                            "lo": datetime(last.year, last.month, last.day) - timedelta(days=4),
-                            "hi": datetime(last.year, last.month, last.day) - timedelta(hours=86),
+                            "lo": datetime(last.year, last.month, last.day, tzinfo=UTC)
+                            - timedelta(days=4),
+                            "hi": datetime(last.year, last.month, last.day, tzinfo=UTC)
+                            - timedelta(hours=86),
                         },
                     )
                     conn.execute(text("ANALYZE"))

@@ -123,7 +123,7 @@ def test_a_signal_declared_in_the_configuration_flows_through_the_api_and_the_et
     # The target's wind-direction aggregates equal PostgreSQL's own, computed from the source.
     with source.connect() as conn:
         expected = {
-            (ts.replace(tzinfo=None), name): value
+            (ts.astimezone(UTC).replace(tzinfo=None), name): value
             for ts, name, value in conn.execute(
                 text(
                     """
@@ -144,7 +144,8 @@ def test_a_signal_declared_in_the_configuration_flows_through_the_api_and_the_et
             (ts, name): value
             for ts, name, value in conn.execute(
                 text(
-                    "SELECT d.timestamp, s.name, d.value FROM data d JOIN signal s "
+                    "SELECT d.timestamp AT TIME ZONE 'UTC', s.name, d.value FROM data d "
+                    "JOIN signal s "
                     "ON s.id = d.signal_id WHERE s.name LIKE 'wind_direction_%'"
                 )
             )
