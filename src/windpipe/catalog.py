@@ -196,7 +196,7 @@ def naive_utc(moment: datetime) -> datetime:
 
 
 def day_start(day: date) -> datetime:
-    """``day`` 00:00 as a naive UTC datetime (the target stores naive UTC)."""
+    """``day`` 00:00 as a naive UTC datetime (as the ETL's frames and the store's reads use)."""
     return datetime(day.year, day.month, day.day)
 
 
