@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import URL
 
-from tests.conftest import CLEAN_DAYS, GAPPY_DAYS, LiveApi, target_rows
+from tests.conftest import CLEAN_DAYS, FARM_DAYS, FARM_TURBINES, GAPPY_DAYS, LiveApi, target_rows
 from tests.etl.conftest import (
     AGGREGATIONS,
     ALL_AGGREGATIONS,
@@ -23,6 +23,8 @@ from tests.etl.conftest import (
     kill_on_response,
     wait_for_backends,
 )
+from tests.etl.test_fleet import _loaded as _fleet_loaded
+from tests.etl.test_fleet import _sql_aggregates
 from windpipe.catalog import signal_names
 from windpipe.errors import (
     ApiUnavailableError,
@@ -538,3 +540,59 @@ def test_utc_is_kept_whatever_the_sessions_time_zone(client: ApiClient, target: 
         datetime(2024, 3, 1, 23, 50, tzinfo=UTC),
     )
     assert first.utcoffset() == timedelta(hours=5, minutes=45)
+
+
+def test_requests_are_planned_by_the_samples_each_day_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pipeline, "REQUEST_SAMPLES", 100)
+    monkeypatch.setattr(pipeline, "FETCH_DAYS", 4)
+    days = [date(2024, 1, d) for d in range(1, 8)]
+    turbines = ["A", "B", "C", "D"]
+    counts = {(t, day): 10 for t in turbines for day in days}  # 40 a day: 2 days a request
+    counts |= {(t, days[3]): 60 for t in turbines}  # 240: three groups of about 80
+    plan = pipeline.plan_requests(days, turbines, counts)
+    assert plan == [
+        (days[0:2], turbines),
+        ([days[2]], turbines),
+        ([days[3]], ["A"]),
+        ([days[3]], ["B", "C"]),
+        ([days[3]], ["D"]),
+        (days[4:6], turbines),
+        ([days[6]], turbines),
+    ]
+    # Every (turbine, day) is fetched exactly once.
+    assert sorted((t, d) for ds, ts in plan for d in ds for t in ts) == sorted(counts)
+
+
+def test_a_day_fetched_in_groups_of_turbines_is_one_result_equal_to_sql(
+    farm_api: LiveApi, farm_db: tuple[Engine, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = farm_db
+    monkeypatch.setattr(pipeline, "REQUEST_SAMPLES", 2000)  # a farm day (~4,300) in 3 groups
+    seen: list[DayResult] = []
+    with ApiClient(farm_api.url) as client:
+        planned = pipeline.plan_requests(
+            [FARM_DAYS[0]],
+            FARM_TURBINES,
+            {k: int(v.split(":")[0]) for k, v in client.fingerprints(*FARM_DAYS).items()},
+        )
+        assert [ts for _, ts in planned] == [["WTG01"], ["WTG02"], ["WTG03"]]
+        run_range(
+            FARM_DAYS[0],
+            FARM_DAYS[1],
+            client=client,
+            engine=target,
+            variables=VARIABLES,
+            aggregations=AGGREGATIONS,
+            turbines=FARM_TURBINES,
+            on_day=seen.append,
+        )
+    assert [r.day for r in seen] == list(FARM_DAYS)
+    assert all(r.turbines == 3 and set(r.by_turbine) == set(FARM_TURBINES) for r in seen)
+    assert all(r.windows == 3 * 144 and r.rows_written == 3 * 144 * 8 for r in seen)
+    expected = {k: v for day in FARM_DAYS for k, v in _sql_aggregates(source, day).items()}
+    loaded = _fleet_loaded(target)
+    loaded = {k: v for k, v in loaded.items() if k[1].date() in FARM_DAYS}
+    assert loaded.keys() == expected.keys()
+    assert all(abs(loaded[k] - expected[k]) <= 1e-9 * max(1.0, abs(expected[k])) for k in expected)

@@ -46,6 +46,10 @@ DEFAULT_STEP_SECONDS = 60.0
 FETCH_DAYS = 4
 #: Requests in flight while earlier days are aggregated and loaded.
 PREFETCH_REQUESTS = 2
+#: Samples one request should carry at most: a day holding more (a farm at 1 Hz) is fetched in
+#: groups of turbines, requested side by side and aggregated as they come, each group's day
+#: loaded in its own transaction; fewer, and consecutive days share a request (up to FETCH_DAYS).
+REQUEST_SAMPLES = 250_000
 #: Fetches of a day whose source keeps changing before it is loaded as last fetched (its older
 #: fingerprint recorded, so the change sensor runs it again).
 MOVED_ATTEMPTS = 3
@@ -133,6 +137,46 @@ def _fetch_days(
     )
     empty = frame.clear()
     return [by_day.get((day,), empty) for day in days], prints
+
+
+Unit = tuple[list[date], list[str]]  # consecutive days, and the turbines one request fetches
+
+
+def plan_requests(
+    days: Sequence[date], turbines: Sequence[str], samples: dict[tuple[str, date], int]
+) -> list[Unit]:
+    """The requests of a run, in order: ``FETCH_DAYS`` days of every turbine per request, fewer
+    days when they hold over ``REQUEST_SAMPLES`` samples, and a day holding more split into
+    groups of turbines of about that many samples each (``samples``: per (turbine, day))."""
+    units: list[Unit] = []
+    batch: list[date] = []
+    held = 0
+    for day in days:
+        per_turbine = [samples.get((t, day), 0) for t in turbines]
+        total = sum(per_turbine)
+        if total > REQUEST_SAMPLES and len(turbines) > 1:
+            if batch:
+                units.append((batch, list(turbines)))
+                batch, held = [], 0
+            groups = min(len(turbines), -(-total // REQUEST_SAMPLES))
+            share = total / groups
+            # Each turbine goes to the group its samples' midpoint falls in: balanced groups of
+            # consecutive turbines, every group non-empty when the turbines hold alike.
+            split: list[list[str]] = [[] for _ in range(groups)]
+            before = 0
+            for turbine, count in zip(turbines, per_turbine, strict=True):
+                split[min(groups - 1, int((before + count / 2) // share))].append(turbine)
+                before += count
+            units.extend(([day], group) for group in split if group)
+            continue
+        if batch and (len(batch) == FETCH_DAYS or held + total > REQUEST_SAMPLES):
+            units.append((batch, list(turbines)))
+            batch, held = [], 0
+        batch.append(day)
+        held += total
+    if batch:
+        units.append((batch, list(turbines)))
+    return units
 
 
 def _unchanged(client: ApiClient, day: date, turbines: Sequence[str], prints: Prints) -> bool:
@@ -257,6 +301,24 @@ def _load_day(
     raise AssertionError("unreachable")  # pragma: no cover - the last attempt does not check
 
 
+def _merged(first: DayResult, second: DayResult) -> DayResult:
+    """One day's result from those of two groups of its turbines."""
+    turbines = first.turbines + second.turbines
+    return DayResult(
+        day=first.day,
+        rows_read=first.rows_read + second.rows_read,
+        windows=first.windows + second.windows,
+        rows_written=first.rows_written + second.rows_written,
+        coverage=(first.coverage * first.turbines + second.coverage * second.turbines) / turbines,
+        seconds=first.seconds + second.seconds,
+        turbines=turbines,
+        by_turbine={**first.by_turbine, **second.by_turbine},
+        non_finite=first.non_finite + second.non_finite,
+        complete_until=second.complete_until,
+        fetches=max(first.fetches, second.fetches),
+    )
+
+
 def _with_day(day: date, exc: EtlError) -> EtlError:
     """The same error, its message prefixed with the day it happened on."""
     error = type(exc)(f"{day.isoformat()}: {exc}")
@@ -309,33 +371,50 @@ def run_range(
     """Run each day from ``first`` to ``last`` inclusive, in order, each in its own transaction.
 
     Days are downloaded ``FETCH_DAYS`` at a time, every turbine in the same request, in
-    background threads, while earlier days are aggregated and loaded. Each day's aggregates are
-    replaced for all ``turbines`` in one transaction (a turbine without samples that day is
-    cleared). A failure stops the run: the days before it stay loaded, the failed day is unchanged.
+    background threads, while earlier days are aggregated and loaded (a day of over
+    ``REQUEST_SAMPLES`` samples comes in groups of turbines: see :func:`plan_requests`). Each
+    day's aggregates are replaced for all ``turbines`` (or for each group) in one transaction (a
+    turbine without samples that day is cleared); ``on_day`` gets one result per day. A failure
+    stops the run: the days before it stay loaded, the failed day (or group) is unchanged.
     Windows are written once they ended ``close_margin`` before ``clock()`` (aware UTC).
     """
     if last < first:
         raise EtlError(f"the range ends ({last}) before it starts ({first})")
     ensure_schema(engine)  # one query when current; a target of an older release is migrated
     days = days_between(first, last)
-    chunks = [days[i : i + FETCH_DAYS] for i in range(0, len(days), FETCH_DAYS)]
+    if len(turbines) > 1:  # how much each day holds decides how to split the requests
+        counts = {
+            pair: int(print_.partition(":")[0])
+            for pair, print_ in client.fingerprints(first, last, turbines).items()
+        }
+        units = plan_requests(days, turbines, counts)
+    else:
+        units = [
+            (days[i : i + FETCH_DAYS], list(turbines)) for i in range(0, len(days), FETCH_DAYS)
+        ]
     results: list[DayResult] = []
+    pending: DayResult | None = None  # a day split in groups of turbines, until its last group
+
+    def done(result: DayResult) -> None:
+        results.append(result)
+        if on_day is not None:
+            on_day(result)
+
+    def fetch(unit: Unit) -> "Future[tuple[list[pl.DataFrame], Prints]]":
+        return pool.submit(_fetch_days, client, unit[0], variables, unit[1])
+
     with ThreadPoolExecutor(max_workers=PREFETCH_REQUESTS, thread_name_prefix="windpipe") as pool:
-        ahead: deque[Future[tuple[list[pl.DataFrame], Prints]]] = deque(
-            pool.submit(_fetch_days, client, chunk, variables, turbines)
-            for chunk in chunks[:PREFETCH_REQUESTS]
-        )
+        ahead = deque(fetch(unit) for unit in units[:PREFETCH_REQUESTS])
         began = time.perf_counter()
         try:
-            for index, chunk in enumerate(chunks):
+            for index, (unit_days, unit_turbines) in enumerate(units):
                 try:
                     frames, prints = ahead.popleft().result()
                 except EtlError as exc:
-                    raise _with_day(chunk[0], exc) from exc.__cause__
-                if index + PREFETCH_REQUESTS < len(chunks):
-                    upcoming = chunks[index + PREFETCH_REQUESTS]
-                    ahead.append(pool.submit(_fetch_days, client, upcoming, variables, turbines))
-                for day, samples in zip(chunk, frames, strict=True):
+                    raise _with_day(unit_days[0], exc) from exc.__cause__
+                if index + PREFETCH_REQUESTS < len(units):
+                    ahead.append(fetch(units[index + PREFETCH_REQUESTS]))
+                for day, samples in zip(unit_days, frames, strict=True):
                     try:
                         result = _load_day(
                             day,
@@ -345,7 +424,7 @@ def run_range(
                             engine=engine,
                             variables=variables,
                             aggregations=aggregations,
-                            turbines=turbines,
+                            turbines=unit_turbines,
                             window=window,
                             complete_until=clock() - close_margin,
                             began=began,
@@ -353,9 +432,11 @@ def run_range(
                     except EtlError as exc:
                         raise _with_day(day, exc) from exc.__cause__
                     began = time.perf_counter()
-                    results.append(result)
-                    if on_day is not None:
-                        on_day(result)
+                    pending = result if pending is None else _merged(pending, result)
+                    following = units[index + 1][0][0] if index + 1 < len(units) else None
+                    if following != day:  # the day's last group is loaded: report it
+                        done(pending)
+                        pending = None
         finally:
             for future in ahead:
                 future.cancel()
