@@ -6,7 +6,12 @@ a temporary directory, seeds three 1-minute days, and runs side by side in one r
 1. one client, then 50 clients, on one day of JSON (p50/p99, errors, PostgreSQL sessions opened);
 2. 200 clients on the three days while a probe asks /health every 50 ms: every answer is 200 or
    503/429 with Retry-After, bodies checked complete, /health p99;
-3. a year-long range without data, as JSON.
+3. a year-long range without data, as JSON;
+4. the ceiling of this machine for (1): a bare uvicorn serving the same JSON bytes from memory (no
+   database, no encoding), under the same clients, 1 then 50. With N closed-loop clients and no
+   think time, Little's law gives mean latency = N / throughput, and throughput <= cores / CPU
+   seconds per request, while one client waits about one request's CPU seconds: so the 50-client /
+   1-client latency ratio cannot fall below N / cores (25 on 2 cores) for any server.
 
     uv run python bench/load.py [--seconds 30] [--heavy-seconds 20]
 """
@@ -14,7 +19,9 @@ a temporary directory, seeds three 1-minute days, and runs side by side in one r
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +35,7 @@ from windpipe.postgres import database_url, make_engine, stop_embedded
 from windpipe.settings import load_settings
 from windpipe.source.seed import seed_source
 from windpipe.source.store import ensure_schema
-from windpipe.testing import start_api
+from windpipe.testing import free_port, start_api
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 ONE_DAY = {"start": "2025-06-02", "end": "2025-06-03"}
@@ -122,6 +129,52 @@ def report(label: str, result: dict[str, object]) -> tuple[float, float]:
     return p50, p99
 
 
+STATIC_APP = """
+from pathlib import Path
+BODY = Path(__file__).with_name("body.json").read_bytes()
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await send({"type": "http.response.body", "body": BODY})
+"""
+
+
+def ceiling(body: bytes, folder: Path, seconds: float) -> None:
+    """(4): the same clients against a server that only sends ``body`` from memory."""
+    (folder / "body.json").write_bytes(body)
+    (folder / "static_app.py").write_text(STATIC_APP)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "static_app:app", "--port", str(port)),
+            *("--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"),
+        ],
+        cwd=folder,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        _, p99_one = report(
+            "ceiling: 1 client, static bytes", asyncio.run(clients(url, 1, 5, {}, 1440))
+        )
+        fifty = asyncio.run(clients(url, 50, seconds, {}, 1440))
+        _, p99_fifty = report("ceiling: 50 clients, static bytes", fifty)
+        print(
+            f"  p99 ratio 50 clients / 1 client with no server work at all: "
+            f"{p99_fifty / p99_one:.1f}x (Little's law floor: 50 / {os.cpu_count()} cores = "
+            f"{50 / (os.cpu_count() or 1):.0f}x)"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="50-client phase length")
@@ -163,8 +216,10 @@ def main() -> None:
                         times.append(time.monotonic() - began)
                 median = statistics.median(times) * 1000
                 print(f"year-long empty JSON range: median {median:.1f} ms")
+                body = httpx.get(f"{api.url}/data", params=ONE_DAY).content
             finally:
                 api.stop()
+            ceiling(body, Path(tmp), args.seconds)
         finally:
             engine.dispose()
             stop_embedded(Path(tmp))

@@ -30,8 +30,11 @@ def test_the_api_role_can_read_but_not_write_or_create(reader_url: URL) -> None:
     assert reader_url.username == "windpipe_reader"
     with psycopg.connect(libpq_conninfo(reader_url), autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM data").fetchone()[0] > 0  # type: ignore[index]
+        # The fingerprints the change sensor compares (migration s0003): readable, not writable.
+        assert conn.execute("SELECT count(*) FROM day_fingerprint").fetchone()[0] > 0  # type: ignore[index]
         for statement in (
             "DELETE FROM data",
+            "UPDATE day_fingerprint SET samples = 0",
             "INSERT INTO data (\"timestamp\") VALUES ('1990-01-01')",
             "CREATE TABLE stolen (x int)",
             "DROP TABLE data",
