@@ -36,10 +36,12 @@ fmt: sync
 	$(RUN) ruff check --fix src tests bench
 	$(RUN) ruff format src tests bench
 
-bench: sync  ## side-by-side benchmarks (API formats, ETL paths, the fleet, API workers)
+bench: sync  ## side-by-side benchmarks (API formats, ETL paths, the fleet, load, changes, workers)
 	$(RUN) python bench/api.py
 	$(RUN) python bench/etl.py
 	$(RUN) python bench/fleet.py
+	$(RUN) python bench/load.py
+	$(RUN) python bench/changes.py
 	$(RUN) python bench/workers.py
 
 clean:
