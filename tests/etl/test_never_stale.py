@@ -304,3 +304,21 @@ def test_a_day_without_samples_has_the_empty_fingerprint(mutable_farm: MutableFa
     _run(mutable_farm, date(2024, 5, 31))
     loads = _day_load(mutable_farm.target)
     assert {v[0] for k, v in loads.items() if k[1] == date(2024, 5, 31)} == {EMPTY_FINGERPRINT}
+
+
+def test_ids_are_surrogate_the_natural_key_is_stable(mutable_farm: MutableFarm) -> None:
+    """The documented decision: a re-run replaces a day's rows (new ids); what identifies a row,
+    (signal_id, timestamp), and its value stay the same."""
+
+    def rows() -> dict[tuple[int, datetime], tuple[int, float]]:
+        with mutable_farm.target.connect() as conn:
+            held = conn.execute(text('SELECT signal_id, "timestamp", id, value FROM data'))
+            return {(s, t): (i, v) for s, t, i, v in held}
+
+    _run(mutable_farm, D0)
+    first = rows()
+    _run(mutable_farm, D0)
+    second = rows()
+    assert first.keys() == second.keys() and len(first) == 3 * 144 * 8
+    assert all(first[k][1] == second[k][1] for k in first)  # the same values, bit for bit
+    assert {i for i, _ in first.values()}.isdisjoint(i for i, _ in second.values())

@@ -133,6 +133,38 @@ def test_late_and_corrected_samples_are_reloaded_exactly(
     assert not _evaluate(instance, resources).run_requests
 
 
+def test_non_finite_samples_are_reported_per_turbine_and_day(
+    mutable_farm: MutableFarm, instance: DagsterInstance
+) -> None:
+    resources = _resources(mutable_farm)
+    with mutable_farm.source.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE data SET power = 'NaN' WHERE turbine = 'WTG02' AND \"timestamp\" >= :lo "
+                'AND "timestamp" < :hi'
+            ),
+            {
+                "lo": datetime(2024, 6, 2, 6, tzinfo=UTC),
+                "hi": datetime(2024, 6, 2, 6, 7, tzinfo=UTC),
+            },
+        )
+    job = FLEET.resolve_job_def("windpipe_etl")
+    run = job.execute_in_process(instance=instance, resources=resources, tags=RANGE)
+    assert run.success
+    verdicts = {
+        e.asset_key: e
+        for e in run.get_asset_check_evaluations()
+        if e.check_name == "finite_samples"
+    }
+    assert verdicts[KEYS["WTG01"]].passed and verdicts[KEYS["WTG03"]].passed
+    bad = verdicts[KEYS["WTG02"]]
+    assert not bad.passed and bad.severity.value == "WARN"
+    assert bad.metadata["non_finite"].value == 7
+    assert "7 NaN/±Inf sample value(s) left out on 1 day(s), e.g. 7 on 2024-06-02" in (
+        bad.description or ""
+    )
+
+
 def test_a_live_edge_day_is_stale_once_a_window_has_closed_since_its_load() -> None:
     day = D1
     loaded_until = datetime(day.year, day.month, day.day, 0, 40, tzinfo=UTC)

@@ -55,7 +55,6 @@ REQUEST_SAMPLES = 250_000
 MOVED_ATTEMPTS = 3
 #: How long ago a window must have ended to be written (Settings.etl_close_margin_minutes).
 CLOSE_MARGIN = timedelta(minutes=2)
-_EPOCH = datetime(1970, 1, 1)
 Prints = dict[tuple[str, date], str]
 
 
@@ -115,30 +114,6 @@ def day_coverage(samples: pl.DataFrame) -> float:
     return min(1.0, n / (DAY_SECONDS / step))
 
 
-def _epoch_us(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _fetch_days(
-    client: ApiClient,
-    days: Sequence[date],
-    variables: Sequence[str],
-    turbines: Sequence[str],
-) -> tuple[list[pl.DataFrame], Prints]:
-    """The samples of consecutive ``days`` of ``turbines``, fetched in one request, per day; and
-    the source's fingerprints of those days, read just before (so never newer than the samples)."""
-    prints = client.fingerprints(days[0], days[-1], turbines)
-    start, end = day_bounds(days[0])[0], day_bounds(days[-1])[1]
-    frame = client.fetch_frame(start, end, variables, turbines)
-    if len(days) == 1:
-        return [frame], prints
-    by_day = frame.with_columns(pl.col("timestamp").dt.date().alias("_day")).partition_by(
-        "_day", as_dict=True, include_key=False
-    )
-    empty = frame.clear()
-    return [by_day.get((day,), empty) for day in days], prints
-
-
 Unit = tuple[list[date], list[str]]  # consecutive days, and the turbines one request fetches
 
 
@@ -179,126 +154,139 @@ def plan_requests(
     return units
 
 
-def _unchanged(client: ApiClient, day: date, turbines: Sequence[str], prints: Prints) -> bool:
-    """Whether the source's fingerprints of ``day`` are still ``prints``."""
-    now = client.fingerprints(day, day, turbines)
-    return all(
-        now.get((t, day), EMPTY_FINGERPRINT) == prints.get((t, day), EMPTY_FINGERPRINT)
-        for t in turbines
-    )
+@dataclass(frozen=True)
+class _Job:
+    """What one run fetches with, computes and loads into: the steps of each day share it."""
 
+    client: ApiClient
+    engine: Engine
+    variables: Sequence[str]
+    aggregations: Sequence[str]
+    window: timedelta
 
-def _process(
-    day: date,
-    samples: pl.DataFrame,
-    prints: Prints,
-    *,
-    client: ApiClient | None,
-    engine: Engine,
-    variables: Sequence[str],
-    aggregations: Sequence[str],
-    turbines: Sequence[str],
-    window: timedelta,
-    complete_until: datetime,
-    began: float,
-) -> DayResult:
-    """Aggregate and load one day; with a ``client``, only if the source still holds ``prints``
-    once the day's locks are taken (else :class:`SourceMovedError`, nothing written)."""
-    start, end = day_bounds(day)
-    until = min(end, max(start, window_floor(complete_until, window)))
-    non_finite = non_finite_counts(samples, variables)
-    # One turbine asked for: the API sent only its rows, so aggregate without grouping (the
-    # grouped path costs a string comparison per sample); the load adds the turbine back.
-    alone = samples.drop("turbine") if len(turbines) == 1 and "turbine" in samples.columns else None
-    aggregates = aggregate_10min(
-        samples if alone is None else alone,
-        variables=variables,
-        aggregations=aggregations,
-        window=window,
-    )
-    if until < end and aggregates.height:
-        aggregates = aggregates.filter(pl.col("timestamp") + window <= until)
-    by_turbine = turbine_figures(samples, turbines)
-    records = [
-        DayRecord(
-            turbine=t,
+    def fetch(
+        self, days: Sequence[date], turbines: Sequence[str]
+    ) -> tuple[list[pl.DataFrame], Prints]:
+        """The samples of consecutive ``days`` of ``turbines``, in one request, per day; and the
+        source's fingerprints of those days, read just before (never newer than the samples)."""
+        prints = self.client.fingerprints(days[0], days[-1], turbines)
+        start, end = day_bounds(days[0])[0], day_bounds(days[-1])[1]
+        frame = self.client.fetch_frame(start, end, self.variables, turbines)
+        if len(days) == 1:
+            return [frame], prints
+        by_day = frame.with_columns(pl.col("timestamp").dt.date().alias("_day")).partition_by(
+            "_day", as_dict=True, include_key=False
+        )
+        empty = frame.clear()
+        return [by_day.get((day,), empty) for day in days], prints
+
+    def unchanged(self, day: date, turbines: Sequence[str], prints: Prints) -> bool:
+        """Whether the source's fingerprints of ``day`` are still ``prints``."""
+        now = self.client.fingerprints(day, day, turbines)
+        return all(
+            now.get((t, day), EMPTY_FINGERPRINT) == prints.get((t, day), EMPTY_FINGERPRINT)
+            for t in turbines
+        )
+
+    def process(
+        self,
+        day: date,
+        samples: pl.DataFrame,
+        prints: Prints,
+        turbines: Sequence[str],
+        *,
+        complete_until: datetime,
+        check: bool,
+        began: float,
+    ) -> DayResult:
+        """Aggregate and load one day; with ``check``, only if the source still holds ``prints``
+        once the day's locks are taken (else :class:`SourceMovedError`, nothing written)."""
+        start, end = day_bounds(day)
+        until = min(end, max(start, window_floor(complete_until, self.window)))
+        non_finite = non_finite_counts(samples, self.variables)
+        # One turbine asked for: the API sent only its rows, so aggregate without grouping (the
+        # grouped path costs a string comparison per sample); the load adds the turbine back.
+        alone = len(turbines) == 1 and "turbine" in samples.columns
+        aggregates = aggregate_10min(
+            samples.drop("turbine") if alone else samples,
+            variables=self.variables,
+            aggregations=self.aggregations,
+            window=self.window,
+        )
+        if until < end and aggregates.height:
+            aggregates = aggregates.filter(pl.col("timestamp") + self.window <= until)
+        by_turbine = turbine_figures(samples, turbines)
+        records = [
+            DayRecord(
+                turbine=t,
+                day=day,
+                fingerprint=prints.get((t, day), EMPTY_FINGERPRINT),
+                samples=by_turbine[t][0],
+                non_finite=non_finite.get(t, non_finite.get("", 0) if len(turbines) == 1 else 0),
+                complete_until=until.replace(tzinfo=UTC),
+            )
+            for t in turbines
+        ]
+        written = replace_window(
+            self.engine,
+            start,
+            end,
+            aggregates,
+            signals=signal_names(self.variables, self.aggregations),
+            turbines=turbines,
+            records=records,
+            still_current=(lambda: self.unchanged(day, turbines, prints)) if check else None,
+        )
+        windows = aggregates.select(pl.struct(pl.exclude("signal", "value")).n_unique()).item()
+        return DayResult(
             day=day,
-            fingerprint=prints.get((t, day), EMPTY_FINGERPRINT),
-            samples=by_turbine[t][0],
-            non_finite=non_finite.get(t, non_finite.get("", 0) if len(turbines) == 1 else 0),
+            rows_read=samples.height,
+            windows=int(windows) if aggregates.height else 0,
+            rows_written=written,
+            coverage=sum(c for _, c in by_turbine.values()) / max(1, len(by_turbine)),
+            seconds=time.perf_counter() - began,
+            turbines=len(turbines),
+            by_turbine=by_turbine,
+            non_finite=sum(r.non_finite for r in records),
             complete_until=until.replace(tzinfo=UTC),
         )
-        for t in turbines
-    ]
-    written = replace_window(
-        engine,
-        start,
-        end,
-        aggregates,
-        signals=signal_names(variables, aggregations),
-        turbines=turbines,
-        records=records,
-        still_current=None if client is None else lambda: _unchanged(client, day, turbines, prints),
-    )
-    windows = aggregates.select(pl.struct(pl.exclude("signal", "value")).n_unique()).item()
-    return DayResult(
-        day=day,
-        rows_read=samples.height,
-        windows=int(windows) if aggregates.height else 0,
-        rows_written=written,
-        coverage=sum(c for _, c in by_turbine.values()) / max(1, len(by_turbine)),
-        seconds=time.perf_counter() - began,
-        turbines=len(turbines),
-        by_turbine=by_turbine,
-        non_finite=sum(r.non_finite for r in records),
-        complete_until=until.replace(tzinfo=UTC),
-    )
 
-
-def _load_day(
-    day: date,
-    samples: pl.DataFrame,
-    prints: Prints,
-    *,
-    client: ApiClient,
-    engine: Engine,
-    variables: Sequence[str],
-    aggregations: Sequence[str],
-    turbines: Sequence[str],
-    window: timedelta,
-    complete_until: datetime,
-    began: float,
-) -> DayResult:
-    """:func:`_process`, fetching the day again while the source changes it under the load."""
-    for fetch in range(1, MOVED_ATTEMPTS + 1):
-        last = fetch == MOVED_ATTEMPTS
-        try:
-            result = _process(
-                day,
-                samples,
-                prints,
-                client=None if last else client,
-                engine=engine,
-                variables=variables,
-                aggregations=aggregations,
-                turbines=turbines,
-                window=window,
-                complete_until=complete_until,
-                began=began,
-            )
-        except SourceMovedError:
-            log.info("%s: the source changed while it was fetched; fetching it again", day)
-            (samples,), prints = _fetch_days(client, [day], variables, turbines)
-            continue
-        if last and fetch > 1:
-            log.warning(
-                "%s: the source kept changing; loaded as fetched %d times, with the fingerprint "
-                "read before (the change sensor runs the day again)",
-                day,
-                fetch,
-            )
-        return replace(result, fetches=fetch)
-    raise AssertionError("unreachable")  # pragma: no cover - the last attempt does not check
+    def load_day(
+        self,
+        day: date,
+        samples: pl.DataFrame,
+        prints: Prints,
+        turbines: Sequence[str],
+        *,
+        complete_until: datetime,
+        began: float,
+    ) -> DayResult:
+        """:meth:`process`, fetching the day again while the source changes it under the load."""
+        for fetch in range(1, MOVED_ATTEMPTS + 1):
+            last = fetch == MOVED_ATTEMPTS
+            try:
+                result = self.process(
+                    day,
+                    samples,
+                    prints,
+                    turbines,
+                    complete_until=complete_until,
+                    check=not last,
+                    began=began,
+                )
+            except SourceMovedError:
+                log.info("%s: the source changed while it was fetched; fetching it again", day)
+                (samples,), prints = self.fetch([day], turbines)
+                continue
+            if last and fetch > 1:
+                log.warning(
+                    "%s: the source kept changing; loaded as fetched %d times, with the "
+                    "fingerprint read before (the change sensor runs the day again)",
+                    day,
+                    fetch,
+                )
+            return replace(result, fetches=fetch)
+        raise AssertionError("unreachable")  # pragma: no cover - the last attempt does not check
 
 
 def _merged(first: DayResult, second: DayResult) -> DayResult:
@@ -400,8 +388,10 @@ def run_range(
         if on_day is not None:
             on_day(result)
 
+    job = _Job(client, engine, variables, aggregations, window)
+
     def fetch(unit: Unit) -> "Future[tuple[list[pl.DataFrame], Prints]]":
-        return pool.submit(_fetch_days, client, unit[0], variables, unit[1])
+        return pool.submit(job.fetch, *unit)
 
     with ThreadPoolExecutor(max_workers=PREFETCH_REQUESTS, thread_name_prefix="windpipe") as pool:
         ahead = deque(fetch(unit) for unit in units[:PREFETCH_REQUESTS])
@@ -416,16 +406,11 @@ def run_range(
                     ahead.append(fetch(units[index + PREFETCH_REQUESTS]))
                 for day, samples in zip(unit_days, frames, strict=True):
                     try:
-                        result = _load_day(
+                        result = job.load_day(
                             day,
                             samples,
                             prints,
-                            client=client,
-                            engine=engine,
-                            variables=variables,
-                            aggregations=aggregations,
-                            turbines=unit_turbines,
-                            window=window,
+                            unit_turbines,
                             complete_until=clock() - close_margin,
                             began=began,
                         )

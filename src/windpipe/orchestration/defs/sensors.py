@@ -219,16 +219,13 @@ def build_source_changes(
             return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
         with target_db.engine.connect() as conn:
             loaded = loaded_fingerprints(conn, first, last)
-        stale = [
-            s
-            for s in stale_days(
-                source,
-                {pair: held for pair, held in loaded.items() if pair[0] in keys},
-                now=now,
-                close_margin=settings.close_margin,
-                window=settings.window,
-            )
-        ]
+        stale = stale_days(
+            source,
+            {pair: held for pair, held in loaded.items() if pair[0] in keys},
+            now=now,
+            close_margin=settings.close_margin,
+            window=settings.window,
+        )
         cooling = _cooling(context.cursor, now)
         busy = in_flight_days(context.instance, job.name)
         todo = [s for s in stale if s.key not in cooling and s.day not in busy]
