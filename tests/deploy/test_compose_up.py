@@ -102,7 +102,7 @@ def test_containers_run_as_the_non_root_user(stack: Stack) -> None:
 
 def test_api_answers_on_its_published_port(stack: Stack) -> None:
     with httpx.Client(base_url=stack.api, timeout=30) as client:
-        assert client.get("/health").json() == {"status": "ok", "database": "ok"}
+        assert client.get("/health").json() == {"status": "ok", "database": "ok", "contract": "ok"}
         coverage = client.get("/coverage").raise_for_status().json()
         first = datetime.fromisoformat(coverage["first"])
         assert first == datetime.combine(utc_today() - timedelta(days=10), datetime.min.time(), UTC)
