@@ -26,10 +26,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from windpipe.etl.changes import stale_days
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
 from windpipe.etl.store import loaded_fingerprints
-from windpipe.orchestration.changes import stale_days
 from windpipe.postgres import database_url, ensure_database, make_engine, stop_embedded
 from windpipe.settings import load_settings
 from windpipe.source.generator import farm

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 from tests.conftest import FARM_DAYS, FARM_TURBINES, MutableFarm
 from tests.etl.test_fleet import _sql_aggregates
 from tests.orchestration.test_fleet import FLEET, KEYS
-from windpipe.orchestration.changes import stale_days
+from windpipe.etl.changes import stale_days
 from windpipe.orchestration.defs.assets import build_aggregates
 from windpipe.orchestration.defs.jobs import build_job
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase

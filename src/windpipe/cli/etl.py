@@ -9,6 +9,8 @@ import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -81,7 +83,18 @@ def etl(
             (result,) = session.run(chosen, chosen)
     if result.rows_read == 0:
         warn(f"the API has no samples for {chosen}; the day's aggregates were cleared")
+    _warn_non_finite([result])
     console.print(_describe(result), highlight=False, soft_wrap=True)
+
+
+def _warn_non_finite(results: "list[DayResult]") -> None:
+    bad = [r for r in results if r.non_finite]
+    if bad:
+        days = ", ".join(f"{r.day} ({r.non_finite:,})" for r in bad[:5])
+        warn(
+            f"{sum(r.non_finite for r in bad):,} NaN/±Inf sample value(s) were left out of the "
+            f"aggregates: {days}{' ...' if len(bad) > 5 else ''}"
+        )
 
 
 @app.command()
@@ -166,6 +179,7 @@ def backfill(
 
 
 def _summary(results: "list[DayResult]", seconds: float, *, outcome: str) -> None:
+    _warn_non_finite(results)
     empty = [r.day for r in results if r.rows_read == 0]
     if empty:
         shown = ", ".join(str(d) for d in empty[:5]) + (" ..." if len(empty) > 5 else "")
@@ -177,6 +191,77 @@ def _summary(results: "list[DayResult]", seconds: float, *, outcome: str) -> Non
         f"{outcome} {len(results)} day(s) {results[0].day}..{results[-1].day}: "
         f"{read:,} samples read, {written:,} rows written in {seconds:.2f} s "
         f"({rate:,.0f} samples/s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+@clean_errors
+def refresh(
+    lookback_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=3660,
+            help="Days back from today (included) to compare. Default: "
+            "WINDPIPE_CHANGES_LOOKBACK_DAYS.",
+            show_default=False,
+        ),
+    ] = None,
+    turbine: TurbineOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what is stale; load nothing.")
+    ] = False,
+) -> None:
+    """Reload the loaded days whose source changed since (late or corrected samples) or whose
+    live-edge windows have closed since: what Dagster's source_changes sensor does, for cron."""
+    from datetime import UTC, datetime, timedelta
+
+    with _start_up():
+        from windpipe.etl.changes import stale_days
+        from windpipe.etl.session import open_session
+        from windpipe.etl.store import loaded_fingerprints
+
+        settings = load_settings_or_exit()
+        session = open_session(settings, turbine)
+    with session:
+        now = datetime.now(UTC)
+        last = now.date()
+        first = last - timedelta(days=(lookback_days or settings.changes_lookback_days) - 1)
+        source = session.client.fingerprints(first, last, session.turbines)
+        with session.engine.connect() as conn:
+            loaded = loaded_fingerprints(conn, first, last)
+        stale = stale_days(
+            source,
+            {pair: held for pair, held in loaded.items() if pair[0] in session.turbines},
+            now=now,
+            close_margin=settings.close_margin,
+            window=settings.window,
+        )
+        if not stale:
+            console.print(
+                f"nothing stale: every loaded (turbine, day) from {first} to {last} matches the "
+                "source",
+                highlight=False,
+            )
+            return
+        by_day: dict[date, list[str]] = {}
+        for item in stale:
+            by_day.setdefault(item.day, []).append(item.turbine)
+            console.print(f"stale: {item.turbine} {item.day} ({item.reason})", highlight=False)
+        if dry_run:
+            console.print(f"{len(stale)} stale (turbine, day)(s); --dry-run: nothing loaded")
+            return
+        results = [
+            result
+            for day, turbines in by_day.items()
+            for result in replace(session, turbines=turbines).run(day, day)
+        ]
+    console.print(
+        f"refreshed {len(stale)} (turbine, day)(s) on {len(by_day)} day(s): "
+        f"{sum(r.rows_read for r in results):,} samples read, "
+        f"{sum(r.rows_written for r in results):,} rows written",
         highlight=False,
         soft_wrap=True,
     )

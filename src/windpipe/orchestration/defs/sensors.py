@@ -205,8 +205,8 @@ def build_source_changes(
     ) -> SensorResult:
         """Materializes again, in one run, every loaded (turbine, day) whose source changed
         (late, back-filled or corrected samples) or whose live-edge windows have closed since."""
+        from windpipe.etl.changes import stale_days
         from windpipe.etl.store import loaded_fingerprints
-        from windpipe.orchestration.changes import stale_days
 
         now = datetime.now(UTC)
         settings = etl_options.settings()

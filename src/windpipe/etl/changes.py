@@ -1,7 +1,8 @@
 """Which loaded (turbine, day)s went stale: the source's fingerprint moved, or windows closed.
 
-Pure decisions for the change sensor: the source's fingerprints (``GET /fingerprints``) against
-what each load recorded (``day_load``). A day never loaded is the catch-up's, not this.
+Pure decisions for the change sensor (Dagster) and ``windpipe refresh`` (without it): the source's
+fingerprints (``GET /fingerprints``) against what each load recorded (``day_load``). A day never
+loaded is the catch-up's (or ``windpipe backfill``'s), not this.
 """
 
 from collections.abc import Mapping
