@@ -322,3 +322,16 @@ def test_ids_are_surrogate_the_natural_key_is_stable(mutable_farm: MutableFarm) 
     assert first.keys() == second.keys() and len(first) == 3 * 144 * 8
     assert all(first[k][1] == second[k][1] for k in first)  # the same values, bit for bit
     assert {i for i, _ in first.values()}.isdisjoint(i for i, _ in second.values())
+
+
+def test_fingerprints_of_a_long_span_come_a_year_per_request(mutable_farm: MutableFarm) -> None:
+    asked: list[str] = []
+
+    def note(request: httpx.Request) -> None:
+        if request.url.path == "/fingerprints":
+            asked.append(f"{request.url.params['start']}..{request.url.params['end']}")
+
+    with ApiClient(mutable_farm.api.url, event_hooks={"request": [note]}) as client:
+        prints = client.fingerprints(date(2014, 1, 1), date(2024, 12, 31))  # 11 years
+    assert {day for _, day in prints} == set(FARM_DAYS)
+    assert len(asked) == 11 and asked[0] == "2014-01-01..2015-01-02"

@@ -9,6 +9,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -192,20 +193,32 @@ class ApiClient:
         self, first: date, last: date, turbines: Sequence[str] | None = None
     ) -> dict[tuple[str, date], str]:
         """Each (turbine, UTC day) of ``[first, last]`` that holds or held samples: its
-        fingerprint (``samples:checksum``). A pair not listed holds nothing (``0:0``)."""
-        params = {"start": first.isoformat(), "end": (last + timedelta(days=1)).isoformat()}
-        if turbines is not None:
-            params["turbines"] = ",".join(turbines)
-        body = self._with_retries(lambda: self._get_json("/fingerprints", params))
-        try:
-            return {
-                (str(row["turbine"]), date.fromisoformat(row["day"])): str(row["fingerprint"])
-                for row in body
-            }
-        except (TypeError, KeyError, ValueError) as exc:
-            raise ApiRequestError(
-                f"the API at {self.base_url} sent an unexpected /fingerprints body: {exc}"
-            ) from None
+        fingerprint (``samples:checksum``). A pair not listed holds nothing (``0:0``).
+
+        A year per request: the API refuses spans over ten years, a backfill may ask for more.
+        """
+        prints: dict[tuple[str, date], str] = {}
+        while first <= last:
+            upto = min(last, first + timedelta(days=365))
+            params = {"start": first.isoformat(), "end": (upto + timedelta(days=1)).isoformat()}
+            if turbines is not None:
+                params["turbines"] = ",".join(turbines)
+            body = self._with_retries(partial(self._get_json, "/fingerprints", params))
+            try:
+                prints.update(
+                    {
+                        (str(row["turbine"]), date.fromisoformat(row["day"])): str(
+                            row["fingerprint"]
+                        )
+                        for row in body
+                    }
+                )
+            except (TypeError, KeyError, ValueError) as exc:
+                raise ApiRequestError(
+                    f"the API at {self.base_url} sent an unexpected /fingerprints body: {exc}"
+                ) from None
+            first = upto + timedelta(days=1)
+        return prints
 
     # -- one attempt each ------------------------------------------------------------------------
 
