@@ -26,10 +26,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from windpipe.etl.changes import stale_days
+from windpipe.etl.changes import Stale, find_stale
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
-from windpipe.etl.store import loaded_fingerprints
 from windpipe.postgres import database_url, ensure_database, make_engine, stop_embedded
 from windpipe.settings import load_settings
 from windpipe.source.generator import farm
@@ -120,18 +119,16 @@ def main() -> None:
                 )
                 print(f"   loaded in {time.perf_counter() - began:.1f} s")
 
-                def sensor_pass() -> list[object]:
-                    prints = client.fingerprints(FIRST, last, TURBINES)
-                    with target.connect() as conn:
-                        loaded = loaded_fingerprints(conn, FIRST, last)
-                    return list(
-                        stale_days(
-                            prints,
-                            loaded,
-                            now=datetime.now(UTC),
-                            close_margin=timedelta(minutes=2),
-                            window=timedelta(minutes=10),
-                        )
+                def sensor_pass() -> list[Stale]:
+                    return find_stale(
+                        client,
+                        target,
+                        TURBINES,
+                        FIRST,
+                        last,
+                        now=datetime.now(UTC),
+                        close_margin=timedelta(minutes=2),
+                        window=timedelta(minutes=10),
                     )
 
                 assert sensor_pass() == [], "nothing changed yet"
@@ -165,7 +162,7 @@ def main() -> None:
                     )
                 update_s = time.perf_counter() - began
                 stale = sensor_pass()
-                assert [(s.turbine, s.day) for s in stale] == [(turbine, day)], stale  # type: ignore[attr-defined]
+                assert [(s.turbine, s.day) for s in stale] == [(turbine, day)], stale
                 began = time.perf_counter()
                 run_range(
                     day,

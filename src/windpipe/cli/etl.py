@@ -219,9 +219,8 @@ def refresh(
     from datetime import UTC, datetime, timedelta
 
     with _start_up():
-        from windpipe.etl.changes import stale_days
+        from windpipe.etl.changes import find_stale
         from windpipe.etl.session import open_session
-        from windpipe.etl.store import loaded_fingerprints
 
         settings = load_settings_or_exit()
         session = open_session(settings, turbine)
@@ -229,12 +228,12 @@ def refresh(
         now = datetime.now(UTC)
         last = now.date()
         first = last - timedelta(days=(lookback_days or settings.changes_lookback_days) - 1)
-        source = session.client.fingerprints(first, last, session.turbines)
-        with session.engine.connect() as conn:
-            loaded = loaded_fingerprints(conn, first, last)
-        stale = stale_days(
-            source,
-            {pair: held for pair, held in loaded.items() if pair[0] in session.turbines},
+        stale = find_stale(
+            session.client,
+            session.engine,
+            session.turbines,
+            first,
+            last,
             now=now,
             close_margin=settings.close_margin,
             window=settings.window,

@@ -1,15 +1,22 @@
 """Which loaded (turbine, day)s went stale: the source's fingerprint moved, or windows closed.
 
-Pure decisions for the change sensor (Dagster) and ``windpipe refresh`` (without it): the source's
-fingerprints (``GET /fingerprints``) against what each load recorded (``day_load``). A day never
-loaded is the catch-up's (or ``windpipe backfill``'s), not this.
+For the change sensor (Dagster) and ``windpipe refresh`` (without it): the source's fingerprints
+(``GET /fingerprints``) against what each load recorded (``day_load``). :func:`stale_days` decides
+(pure); :func:`find_stale` reads both sides, then decides. A day never loaded is the catch-up's (or
+``windpipe backfill``'s), not this.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from windpipe.catalog import EMPTY_FINGERPRINT, day_start, naive_utc, window_floor
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from windpipe.etl.extract import ApiClient
 
 
 @dataclass(frozen=True)
@@ -51,3 +58,25 @@ def stale_days(
         if naive_utc(complete_until) < min(day_end, closed_by):
             stale.append(Stale(turbine, day, "closed", current))
     return sorted(stale, key=lambda s: (s.day, s.turbine))
+
+
+def find_stale(
+    client: "ApiClient",
+    engine: "Engine",
+    turbines: Sequence[str],
+    first: date,
+    last: date,
+    *,
+    now: datetime,
+    close_margin: timedelta,
+    window: timedelta,
+) -> list[Stale]:
+    """:func:`stale_days` of ``turbines`` over ``[first, last]``: the source's fingerprints in one
+    API request, what the loads recorded in one target query."""
+    from windpipe.etl.store import loaded_fingerprints
+
+    source = client.fingerprints(first, last, turbines)
+    with engine.connect() as conn:
+        loaded = loaded_fingerprints(conn, first, last)
+    mine = {pair: held for pair, held in loaded.items() if pair[0] in turbines}
+    return stale_days(source, mine, now=now, close_margin=close_margin, window=window)

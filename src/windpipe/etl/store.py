@@ -343,7 +343,7 @@ def loaded_fingerprints(
 ) -> dict[tuple[str, date], tuple[str, datetime]]:
     """Per (turbine, day) loaded in ``[first, last]``: the source fingerprint its aggregates were
     computed from, and up to when its windows were complete (aware UTC)."""
-    if not conn.execute(text("SELECT to_regclass('day_load') IS NOT NULL")).scalar_one():
+    if not _has_day_load(conn):
         return {}
     rows = conn.execute(
         text(
@@ -359,7 +359,7 @@ def non_finite_counts(
     conn: Connection, first: date, last: date, *, turbine: str
 ) -> dict[date, tuple[int, int]]:
     """Per day loaded in ``[first, last]`` for ``turbine``: (samples, non-finite ones dropped)."""
-    if not conn.execute(text("SELECT to_regclass('day_load') IS NOT NULL")).scalar_one():
+    if not _has_day_load(conn):
         return {}
     rows = conn.execute(
         text(
@@ -388,6 +388,11 @@ def _has_tables(conn: Connection) -> bool:
 def _instant(moment: datetime) -> datetime:
     """``moment`` as an aware UTC datetime (naive means UTC), bound as a timestamptz."""
     return naive_utc(moment).replace(tzinfo=UTC)
+
+
+def _has_day_load(conn: Connection) -> bool:
+    """Whether the target has ``day_load`` (a target not migrated yet has loaded nothing)."""
+    return bool(conn.execute(text("SELECT to_regclass('day_load') IS NOT NULL")).scalar_one())
 
 
 def _day_span(first: date, last: date) -> dict[str, datetime]:

@@ -205,8 +205,7 @@ def build_source_changes(
     ) -> SensorResult:
         """Materializes again, in one run, every loaded (turbine, day) whose source changed
         (late, back-filled or corrected samples) or whose live-edge windows have closed since."""
-        from windpipe.etl.changes import stale_days
-        from windpipe.etl.store import loaded_fingerprints
+        from windpipe.etl.changes import find_stale
 
         now = datetime.now(UTC)
         settings = etl_options.settings()
@@ -214,18 +213,18 @@ def build_source_changes(
         first = max(daily_partitions.start.date(), last - timedelta(days=lookback_days - 1))
         try:
             with source_api.client(retries=1) as client:
-                source = client.fingerprints(first, last, list(keys))
+                stale = find_stale(
+                    client,
+                    target_db.engine,
+                    list(keys),
+                    first,
+                    last,
+                    now=now,
+                    close_margin=settings.close_margin,
+                    window=settings.window,
+                )
         except EtlError as exc:
             return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
-        with target_db.engine.connect() as conn:
-            loaded = loaded_fingerprints(conn, first, last)
-        stale = stale_days(
-            source,
-            {pair: held for pair, held in loaded.items() if pair[0] in keys},
-            now=now,
-            close_margin=settings.close_margin,
-            window=settings.window,
-        )
         cooling = _cooling(context.cursor, now)
         busy = in_flight_days(context.instance, job.name)
         todo = [s for s in stale if s.key not in cooling and s.day not in busy]
