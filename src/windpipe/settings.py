@@ -9,6 +9,7 @@ import os
 import re
 import tomllib
 import zoneinfo
+from collections.abc import Sequence
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -67,6 +68,9 @@ class TurbineConfig(BaseModel):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     hub_height_m: float | None = Field(default=None, gt=0, le=500)
+    #: ``windpipe seed`` and the live feed generate this turbine (a demo turbine); never set it on
+    #: a turbine with real data (those holding imported data are refused whatever it says).
+    synthetic: bool = False
 
     def turbine(self) -> catalog.Turbine:
         """The catalog's view of this turbine."""
@@ -261,8 +265,9 @@ class Settings(BaseSettings):
         default=120, description="Seconds between two passes of the change sensor."
     )
     turbines: list[TurbineConfig] = Field(
-        default_factory=lambda: [TurbineConfig(id=catalog.DEFAULT_TURBINE_ID)],
-        description="The fleet ([[turbines]] in the configuration file).",
+        default_factory=lambda: [TurbineConfig(id=catalog.DEFAULT_TURBINE_ID, synthetic=True)],
+        description="The fleet ([[turbines]] in the configuration file); unset: the turbines "
+        "the source holds (a synthetic WTG01 in an empty source).",
     )
     signals: dict[str, SignalConfig] = Field(
         default_factory=_default_signals,
@@ -565,6 +570,18 @@ class Settings(BaseSettings):
     def fleet(self) -> list[catalog.Turbine]:
         """The turbines of the configuration, in its order."""
         return [t.turbine() for t in self.turbines]
+
+    @property
+    def turbines_declared(self) -> bool:
+        """Whether the configuration declares the fleet (``[[turbines]]``, WINDPIPE_TURBINES)."""
+        return "turbines" in self.model_fields_set
+
+    def fleet_of(self, held: Sequence[str]) -> list[catalog.Turbine]:
+        """The fleet given the turbines the source holds: the declared one, or when none is
+        declared, every turbine of the source (the default WTG01 when the source is empty)."""
+        if self.turbines_declared or not held:
+            return self.fleet
+        return [catalog.Turbine(id=t) for t in held]
 
     @property
     def close_margin(self) -> timedelta:

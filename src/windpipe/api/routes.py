@@ -266,12 +266,12 @@ async def get_turbines(reader: ReaderDep, settings: SettingsDep) -> list[Turbine
 
 def _turbines(settings: Settings, held: dict[str, dict[str, Any]]) -> list[TurbineInfo]:
     answer = []
-    for turbine in settings.fleet:
+    for turbine in settings.fleet_of(list(held)):
         row = held.pop(turbine.id, {})
         answer.append(
             TurbineInfo(
                 **vars(turbine),
-                configured=True,
+                configured=settings.turbines_declared,
                 first=row.get("first"),
                 last=row.get("last"),
                 rows=int(row.get("rows") or 0),

@@ -49,6 +49,9 @@ class TurbineInfo(BaseModel):
     latitude: float | None = None
     longitude: float | None = None
     hub_height_m: float | None = None
+    synthetic: bool = Field(
+        default=False, description="Marked synthetic = true: the seed and live feed generate it."
+    )
     configured: bool = Field(description="Declared in the configuration (else only in the data).")
     first: datetime | None = Field(description="Earliest sample (UTC), null when none.")
     last: datetime | None = Field(description="Latest sample (UTC), null when none.")

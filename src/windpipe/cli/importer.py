@@ -210,15 +210,19 @@ def import_(
     )
     signals = {name: v.column for name, v in settings.variables.items()}
     fleet = [t.id for t in settings.fleet]
+    # Without [[turbines]] the fleet is what the source holds: every imported turbine joins it.
+    allow_new_turbines = allow_new_turbines or not settings.turbines_declared
     engine = None
     if not dry_run:
         from windpipe.postgres import check_connection, database_url, make_engine
-        from windpipe.source.store import ensure_schema, table_columns
+        from windpipe.source.store import ensure_schema, table_columns, turbine_ids
 
         url = database_url(settings, "source")
         check_connection(url, label="the source")
         engine = make_engine(url)
         ensure_schema(engine)
+        if not settings.turbines_declared:
+            fleet = [t.id for t in settings.fleet_of(turbine_ids(engine))]
         held = set(table_columns(engine))
         absent = sorted({signals[s] for s in spec.columns.values()} - held)
         if absent:
@@ -277,12 +281,25 @@ def import_(
                 f"source holds {held_now.rows:,} rows from {held_now.first:%Y-%m-%d %H:%M:%S} "
                 f"to {held_now.last:%Y-%m-%d %H:%M:%S} UTC"
             )
+    mixed = sorted({t for r in reports for t in r.were_synthetic})
+    if mixed and not dry_run:
+        warn(
+            f"turbine(s) {_listed(mixed)} held synthetic samples from windpipe seed, now mixed "
+            "with the imported ones; from now on the seed and the live feed leave them alone"
+        )
     new = sorted({t for r in reports for t in r.new_turbines})
-    if new:
+    if new and settings.turbines_declared:
         warn(
             f"turbine(s) {_listed(new)} are not in the configuration: /turbines lists them, "
             "but the ETL and Dagster aggregate the configured fleet only; add each as "
-            f'[[turbines]] id = "{new[0]}" to windpipe.toml'
+            f'[[turbines]] id = "{new[0]}" to windpipe.toml, then restart windpipe up '
+            "(a running API and Dagster keep the configuration they started with)"
+        )
+    elif new and not dry_run:
+        _say(
+            f"turbine(s) {_listed(new)} joined the fleet (without [[turbines]] in windpipe.toml "
+            "the fleet is every turbine of the source); a running windpipe up loads them once "
+            "restarted"
         )
     firsts = [r.first for r in reports if r.first is not None]
     lasts = [r.last for r in reports if r.last is not None]

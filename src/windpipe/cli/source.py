@@ -42,8 +42,9 @@ def seed(
         typer.Option(
             min=1,
             max=1000,
-            help="Seed a farm of N synthetic turbines, WTG01..WTGnn. "
-            "Default: the turbines of the configuration (one, WTG01, without a file).",
+            help="Seed a farm of N synthetic turbines, WTG01..WTGnn. Default: the turbines "
+            "marked synthetic = true in windpipe.toml; without [[turbines]], those the seed made "
+            "before (WTG01 in an empty source). Never a turbine holding imported data.",
         ),
     ] = None,
 ) -> None:
@@ -60,11 +61,17 @@ def seed(
     from windpipe.catalog import utc_midnight
     from windpipe.postgres import check_connection, database_url, make_engine
     from windpipe.source.generator import farm
-    from windpipe.source.seed import default_period, fleet_specs, parse_frequency, seed_source
-    from windpipe.source.store import ensure_schema
+    from windpipe.source.seed import (
+        default_period,
+        describe_left_alone,
+        fleet_specs,
+        parse_frequency,
+        seed_source,
+        synthetic_fleet_of,
+    )
+    from windpipe.source.store import ensure_schema, turbine_ids
 
     settings = load_settings_or_exit()
-    specs = farm(turbines) if turbines else fleet_specs(settings.fleet)
     columns = [v.column for v in settings.variables.values()]
     step = parse_frequency(freq)
     first_day = parse_day(start, "--start")
@@ -83,6 +90,19 @@ def seed(
     check_connection(source_url, label="the source")
     engine = make_engine(source_url)
     ensure_schema(engine)
+    if turbines:
+        specs = farm(turbines)
+    else:
+        fleet = settings.fleet_of(turbine_ids(engine))
+        chosen = synthetic_fleet_of(engine, fleet, declared=settings.turbines_declared)
+        if chosen.left_alone:
+            warn(f"not seeded: {describe_left_alone(chosen.left_alone)}")
+        if not chosen.turbines:
+            raise UserError(
+                "no synthetic turbine to seed: mark demo turbines synthetic = true in their "
+                "[[turbines]] table of windpipe.toml, or give --turbines N for WTG01..WTGnn"
+            )
+        specs = fleet_specs(chosen.turbines)
 
     expected = int((end - begin).total_seconds() // step) * len(specs)
     with Progress(

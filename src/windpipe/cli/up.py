@@ -18,20 +18,22 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from windpipe.catalog import days_between
 from windpipe.cli.app import UserError, app, clean_errors, console, load_settings_or_exit
 from windpipe.cli.ports import require_free_port
 from windpipe.cli.supervisor import GRACE_SECONDS, Child, Stopper, stop_children
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy import Engine
 
+    from windpipe.catalog import Turbine
     from windpipe.settings import Settings
 
 LIVE_FEED_SEED = 42  # the seed `windpipe seed` uses by default, so the feed continues its data
@@ -130,39 +132,69 @@ def start_databases(
     return urls, started
 
 
-def seed_if_empty(source: "Engine", settings: "Settings", say: Callable[[str], None]) -> date:
-    """Seed the default period of the configured fleet into an empty source; its first day."""
+def seed_if_empty(
+    source: "Engine", settings: "Settings", say: Callable[[str], None]
+) -> date | None:
+    """Seed the default period of the synthetic turbines that hold no samples yet (all of them in
+    an empty source, or one just added to the demo farm); the first day of data (None: none)."""
     from windpipe.source import store
-    from windpipe.source.seed import default_period, fleet_specs, seed_source
+    from windpipe.source.seed import (
+        default_period,
+        describe_left_alone,
+        fleet_specs,
+        seed_source,
+        synthetic_fleet_of,
+    )
 
     store.ensure_schema(source)
-    coverage = store.coverage(source)
-    if coverage.rows == 0:
+    held = store.turbine_ids(source)
+    fleet = settings.fleet_of(held)
+    chosen = synthetic_fleet_of(source, fleet, declared=settings.turbines_declared)
+    new = [t for t in chosen.turbines if t.id not in held]
+    if new:
         begin, end = default_period()
         result = seed_source(
             source,
             begin,
             end,
-            turbines=fleet_specs(settings.fleet),
+            turbines=fleet_specs(new),
             seed=LIVE_FEED_SEED,
             columns=[v.column for v in settings.variables.values()],
         )
+        what = "was empty" if not held else f"new synthetic turbine(s) {', '.join(held_ids(new))}"
         say(
-            f"source        was empty: seeded {result.rows_written:,} samples of "
-            f"{len(settings.fleet)} turbine(s) ({(end - begin).days} days at 1 min) "
+            f"source        {what}: seeded {result.rows_written:,} samples of "
+            f"{len(new)} turbine(s) ({(end - begin).days} days at 1 min) "
             f"in {result.seconds:.1f} s"
         )
-        coverage = result.coverage
-    assert coverage.first is not None and coverage.last is not None
+    if chosen.left_alone:
+        say(f"synthetic     not generated: {describe_left_alone(chosen.left_alone)}")
+    coverage = store.coverage(source)
+    if coverage.first is None or coverage.last is None:
+        say(
+            "data          none: the source is empty and no turbine is synthetic; import your "
+            "data (windpipe import) or mark demo turbines synthetic = true in windpipe.toml"
+        )
+        return None
+    feed = (
+        f"the live feed adds one a minute to {len(chosen.turbines)} synthetic turbine(s)"
+        if chosen.turbines
+        else "no live feed (no synthetic turbine)"
+    )
     say(
-        f"data          {coverage.rows:,} samples from {coverage.first:%Y-%m-%d %H:%M} "
-        f"to {coverage.last:%Y-%m-%d %H:%M} UTC; the live feed adds one a minute per turbine"
+        f"data          {coverage.rows:,} samples of {len(fleet)} turbine(s) from "
+        f"{coverage.first:%Y-%m-%d %H:%M} to {coverage.last:%Y-%m-%d %H:%M} UTC; {feed}"
     )
     return coverage.first.astimezone(UTC).date()
 
 
+def held_ids(turbines: "Sequence[Turbine]") -> list[str]:
+    """The ids of ``turbines``."""
+    return [t.id for t in turbines]
+
+
 def children_environment(
-    settings: "Settings", data_dir: Path, urls: dict[str, str], first_day: date
+    settings: "Settings", data_dir: Path, urls: dict[str, str], first_day: date | None
 ) -> dict[str, str]:
     """The environment of every child: the settings in effect, Dagster's home and first day."""
     from windpipe.orchestration.instance import dagster_environment
@@ -212,12 +244,22 @@ def services(prepared: Prepared, socket: Path) -> list[Child]:
     ]
 
 
-def past_days(first_day: date | None, today: date) -> set[date]:
-    """The days from the first day of data to yesterday: what the catch-up must materialize."""
-    yesterday = today - timedelta(days=1)
-    if first_day is None or first_day > yesterday:
-        return set()
-    return set(days_between(first_day, yesterday))
+def past_days(held: dict[str, set[date]], turbines: list[str]) -> dict[str, set[date]]:
+    """Each fleet turbine's past days that hold data: what the catch-up must materialize."""
+    return {t: set(held.get(t, ())) for t in turbines}
+
+
+def caught_up_message(past: dict[str, set[date]]) -> str:
+    """What ``up`` says once every past day with data is materialized: only days with data."""
+    days = [d for held in past.values() for d in held]
+    if not days:
+        return "no past days with data to catch up; today refreshes every 10 minutes"
+    with_data = [t for t, held in past.items() if held]
+    fleet = f" of {len(with_data)} turbines" if len(with_data) > 1 else ""
+    return (
+        f"catch-up done: all {len(days)} past days with data{fleet} materialized "
+        f"({min(days)} to {max(days)}); today refreshes every 10 minutes"
+    )
 
 
 def watch(
@@ -226,12 +268,11 @@ def watch(
     *,
     api_url: str,
     dagster_url: str,
-    past: set[date],
-    turbines: list[str],
+    past: dict[str, set[date]],
     event: Callable[[str], None],
 ) -> Child | None:
     """Report readiness and the catch-up until a stop signal or a crash; the child that crashed."""
-    from windpipe.orchestration.status import materialized_days, server_ready
+    from windpipe.orchestration.status import materialized_per_turbine, server_ready
 
     api_ready = dagster_ready = caught_up = False
     reported_failures = 0
@@ -249,22 +290,15 @@ def watch(
         if dagster_ready and not caught_up and time.monotonic() >= next_poll:
             next_poll = time.monotonic() + 1.0
             try:
-                done, failed = materialized_days(dagster_url, turbines=turbines)
+                done, failed = materialized_per_turbine(dagster_url, turbines=list(past))
             except Exception:  # the UI may be busy starting; ask again
                 continue
             if failed > reported_failures:
                 reported_failures = failed
                 event(f"{failed} partition(s) failed; see {dagster_url}/runs")
-            if past <= done:
+            if all(days <= done.get(t, set()) for t, days in past.items()):
                 caught_up = True
-                if past:
-                    fleet = f" of {len(turbines)} turbines" if len(turbines) > 1 else ""
-                    event(
-                        f"catch-up done: all {len(past)} past days{fleet} materialized "
-                        f"({min(past)} to {max(past)}); today refreshes every 10 minutes"
-                    )
-                else:
-                    event("no past days to catch up; today refreshes every 10 minutes")
+                event(caught_up_message(past))
     return None
 
 
@@ -306,13 +340,19 @@ def run_up(settings: "Settings") -> int:
     children = services(prepared, sockets / "code.sock")
     for child in children:  # before the feed's thread: forking with threads running is unsafe
         child.start(prepared.env)
-    from windpipe.source.seed import fleet_specs
+    from windpipe.source import store
+    from windpipe.source.seed import fleet_specs, synthetic_fleet_of
 
+    held = store.turbine_ids(prepared.source_engine)
+    fleet = [t.id for t in settings.fleet_of(held)]
+    synthetic = synthetic_fleet_of(
+        prepared.source_engine, settings.fleet_of(held), declared=settings.turbines_declared
+    ).turbines
     start_feed(
         prepared.source_engine,
         stopper.event,
         seed=LIVE_FEED_SEED,
-        turbines=fleet_specs(settings.fleet),
+        turbines=fleet_specs(synthetic),
         columns=[v.column for v in settings.variables.values()],
         on_error=lambda reason: event(f"live feed: {reason}"),
     )
@@ -321,14 +361,14 @@ def run_up(settings: "Settings") -> int:
     say(f"logs          {prepared.logs}/{{api,code,webserver,daemon}}.log")
     say("Ctrl-C stops everything.")
 
-    past = past_days(prepared.first_day, datetime.now(UTC).date())
+    today = datetime.now(UTC).date()
+    past = past_days(store.days_with_data(prepared.source_engine, before=today), fleet)
     crashed = watch(
         children,
         stopper,
         api_url=api_url,
         dagster_url=dagster_url,
         past=past,
-        turbines=[t.id for t in settings.fleet],
         event=event,
     )
     try:

@@ -189,6 +189,16 @@ class ApiClient:
         first, last = (_parse_utc(body.get(key)) for key in ("first", "last"))
         return Coverage(first, last, int(body["rows"]))
 
+    def turbines(self) -> list[str]:
+        """The turbines the source holds samples of, as ``/turbines`` lists them."""
+        body = self._with_retries(lambda: self._get_json("/turbines"))
+        try:
+            return [str(row["id"]) for row in body if int(row.get("rows") or 0) > 0]
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise ApiRequestError(
+                f"the API at {self.base_url} sent an unexpected /turbines body: {exc}"
+            ) from None
+
     def fingerprints(
         self, first: date, last: date, turbines: Sequence[str] | None = None
     ) -> dict[tuple[str, date], str]:

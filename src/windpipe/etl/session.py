@@ -98,24 +98,33 @@ def target_engine(settings: Settings) -> Engine:
     return make_engine(database_url(settings, "target"))
 
 
-def chosen_turbines(settings: Settings, turbines: Sequence[str] | None = None) -> list[str]:
-    """``turbines`` (default: the whole fleet), each checked against the configuration."""
-    fleet = [t.id for t in settings.fleet]
+def chosen_turbines(
+    settings: Settings, turbines: Sequence[str] | None = None, *, held: Sequence[str] = ()
+) -> list[str]:
+    """``turbines`` (default: the whole fleet), each checked against the fleet: the configured
+    one, or without ``[[turbines]]`` the turbines the source holds (``held``)."""
+    fleet = [t.id for t in settings.fleet_of(held)]
     if not turbines:
         return fleet
     unknown = [t for t in turbines if t not in fleet]
     if unknown:
-        raise ConfigError(
-            f"unknown turbine(s) {unknown}; the configuration has: {', '.join(fleet)}"
-        )
+        where = "the configuration has" if settings.turbines_declared else "the source holds"
+        raise ConfigError(f"unknown turbine(s) {', '.join(unknown)}; {where}: {', '.join(fleet)}")
     return list(dict.fromkeys(turbines))
 
 
 def open_session(settings: Settings, turbines: Sequence[str] | None = None) -> EtlSession:
-    """An ETL session on the configured API and target, for ``turbines`` (default: the fleet)."""
-    chosen = chosen_turbines(settings, turbines)
+    """An ETL session on the configured API and target, for ``turbines`` (default: the fleet;
+    without ``[[turbines]]``, every turbine the source holds, asked of the API)."""
+    client = api_client(settings)
+    try:
+        held = [] if settings.turbines_declared else client.turbines()
+        chosen = chosen_turbines(settings, turbines, held=held)
+    except BaseException:
+        client.close()
+        raise
     return EtlSession(
-        client=api_client(settings),
+        client=client,
         engine=target_engine(settings),
         variables=list(settings.etl_variables),
         aggregations=list(settings.etl_aggregations),

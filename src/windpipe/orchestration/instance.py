@@ -214,6 +214,41 @@ def first_source_day(api_url: str, *, wait_seconds: float) -> date | None:
             return None if first is None else first.date()
 
 
+def source_turbines(api_url: str, *, wait_seconds: float) -> list[str] | None:
+    """The turbines the source holds, asked of the API until ``wait_seconds`` have passed; None
+    when the API does not answer in time."""
+    from windpipe.etl.extract import ApiClient
+
+    deadline = time.monotonic() + wait_seconds
+    with ApiClient(api_url, timeout=min(5.0, max(wait_seconds, 0.1)), retries=0) as client:
+        while True:
+            try:
+                return client.turbines()
+            except Exception:  # whatever the API answers, the definitions must still load
+                if time.monotonic() + 1.0 > deadline:
+                    return None
+                time.sleep(1.0)
+
+
+def code_location_fleet(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The turbine ids the code location defines assets for: the configured fleet, or without
+    ``[[turbines]]`` the turbines the source holds (asked of the API when there is a Dagster
+    home; a turbine that appears later needs a reload of the code location)."""
+    env = os.environ if environ is None else environ
+    settings = code_location_settings()
+    if settings.turbines_declared or not env.get("DAGSTER_HOME"):
+        return [t.id for t in settings.fleet]
+    held = source_turbines(settings.base_api_url, wait_seconds=LOOKUP_SECONDS)
+    if held is None:
+        _log.warning(
+            "the API at %s did not list the source's turbines within %.0f s; the assets cover "
+            "the default fleet (declare [[turbines]] in windpipe.toml to choose)",
+            settings.base_api_url,
+            LOOKUP_SECONDS,
+        )
+    return [t.id for t in settings.fleet_of(held or [])]
+
+
 @lru_cache
 def code_location_settings() -> Settings:
     """The settings the code location loads with (the fleet, the partitions' start ...)."""

@@ -51,6 +51,18 @@ def materialized_days(
 
     Raises ``httpx.HTTPError`` when the webserver does not answer (it may still be starting).
     """
+    per_turbine, failed = materialized_per_turbine(dagster_url, turbines=turbines, timeout=timeout)
+    everywhere = set.intersection(*per_turbine.values()) if per_turbine else set()
+    return PartitionStatus(everywhere, failed)
+
+
+def materialized_per_turbine(
+    dagster_url: str, *, turbines: Sequence[str], timeout: float = 5.0
+) -> tuple[dict[str, set[date]], int]:
+    """Each turbine's materialized days, and the failed partitions of all of them.
+
+    Raises ``httpx.HTTPError`` when the webserver does not answer (it may still be starting).
+    """
     keys = [{"path": asset_path(t)} for t in turbines]
     response = httpx.post(
         f"{dagster_url}/graphql",
@@ -69,5 +81,4 @@ def materialized_days(
                 continue
             first, last = date.fromisoformat(span["startKey"]), date.fromisoformat(span["endKey"])
             days.update(days_between(first, last))
-    everywhere = set.intersection(*per_asset.values()) if per_asset else set()
-    return PartitionStatus(everywhere, failed)
+    return {t: per_asset[tuple(asset_path(t))] for t in turbines}, failed

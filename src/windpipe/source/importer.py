@@ -64,6 +64,7 @@ class FileReport:
     skipped: Counter[str] = field(default_factory=Counter)  # bad rows by reason
     turbines: Counter[str] = field(default_factory=Counter)  # rows kept per turbine
     new_turbines: list[str] = field(default_factory=list)  # not in the configuration
+    were_synthetic: list[str] = field(default_factory=list)  # held synthetic samples before
     first: datetime | None = None
     last: datetime | None = None
     nulls: dict[str, int] = field(default_factory=dict)  # per signal, among the rows kept
@@ -621,6 +622,10 @@ def import_file(
                 report.inserted += inserted
                 report.changed += changed
         if conn is not None:
+            written = sorted(report.turbines)
+            held = store.origins(conn)
+            report.were_synthetic = [t for t in written if held.get(t) == store.SYNTHETIC]
+            store.record_origin(conn, written, store.IMPORTED)  # the seed and feed never write them
             conn.commit()
     except BaseException:
         if raw is not None:

@@ -8,7 +8,17 @@ the table are in ``source.store``. A variable added to the catalog is a column a
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, DateTime, Float, MetaData, Numeric, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    MetaData,
+    Numeric,
+    Text,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 metadata = MetaData(
@@ -54,6 +64,23 @@ class DayFingerprint(SourceBase):
     samples: Mapped[int] = mapped_column(BigInteger)
     checksum: Mapped[Decimal] = mapped_column(Numeric)
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TurbineOrigin(SourceBase):
+    """Where a turbine's samples come from: ``synthetic`` (``windpipe seed``) or ``imported``.
+
+    Written by the seed and the importer (migration s0004); the seed and the live feed never write
+    a turbine whose origin is ``imported``.
+    """
+
+    __tablename__ = "turbine_origin"
+    __table_args__ = (
+        CheckConstraint("origin IN ('synthetic', 'imported')", name="ck_turbine_origin_origin"),
+    )
+
+    turbine: Mapped[str] = mapped_column(Text, primary_key=True)
+    origin: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 SOURCE_TABLE = SourceSample.__table__

@@ -50,6 +50,76 @@ def default_period(now: datetime | None = None, days: int = 10) -> tuple[datetim
     return start, end
 
 
+def _names(turbines: Sequence[str]) -> str:
+    """Turbine ids for a message: ``WTG01``, ``WTG01 and WTG02``, ``WTG01, WTG02 and WTG03``."""
+    items = list(turbines)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+@dataclass(frozen=True)
+class SyntheticFleet:
+    """The turbines the seed and the live feed may generate, and those they leave alone, why."""
+
+    turbines: list[Turbine]
+    left_alone: dict[str, str]  # turbine -> the reason, one human phrase
+
+
+def synthetic_fleet(
+    fleet: Sequence[Turbine],
+    *,
+    declared: bool,
+    origins: dict[str, str],
+    held: Sequence[str],
+) -> SyntheticFleet:
+    """Which turbines are synthetic, i.e. which the seed and the live feed may write.
+
+    With ``[[turbines]]`` declared (``declared``), those marked ``synthetic = true``; without, the
+    demo farm: the turbines ``windpipe seed`` made (origin ``synthetic``), or the default turbine
+    of an empty source. Never a turbine whose origin is ``imported``. ``held``: the turbines with
+    samples; a turbine with samples windpipe did not generate is left alone unless declared
+    ``synthetic = true``.
+    """
+    chosen: list[Turbine] = []
+    alone: dict[str, str] = {}
+    for turbine in fleet:
+        origin = origins.get(turbine.id)
+        if origin == store.IMPORTED:
+            alone[turbine.id] = "holds imported data"
+        elif declared and not turbine.synthetic:
+            alone[turbine.id] = "is not marked synthetic = true"
+        elif not declared and turbine.id in held and origin != store.SYNTHETIC:
+            alone[turbine.id] = "holds samples windpipe did not generate"
+        else:
+            chosen.append(turbine)
+    return SyntheticFleet(chosen, alone)
+
+
+def synthetic_fleet_of(
+    engine: Engine, fleet: Sequence[Turbine], *, declared: bool
+) -> SyntheticFleet:
+    """:func:`synthetic_fleet` with the origins and the turbines the source ``engine`` holds."""
+    return synthetic_fleet(
+        fleet, declared=declared, origins=store.origins(engine), held=store.turbine_ids(engine)
+    )
+
+
+def describe_left_alone(left_alone: dict[str, str]) -> str:
+    """The turbines the seed and the feed leave alone, grouped by reason, as one phrase."""
+    reasons: dict[str, list[str]] = {}
+    for turbine, reason in left_alone.items():
+        reasons.setdefault(reason, []).append(turbine)
+    return "; ".join(
+        f"{_names(ids)} {_plural(reason, len(ids))}" for reason, ids in reasons.items()
+    )
+
+
+def _plural(reason: str, count: int) -> str:
+    """``holds``/``is`` for one turbine, ``hold``/``are`` for several."""
+    if count == 1:
+        return reason
+    return reason.replace("holds ", "hold ", 1).replace("is not ", "are not ", 1)
+
+
 def fleet_specs(fleet: Sequence[Turbine]) -> list[TurbineSpec]:
     """Synthetic turbines for a configured fleet: the farm's varied curves, the configured ids
     and, where given, rated power, hub height and position."""
@@ -119,6 +189,14 @@ def seed_source(
         conn = raw.driver_connection
         assert isinstance(conn, psycopg.Connection)
         ids = [t.id for t in turbines]
+        with conn.transaction():
+            real = [t for t in ids if store.origins(conn).get(t) == store.IMPORTED]
+            if real:
+                raise SeedInputError(
+                    f"{_names(real)} {'holds' if len(real) == 1 else 'hold'} imported data; "
+                    "the seed never writes a turbine with real samples"
+                )
+            store.record_origin(conn, ids, store.SYNTHETIC)
         for lo, hi, table in _chunks(start, end, turbines, step, seed, gap_rate):
             with conn.transaction():
                 written += store.replace_samples(conn, table, lo, hi, turbines=ids, columns=columns)
@@ -146,6 +224,10 @@ def append_minutes(
     A turbine without rows starts at ``until``'s minute; existing rows are never changed.
     """
     until = until.astimezone(UTC).replace(second=0, microsecond=0)
+    real = {t for t, origin in store.origins(engine).items() if origin == store.IMPORTED}
+    turbines = [spec for spec in turbines if spec.id not in real]  # real data stays real
+    if not turbines:
+        return 0
     newest = store.newest_per_turbine(engine)
     earliest = until - timedelta(minutes=max_minutes - 1)
     firsts = {}

@@ -497,3 +497,52 @@ def upsert_samples(
     conn.execute(f"TRUNCATE {_IMPORT_STAGE}")
     assert merged is not None
     return int(merged[0]), int(merged[1])
+
+
+# -- turbine origins: synthetic (the seed's) or imported (real data) -------------------------------
+
+SYNTHETIC = "synthetic"
+IMPORTED = "imported"
+
+
+def origins(conn: Engine | psycopg.Connection) -> dict[str, str]:
+    """Each turbine with a recorded origin: ``synthetic`` or ``imported``."""
+    sql = "SELECT turbine, origin FROM turbine_origin ORDER BY turbine"
+    if isinstance(conn, psycopg.Connection):
+        return {str(t): str(o) for t, o in conn.execute(sql).fetchall()}
+    with conn.connect() as connection:
+        return {str(t): str(o) for t, o in connection.execute(text(sql))}
+
+
+def record_origin(conn: psycopg.Connection, turbines: Sequence[str], origin: str) -> None:
+    """Record ``origin`` for ``turbines``, on an open transaction.
+
+    ``imported`` always wins (real data stays real); ``synthetic`` never replaces ``imported``.
+    """
+    if origin not in (SYNTHETIC, IMPORTED):
+        raise ValueError(f"not an origin: {origin!r}")
+    conn.execute(
+        "INSERT INTO turbine_origin (turbine, origin) SELECT t, %s FROM unnest(%s::text[]) AS t "
+        "ON CONFLICT (turbine) DO UPDATE SET origin = EXCLUDED.origin, changed_at = now() "
+        "WHERE EXCLUDED.origin = 'imported' AND turbine_origin.origin <> 'imported'",
+        (origin, list(turbines)),
+    )
+
+
+def turbine_ids(engine: Engine) -> list[str]:
+    """Every turbine with samples (one probe of the primary key per turbine)."""
+    with engine.connect() as conn:
+        return [str(t) for (t,) in conn.execute(text(TURBINE_IDS_SQL))]
+
+
+def days_with_data(engine: Engine, *, before: date) -> dict[str, set[date]]:
+    """Each turbine's UTC days before ``before`` that hold samples (from the fingerprints)."""
+    days: dict[str, set[date]] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT turbine, day FROM day_fingerprint WHERE samples > 0 AND day < :before"),
+            {"before": before},
+        )
+        for turbine, day in rows:
+            days.setdefault(str(turbine), set()).add(day)
+    return days

@@ -30,7 +30,7 @@ from dagster import (
 from windpipe.orchestration.defs.partitions import daily_partitions, partition_days
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
 from windpipe.orchestration.fleet import asset_path
-from windpipe.orchestration.instance import code_location_settings
+from windpipe.orchestration.instance import code_location_fleet
 
 if TYPE_CHECKING:
     from windpipe.etl.pipeline import DayResult
@@ -163,6 +163,6 @@ def _materialize(
 
 
 #: The fleet when the code location loaded; a turbine added to the file appears after a reload.
-FLEET: list[str] = [t.id for t in code_location_settings().fleet]
+FLEET: list[str] = code_location_fleet()
 TURBINE_KEYS = turbine_keys(FLEET)
 aggregates_10min = build_aggregates(FLEET)
