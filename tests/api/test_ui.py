@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 from tests.api.ui_browser import chromium, find_chromium
 from tests.conftest import FARM_DAYS, FARM_TURBINES, LiveApi, new_database, serve
 from windpipe.api import create_app
-from windpipe.api.target import DENSITY_ROWS, density, resolution
+from windpipe.api.target import DENSITY_ROWS, density, resolution, windows_expected
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
 from windpipe.postgres import ensure_reader_role, libpq_conninfo
@@ -191,6 +191,52 @@ def test_overview_and_quality_figures_are_the_targets(ui_api: LiveApi, ui_target
     assert quality["missing"] == [[0, 0], [0, 12], [0, 0]]
     assert quality["missing_total"] == 12
     assert [s["turbine"] for s in quality["stale"]] == FARM_TURBINES
+
+
+def test_days_outside_a_turbines_data_span_are_not_missing_and_partial_days_are_marked(
+    ui_api: LiveApi,
+) -> None:
+    # The farm's source holds 2024-06-01 and 06-02 only: the day before and the day after were
+    # never held, so nothing is expected of them (they used to count 144 missing windows each).
+    params = {"days": 4, "end": "2024-06-03"}
+    with httpx.Client(base_url=ui_api.url) as client:
+        quality = client.get("/ui/api/quality", params=params).json()
+        overview = client.get("/ui/api/overview", params=params).json()
+    assert quality["days"] == ["2024-05-31", "2024-06-01", "2024-06-02", "2024-06-03"]
+    assert quality["windows_expected"] == [[0, 144, 144, 0]] * 3
+    assert quality["missing"] == [[0, 0, 0, 0], [0, 0, 12, 0], [0, 0, 0, 0]]
+    assert quality["missing_total"] == 12
+    assert quality["dagster_turbines"] == FARM_TURBINES
+    wtg02 = FARM_TURBINES.index("WTG02")
+    assert overview["completeness"][wtg02] == [None, 1.0, round(132 / 144, 4), None]
+    # WTG02's second day holds 132 of 144 windows: its energy is marked partial, not a whole day.
+    assert overview["energy_partial"][wtg02] == [False, False, True, False]
+    assert overview["windows_held"][wtg02] == [0, 144, 132, 0]
+    assert not any(overview["energy_partial"][i][2] for i in range(3) if i != wtg02)
+
+
+def test_windows_expected_lie_within_the_data_span_and_the_closed_windows() -> None:
+    day, ten = datetime(2026, 12, 7).date(), timedelta(minutes=10)
+    now, margin = datetime(2026, 12, 7, 10, 5), timedelta(minutes=2)
+    # Today: the windows closed by 10:03, the 10:00 one still filling.
+    assert windows_expected(day, ten, now, (datetime(2026, 11, 1), now), margin) == 60
+    # A turbine whose first sample is at 06:12 expects nothing before its 06:10 window.
+    assert windows_expected(day, ten, now, (datetime(2026, 12, 7, 6, 12), now), margin) == 23
+    # One whose data ended the day before expects nothing of today.
+    assert (
+        windows_expected(day, ten, now, (datetime(2026, 1, 1), datetime(2026, 12, 6)), margin) == 0
+    )
+    # A day that is over, data all along: the whole day.
+    whole = datetime(2026, 12, 6).date()
+    assert windows_expected(whole, ten, now, (datetime(2026, 1, 1), now), margin) == 144
+
+
+def test_turbine_page_links_dagster_partitions_only_within_the_data_span(ui_api: LiveApi) -> None:
+    page = httpx.get(f"{ui_api.url}/ui/turbine/WTG01").text
+    assert 'data-dagster-first="2024-06-01"' in page
+    assert 'data-dagster-last="2024-06-02"' in page
+    unknown = httpx.get(f"{ui_api.url}/ui/turbine/WTG09").text  # no data, no asset: no links
+    assert 'data-dagster-first=""' in unknown
 
 
 def test_turbine_view_series_and_power_curve(ui_api: LiveApi, ui_target: Engine) -> None:

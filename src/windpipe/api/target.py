@@ -137,9 +137,42 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-async def known_turbines(session: TargetSession, settings: Settings) -> list[str]:
-    """The fleet's turbines, then any other the target holds, in that order."""
-    ids = [t.id for t in settings.fleet]
+#: A turbine's data span in the source: its first and last sample (naive UTC).
+Span = tuple[datetime, datetime]
+
+
+async def source_spans(reader: SourceReader) -> dict[str, Span]:
+    """Each turbine the source holds, with its first and last sample (naive UTC); empty when the
+    source does not answer (the dashboard then reads the target alone)."""
+    from windpipe.source.store import TURBINE_SPANS_SQL
+
+    try:
+        lease = await reader.lease()
+    except (SourceUnavailableError, SourceQueryError):
+        return {}
+    try:
+        rows = (await lease.query(TURBINE_SPANS_SQL)).to_pylist()
+    except (SourceUnavailableError, SourceQueryError):
+        return {}
+    finally:
+        lease.release()
+    return {
+        str(row["turbine"]): (_naive(row["first"]), _naive(row["last"]))
+        for row in rows
+        if row["first"] is not None and row["last"] is not None
+    }
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+async def known_turbines(
+    session: TargetSession, settings: Settings, held: list[str] | None = None
+) -> list[str]:
+    """The fleet's turbines (the configured ones, or without ``[[turbines]]`` those the source
+    holds: ``held``), then any other the target holds, in that order."""
+    ids = [t.id for t in settings.fleet_of(held or [])]
     if session.ready:
         held = (await session.query(reads.SIGNALS_SQL)).column("turbine").to_pylist()
         ids += [t for t in dict.fromkeys(held) if t not in ids]
@@ -152,12 +185,51 @@ def mean_signals(settings: Settings) -> list[str]:
     return [catalog.signal_name(v, aggregation) for v in settings.etl_variables]
 
 
-def windows_expected(day: date, window: timedelta, now: datetime) -> int:
-    """Windows a UTC day should hold by ``now``: all of them once it is over."""
+def windows_expected(
+    day: date,
+    window: timedelta,
+    now: datetime,
+    span: Span | None = None,
+    close_margin: timedelta = timedelta(0),
+) -> int:
+    """Windows a UTC day should hold by ``now``: those that closed ``close_margin`` ago and lie
+    within the turbine's data ``span`` (first to last sample; None: unknown, the whole day).
+
+    Days before a turbine's first sample or after its last expect nothing: a day the source never
+    held is not missing.
+    """
     start = catalog.day_start(day)
-    if now >= start + catalog.DAY:
-        return catalog.DAY // window
-    return max(0, (now - start) // window)
+    lo, hi = start, start + catalog.DAY
+    closed = now - close_margin
+    hi = min(hi, start + ((closed - start) // window) * window) if closed < hi else hi
+    if span is not None:
+        first, last = span
+        lo = max(lo, start + ((first - start) // window) * window)  # the window holding it
+        hi = min(hi, start + ((last - start) // window + 1) * window)
+    return max(0, (hi - lo) // window) if hi > lo else 0
+
+
+def expected_matrix(
+    turbines: list[str],
+    days: list[date],
+    settings: Settings,
+    spans: dict[str, Span],
+    now: datetime,
+) -> list[list[int]]:
+    """Windows expected per (turbine, day), each within its turbine's data span.
+
+    A turbine the source does not hold (or a source that did not answer: ``spans`` empty) expects
+    whole days up to ``now``, as before spans were known.
+    """
+    return [
+        [
+            windows_expected(
+                d, settings.window, now, spans.get(t) if spans else None, settings.close_margin
+            )
+            for d in days
+        ]
+        for t in turbines
+    ]
 
 
 async def latest(
@@ -220,10 +292,20 @@ def _matrix(
 
 
 async def overview(
-    session: TargetSession, settings: Settings, *, end: date | None, days: int
+    session: TargetSession,
+    settings: Settings,
+    *,
+    end: date | None,
+    days: int,
+    spans: dict[str, Span] | None = None,
 ) -> dict[str, Any]:
-    """The farm at a glance: latest values per turbine; completeness and energy per day."""
-    turbines = await known_turbines(session, settings)
+    """The farm at a glance: latest values per turbine; completeness and energy per day.
+
+    Expected windows lie within each turbine's data span (``spans``); a day's energy is marked
+    partial when the day holds fewer windows than a whole day has (today, a gap, the first day).
+    """
+    spans = spans or {}
+    turbines = await known_turbines(session, settings, list(spans))
     rows = await latest(session, settings, turbines)
     last = end or last_day(rows)
     first = last - timedelta(days=days - 1)
@@ -239,29 +321,48 @@ async def overview(
                 reads.energy_per_day_sql(power, first, last + catalog.DAY, settings.window)
             )
     now = _now()
-    expected = [windows_expected(d, settings.window, now) for d in day_list]
+    expected = expected_matrix(turbines, day_list, settings, spans, now)
     held = _matrix(counts, "windows", turbines, day_list, 1.0)
     completeness = [
-        [None if e == 0 else round((h or 0) / e, 4) for h, e in zip(row, expected, strict=True)]
-        for row in held
+        [
+            None if e == 0 else round(min(1.0, (h or 0) / e), 4)
+            for h, e in zip(row, row_expected, strict=True)
+        ]
+        for row, row_expected in zip(held, expected, strict=True)
+    ]
+    whole = catalog.DAY // settings.window
+    energy_mwh = _matrix(energy, "energy_kwh", turbines, day_list, 0.001)
+    partial = [
+        [e is not None and int(h or 0) < whole for h, e in zip(row, energy_row, strict=True)]
+        for row, energy_row in zip(held, energy_mwh, strict=True)
     ]
     return {
         "turbines": turbines,
         "latest": rows,
         "days": [d.isoformat() for d in day_list],
         "windows_expected": expected,
+        "windows_held": [[int(h or 0) for h in row] for row in held],
+        "windows_per_day": whole,
         "completeness": completeness,
-        "energy_mwh": _matrix(energy, "energy_kwh", turbines, day_list, 0.001),
+        "energy_mwh": energy_mwh,
+        "energy_partial": partial,
         "freshness_lag_minutes": settings.freshness_lag_minutes,
         "window_minutes": settings.window.total_seconds() / 60,
     }
 
 
 async def quality(
-    session: TargetSession, settings: Settings, *, end: date | None, days: int
+    session: TargetSession,
+    settings: Settings,
+    *,
+    end: date | None,
+    days: int,
+    spans: dict[str, Span] | None = None,
 ) -> dict[str, Any]:
-    """Missing windows per (turbine, day) and the stale turbines."""
-    turbines = await known_turbines(session, settings)
+    """Missing windows per (turbine, day), within each turbine's data span, and the stale
+    turbines; ``dagster_turbines``: those with a Dagster asset (the fleet)."""
+    spans = spans or {}
+    turbines = await known_turbines(session, settings, list(spans))
     rows = await latest(session, settings, turbines)
     last = end or last_day(rows)
     first = last - timedelta(days=days - 1)
@@ -272,13 +373,15 @@ async def quality(
             reads.windows_per_day_sql(mean_signals(settings), first, last + catalog.DAY)
         )
     now = _now()
-    expected = [windows_expected(d, settings.window, now) for d in day_list]
+    expected = expected_matrix(turbines, day_list, settings, spans, now)
     held = _matrix(counts, "windows", turbines, day_list, 1.0)
     missing = [
-        [max(0, e - int(h or 0)) for h, e in zip(row, expected, strict=True)] for row in held
+        [max(0, e - int(h or 0)) for h, e in zip(row, row_expected, strict=True)]
+        for row, row_expected in zip(held, expected, strict=True)
     ]
     return {
         "turbines": turbines,
+        "dagster_turbines": [t.id for t in settings.fleet_of(list(spans))],
         "days": [d.isoformat() for d in day_list],
         "windows_expected": expected,
         "missing": missing,

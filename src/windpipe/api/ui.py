@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from windpipe import catalog
-from windpipe.api.deps import SettingsDep
+from windpipe.api.deps import ReaderDep, SettingsDep
 from windpipe.api.schemas import (
     MOMENT_PATTERN,
     check_range,
@@ -34,6 +34,7 @@ from windpipe.api.target import (
     latest,
     overview,
     quality,
+    source_spans,
     target_session,
     turbine_view,
 )
@@ -71,7 +72,14 @@ def mount_static(app: Any) -> None:
 
 
 def _page(
-    request: Request, settings: Settings, *, title: str, page: str, main: str, **data: str
+    request: Request,
+    settings: Settings,
+    *,
+    title: str,
+    page: str,
+    main: str,
+    fleet: list[str] | None = None,
+    **data: str,
 ) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     attrs = {
@@ -83,7 +91,8 @@ def _page(
     }
     body_attrs = " ".join(f'data-{k}="{html.escape(v)}"' for k, v in attrs.items())
     turbines = "".join(
-        f'<a href="{root}/ui/turbine/{quote(t.id)}">{html.escape(t.id)}</a>' for t in settings.fleet
+        f'<a href="{root}/ui/turbine/{quote(t)}">{html.escape(t)}</a>'
+        for t in (fleet if fleet is not None else [t.id for t in settings.fleet])
     )
     text = f"""<!doctype html>
 <html lang="en">
@@ -130,8 +139,15 @@ def _days(value: int) -> int:
     return value
 
 
+async def _fleet(reader: ReaderDep, settings: Settings) -> list[str]:
+    """The fleet's ids for the header: configured, or without [[turbines]] the source's."""
+    if settings.turbines_declared:
+        return [t.id for t in settings.fleet]
+    return [t.id for t in settings.fleet_of(list(await source_spans(reader)))]
+
+
 @router.get("")
-def farm_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+async def farm_page(request: Request, settings: SettingsDep, reader: ReaderDep) -> HTMLResponse:
     """The farm overview."""
     main = """
 <section><h2>Latest 10-minute values</h2><table id="latest" class="grid"></table></section>
@@ -146,13 +162,16 @@ def farm_page(request: Request, settings: SettingsDep) -> HTMLResponse:
         title="Farm overview",
         page="farm",
         main=main,
+        fleet=await _fleet(reader, settings),
         end=request.query_params.get("end", ""),
         days=request.query_params.get("days", str(DEFAULT_DAYS)),
     )
 
 
 @router.get("/turbine/{turbine}")
-def turbine_page(request: Request, settings: SettingsDep, turbine: str) -> HTMLResponse:
+async def turbine_page(
+    request: Request, settings: SettingsDep, reader: ReaderDep, turbine: str
+) -> HTMLResponse:
     """One turbine: wind speed and power with their min-max band, and the power curve."""
     if not _TURBINE_ID.fullmatch(turbine):
         return HTMLResponse("not a turbine id", status_code=404)
@@ -171,20 +190,27 @@ def turbine_page(request: Request, settings: SettingsDep, turbine: str) -> HTMLR
 <section><h2>Power curve: 10-minute means, 0.5 m/s bins, the farm's median</h2>
 <div id="curve" class="chart tall"></div></section>
 """
+    spans = await source_spans(reader)
+    fleet = [t.id for t in settings.fleet_of(list(spans))]
+    first, last = spans.get(turbine, (None, None))
     return _page(
         request,
         settings,
         title=f"Turbine {turbine}",
         page="turbine",
         main=main,
+        fleet=fleet,
         turbine=turbine,
+        # Dagster has a partition for a fleet turbine's days with data, up to today.
+        dagster_first=first.date().isoformat() if first and turbine in fleet else "",
+        dagster_last=last.date().isoformat() if last and turbine in fleet else "",
         start=request.query_params.get("start", ""),
         end=request.query_params.get("end", ""),
     )
 
 
 @router.get("/quality")
-def quality_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+async def quality_page(request: Request, settings: SettingsDep, reader: ReaderDep) -> HTMLResponse:
     """Missing windows per turbine and day, and stale turbines."""
     main = """
 <section><h2>Stale turbines</h2><table id="stale" class="grid"></table></section>
@@ -198,6 +224,7 @@ def quality_page(request: Request, settings: SettingsDep) -> HTMLResponse:
         title="Data quality",
         page="quality",
         main=main,
+        fleet=await _fleet(reader, settings),
         end=request.query_params.get("end", ""),
         days=request.query_params.get("days", str(DEFAULT_DAYS)),
     )
@@ -220,13 +247,15 @@ def plotly_bundle() -> Response:
 async def overview_data(
     request: Request,
     settings: SettingsDep,
+    reader: ReaderDep,
     end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
     days: int = DEFAULT_DAYS,
 ) -> JSONResponse:
     """Latest values per turbine; completeness and energy per (turbine, day)."""
     last, span = _day("end", end), _days(days)
     async with target_session(request) as session:
-        body = await overview(session, settings, end=last, days=span)
+        spans = await source_spans(reader)
+        body = await overview(session, settings, end=last, days=span, spans=spans)
     return JSONResponse(body)
 
 
@@ -234,13 +263,15 @@ async def overview_data(
 async def quality_data(
     request: Request,
     settings: SettingsDep,
+    reader: ReaderDep,
     end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
     days: int = DEFAULT_DAYS,
 ) -> JSONResponse:
     """Missing windows per (turbine, day) and the stale turbines."""
     last, span = _day("end", end), _days(days)
     async with target_session(request) as session:
-        body = await quality(session, settings, end=last, days=span)
+        spans = await source_spans(reader)
+        body = await quality(session, settings, end=last, days=span, spans=spans)
     return JSONResponse(body)
 
 
@@ -248,6 +279,7 @@ async def quality_data(
 async def turbine_data(
     request: Request,
     settings: SettingsDep,
+    reader: ReaderDep,
     turbine: str,
     start: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
     end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
@@ -260,7 +292,7 @@ async def turbine_data(
     if not POINTS_RANGE[0] <= points <= POINTS_RANGE[1]:
         raise QueryError(f"points={points} is outside {POINTS_RANGE[0]}..{POINTS_RANGE[1]}")
     async with target_session(request) as session:
-        known = await known_turbines(session, settings)
+        known = await known_turbines(session, settings, list(await source_spans(reader)))
         check_turbines([turbine], known)
         hi = parse_moment("end", end) if end else None
         lo = parse_moment("start", start) if start else None

@@ -144,6 +144,17 @@ FROM turbines t WHERE t.turbine IS NOT NULL ORDER BY t.turbine
 """
 )
 
+#: Every turbine with samples and its first and last sample: two index probes per turbine.
+TURBINE_SPANS_SQL = (
+    _EACH_TURBINE  # noqa: S608 - constant text
+    + """
+SELECT t.turbine AS turbine,
+       (SELECT min(d."timestamp") FROM data d WHERE d.turbine = t.turbine) AS first,
+       (SELECT max(d."timestamp") FROM data d WHERE d.turbine = t.turbine) AS last
+FROM turbines t WHERE t.turbine IS NOT NULL ORDER BY t.turbine
+"""
+)
+
 
 def fingerprints_sql(first: date, last: date, turbines: Sequence[str] | None = None) -> str:
     """Fingerprints of the UTC days ``[first, last]`` of ``turbines`` (None: all): ``turbine``,

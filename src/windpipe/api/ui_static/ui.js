@@ -191,14 +191,29 @@
     const energy = await draw(
       "energy",
       [
-        heatmap(
-          data,
-          data.energy_mwh,
-          "MWh",
-          "Viridis",
-          undefined,
-          undefined,
-          "%{y} %{x}<br>%{z:.2f} MWh<extra></extra>",
+        Object.assign(
+          heatmap(
+            data,
+            data.energy_mwh,
+            "MWh",
+            "Viridis",
+            undefined,
+            undefined,
+            "%{y} %{x}<br>%{z:.2f} MWh<br>%{customdata}<extra></extra>",
+          ),
+          // A day with fewer windows than a whole day (today, a gap) is marked, not drawn as one.
+          {
+            text: data.energy_partial.map((row) => row.map((p) => (p ? "partial" : ""))),
+            texttemplate: "%{text}",
+            textfont: { size: 9, color: "#fff" },
+            customdata: data.windows_held.map((row, i) =>
+              row.map((held, j) =>
+                data.energy_partial[i][j]
+                  ? "partial day: " + held + " of " + data.windows_per_day + " windows"
+                  : "whole day",
+              ),
+            ),
+          },
         ),
       ],
       { height: height, xaxis: { type: "category", nticks: 10 }, yaxis: { type: "category" } },
@@ -285,8 +300,17 @@
     const last = Date.parse(end.slice(0, 10) + "T00:00:00Z");
     const days = Math.round((last - first) / DAY_MS);
     if (days < 1 || days > 7) return;
+    // Dagster has partitions only for a fleet turbine's days with data, up to today.
+    if (!body.dataset.dagsterFirst) return;
+    const from = Math.max(first, Date.parse(body.dataset.dagsterFirst + "T00:00:00Z"));
+    const upto = Math.min(
+      last,
+      Date.parse(body.dataset.dagsterLast + "T00:00:00Z") + DAY_MS,
+      Date.parse(isoDay(Date.now()) + "T00:00:00Z") + DAY_MS,
+    );
+    if (from >= upto) return;
     holder.appendChild(document.createTextNode("Dagster partitions: "));
-    for (let ms = first; ms < last; ms += DAY_MS) {
+    for (let ms = from; ms < upto; ms += DAY_MS) {
       const a = link(dagsterPartitionUrl(turbine, isoDay(ms)), isoDay(ms));
       a.rel = "noopener";
       holder.appendChild(a);
@@ -403,7 +427,7 @@
               [1, "#b2182b"],
             ],
             0,
-            Math.max(1, ...data.windows_expected),
+            Math.max(1, ...data.windows_expected.flat()),
             "%{y} %{x}<br>%{z} windows missing<extra></extra>",
           ),
           { text: data.missing, texttemplate: "%{z}", textfont: { size: 9 } },
@@ -422,11 +446,16 @@
         const row = gapRows.insertRow();
         cell(row, turbineId);
         cell(row, day);
-        cell(row, count + " of " + data.windows_expected[j], "num");
+        cell(row, count + " of " + data.windows_expected[i][j], "num");
         cell(row, link(turbineDayUrl(turbineId, day), "view"));
-        const dagster = link(dagsterPartitionUrl(turbineId, day), "Dagster partition");
-        dagster.rel = "noopener";
-        cell(row, dagster);
+        // Only turbines of the fleet have a Dagster asset (and so partitions) to link to.
+        if (data.dagster_turbines.includes(turbineId)) {
+          const dagster = link(dagsterPartitionUrl(turbineId, day), "Dagster partition");
+          dagster.rel = "noopener";
+          cell(row, dagster);
+        } else {
+          cell(row, "not in the fleet");
+        }
       });
     });
     return data.missing_total + " windows missing, " + data.days[0] + " to " +
