@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.conftest import LiveApi
 from windpipe.settings import Settings
 
 
@@ -180,3 +181,21 @@ def test_config_show_names_where_each_value_came_from(
     )
     assert bad.returncode == 2
     assert "fleet.toml: turbines: duplicate turbine id(s) ['A']" in bad.stderr
+
+
+def test_config_show_says_a_running_api_keeps_the_fleet_it_started_with(live_api: LiveApi) -> None:
+    # The session's API started without [[turbines]]; this configuration declares two.
+    fleet = '[{"id": "WTG01", "synthetic": true}, {"id": "WTG02", "synthetic": true}]'
+    result = windpipe(
+        "config", "show", env={"WINDPIPE_API_URL": live_api.url, "WINDPIPE_TURBINES": fleet}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "turbine id=WTG02, synthetic=true" in result.stdout.splitlines()
+    notice = [line for line in result.stdout.splitlines() if line.startswith("note:")]
+    assert notice == [
+        f"note: the API running at {live_api.url} serves every turbine of the source, this "
+        "configuration declares the fleet WTG01, WTG02: restart windpipe up (or the API and "
+        "Dagster) to apply it"
+    ]
+    alone = windpipe("config", "show", env={"WINDPIPE_API_URL": "http://127.0.0.1:9"})
+    assert "note:" not in alone.stdout  # nothing runs there: nothing to restart

@@ -81,7 +81,11 @@ def show() -> None:
                 origin = _origin(field, dotenv, in_file)
                 console.print(f"WINDPIPE_{field.upper()}={value}  # {origin}", highlight=False)
         for turbine in values["turbines"]:
-            shown = ", ".join(f"{k}={v}" for k, v in turbine.items() if v is not None)
+            shown = ", ".join(
+                f"{k}={'true' if v is True else v}"
+                for k, v in turbine.items()
+                if v is not None and v is not False
+            )
             console.print(f"turbine {shown}", highlight=False)
         for name, variable in settings.variables.items():
             console.print(
@@ -91,6 +95,7 @@ def show() -> None:
                 highlight=False,
             )
         _summary(settings)
+        _running_notice(settings)
         return
     table = Table(title="settings", title_justify="left")
     for column in ("setting", "value", "from"):
@@ -105,14 +110,12 @@ def show() -> None:
     fleet = Table(
         title=f"turbines (from {_origin('turbines', dotenv, in_file)})", title_justify="left"
     )
-    for column in ("id", "model", "rated_power_kw", "latitude", "longitude", "hub_height_m"):
+    columns = ("id", "model", "rated_power_kw", "latitude", "longitude", "hub_height_m")
+    for column in (*columns, "synthetic"):
         fleet.add_column(column)
     for turbine in values["turbines"]:
         fleet.add_row(
-            *(
-                _shown(turbine[c])
-                for c in ("id", "model", "rated_power_kw", "latitude", "longitude", "hub_height_m")
-            )
+            *(_shown(turbine[c]) for c in columns), "yes" if turbine["synthetic"] else "no"
         )
     console.print(fleet)
 
@@ -131,6 +134,7 @@ def show() -> None:
         )
     console.print(signals)
     _summary(settings)
+    _running_notice(settings)
 
 
 def _summary(settings: "Settings") -> None:
@@ -139,3 +143,36 @@ def _summary(settings: "Settings") -> None:
         f"{len(settings.fleet)} turbine(s) -> {len(settings.etl_signals)} signals per turbine",
         highlight=False,
     )
+
+
+def _running_notice(settings: "Settings") -> None:
+    """Say so when an API answers at the configured URL: it (and Dagster beside it) read the
+    configuration when they started, and keep it until restarted."""
+    import httpx
+
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = httpx.get(f"{settings.base_api_url}/turbines", headers=headers, timeout=1.0)
+        response.raise_for_status()
+        running = [str(t["id"]) for t in response.json() if t.get("configured")]
+    except (httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError):
+        return
+    declared = [t.id for t in settings.fleet] if settings.turbines_declared else []
+    if running != declared:
+
+        def fleet(ids: list[str]) -> str:
+            return f"the fleet {', '.join(ids)}" if ids else "every turbine of the source"
+
+        console.print(
+            f"note: the API running at {settings.base_api_url} serves {fleet(running)}, this "
+            f"configuration declares {fleet(declared)}: restart windpipe up (or the API and "
+            "Dagster) to apply it",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"note: an API runs at {settings.base_api_url}; it and Dagster read this "
+            "configuration when they started: restart windpipe up after changing it",
+            highlight=False,
+        )
