@@ -192,3 +192,57 @@ def test_etl_imports_nothing_heavy_it_does_not_use(cli_env: dict[str, str]) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_without_turbines_configured_the_fleet_is_what_the_source_holds(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`windpipe seed --turbines 3` with no windpipe.toml, then `windpipe etl` loads all three
+    (it loaded WTG01 alone and said 100.0% coverage); a turbine imported later joins too."""
+    import httpx
+
+    from tests.conftest import new_database
+
+    server = database_url(settings, "source")
+    with (
+        new_database(server, "windpipe_nofleet_source") as source,
+        new_database(server, "windpipe_nofleet_target") as target,
+    ):
+        ensure_source_schema(source)
+        env = {
+            "WINDPIPE_SOURCE_DB_URL": source.url.render_as_string(hide_password=False),
+            "WINDPIPE_TARGET_DB_URL": target.url.render_as_string(hide_password=False),
+            "WINDPIPE_DATA_DIR": str(tmp_path),
+        }
+        seeded = windpipe(
+            "seed", "--start", "2024-07-01", "--days", "1", "--turbines", "3", env=env
+        )
+        assert seeded.returncode == 0, seeded.stderr
+        app = create_app(
+            settings,  # no [[turbines]]: the tests' configuration file is empty
+            source_conninfo=libpq_conninfo(source.url),
+            target_conninfo=libpq_conninfo(target.url),
+        )
+        with serve(app) as api:
+            env["WINDPIPE_API_URL"] = api.url
+            done = windpipe("etl", "--date", "2024-07-01", env=env)
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.startswith("2024-07-01: 4,320 samples of 3 turbines (100.0%")
+            overview = httpx.get(f"{api.url}/ui/api/overview", params={"end": "2024-07-01"})
+            assert overview.json()["turbines"] == ["WTG01", "WTG02", "WTG03"]
+            page = httpx.get(f"{api.url}/ui").text
+            assert ">WTG03</a>" in page
+
+            export = tmp_path / "r80711.csv"
+            export.write_text(
+                "timestamp,wind_speed,power\n"
+                + "".join(f"2024-07-01T{h:02d}:00:00Z,7.5,900.0\n" for h in range(24))
+            )
+            imported = windpipe("import", str(export), "--turbine", "R80711", env=env)
+            assert imported.returncode == 0, imported.stderr
+            assert "turbine(s) R80711 joined the fleet" in imported.stdout
+            again = windpipe("etl", "--date", "2024-07-01", env=env)
+            assert again.returncode == 0, again.stderr
+            assert "samples of 4 turbines" in again.stdout
+            turbines = httpx.get(f"{api.url}/ui/api/quality", params={"end": "2024-07-01"})
+            assert turbines.json()["turbines"] == ["R80711", "WTG01", "WTG02", "WTG03"]
