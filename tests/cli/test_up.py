@@ -246,3 +246,73 @@ def test_ports_given_on_the_command_line_are_checked_too(tmp_path: Path) -> None
     assert result.returncode == 1
     assert f"the API and the Dagster UI are both set to port {port}" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.slow
+def test_up_never_writes_synthetic_rows_into_a_turbine_holding_imported_data(
+    up_data_dir: Path, tmp_path: Path
+) -> None:
+    """Real history imported, then `up` with the turbine configured (even marked synthetic by
+    mistake): `up`'s seeding and its live feed leave it untouched, and `up` says so."""
+    today = datetime.now(UTC).date()
+    real_days = [today - timedelta(days=3), today - timedelta(days=2)]
+    (up_data_dir.parent / "windpipe.toml").write_text(
+        '[[turbines]]\nid = "WTG01"\nsynthetic = true\n'
+        '[[turbines]]\nid = "R80711"\nsynthetic = true\n'
+    )
+    export = tmp_path / "r80711.csv"
+    export.write_text(
+        "timestamp,wind_speed,power\n"
+        + "".join(
+            f"{day}T{minute // 60:02d}:{minute % 60:02d}:00Z,7.5,{900 + minute % 7}.0\n"
+            for day in real_days
+            for minute in range(0, 1440, 10)
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDPIPE_", "DAGSTER_"))}
+    env["WINDPIPE_DATA_DIR"] = str(up_data_dir)
+    imported = subprocess.run(
+        [*WINDPIPE, "import", str(export), "--turbine", "R80711"],
+        env=env,
+        cwd=up_data_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert imported.returncode == 0, imported.stderr
+
+    settings = load_settings(data_dir=up_data_dir, _env_file=None)
+    source = make_engine(database_url(settings, "source", start=False))
+
+    def real_rows() -> list[tuple[object, ...]]:
+        with source.connect() as conn:
+            return list(
+                conn.execute(text("SELECT * FROM data WHERE turbine = 'R80711' ORDER BY 1"))
+            )
+
+    before = real_rows()
+    assert len(before) == 2 * 144
+    api_port, dagster_port = _two_ports()
+    up = Up(up_data_dir, api_port, dagster_port, tmp_path / "up.out")
+    try:
+        up.wait_for("the catch-up line", lambda: "catch-up done" in up.output())
+        assert "not generated: R80711 holds imported data" in up.output()
+        # Only days with data are counted: WTG01's ten seeded days and R80711's two.
+        assert "catch-up done: all 12 past days with data of 2 turbines materialized" in (
+            up.output()
+        )
+        started = datetime.now(UTC)
+
+        def fed() -> bool:  # a round of the live feed after the catch-up
+            with source.connect() as conn:
+                newest = conn.execute(
+                    text("SELECT max(\"timestamp\") FROM data WHERE turbine = 'WTG01'")
+                ).scalar_one()
+            return newest > started.replace(second=0, microsecond=0)
+
+        up.wait_for("a round of the live feed", fed, timeout=150)
+        assert real_rows() == before
+        up.stop(signal.SIGINT)
+    finally:
+        up.kill()
+        source.dispose()
