@@ -184,3 +184,29 @@ def test_the_code_location_reads_the_settings_and_dagster_home(
     monkeypatch.setenv(PARTITIONS_START_ENV, "March")
     with pytest.raises(ValueError, match=f"{PARTITIONS_START_ENV}: 'March'"):
         code_location_partitions_start({})
+
+
+def test_without_turbines_configured_the_code_location_covers_the_sources_turbines(
+    tmp_path: Path, live_api: LiveApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from windpipe.orchestration import instance
+
+    monkeypatch.setenv("WINDPIPE_API_URL", live_api.url)
+    instance.code_location_settings.cache_clear()
+    try:
+        home = {"DAGSTER_HOME": str(tmp_path)}
+        fleet = instance.code_location_fleet(home)  # what the session's source holds
+        assert "WTG01" in fleet
+        assert (tmp_path / instance.FLEET_FILE).read_text().split() == fleet
+        # The API away: the fleet last heard of, so the daemon and the runs still agree.
+        (tmp_path / instance.FLEET_FILE).write_text("WTG01\nWTG02\n")
+        monkeypatch.setenv("WINDPIPE_API_URL", f"http://127.0.0.1:{free_port()}")
+        monkeypatch.setattr(instance, "LOOKUP_SECONDS", 0.5)
+        instance.code_location_settings.cache_clear()
+        assert instance.code_location_fleet(home) == ["WTG01", "WTG02"]
+        # Declared turbines are the fleet, whatever the source holds.
+        monkeypatch.setenv("WINDPIPE_TURBINES", '[{"id": "R80711"}]')
+        instance.code_location_settings.cache_clear()
+        assert instance.code_location_fleet(home) == ["R80711"]
+    finally:
+        instance.code_location_settings.cache_clear()

@@ -22,6 +22,8 @@ PARTITIONS_START_ENV = "WINDPIPE_PARTITIONS_START"
 DEFAULT_PARTITIONS_START = date(2024, 1, 1)
 #: File in the Dagster home that remembers the first day of source data, once looked up.
 FIRST_DAY_FILE = "windpipe-first-day"
+#: The source's turbines the code location last heard of (without [[turbines]]), one a line.
+FLEET_FILE = "windpipe-fleet"
 #: How long loading the code location may wait for the API to report the first day of data.
 LOOKUP_SECONDS = 20.0
 
@@ -238,7 +240,15 @@ def code_location_fleet(environ: Mapping[str, str] | None = None) -> list[str]:
     settings = code_location_settings()
     if settings.turbines_declared or not env.get("DAGSTER_HOME"):
         return [t.id for t in settings.fleet]
+    memo = Path(env["DAGSTER_HOME"]) / FLEET_FILE
     held = source_turbines(settings.base_api_url, wait_seconds=LOOKUP_SECONDS)
+    if held:
+        try:  # the webserver, the daemon and the runs agree even while the API is away
+            memo.write_text("".join(f"{t}\n" for t in held))
+        except OSError as exc:
+            _log.warning("could not remember the fleet in %s: %s", memo, exc)
+    elif memo.is_file():
+        held = [line for line in memo.read_text().split() if line]
     if held is None:
         _log.warning(
             "the API at %s did not list the source's turbines within %.0f s; the assets cover "
