@@ -78,7 +78,8 @@ def test_etl_of_a_day_without_data_warns_and_exits_0(
         (
             ["--date", "2024-03-01"],
             {"api": True},
-            "error: 2024-03-01: the API at http://127.0.0.1:",
+            # Without [[turbines]] the fleet is asked of the API first, before any day.
+            "error: the API at http://127.0.0.1:",
         ),
         (["--date", "2024-03-01"], {"target": True}, "error: the target database at "),
         (["--date", "2024-03-01"], {"bad": True}, "error: invalid configuration: WINDPIPE_ETL_"),
