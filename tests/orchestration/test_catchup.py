@@ -64,6 +64,8 @@ def test_runs_cover_exactly_the_missing_pairs_and_stay_bounded() -> None:
         pairs = [pair for plan in plans for pair in plan.pairs()]
         assert sorted(pairs) == sorted((t, day) for t, days in missing.items() for day in days)
         assert all(plan.partitions <= bound for plan in plans)
+    year = plan_runs({"A": [d(n) for n in range(365)]}, max_partitions=400, max_days=100)
+    assert [p.partitions for p in year] == [100, 100, 100, 65]
     # Days loaded in the middle of a span split it: a failed run never covers them.
     holes = plan_runs({"A": [d(0), d(1), d(3)]})
     assert [(p.first, p.last) for p in holes] == [(d(0), d(1)), (d(3), d(3))]

@@ -5,9 +5,10 @@ source if it is empty (meanwhile ``windpipe dagster init`` creates Dagster's sto
 the API, one Dagster code server, the Dagster webserver and the Dagster daemon as child processes
 (``cli/supervisor.py``: each in its own process group, output in ``$WINDPIPE_DATA_DIR/logs``) and
 the live feed as a thread (``source/feed.py``, the loop of ``windpipe seed --follow``). Dagster's
-catch-up sensor then loads the past days; ``up`` watches Dagster (``orchestration/status.py``) and
-says when they are all materialized. On SIGINT/SIGTERM/SIGHUP the children are stopped, then the
-embedded PostgreSQL if ``up`` started it.
+catch-up sensor then loads each turbine's past days with data; ``up`` watches Dagster
+(``orchestration/status.py``) and the API, and says how far the catch-up is and when it is done.
+On SIGINT/SIGTERM/SIGHUP the children are stopped, then the embedded PostgreSQL if ``up`` started
+it.
 """
 
 import os
@@ -24,7 +25,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from windpipe.catalog import days_between
 from windpipe.cli.app import UserError, app, clean_errors, console, load_settings_or_exit
 from windpipe.cli.ports import require_free_port
 from windpipe.cli.supervisor import GRACE_SECONDS, Child, Stopper, stop_children
@@ -212,12 +212,30 @@ def services(prepared: Prepared, socket: Path) -> list[Child]:
     ]
 
 
-def past_days(first_day: date | None, today: date) -> set[date]:
-    """The days from the first day of data to yesterday: what the catch-up must materialize."""
-    yesterday = today - timedelta(days=1)
-    if first_day is None or first_day > yesterday:
-        return set()
-    return set(days_between(first_day, yesterday))
+Pair = tuple[str, date]
+#: How often ``up`` asks the API which past (turbine, day)s hold data, and reports progress.
+EXPECTED_EVERY_SECONDS = 10.0
+PROGRESS_EVERY_SECONDS = 15.0
+
+
+def past_pairs_with_data(settings: "Settings", turbines: list[str], today: date) -> set[Pair]:
+    """The (turbine, day)s before ``today`` that hold source data: what the catch-up loads."""
+    from windpipe.etl.session import api_client
+
+    with api_client(settings, retries=0) as client:
+        coverage = client.coverage()
+        if not coverage.rows or coverage.first is None or coverage.last is None:
+            return set()
+        last = min(coverage.last.date(), today - timedelta(days=1))
+        if last < coverage.first.date():
+            return set()
+        prints = client.fingerprints(coverage.first.date(), last, turbines)
+    return {pair for pair, fp in prints.items() if int(fp.partition(":")[0] or 0) > 0}
+
+
+def _span(pairs: set[Pair]) -> str:
+    days = sorted({d for _, d in pairs})
+    return f"{days[0]} to {days[-1]}" if days else ""
 
 
 def watch(
@@ -226,16 +244,24 @@ def watch(
     *,
     api_url: str,
     dagster_url: str,
-    past: set[date],
+    expected: Callable[[], set[Pair]],
     turbines: list[str],
     event: Callable[[str], None],
 ) -> Child | None:
-    """Report readiness and the catch-up until a stop signal or a crash; the child that crashed."""
-    from windpipe.orchestration.status import materialized_days, server_ready
+    """Report readiness and the catch-up until a stop signal or a crash; the child that crashed.
 
-    api_ready = dagster_ready = caught_up = False
+    The catch-up is measured per (turbine, day) with data (``expected``, asked of the API every
+    ``EXPECTED_EVERY_SECONDS``) against what Dagster has materialized; history imported while
+    ``up`` runs is reported and followed too.
+    """
+    from windpipe.orchestration.status import materialized_by_turbine, server_ready
+
+    api_ready = dagster_ready = False
+    caught_up: bool | None = None  # None until the first report
     reported_failures = 0
-    next_poll = 0.0
+    next_poll = next_expected = next_progress = 0.0
+    wanted: set[Pair] | None = None
+    shown = -1
     while not stopper.event.wait(0.25):
         crashed = next((c for c in children if c.exit_code() is not None), None)
         if crashed is not None:
@@ -246,25 +272,51 @@ def watch(
         if not dagster_ready and server_ready(dagster_url):
             dagster_ready = True
             event(f"Dagster UI ready at {dagster_url}")
-        if dagster_ready and not caught_up and time.monotonic() >= next_poll:
-            next_poll = time.monotonic() + 1.0
-            try:
-                done, failed = materialized_days(dagster_url, turbines=turbines)
-            except Exception:  # the UI may be busy starting; ask again
-                continue
-            if failed > reported_failures:
-                reported_failures = failed
-                event(f"{failed} partition(s) failed; see {dagster_url}/runs")
-            if past <= done:
+        now = time.monotonic()
+        if not (api_ready and dagster_ready) or now < next_poll:
+            continue
+        next_poll = now + 1.0
+        try:
+            if wanted is None or now >= next_expected:
+                wanted = expected()
+                next_expected = now + EXPECTED_EVERY_SECONDS
+            per_turbine, failed = materialized_by_turbine(dagster_url, turbines=turbines)
+        except Exception:  # the API or the UI may be busy starting; ask again
+            continue
+        done = {(t, d) for t, days in per_turbine.items() for d in days}
+        left = wanted - done
+        if failed > reported_failures:
+            event(
+                f"{failed} partition(s) failed (days with data not loaded); the catch-up asks "
+                f"for them again in smaller runs; see {dagster_url}/runs"
+            )
+        reported_failures = failed
+        if not left:
+            if caught_up is not True:
                 caught_up = True
-                if past:
-                    fleet = f" of {len(turbines)} turbines" if len(turbines) > 1 else ""
+                if wanted:
+                    count = len({t for t, _ in wanted})
                     event(
-                        f"catch-up done: all {len(past)} past days{fleet} materialized "
-                        f"({min(past)} to {max(past)}); today refreshes every 10 minutes"
+                        f"catch-up done: all {len(wanted):,} past (turbine, day)s with data "
+                        f"materialized ({count} turbine{'s' if count > 1 else ''}, "
+                        f"{_span(wanted)}); today refreshes every 10 minutes"
                     )
                 else:
-                    event("no past days to catch up; today refreshes every 10 minutes")
+                    event("no past days with data to catch up; today refreshes every 10 minutes")
+            continue
+        if caught_up:
+            event(
+                f"catch-up: {len(left):,} new (turbine, day)s with data to materialize "
+                f"({', '.join(sorted({t for t, _ in left}))}, {_span(left)})"
+            )
+            next_progress = 0.0
+        caught_up = False
+        if now >= next_progress and len(left) != shown:
+            shown, next_progress = len(left), now + PROGRESS_EVERY_SECONDS
+            event(
+                f"catch-up: {len(wanted) - len(left):,} of {len(wanted):,} past (turbine, day)s "
+                "with data materialized"
+            )
     return None
 
 
@@ -321,14 +373,14 @@ def run_up(settings: "Settings") -> int:
     say(f"logs          {prepared.logs}/{{api,code,webserver,daemon}}.log")
     say("Ctrl-C stops everything.")
 
-    past = past_days(prepared.first_day, datetime.now(UTC).date())
+    turbines = [t.id for t in settings.fleet]
     crashed = watch(
         children,
         stopper,
         api_url=api_url,
         dagster_url=dagster_url,
-        past=past,
-        turbines=[t.id for t in settings.fleet],
+        expected=lambda: past_pairs_with_data(settings, turbines, datetime.now(UTC).date()),
+        turbines=turbines,
         event=event,
     )
     try:

@@ -9,11 +9,15 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-#: The most (turbine, day) partitions one catch-up run covers. Dagster writes an event per
-#: partition when a run is created, and more when it fails; measured here on two cores
-#: (``bench/catchup.py``), a run of 120 partitions starts in 0.6 s, 1,460 in 18 s and 4,000 in
-#: 75 s, against a start timeout of 120 s: runs of at most 400 start in a few seconds.
+#: The most (turbine, day) partitions, and days, one catch-up run covers. Dagster writes an event
+#: per partition when a run is created, and more when it fails, at a cost that grows faster than
+#: the days; measured here on two cores (``bench/catchup.py``), a run starts 0.6 s after its first
+#: event over 30 days x 4 turbines, 4.1 s over 100 x 4, 11.8 s over 400 x 1, 18 s over 365 x 4
+#: and 75 s over 1,000 x 4, against Dagster's start timeout of 120 s (which the run worker's own
+#: start-up, ~5 s, also counts against): runs of at most 100 days and 400 partitions start in
+#: about 4 s.
 MAX_RUN_PARTITIONS = 400
+MAX_RUN_DAYS = 100
 #: The most partitions requested in one sensor tick (the rest wait for the next ticks).
 MAX_TICK_PARTITIONS = 4 * MAX_RUN_PARTITIONS
 #: After this many failed runs, a (turbine, day) is no longer requested (reported instead).
@@ -61,9 +65,11 @@ def plan_runs(
     missing: Mapping[str, Iterable[date]],
     *,
     max_partitions: int = MAX_RUN_PARTITIONS,
+    max_days: int = MAX_RUN_DAYS,
     order: Iterable[str] | None = None,
 ) -> list[RunPlan]:
-    """Runs covering exactly the ``missing`` (turbine, day)s, each of at most ``max_partitions``.
+    """Runs covering exactly the ``missing`` (turbine, day)s, each of at most ``max_partitions``
+    and ``max_days``.
 
     Consecutive days missed by the same turbines share a run; a run never covers a day or a
     turbine that is not missing, so a run that fails marks as failed only what was missing.
@@ -79,7 +85,7 @@ def plan_runs(
 
     def close() -> None:
         if segment:
-            plans.extend(_bounded(segment[0], segment[-1], group, max_partitions))
+            plans.extend(_bounded(segment[0], segment[-1], group, max_partitions, max_days))
 
     for day in sorted(by_day):
         turbines = tuple(sorted(by_day[day], key=lambda t: rank.get(t, len(rank))))
@@ -93,14 +99,14 @@ def plan_runs(
 
 
 def _bounded(
-    first: date, last: date, turbines: tuple[str, ...], max_partitions: int
+    first: date, last: date, turbines: tuple[str, ...], max_partitions: int, max_days: int
 ) -> list[RunPlan]:
     """``[first, last]`` x ``turbines`` cut into runs of at most ``max_partitions``."""
     limit = max(1, max_partitions)
     groups = [turbines[i : i + limit] for i in range(0, len(turbines), limit)]
     plans = []
     for chosen in groups:
-        span = max(1, limit // len(chosen))
+        span = max(1, min(max_days, limit // len(chosen)))
         day = first
         while day <= last:
             upto = min(last, day + timedelta(days=span - 1))
