@@ -150,6 +150,17 @@ def _default_signals() -> dict[str, SignalConfig]:
     }
 
 
+def did_you_mean(word: str, accepted: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean x?)`` for a misspelt key, or nothing when no accepted key is close."""
+    import difflib  # 2 ms of import, paid only by a misspelt configuration
+
+    close = difflib.get_close_matches(word, accepted, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    listed = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return f" (did you mean {listed}?)"
+
+
 def config_path() -> Path:
     """The configuration file in effect: ``$WINDPIPE_CONFIG``, or ``./windpipe.toml``."""
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE).expanduser()
@@ -185,7 +196,8 @@ class TomlFileSource(PydanticBaseSettingsSource):
                 for sub, item in value.items():
                     if sub not in self._SECTIONS[key]:
                         raise ConfigError(
-                            f"{self.path}: unknown key {key}.{sub}; accepted in [{key}]: "
+                            f"{self.path}: unknown key {key}.{sub}"
+                            f"{did_you_mean(sub, self._SECTIONS[key])}; accepted in [{key}]: "
                             + ", ".join(self._SECTIONS[key])
                         )
                     self.values[f"{key}_{sub}"] = item
@@ -194,7 +206,8 @@ class TomlFileSource(PydanticBaseSettingsSource):
             else:
                 accepted = sorted({*self._SECTIONS, *self._TABLES, *fields})
                 raise ConfigError(
-                    f"{self.path}: unknown key {key!r}; accepted: {', '.join(accepted)}"
+                    f"{self.path}: unknown key {key}{did_you_mean(key, accepted)}; "
+                    f"accepted: {', '.join(accepted)}"
                 )
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
@@ -486,7 +499,7 @@ class Settings(BaseSettings):
         ids = [t.id for t in value]
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
-            raise ValueError(f"duplicate turbine id(s) {twice}; each id must be unique")
+            raise ValueError(f"duplicate turbine id {', '.join(twice)}; each id must be unique")
         return value
 
     @field_validator("signals")
@@ -631,8 +644,11 @@ def load_settings(**overrides: object) -> Settings:
         for err in exc.errors():
             message = str(err["msg"]).removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                table = str(err["loc"][0])
-                message = f"unknown key; accepted: {', '.join(_ACCEPTED.get(table, []))}"
+                accepted = _ACCEPTED.get(str(err["loc"][0]), [])
+                key = str(err["loc"][-1])
+                message = (
+                    f"unknown key{did_you_mean(key, accepted)}; accepted: {', '.join(accepted)}"
+                )
             elif err["type"] not in ("value_error", "missing") and isinstance(err["input"], str):
                 message = f"{err['input']!r}: {message}"  # pydantic's own messages omit the value
             if str(err["type"]).startswith(("date", "datetime")):

@@ -166,6 +166,9 @@ def create_app(
         parts = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "query")
+            if err.get("type") == "missing":  # pydantic's "Field required (got None)" reads as code
+                parts.append(f"{where} is required")
+                continue
             parts.append(
                 f"{where}: {err.get('msg')}"
                 + (f" (got {shown(err['input'])})" if "input" in err else "")
