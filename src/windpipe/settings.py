@@ -304,7 +304,7 @@ class Settings(BaseSettings):
         default="INFO", description="Log level of the services."
     )
 
-    # -- The connector API under load and attack (issue 14): bounded resources, least privilege,
+    # -- The connector API under load and attack: bounded resources, least privilege,
     # authentication. Defaults suit one machine: keys off, loopback names only, a small pool.
     api_source_db_url: str | None = Field(
         default=None,
@@ -391,9 +391,9 @@ class Settings(BaseSettings):
             hosts.append(self.api_host)
         return hosts
 
-    # -- end of issue 14's block
+    # -- end of the API's load and security settings
 
-    # -- API worker processes (issue 12): one by default; more only where cores are free for them.
+    # -- API worker processes: one by default; more only where cores are free for them.
     api_workers: int = Field(
         default=1,
         description="uvicorn worker processes of `windpipe api` (1..32); each has its own pool.",
@@ -411,7 +411,7 @@ class Settings(BaseSettings):
 
     # -- end of the API workers block
 
-    # -- The dashboard (issue 16): the API reads the target too, as the read-only role.
+    # -- The dashboard: the API reads the target too, as the read-only role.
     api_target_db_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL the API reads the target with (/aggregates, /ui); default: "

@@ -91,7 +91,7 @@ def create_app(
     app.state.api_keys = parse_entries(settings.api_key_hashes)
     app.include_router(router)
     app.include_router(fingerprints_router)
-    # The dashboard (issue 16): the target's aggregates over HTTP and the pages drawn from them.
+    # The dashboard: the target's aggregates over HTTP and the pages drawn from them.
     init_target(app, target_conninfo)
     app.include_router(aggregates_router)
     app.include_router(ui_router)
