@@ -230,7 +230,7 @@ def database_error_line(exc: BaseException) -> str | None:
     return reason if reason.startswith("connection") else f"database connection failed: {reason}"
 
 
-# -- the API's read-only role (issue 14) ---------------------------------------------------------
+# -- the API's read-only role: it reads, never writes ----------------------------------------------
 
 
 def reader_role_applies(settings: Settings) -> bool:
@@ -294,7 +294,7 @@ def ensure_reader_role(source: Engine, role: str, password: str | None) -> bool:
     return created
 
 
-# -- the dashboard reads the target as the same read-only role (issue 16) ------------------------
+# -- the dashboard reads the target as the same read-only role -------------------------------------
 
 
 def target_reader_role_applies(settings: Settings) -> bool:

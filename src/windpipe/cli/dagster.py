@@ -173,7 +173,7 @@ def webserver(
         "--port",
         str(port or settings.dagster_port),
         # The UI has no authentication of its own: WINDPIPE_DAGSTER_READ_ONLY=true at least takes
-        # away launching, terminating and wiping (see README, Security).
+        # away launching, terminating and wiping (see docs/api.md, Security).
         *(["--read-only"] if settings.dagster_read_only else []),
     ]
     _exec(argv, env)

@@ -106,7 +106,8 @@ def chosen_turbines(settings: Settings, turbines: Sequence[str] | None = None) -
     unknown = [t for t in turbines if t not in fleet]
     if unknown:
         raise ConfigError(
-            f"unknown turbine(s) {unknown}; the configuration has: {', '.join(fleet)}"
+            f"unknown turbine{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"known: {', '.join(fleet)}"
         )
     return list(dict.fromkeys(turbines))
 
