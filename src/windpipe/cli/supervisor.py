@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,18 +153,49 @@ def stop_children(children: list[Child], *, grace: float = GRACE_SECONDS) -> lis
     return killed
 
 
+def default_stop_signals() -> None:
+    """Give the stop signals their default action, for a program about to be exec'd.
+
+    A signal ignored here stays ignored across ``exec`` (a script's background job inherits an
+    ignored SIGINT), and Python then installs no KeyboardInterrupt for it: Dagster's processes,
+    which map SIGTERM to whatever SIGINT does, would then ignore both.
+    """
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+
+
 class Stopper:
-    """Turns SIGINT/SIGTERM/SIGHUP into an event; a second signal asks to hurry."""
+    """Turns SIGINT/SIGTERM/SIGHUP into an event; a second signal asks to hurry.
+
+    Installing it replaces whatever the process inherited, an ignored SIGINT included (POSIX
+    shells start a script's background jobs with SIGINT and SIGQUIT ignored).
+    """
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.hurry = False
         self.signal_name = ""
 
+    @property
+    def exit_code(self) -> int:
+        """128 + the number of the signal that asked to stop (130 for SIGINT), else 0."""
+        return 128 + signal.Signals[self.signal_name] if self.signal_name else 0
+
     def install(self) -> None:
         """Handle the stop signals from now on (main thread only, as Python requires)."""
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._handle)
+
+    @contextlib.contextmanager
+    def installed(self) -> "Iterator[Stopper]":
+        """Handle the stop signals within the block, then put back the handlers there were."""
+        saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+        self.install()
+        try:
+            yield self
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.event.is_set():
