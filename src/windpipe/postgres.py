@@ -187,6 +187,15 @@ def database_url(settings: Settings, role: Role, *, start: bool = True) -> URL:
     return server.set(database=DATABASE_NAMES[role])
 
 
+#: The ``application_name`` of the API's sessions: who they are in ``pg_stat_activity``.
+API_APPLICATION_NAME = "windpipe-api"
+
+
+def named(url: URL, application: str) -> URL:
+    """``url`` with sessions named ``application`` (``pg_stat_activity.application_name``)."""
+    return url.update_query_dict({"application_name": application})
+
+
 def libpq_conninfo(url: URL) -> str:
     """A libpq connection URI (for psycopg and ADBC) from a SQLAlchemy URL."""
     return url.set(drivername="postgresql").render_as_string(hide_password=False)

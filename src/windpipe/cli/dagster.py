@@ -65,8 +65,11 @@ def dagster_env() -> dict[str, str]:
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:
+    from windpipe.cli.supervisor import default_stop_signals
+
     sys.stdout.flush()
     sys.stderr.flush()
+    default_stop_signals()  # so Dagster stops on SIGINT and SIGTERM whatever this one inherited
     os.execvpe(argv[0], argv, env)
 
 

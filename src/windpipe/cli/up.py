@@ -92,7 +92,10 @@ def prepare(settings: "Settings", say: Callable[[str], None]) -> Prepared:
     # target's models would cost `up` ~30 MiB (Polars) for the rest of its life.
     logs = data_dir / "logs"
     schemas = Child("db-init", [*windpipe_argv(), "db", "init"], logs / "db-init.log")
-    schemas.start({**os.environ, **urls})
+    # Without the URLs `up` resolved: `db init` then sees the configuration as the user wrote it
+    # (the running embedded server, found through the data directory) and manages the API's
+    # read-only role wherever a standalone `windpipe db init` would.
+    schemas.start({**os.environ, "WINDPIPE_DATA_DIR": str(data_dir)})
     source = make_engine(urls["WINDPIPE_SOURCE_DB_URL"])
     first_day = seed_if_empty(source, settings, say)
     try:
@@ -126,8 +129,33 @@ def start_databases(
     urls = {
         "WINDPIPE_SOURCE_DB_URL": source_url.render_as_string(hide_password=False),
         "WINDPIPE_TARGET_DB_URL": target_url.render_as_string(hide_password=False),
+        **api_reader_urls(settings),
     }
     return urls, started
+
+
+def api_reader_urls(settings: "Settings") -> dict[str, str]:
+    """``WINDPIPE_API_SOURCE_DB_URL``/``_TARGET_DB_URL`` as the read-only role, where it applies.
+
+    The children get the database URLs ``up`` resolved, so on their own they would take the
+    embedded server for a configured one and read as its superuser: the API's URLs are settled
+    here, from the configuration as the user wrote it (what a standalone ``windpipe api`` uses).
+    """
+    from windpipe.postgres import (
+        api_database_url,
+        api_target_database_url,
+        reader_role_applies,
+        target_reader_role_applies,
+    )
+
+    urls = {}
+    if settings.api_source_db_url or reader_role_applies(settings):
+        url = api_database_url(settings)
+        urls["WINDPIPE_API_SOURCE_DB_URL"] = url.render_as_string(hide_password=False)
+    if settings.api_target_db_url or target_reader_role_applies(settings):
+        url = api_target_database_url(settings)
+        urls["WINDPIPE_API_TARGET_DB_URL"] = url.render_as_string(hide_password=False)
+    return urls
 
 
 def seed_if_empty(source: "Engine", settings: "Settings", say: Callable[[str], None]) -> date:
