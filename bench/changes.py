@@ -1,4 +1,4 @@
-"""Change detection's figures (issue 15), side by side in one run.
+"""Change detection's figures, side by side in one run.
 
     uv run python bench/changes.py             # 10 turbines x 30 days at 1 Hz (~26 M samples)
     uv run python bench/changes.py --days 5    # a smaller source, for a quick look

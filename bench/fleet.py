@@ -1,4 +1,4 @@
-"""The fleet's figures (issue 11), side by side in one run: a 10-turbine farm beside one turbine.
+"""The fleet's figures, side by side in one run: a 10-turbine farm beside one turbine.
 
     uv run python bench/fleet.py              # every figure (seeds ~6.2 M rows first, ~1 min)
     uv run python bench/fleet.py --runs 9     # more runs of each timed command
@@ -285,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ]
         finally:
             api.stop()
-        print("\n== issue 11's figures (headroom: > 1.0x meets the target)")
+        print("\n== the fleet's figures against their targets (headroom: > 1.0x meets the target)")
         print(f"{'figure':<40} {'measured':>18} {'target':>18} {'headroom':>9}")
         for figure, measured, target, headroom in rows:
             print(f"{figure:<40} {measured:>18} {target:>18} {headroom:>9}")

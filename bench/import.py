@@ -1,4 +1,4 @@
-"""``windpipe import``'s figures (issue 13), side by side in one run: CSV beside Parquet beside
+"""``windpipe import``'s figures, side by side in one run: CSV beside Parquet beside
 ``psql \\copy`` of the same file.
 
     uv run python bench/import.py                  # 5 M rows (~0.5 GB of CSV), ~2 min
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             print("psql not found: no \\copy figure")
 
-        print(f"\n== issue 13's figures ({args.rows:,} rows; rate = rows of the file / wall time)")
+        print(f"\n== import figures ({args.rows:,} rows; rate = rows of the file / wall time)")
         print(f"{'loader':<42} {'wall':>8} {'rows/s':>12} {'peak RSS':>10}")
         for label, seconds, rss, _ in results:
             print(

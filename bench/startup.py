@@ -74,10 +74,13 @@ def main() -> None:
                 times[name].append(_time(argv, env))
         api.stop()
         base = statistics.median(times["python -c pass"])
-        print(f"{'command':<72} {'median':>8} {'min':>8} {'- python':>9}")
+        print(f"{'command':<72} {'median':>8} {'min':>8} {'- python':>9} {'/ python':>9}")
         for name, values in times.items():
             median = statistics.median(values)
-            print(f"{name:<72} {median:>7.3f}s {min(values):>7.3f}s {median - base:>8.3f}s")
+            print(
+                f"{name:<72} {median:>7.3f}s {min(values):>7.3f}s {median - base:>8.3f}s "
+                f"{median / base:>8.1f}x"
+            )
     finally:
         stop_embedded(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)

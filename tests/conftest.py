@@ -20,7 +20,13 @@ from starlette.types import ASGIApp
 
 from windpipe.api import create_app
 from windpipe.etl.store import ensure_schema as ensure_target_schema
-from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
+from windpipe.postgres import (
+    database_url,
+    embedded_status,
+    libpq_conninfo,
+    make_engine,
+    stop_embedded,
+)
 from windpipe.settings import Settings, TurbineConfig, load_settings
 from windpipe.source import store as source_store
 from windpipe.source.generator import farm
@@ -51,6 +57,46 @@ def fresh_data_dir(prefix: str = "windpipe-test-") -> Iterator[Path]:
         with suppress(Exception):
             stop_embedded(path)
         shutil.rmtree(path, ignore_errors=True)
+
+
+#: Where a command keeps its embedded PostgreSQL when nothing sets WINDPIPE_DATA_DIR: the working
+#: directory's ``.windpipe`` (the checkout's, under `make test`). A test that starts one there
+#: must not leave it running: the suite stops it at the end and names the test that started it.
+DEFAULT_DATA_DIR = Path(".windpipe").resolve()
+#: A developer's own server there (`windpipe up` in the checkout) is theirs: left alone.
+_RUNNING_BEFORE = embedded_status(DEFAULT_DATA_DIR).running
+_STARTED_BY: list[str] = []
+
+
+def stop_left_running(data_dir: Path, *, running_before: bool) -> bool:
+    """Stop the embedded server in ``data_dir`` if one runs that did not before; whether it did."""
+    if running_before or not embedded_status(data_dir).running:
+        return False
+    return stop_embedded(data_dir)
+
+
+@pytest.fixture(autouse=True)
+def _note_a_server_in_the_default_data_dir(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Note the first test after which an embedded server runs in the default data directory."""
+    yield
+    if not _RUNNING_BEFORE and not _STARTED_BY and embedded_status(DEFAULT_DATA_DIR).running:
+        _STARTED_BY.append(request.node.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop what a test started in the default data directory and left running."""
+    if stop_left_running(DEFAULT_DATA_DIR, running_before=_RUNNING_BEFORE):
+        _STARTED_BY.append(f"stopped the embedded PostgreSQL left running in {DEFAULT_DATA_DIR}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which test started an embedded server in the default data directory, if one did."""
+    if _STARTED_BY:
+        terminalreporter.write_line(
+            "embedded PostgreSQL in the default data directory: first seen running after "
+            + "; ".join(_STARTED_BY),
+            yellow=True,
+        )
 
 
 @pytest.fixture(scope="session")

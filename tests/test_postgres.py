@@ -56,3 +56,17 @@ def test_refused_connection_is_one_clear_line(settings: Settings) -> None:
 def test_libpq_conninfo_connects(settings: Settings) -> None:
     with psycopg.connect(libpq_conninfo(database_url(settings, "source"))) as conn:
         assert conn.execute("SELECT current_database()").fetchone() == ("windpipe_source",)
+
+
+def test_a_server_a_test_leaves_running_is_stopped_at_the_end_of_the_suite() -> None:
+    """What the suite does with the default data directory's server (tests/conftest.py)."""
+    from tests.conftest import fresh_data_dir, stop_left_running
+
+    with fresh_data_dir(prefix="windpipe-left-") as path:
+        settings = load_settings(data_dir=path, _env_file=None)
+        database_url(settings, "source")  # starts it, as a command without WINDPIPE_DATA_DIR would
+        assert embedded_status(path).running
+        assert stop_left_running(path, running_before=True) is False  # someone else's: kept
+        assert embedded_status(path).running
+        assert stop_left_running(path, running_before=False) is True
+        assert not embedded_status(path).running

@@ -181,13 +181,16 @@ def test_without_a_file_the_brief_is_the_default(in_tmp: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("bogus = 1\n", "windpipe.toml: unknown key 'bogus'; accepted: "),
-        ("[etl]\nwindows = '1h'\n", "windpipe.toml: unknown key etl.windows; accepted in [etl]: "),
+        ("bogus = 1\n", "windpipe.toml: unknown key bogus; accepted: "),
+        (
+            "[etl]\nwindows = '1h'\n",
+            "windpipe.toml: unknown key etl.windows (did you mean window?); accepted in [etl]: ",
+        ),
         ("[etl]\nwindow = '7min'\n", "windpipe.toml: etl.window: window '7min' is not a duration"),
         ("[etl]\naggregations = ['median']\n", "windpipe.toml: etl.aggregations: unknown agg"),
         (
             "[[turbines]]\nid = 'A'\n[[turbines]]\nid = 'A'\n",
-            "windpipe.toml: turbines: duplicate turbine id(s) ['A']",
+            "windpipe.toml: turbines: duplicate turbine id A; each id must be unique",
         ),
         (
             "[[turbines]]\nid = 'A'\nrotor = 1\n",

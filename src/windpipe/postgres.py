@@ -187,6 +187,15 @@ def database_url(settings: Settings, role: Role, *, start: bool = True) -> URL:
     return server.set(database=DATABASE_NAMES[role])
 
 
+#: The ``application_name`` of the API's sessions: who they are in ``pg_stat_activity``.
+API_APPLICATION_NAME = "windpipe-api"
+
+
+def named(url: URL, application: str) -> URL:
+    """``url`` with sessions named ``application`` (``pg_stat_activity.application_name``)."""
+    return url.update_query_dict({"application_name": application})
+
+
 def libpq_conninfo(url: URL) -> str:
     """A libpq connection URI (for psycopg and ADBC) from a SQLAlchemy URL."""
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -230,7 +239,7 @@ def database_error_line(exc: BaseException) -> str | None:
     return reason if reason.startswith("connection") else f"database connection failed: {reason}"
 
 
-# -- the API's read-only role (issue 14) ---------------------------------------------------------
+# -- the API's read-only role: it reads, never writes ----------------------------------------------
 
 
 def reader_role_applies(settings: Settings) -> bool:
@@ -294,7 +303,7 @@ def ensure_reader_role(source: Engine, role: str, password: str | None) -> bool:
     return created
 
 
-# -- the dashboard reads the target as the same read-only role (issue 16) ------------------------
+# -- the dashboard reads the target as the same read-only role -------------------------------------
 
 
 def target_reader_role_applies(settings: Settings) -> bool:

@@ -154,6 +154,17 @@ def _default_signals() -> dict[str, SignalConfig]:
     }
 
 
+def did_you_mean(word: str, accepted: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean x?)`` for a misspelt key, or nothing when no accepted key is close."""
+    import difflib  # 2 ms of import, paid only by a misspelt configuration
+
+    close = difflib.get_close_matches(word, accepted, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    listed = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return f" (did you mean {listed}?)"
+
+
 def config_path() -> Path:
     """The configuration file in effect: ``$WINDPIPE_CONFIG``, or ``./windpipe.toml``."""
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE).expanduser()
@@ -189,7 +200,8 @@ class TomlFileSource(PydanticBaseSettingsSource):
                 for sub, item in value.items():
                     if sub not in self._SECTIONS[key]:
                         raise ConfigError(
-                            f"{self.path}: unknown key {key}.{sub}; accepted in [{key}]: "
+                            f"{self.path}: unknown key {key}.{sub}"
+                            f"{did_you_mean(sub, self._SECTIONS[key])}; accepted in [{key}]: "
                             + ", ".join(self._SECTIONS[key])
                         )
                     self.values[f"{key}_{sub}"] = item
@@ -198,7 +210,8 @@ class TomlFileSource(PydanticBaseSettingsSource):
             else:
                 accepted = sorted({*self._SECTIONS, *self._TABLES, *fields})
                 raise ConfigError(
-                    f"{self.path}: unknown key {key!r}; accepted: {', '.join(accepted)}"
+                    f"{self.path}: unknown key {key}{did_you_mean(key, accepted)}; "
+                    f"accepted: {', '.join(accepted)}"
                 )
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
@@ -296,7 +309,7 @@ class Settings(BaseSettings):
         default="INFO", description="Log level of the services."
     )
 
-    # -- The connector API under load and attack (issue 14): bounded resources, least privilege,
+    # -- The connector API under load and attack: bounded resources, least privilege,
     # authentication. Defaults suit one machine: keys off, loopback names only, a small pool.
     api_source_db_url: str | None = Field(
         default=None,
@@ -383,9 +396,9 @@ class Settings(BaseSettings):
             hosts.append(self.api_host)
         return hosts
 
-    # -- end of issue 14's block
+    # -- end of the API's load and security settings
 
-    # -- API worker processes (issue 12): one by default; more only where cores are free for them.
+    # -- API worker processes: one by default; more only where cores are free for them.
     api_workers: int = Field(
         default=1,
         description="uvicorn worker processes of `windpipe api` (1..32); each has its own pool.",
@@ -403,7 +416,7 @@ class Settings(BaseSettings):
 
     # -- end of the API workers block
 
-    # -- The dashboard (issue 16): the API reads the target too, as the read-only role.
+    # -- The dashboard: the API reads the target too, as the read-only role.
     api_target_db_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL the API reads the target with (/aggregates, /ui); default: "
@@ -491,7 +504,7 @@ class Settings(BaseSettings):
         ids = [t.id for t in value]
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
-            raise ValueError(f"duplicate turbine id(s) {twice}; each id must be unique")
+            raise ValueError(f"duplicate turbine id {', '.join(twice)}; each id must be unique")
         return value
 
     @field_validator("signals")
@@ -648,8 +661,11 @@ def load_settings(**overrides: object) -> Settings:
         for err in exc.errors():
             message = str(err["msg"]).removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                table = str(err["loc"][0])
-                message = f"unknown key; accepted: {', '.join(_ACCEPTED.get(table, []))}"
+                accepted = _ACCEPTED.get(str(err["loc"][0]), [])
+                key = str(err["loc"][-1])
+                message = (
+                    f"unknown key{did_you_mean(key, accepted)}; accepted: {', '.join(accepted)}"
+                )
             elif err["type"] not in ("value_error", "missing") and isinstance(err["input"], str):
                 message = f"{err['input']!r}: {message}"  # pydantic's own messages omit the value
             if str(err["type"]).startswith(("date", "datetime")):

@@ -53,6 +53,11 @@ def start_api(
     environ = {
         **os.environ,
         "WINDPIPE_SOURCE_DB_URL": source_url.render_as_string(hide_password=False),
+        # The dashboard's target on the same server: without a URL the API would start an
+        # embedded PostgreSQL of its own in the working directory's .windpipe, left running.
+        "WINDPIPE_TARGET_DB_URL": source_url.set(database="windpipe_target").render_as_string(
+            hide_password=False
+        ),
         "WINDPIPE_API_HOST": "127.0.0.1",
         "WINDPIPE_API_PORT": str(port),
         "WINDPIPE_LOG_LEVEL": "WARNING",

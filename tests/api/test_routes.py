@@ -155,7 +155,7 @@ def test_a_range_without_data_is_an_empty_answer(client: httpx.Client) -> None:
         ),
         (
             {"start": "2023-03-01", "end": "2024-03-01T00:00:01"},
-            "spans 366 days, 0:00:01, more than the maximum of 366 days",
+            "spans 366 days and 1 second, more than the maximum of 366 days",
         ),
         ({"start": "yesterday", "end": "2024-03-02"}, "start='yesterday' is not an ISO 8601"),
         (
@@ -171,7 +171,7 @@ def test_a_range_without_data_is_an_empty_answer(client: httpx.Client) -> None:
             {"start": "2020-01-01", "end": "2024-03-02"},
             "more than the maximum of 366 days (WINDPIPE_API_MAX_RANGE_DAYS)",
         ),
-        ({"end": "2024-03-02"}, "start: Field required"),
+        ({"end": "2024-03-02"}, "start is required"),
         ({"start": "2024-03-01; DROP TABLE data", "end": "2024-03-02"}, "is not an ISO 8601"),
         (
             {"start": "2024-03-01", "end": "2024-03-02", "variables": "power; DROP TABLE data"},

@@ -180,7 +180,7 @@ def test_config_show_names_where_each_value_came_from(
         text=True,
     )
     assert bad.returncode == 2
-    assert "fleet.toml: turbines: duplicate turbine id(s) ['A']" in bad.stderr
+    assert "fleet.toml: turbines: duplicate turbine id A; each id must be unique" in bad.stderr
 
 
 def test_config_show_says_a_running_api_keeps_the_fleet_it_started_with(live_api: LiveApi) -> None:

@@ -46,6 +46,13 @@ def _running(procs: list[psutil.Process]) -> list[psutil.Process]:
     return running
 
 
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []
+
+
 @pytest.fixture
 def children() -> Iterator[list[Child]]:
     """Children a test starts; whatever is left of them is killed afterwards."""
@@ -90,9 +97,18 @@ def test_stop_children_ends_each_group_with_its_descendants(
     children.append(child)
     _wait_for_line(child, "ready")
     assert child.proc is not None
-    tree = [psutil.Process(child.proc.pid), *psutil.Process(child.proc.pid).children(True)]
+    leader = psutil.Process(child.proc.pid)
+
+    def escaped_sleeper() -> list[psutil.Process]:  # `setsid` execs `sleep 61` when it gets to it
+        return [p for p in leader.children(True) if _cmdline(p) == ["sleep", "61"]]
+
+    deadline = time.monotonic() + 20
+    while not escaped_sleeper():
+        assert time.monotonic() < deadline, [_cmdline(p) for p in leader.children(True)]
+        time.sleep(0.05)
+    tree = [leader, *leader.children(True)]
     assert len(tree) == 3
-    (escaped,) = [p for p in tree if p.cmdline() == ["sleep", "61"]]
+    (escaped,) = escaped_sleeper()
     began = time.monotonic()
     killed = stop_children([child], grace=1)
     assert time.monotonic() - began < 4

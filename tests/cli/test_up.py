@@ -18,7 +18,13 @@ from sqlalchemy import text
 
 from tests.conftest import fresh_data_dir
 from windpipe.orchestration.status import materialized_days
-from windpipe.postgres import database_url, embedded_status, make_engine, stop_embedded
+from windpipe.postgres import (
+    API_APPLICATION_NAME,
+    database_url,
+    embedded_status,
+    make_engine,
+    stop_embedded,
+)
 from windpipe.settings import load_settings
 from windpipe.testing import free_port
 
@@ -31,6 +37,7 @@ class Up:
 
     def __init__(self, data_dir: Path, api_port: int, dagster_port: int, out: Path) -> None:
         self.out = out
+        self.data_dir = data_dir
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDPIPE_", "DAGSTER_"))}
         env.update(
             WINDPIPE_DATA_DIR=str(data_dir),
@@ -133,6 +140,23 @@ def _past_days(api: str) -> set[date]:
     return {start + timedelta(days=i) for i in range((yesterday - start).days + 1)}
 
 
+def _api_sessions(up: Up) -> set[tuple[str, str]]:
+    """(user, database) of the API's sessions once it holds some on both databases, else empty."""
+    settings = load_settings(data_dir=up.data_dir, _env_file=None)
+    engine = make_engine(database_url(settings, "source", start=False))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT usename, datname FROM pg_stat_activity WHERE application_name = :a"),
+                {"a": API_APPLICATION_NAME},
+            ).all()
+    finally:
+        engine.dispose()
+    sessions = {(str(user), str(database)) for user, database in rows}
+    both = {database for _, database in sessions} >= {"windpipe_source", "windpipe_target"}
+    return sessions if both else set()
+
+
 @pytest.mark.slow
 def test_up_brings_everything_up_catches_up_and_stops_cleanly(
     up_data_dir: Path, tmp_path: Path
@@ -163,6 +187,15 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
             )
         engine.dispose()
         assert {d: per_day.get(d) for d in past} == {d: 144 * 8 for d in past}
+
+        # The API reads the source and the target as the read-only role, never as the superuser.
+        window = {"start": min(past).isoformat(), "end": max(past).isoformat()}
+        aggregates = httpx.get(f"{up.api}/aggregates", params=window, timeout=30)
+        assert aggregates.status_code == 200  # the dashboard's route: it reads the target
+        sessions = up.wait_for("the API's sessions on both databases", lambda: _api_sessions(up))
+        assert {user for user, _ in sessions} == {"windpipe_reader"}, sessions
+        db_init = (up_data_dir / "logs" / "db-init.log").read_text()
+        assert "API read-only role windpipe_reader" in db_init and "not managed" not in db_init
 
         names = " ".join(_cmdline(p) for p in up.tree()[1:])
         for part in ("windpipe api", "dagster api grpc", "dagster-webserver", "dagster-daemon"):
@@ -298,7 +331,7 @@ def test_up_never_writes_synthetic_rows_into_a_turbine_holding_imported_data(
         up.wait_for("the catch-up line", lambda: "catch-up done" in up.output())
         assert "not generated: R80711 holds imported data" in up.output()
         # Only days with data are counted: WTG01's ten seeded days and R80711's two.
-        assert "catch-up done: all 12 past days with data of 2 turbines materialized" in (
+        assert "catch-up done: all 12 past (turbine, day)s with data materialized (2 turbines" in (
             up.output()
         )
         started = datetime.now(UTC)

@@ -34,7 +34,14 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from sqlalchemy.engine import URL, make_url
 
-from windpipe.postgres import DATABASE_NAMES, libpq_conninfo
+from windpipe.postgres import (
+    DATABASE_NAMES,
+    api_database_url,
+    api_target_database_url,
+    libpq_conninfo,
+    reader_role_applies,
+    target_reader_role_applies,
+)
 from windpipe.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -505,6 +512,12 @@ def test_container_settings_are_valid_and_point_at_the_services(
         assert url.database in created
         assert url.username == postgres_env["POSTGRES_USER"]
         assert url.password == postgres_env["POSTGRES_PASSWORD"]
+    # The API reads both databases as the read-only role that the init service's `db init`
+    # creates with the same settings, never as POSTGRES_USER.
+    assert reader_role_applies(settings) and target_reader_role_applies(settings)
+    for reader in (api_database_url(settings, start=False), api_target_database_url(settings)):
+        assert reader.username == settings.api_db_role != postgres_env["POSTGRES_USER"]
+        assert reader.password is not None
     api = urlsplit(settings.base_api_url)
     assert (api.hostname, api.port) == ("api", settings.api_port)
     assert any(p[2] == settings.api_port for p in published_ports(services["api"]))

@@ -31,7 +31,7 @@ def test_data_of_chosen_turbines_and_unknown_ones_refused(farm_api: LiveApi) -> 
     assert {r["turbine"] for r in every} == set(TURBINES)
     refused = httpx.get(f"{farm_api.url}/data", params=params | {"turbines": "WTG01,WTG99"})
     assert refused.status_code == 422
-    assert "unknown turbine(s) 'WTG99'; known: WTG01, WTG02, WTG03" in refused.json()["detail"]
+    assert "unknown turbine 'WTG99'; known: WTG01, WTG02, WTG03" in refused.json()["detail"]
 
 
 def _sql_aggregates(source: Engine, day: date) -> dict[tuple[str, datetime, str], float]:

@@ -121,3 +121,23 @@ def test_webserver_and_daemon_catch_up_with_postgres_storage(
                 proc.wait()
         for log in logs.values():
             log.close()
+
+
+def test_dagster_commands_hand_dagster_the_default_stop_signals(tmp_path: Path) -> None:
+    """`windpipe dagster ...` replaces itself with Dagster: a SIGINT or SIGTERM its parent ignored
+    (a script's background job) must not stay ignored in Dagster, which then could not stop."""
+    probe = (
+        "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, "
+        "signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)"
+    )
+    launcher = (
+        "import os, signal, sys\n"
+        "from windpipe.cli.dagster import _exec\n"
+        "for sig in (signal.SIGINT, signal.SIGTERM):\n"
+        "    signal.signal(sig, signal.SIG_IGN)\n"
+        f"_exec([sys.executable, '-c', {probe!r}], dict(os.environ))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", launcher], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "True True"), result.stderr

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from subprocess import Popen
 
 import psycopg
 import pytest
@@ -140,39 +141,62 @@ def test_a_round_counts_what_it_added_and_a_caught_up_feed_adds_nothing(
     assert again in ([], [1])
 
 
-def test_seed_follow_runs_the_feed_until_ctrl_c(new_source: URL, tmp_path: Path) -> None:
-    """``windpipe seed --follow``: the same loop in the foreground; Ctrl-C is exit code 130."""
+def _follow(new_source: URL, tmp_path: Path, *, ignoring: str = "") -> tuple[Popen, Path]:
+    """``windpipe seed --follow`` on ``new_source``, once it has appended; with ``ignoring``
+    (e.g. ``"INT TERM"``) those signals arrive ignored, as a script's background job has them."""
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WINDPIPE_")}
     env["WINDPIPE_SOURCE_DB_URL"] = new_source.render_as_string(hide_password=False)
     env["WINDPIPE_DATA_DIR"] = str(tmp_path / "unused")
     env["PYTHONUNBUFFERED"] = "1"  # as in the image: each line as it is printed
     _create(new_source)
+    windpipe = str(Path(sys.executable).with_name("windpipe"))
+    argv = [windpipe, "seed", "--start", yesterday.isoformat(), "--days", "1", "--follow"]
+    # `trap "" SIG` is how a shell ignores a signal; `exec` keeps it ignored in the program.
+    shell = ["sh", "-c", f'trap "" {ignoring}; exec "$@"', "sh"] if ignoring else []
     out = tmp_path / "follow.out"
     with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("windpipe")),
-                "seed",
-                "--start",
-                yesterday.isoformat(),
-                "--days",
-                "1",
-                "--follow",
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        proc = subprocess.Popen([*shell, *argv], stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:
-        _eventually(lambda: "appended" in out.read_text(), timeout=60)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 130
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _eventually(lambda: "appended" in out.read_text(), timeout=120)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, out
+
+
+def _exit_code_after(proc: Popen, sig: int) -> int | None:
+    """Send ``sig``; the exit code once the process ends (a generous bound), else None."""
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
+
+
+def test_seed_follow_runs_the_feed_until_ctrl_c(new_source: URL, tmp_path: Path) -> None:
+    """``windpipe seed --follow``: the same loop in the foreground; Ctrl-C is exit code 130."""
+    proc, out = _follow(new_source, tmp_path)
+    assert _exit_code_after(proc, signal.SIGINT) == 130
     lines = out.read_text().splitlines()
     assert lines[-3] == "following: one sample a minute per turbine (Ctrl-C to stop)"
     assert lines[-2].endswith(" sample(s)") and " appended " in lines[-2]
     assert lines[-1] == "interrupted"
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "last_line"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "stopped (SIGTERM)")],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_seed_follow_stops_on_signals_its_parent_ignored(
+    new_source: URL, tmp_path: Path, sig: int, code: int, last_line: str
+) -> None:
+    """Launched with SIGINT and SIGTERM ignored (a script's background job, `nohup`-like
+    wrappers), the feed still stops on each of them, as `docker stop` and Ctrl-C expect."""
+    proc, out = _follow(new_source, tmp_path, ignoring="INT TERM")
+    assert _exit_code_after(proc, sig) == code, out.read_text()
+    assert out.read_text().splitlines()[-1] == last_line

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import new_database
 from windpipe.cli import app
-from windpipe.cli.up import caught_up_message, seed_if_empty
+from windpipe.cli.up import seed_if_empty
 from windpipe.errors import SeedInputError
 from windpipe.settings import ImportConfig, load_settings
 from windpipe.source import store
@@ -154,13 +154,3 @@ def test_cli_seed_without_configuration_leaves_imported_turbines_alone(
     assert "seeded 2,880 rows of 2 turbine(s)" in result.output  # WTG01 and WTG02, as before
     assert held(source, "R80711") == before
     assert refused.exit_code == 0, refused.output  # WTG01 alone is synthetic: allowed
-
-
-def test_up_reports_only_past_days_that_hold_data() -> None:
-    day = datetime(2026, 12, 1).date()
-    past = {"WTG01": {day, day + timedelta(days=1)}, "R80711": set()}
-    assert caught_up_message(past) == (
-        "catch-up done: all 2 past days with data materialized (2026-12-01 to 2026-12-02); "
-        "today refreshes every 10 minutes"
-    )
-    assert caught_up_message({"R80711": set()}).startswith("no past days with data")

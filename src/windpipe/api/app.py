@@ -91,7 +91,7 @@ def create_app(
     app.state.api_keys = parse_entries(settings.api_key_hashes)
     app.include_router(router)
     app.include_router(fingerprints_router)
-    # The dashboard (issue 16): the target's aggregates over HTTP and the pages drawn from them.
+    # The dashboard: the target's aggregates over HTTP and the pages drawn from them.
     init_target(app, target_conninfo)
     app.include_router(aggregates_router)
     app.include_router(ui_router)
@@ -166,6 +166,9 @@ def create_app(
         parts = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "query")
+            if err.get("type") == "missing":  # pydantic's "Field required (got None)" reads as code
+                parts.append(f"{where} is required")
+                continue
             parts.append(
                 f"{where}: {err.get('msg')}"
                 + (f" (got {shown(err['input'])})" if "input" in err else "")

@@ -156,9 +156,28 @@ def check_turbines(names: Sequence[str], known: Sequence[str]) -> None:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise QueryError(
-            f"unknown turbine(s) {', '.join(shown(n) for n in unknown[:5])}; "
+            f"unknown turbine{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(shown(n) for n in unknown[:5])}; "
             f"known: {', '.join(list(known)[:50]) or 'none yet'}"
         )
+
+
+def span_text(span: timedelta) -> str:
+    """A duration as people write it: ``2,527 days``, ``366 days and 1 second``."""
+
+    def count(n: int, unit: str) -> str:
+        return f"{n:,} {unit}{'' if n == 1 else 's'}"
+
+    seconds = int(span.total_seconds())  # sub-second rests do not change what a reader decides
+    days, rest = divmod(seconds, 86_400)
+    parts = [
+        count(n, unit)
+        for n, unit in ((days, "day"), (rest // 3600, "hour"), (rest % 3600 // 60, "minute"))
+        if n
+    ]
+    if rest % 60 or not parts:
+        parts.append(count(rest % 60, "second"))
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def check_range(start: datetime, end: datetime, max_days: int) -> None:
@@ -170,6 +189,6 @@ def check_range(start: datetime, end: datetime, max_days: int) -> None:
         )
     if end - start > timedelta(days=max_days):
         raise QueryError(
-            f"the range [start, end) spans {end - start}, more than the maximum of "
+            f"the range [start, end) spans {span_text(end - start)}, more than the maximum of "
             f"{max_days} days (WINDPIPE_API_MAX_RANGE_DAYS); split the request"
         )

@@ -1,7 +1,8 @@
 """The ``windpipe`` command line: one Typer app, one module per group of commands.
 
 Command modules import heavy libraries inside the command bodies, so ``windpipe etl`` never pays for
-Dagster or FastAPI.
+Dagster or FastAPI. ``windpipe --version`` does not come here at all: ``windpipe.__main__``, the
+console script's entry point, answers it before Typer is imported.
 """
 
 import sys

@@ -2,6 +2,7 @@
 
 import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -56,6 +57,13 @@ def _origins() -> tuple[dict[str, str], dict[str, str]]:
 
 def _origin(field: str, dotenv: dict[str, str], in_file: dict[str, str]) -> str:
     variable = f"WINDPIPE_{field.upper()}"
+    if field == "config":
+        from windpipe.settings import config_path
+
+        path = config_path()
+        if not path.is_file():
+            where = variable if variable in os.environ else f"in {Path.cwd()}"
+            return f"no {path} ({where}): no file, the defaults are in force"
     if variable in os.environ:
         return f"environment ({variable})"
     if field in dotenv:

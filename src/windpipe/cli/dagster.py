@@ -65,8 +65,11 @@ def dagster_env() -> dict[str, str]:
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:
+    from windpipe.cli.supervisor import default_stop_signals
+
     sys.stdout.flush()
     sys.stderr.flush()
+    default_stop_signals()  # so Dagster stops on SIGINT and SIGTERM whatever this one inherited
     os.execvpe(argv[0], argv, env)
 
 
@@ -173,7 +176,7 @@ def webserver(
         "--port",
         str(port or settings.dagster_port),
         # The UI has no authentication of its own: WINDPIPE_DAGSTER_READ_ONLY=true at least takes
-        # away launching, terminating and wiping (see README, Security).
+        # away launching, terminating and wiping (see docs/api.md, Security).
         *(["--read-only"] if settings.dagster_read_only else []),
     ]
     _exec(argv, env)

@@ -41,8 +41,17 @@ def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: l
     from windpipe.settings import ImportConfig
 
     if name is not None and name not in settings.imports:
-        known = ", ".join(settings.imports) or "none: add [imports.<name>] to windpipe.toml"
-        raise UserError(f"--mapping {name!r} is not a configured mapping; configured: {known}")
+        from windpipe.settings import config_path
+
+        path = config_path()
+        if not path.is_file():  # the usual cause: run from another folder than the farm's
+            raise UserError(
+                f"--mapping {name}: no configuration file, so no mapping: {path} was not found "
+                f"(in {Path.cwd()}); run from the folder that holds windpipe.toml, or set "
+                "WINDPIPE_CONFIG to its path"
+            )
+        known = ", ".join(settings.imports) or f"none: add [imports.{name}] to {path}"
+        raise UserError(f"--mapping {name} is not a mapping of {path}; configured: {known}")
     base = settings.imports[name].model_dump(exclude_unset=True) if name else {}
     given = {k: v for k, v in overrides.items() if v is not None}
     if "turbine" in given:
@@ -121,9 +130,10 @@ def import_(
     paths: Annotated[
         list[Path], typer.Argument(help="CSV or Parquet files (.gz, .bz2, .zst compressed too).")
     ],
+    # Option help is Rich markup: "\\[" keeps a TOML table such as [[turbines]] from vanishing.
     mapping: Annotated[
         str | None,
-        typer.Option("--mapping", "-m", help="A configured [imports.<name>] mapping to apply."),
+        typer.Option("--mapping", "-m", help="A configured \\[imports.<name>] mapping to apply."),
     ] = None,
     format: Annotated[
         Format | None, typer.Option("--format", help="File format; default: from the extension.")
@@ -172,7 +182,7 @@ def import_(
         typer.Option(
             "--allow-new-turbines",
             help="Import turbines the configuration does not list (the ETL ignores them "
-            "until they are added as [[turbines]]).",
+            "until they are added as [\\[turbines]] to windpipe.toml).",
         ),
     ] = False,
     dry_run: Annotated[
@@ -227,8 +237,9 @@ def import_(
         absent = sorted({signals[s] for s in spec.columns.values()} - held)
         if absent:
             raise UserError(
-                f"the source table has no column(s) {absent}; add each as a double precision "
-                "column first (README, Fleet: adding a signal)"
+                f"the source table has no column{'s' if len(absent) > 1 else ''} "
+                f"{', '.join(absent)}; add each as a double precision column first "
+                "(docs/configuration.md, adding a signal)"
             )
         signals = {s: c for s, c in signals.items() if c in held}
 

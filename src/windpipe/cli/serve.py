@@ -29,12 +29,14 @@ def api(
     from windpipe.errors import SchemaBehindError
     from windpipe.migrations import is_current
     from windpipe.postgres import (
+        API_APPLICATION_NAME,
         api_database_url,
         check_connection,
         database_url,
         ensure_reader_role,
         libpq_conninfo,
         make_engine,
+        named,
         reader_role_applies,
     )
     from windpipe.settings import load_settings
@@ -73,7 +75,10 @@ def api(
         finally:
             engine.dispose()
         reader_url = api_database_url(settings)
+    reader_url = named(reader_url, API_APPLICATION_NAME)
     target_reader_url = _target_reader_url(settings)
+    if target_reader_url is not None:
+        target_reader_url = named(target_reader_url, API_APPLICATION_NAME)
     if not settings.api_key_hashes and not _loopback(settings.api_host):
         console.print(
             f"windpipe api: listening on {settings.api_host} without API keys: anyone who reaches "

@@ -10,6 +10,7 @@ from windpipe.cli.app import (
     app,
     clean_errors,
     console,
+    err_console,
     load_settings_or_exit,
     parse_day,
     warn,
@@ -163,9 +164,8 @@ def follow_live(  # type: ignore[no-untyped-def]
     columns=None,
     max_iterations: int | None = None,
 ) -> None:
-    """Append each new minute's samples as the clock passes it, catching up any missed minutes."""
-    import threading
-
+    """Append each new minute's samples as the clock passes it, until SIGINT or SIGTERM."""
+    from windpipe.cli.supervisor import Stopper
     from windpipe.source.feed import run_feed
 
     def appended(count: int) -> None:
@@ -175,14 +175,21 @@ def follow_live(  # type: ignore[no-untyped-def]
         warn(f"live feed: {reason}; trying again every minute")
 
     console.print("following: one sample a minute per turbine (Ctrl-C to stop)")
-    # Ctrl-C ends the wait with KeyboardInterrupt, which clean_errors turns into exit code 130.
-    run_feed(
-        engine,
-        threading.Event(),
-        seed=seed,
-        turbines=turbines,
-        columns=columns,
-        on_append=appended,
-        on_error=failed,
-        max_iterations=max_iterations,
-    )
+    # Handlers of its own, not Python's KeyboardInterrupt: that one is not installed when SIGINT
+    # arrives ignored (a script's background job), and SIGTERM (docker stop, systemd) has none.
+    with Stopper().installed() as stopper:
+        run_feed(
+            engine,
+            stopper.event,
+            seed=seed,
+            turbines=turbines,
+            columns=columns,
+            on_append=appended,
+            on_error=failed,
+            max_iterations=max_iterations,
+        )
+    if stopper.signal_name:
+        err_console.print(
+            "interrupted" if stopper.signal_name == "SIGINT" else f"stopped ({stopper.signal_name})"
+        )
+        raise typer.Exit(stopper.exit_code)

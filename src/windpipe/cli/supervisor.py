@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,12 +110,35 @@ def _describe(proc: "psutil.Process") -> str:
     return f"{proc.pid} ({name[:60]})"
 
 
+def _ended(proc: "psutil.Process") -> bool:
+    """Whether ``proc`` has exited: gone, or a zombie (an orphan waits for PID 1 to reap it,
+    which may take a while in a container; it holds no port and runs nothing)."""
+    import psutil
+
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_ended(procs: "list[psutil.Process]", timeout: float) -> "list[psutil.Process]":
+    """Wait until every process in ``procs`` has ended, at most ``timeout`` s; those still alive."""
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if not _ended(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if not _ended(p)]
+    return alive
+
+
 def stop_children(children: list[Child], *, grace: float = GRACE_SECONDS) -> list[str]:
     """Stop every child and its descendants; return those that had to be killed.
 
-    Each child (the last started first, so a daemon launches nothing more) gets SIGTERM and shuts
-    its own helpers down in order; then whatever is left in the child process groups (code servers,
-    a run in progress) gets SIGTERM; after ``grace`` seconds in all, survivors are killed.
+    The children stop one by one, the last started first, each while those started before it
+    still run: the Dagster daemon finishes a sensor tick or a run launch against a code server
+    and an API that still answer, instead of waiting on them while they shut down too. Then
+    whatever is left in the child process groups (a run in progress) gets SIGTERM; after
+    ``grace`` seconds in all, survivors are killed.
     """
     import psutil
 
@@ -125,25 +149,29 @@ def stop_children(children: list[Child], *, grace: float = GRACE_SECONDS) -> lis
             with contextlib.suppress(psutil.NoSuchProcess):
                 leader = psutil.Process(child.proc.pid)
                 tree += [leader, *leader.children(recursive=True)]
-    leaders = []
-    for child in reversed(children):
-        if child.proc is not None and child.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                child.proc.send_signal(signal.SIGTERM)
-            leaders.append(child.proc)
-    for proc in leaders:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=max(0.0, deadline - time.monotonic() - grace / 3))
+    in_order = [c for c in reversed(children) if c.proc is not None and c.proc.poll() is None]
+    for number, child in enumerate(in_order):
+        assert child.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            child.proc.send_signal(signal.SIGTERM)
+        try:
+            child.proc.wait(timeout=max(0.0, deadline - time.monotonic() - grace / 3))
+        except subprocess.TimeoutExpired:  # out of time: the others are asked at once
+            for rest in in_order[number + 1 :]:
+                assert rest.proc is not None
+                with contextlib.suppress(ProcessLookupError):
+                    rest.proc.send_signal(signal.SIGTERM)
+            break
     for child in children:
         child.signal_group(signal.SIGTERM)
-    _, alive = psutil.wait_procs(tree, timeout=max(0.1, deadline - time.monotonic()))
+    alive = _wait_ended(tree, max(0.1, deadline - time.monotonic()))
     killed = [_describe(p) for p in alive]
     for child in children:
         child.signal_group(signal.SIGKILL)
     for proc in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-    psutil.wait_procs(alive, timeout=3)
+    _wait_ended(alive, 3)
     for child in children:
         if child.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -152,18 +180,49 @@ def stop_children(children: list[Child], *, grace: float = GRACE_SECONDS) -> lis
     return killed
 
 
+def default_stop_signals() -> None:
+    """Give the stop signals their default action, for a program about to be exec'd.
+
+    A signal ignored here stays ignored across ``exec`` (a script's background job inherits an
+    ignored SIGINT), and Python then installs no KeyboardInterrupt for it: Dagster's processes,
+    which map SIGTERM to whatever SIGINT does, would then ignore both.
+    """
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+
+
 class Stopper:
-    """Turns SIGINT/SIGTERM/SIGHUP into an event; a second signal asks to hurry."""
+    """Turns SIGINT/SIGTERM/SIGHUP into an event; a second signal asks to hurry.
+
+    Installing it replaces whatever the process inherited, an ignored SIGINT included (POSIX
+    shells start a script's background jobs with SIGINT and SIGQUIT ignored).
+    """
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.hurry = False
         self.signal_name = ""
 
+    @property
+    def exit_code(self) -> int:
+        """128 + the number of the signal that asked to stop (130 for SIGINT), else 0."""
+        return 128 + signal.Signals[self.signal_name] if self.signal_name else 0
+
     def install(self) -> None:
         """Handle the stop signals from now on (main thread only, as Python requires)."""
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._handle)
+
+    @contextlib.contextmanager
+    def installed(self) -> "Iterator[Stopper]":
+        """Handle the stop signals within the block, then put back the handlers there were."""
+        saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+        self.install()
+        try:
+            yield self
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.event.is_set():

@@ -5,9 +5,10 @@ source if it is empty (meanwhile ``windpipe dagster init`` creates Dagster's sto
 the API, one Dagster code server, the Dagster webserver and the Dagster daemon as child processes
 (``cli/supervisor.py``: each in its own process group, output in ``$WINDPIPE_DATA_DIR/logs``) and
 the live feed as a thread (``source/feed.py``, the loop of ``windpipe seed --follow``). Dagster's
-catch-up sensor then loads the past days; ``up`` watches Dagster (``orchestration/status.py``) and
-says when they are all materialized. On SIGINT/SIGTERM/SIGHUP the children are stopped, then the
-embedded PostgreSQL if ``up`` started it.
+catch-up sensor then loads each turbine's past days with data; ``up`` watches Dagster
+(``orchestration/status.py``) and the API, and says how far the catch-up is and when it is done.
+On SIGINT/SIGTERM/SIGHUP the children are stopped, then the embedded PostgreSQL if ``up`` started
+it.
 """
 
 import os
@@ -18,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -94,7 +95,10 @@ def prepare(settings: "Settings", say: Callable[[str], None]) -> Prepared:
     # target's models would cost `up` ~30 MiB (Polars) for the rest of its life.
     logs = data_dir / "logs"
     schemas = Child("db-init", [*windpipe_argv(), "db", "init"], logs / "db-init.log")
-    schemas.start({**os.environ, **urls})
+    # Without the URLs `up` resolved: `db init` then sees the configuration as the user wrote it
+    # (the running embedded server, found through the data directory) and manages the API's
+    # read-only role wherever a standalone `windpipe db init` would.
+    schemas.start({**os.environ, "WINDPIPE_DATA_DIR": str(data_dir)})
     source = make_engine(urls["WINDPIPE_SOURCE_DB_URL"])
     first_day = seed_if_empty(source, settings, say)
     try:
@@ -128,8 +132,33 @@ def start_databases(
     urls = {
         "WINDPIPE_SOURCE_DB_URL": source_url.render_as_string(hide_password=False),
         "WINDPIPE_TARGET_DB_URL": target_url.render_as_string(hide_password=False),
+        **api_reader_urls(settings),
     }
     return urls, started
+
+
+def api_reader_urls(settings: "Settings") -> dict[str, str]:
+    """``WINDPIPE_API_SOURCE_DB_URL``/``_TARGET_DB_URL`` as the read-only role, where it applies.
+
+    The children get the database URLs ``up`` resolved, so on their own they would take the
+    embedded server for a configured one and read as its superuser: the API's URLs are settled
+    here, from the configuration as the user wrote it (what a standalone ``windpipe api`` uses).
+    """
+    from windpipe.postgres import (
+        api_database_url,
+        api_target_database_url,
+        reader_role_applies,
+        target_reader_role_applies,
+    )
+
+    urls = {}
+    if settings.api_source_db_url or reader_role_applies(settings):
+        url = api_database_url(settings)
+        urls["WINDPIPE_API_SOURCE_DB_URL"] = url.render_as_string(hide_password=False)
+    if settings.api_target_db_url or target_reader_role_applies(settings):
+        url = api_target_database_url(settings)
+        urls["WINDPIPE_API_TARGET_DB_URL"] = url.render_as_string(hide_password=False)
+    return urls
 
 
 def seed_if_empty(
@@ -244,22 +273,30 @@ def services(prepared: Prepared, socket: Path) -> list[Child]:
     ]
 
 
-def past_days(held: dict[str, set[date]], turbines: list[str]) -> dict[str, set[date]]:
-    """Each fleet turbine's past days that hold data: what the catch-up must materialize."""
-    return {t: set(held.get(t, ())) for t in turbines}
+Pair = tuple[str, date]
+#: How often ``up`` asks the API which past (turbine, day)s hold data, and reports progress.
+EXPECTED_EVERY_SECONDS = 10.0
+PROGRESS_EVERY_SECONDS = 15.0
 
 
-def caught_up_message(past: dict[str, set[date]]) -> str:
-    """What ``up`` says once every past day with data is materialized: only days with data."""
-    days = [d for held in past.values() for d in held]
-    if not days:
-        return "no past days with data to catch up; today refreshes every 10 minutes"
-    with_data = [t for t, held in past.items() if held]
-    fleet = f" of {len(with_data)} turbines" if len(with_data) > 1 else ""
-    return (
-        f"catch-up done: all {len(days)} past days with data{fleet} materialized "
-        f"({min(days)} to {max(days)}); today refreshes every 10 minutes"
-    )
+def past_pairs_with_data(settings: "Settings", turbines: list[str], today: date) -> set[Pair]:
+    """The (turbine, day)s before ``today`` that hold source data: what the catch-up loads."""
+    from windpipe.etl.session import api_client
+
+    with api_client(settings, retries=0) as client:
+        coverage = client.coverage()
+        if not coverage.rows or coverage.first is None or coverage.last is None:
+            return set()
+        last = min(coverage.last.date(), today - timedelta(days=1))
+        if last < coverage.first.date():
+            return set()
+        prints = client.fingerprints(coverage.first.date(), last, turbines)
+    return {pair for pair, fp in prints.items() if int(fp.partition(":")[0] or 0) > 0}
+
+
+def _span(pairs: set[Pair]) -> str:
+    days = sorted({d for _, d in pairs})
+    return f"{days[0]} to {days[-1]}" if days else ""
 
 
 def watch(
@@ -268,15 +305,24 @@ def watch(
     *,
     api_url: str,
     dagster_url: str,
-    past: dict[str, set[date]],
+    expected: Callable[[], set[Pair]],
+    turbines: list[str],
     event: Callable[[str], None],
 ) -> Child | None:
-    """Report readiness and the catch-up until a stop signal or a crash; the child that crashed."""
-    from windpipe.orchestration.status import materialized_per_turbine, server_ready
+    """Report readiness and the catch-up until a stop signal or a crash; the child that crashed.
 
-    api_ready = dagster_ready = caught_up = False
+    The catch-up is measured per (turbine, day) with data (``expected``, asked of the API every
+    ``EXPECTED_EVERY_SECONDS``) against what Dagster has materialized; history imported while
+    ``up`` runs is reported and followed too.
+    """
+    from windpipe.orchestration.status import materialized_by_turbine, server_ready
+
+    api_ready = dagster_ready = False
+    caught_up: bool | None = None  # None until the first report
     reported_failures = 0
-    next_poll = 0.0
+    next_poll = next_expected = next_progress = 0.0
+    wanted: set[Pair] | None = None
+    shown = -1
     while not stopper.event.wait(0.25):
         crashed = next((c for c in children if c.exit_code() is not None), None)
         if crashed is not None:
@@ -287,18 +333,51 @@ def watch(
         if not dagster_ready and server_ready(dagster_url):
             dagster_ready = True
             event(f"Dagster UI ready at {dagster_url}")
-        if dagster_ready and not caught_up and time.monotonic() >= next_poll:
-            next_poll = time.monotonic() + 1.0
-            try:
-                done, failed = materialized_per_turbine(dagster_url, turbines=list(past))
-            except Exception:  # the UI may be busy starting; ask again
-                continue
-            if failed > reported_failures:
-                reported_failures = failed
-                event(f"{failed} partition(s) failed; see {dagster_url}/runs")
-            if all(days <= done.get(t, set()) for t, days in past.items()):
+        now = time.monotonic()
+        if not (api_ready and dagster_ready) or now < next_poll:
+            continue
+        next_poll = now + 1.0
+        try:
+            if wanted is None or now >= next_expected:
+                wanted = expected()
+                next_expected = now + EXPECTED_EVERY_SECONDS
+            per_turbine, failed = materialized_by_turbine(dagster_url, turbines=turbines)
+        except Exception:  # the API or the UI may be busy starting; ask again
+            continue
+        done = {(t, d) for t, days in per_turbine.items() for d in days}
+        left = wanted - done
+        if failed > reported_failures:
+            event(
+                f"{failed} partition(s) failed (days with data not loaded); the catch-up asks "
+                f"for them again in smaller runs; see {dagster_url}/runs"
+            )
+        reported_failures = failed
+        if not left:
+            if caught_up is not True:
                 caught_up = True
-                event(caught_up_message(past))
+                if wanted:
+                    count = len({t for t, _ in wanted})
+                    event(
+                        f"catch-up done: all {len(wanted):,} past (turbine, day)s with data "
+                        f"materialized ({count} turbine{'s' if count > 1 else ''}, "
+                        f"{_span(wanted)}); today refreshes every 10 minutes"
+                    )
+                else:
+                    event("no past days with data to catch up; today refreshes every 10 minutes")
+            continue
+        if caught_up:
+            event(
+                f"catch-up: {len(left):,} new (turbine, day)s with data to materialize "
+                f"({', '.join(sorted({t for t, _ in left}))}, {_span(left)})"
+            )
+            next_progress = 0.0
+        caught_up = False
+        if now >= next_progress and len(left) != shown:
+            shown, next_progress = len(left), now + PROGRESS_EVERY_SECONDS
+            event(
+                f"catch-up: {len(wanted) - len(left):,} of {len(wanted):,} past (turbine, day)s "
+                "with data materialized"
+            )
     return None
 
 
@@ -344,11 +423,10 @@ def run_up(settings: "Settings") -> int:
     from windpipe.source.seed import fleet_specs, synthetic_fleet_of
 
     held = store.turbine_ids(prepared.source_engine)
-    fleet = [t.id for t in settings.fleet_of(held)]
     synthetic = synthetic_fleet_of(
         prepared.source_engine, settings.fleet_of(held), declared=settings.turbines_declared
     ).turbines
-    start_feed(
+    start_feed(  # the synthetic turbines only: never one holding imported data
         prepared.source_engine,
         stopper.event,
         seed=LIVE_FEED_SEED,
@@ -361,14 +439,14 @@ def run_up(settings: "Settings") -> int:
     say(f"logs          {prepared.logs}/{{api,code,webserver,daemon}}.log")
     say("Ctrl-C stops everything.")
 
-    today = datetime.now(UTC).date()
-    past = past_days(store.days_with_data(prepared.source_engine, before=today), fleet)
+    turbines = [t.id for t in settings.fleet_of(held)]  # without [[turbines]]: the source's
     crashed = watch(
         children,
         stopper,
         api_url=api_url,
         dagster_url=dagster_url,
-        past=past,
+        expected=lambda: past_pairs_with_data(settings, turbines, datetime.now(UTC).date()),
+        turbines=turbines,
         event=event,
     )
     try:

@@ -108,8 +108,10 @@ def chosen_turbines(
         return fleet
     unknown = [t for t in turbines if t not in fleet]
     if unknown:
-        where = "the configuration has" if settings.turbines_declared else "the source holds"
-        raise ConfigError(f"unknown turbine(s) {', '.join(unknown)}; {where}: {', '.join(fleet)}")
+        raise ConfigError(
+            f"unknown turbine{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"known: {', '.join(fleet)}"
+        )
     return list(dict.fromkeys(turbines))
 
 

@@ -11,7 +11,7 @@ it commits or nothing changes.
 
 import io
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -353,6 +353,54 @@ def loaded_fingerprints(
         {"first": first, "last": last},
     )
     return {(str(t), d): (str(f), until.astimezone(UTC)) for t, d, f, until in rows}
+
+
+def loaded_pairs(
+    conn: Connection, candidates: Mapping[str, Collection[date]], signals: Sequence[str]
+) -> set[tuple[str, date]]:
+    """Which of the ``candidates`` (turbine -> days) the target holds: recorded in ``day_load``,
+    or holding aggregates of ``signals`` (loads of releases before ``day_load``)."""
+    pairs = [(t, d) for t, days in candidates.items() for d in days]
+    if not pairs or not _has_tables(conn):
+        return set()
+    params = {"turbines": [t for t, _ in pairs], "days": [d for _, d in pairs]}
+    held: set[tuple[str, date]] = set()
+    if _has_day_load(conn):
+        held = {
+            (str(t), d)
+            for t, d in conn.execute(
+                text(
+                    "SELECT l.turbine, l.day FROM day_load AS l JOIN unnest("
+                    "CAST(:turbines AS text[]), CAST(:days AS date[])) AS c(turbine, day) "
+                    "ON l.turbine = c.turbine AND l.day = c.day"
+                ),
+                params,
+            )
+        }
+    rest = [(t, d) for t, d in pairs if (t, d) not in held]
+    if rest and signals:
+        # One probe of unique(signal_id, timestamp) per (turbine, day) not recorded.
+        rows = conn.execute(
+            text(
+                """
+                SELECT c.turbine, c.day
+                FROM unnest(CAST(:turbines AS text[]), CAST(:days AS date[])) AS c(turbine, day)
+                WHERE EXISTS (
+                    SELECT 1 FROM data JOIN signal AS s ON s.id = data.signal_id
+                    WHERE s.turbine = c.turbine AND s.name = ANY(:signals)
+                      AND data."timestamp" >= (c.day::timestamp AT TIME ZONE 'UTC')
+                      AND data."timestamp" < ((c.day + 1)::timestamp AT TIME ZONE 'UTC')
+                )
+                """
+            ),
+            {
+                "turbines": [t for t, _ in rest],
+                "days": [d for _, d in rest],
+                "signals": list(signals),
+            },
+        )
+        held |= {(str(t), d) for t, d in rows}
+    return held
 
 
 def non_finite_counts(

@@ -51,34 +51,42 @@ def materialized_days(
 
     Raises ``httpx.HTTPError`` when the webserver does not answer (it may still be starting).
     """
-    per_turbine, failed = materialized_per_turbine(dagster_url, turbines=turbines, timeout=timeout)
-    everywhere = set.intersection(*per_turbine.values()) if per_turbine else set()
-    return PartitionStatus(everywhere, failed)
+    per_turbine, failed = materialized_by_turbine(dagster_url, turbines=turbines, timeout=timeout)
+    days = list(per_turbine.values())
+    return PartitionStatus(set.intersection(*days) if days else set(), failed)
 
 
-def materialized_per_turbine(
-    dagster_url: str, *, turbines: Sequence[str], timeout: float = 5.0
+def materialized_by_turbine(
+    dagster_url: str,
+    *,
+    turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
+    timeout: float = 5.0,
 ) -> tuple[dict[str, set[date]], int]:
     """Each turbine's materialized days, and the failed partitions of all of them.
 
     Raises ``httpx.HTTPError`` when the webserver does not answer (it may still be starting).
     """
-    keys = [{"path": asset_path(t)} for t in turbines]
+    keys = {tuple(asset_path(t)): t for t in turbines}
     response = httpx.post(
         f"{dagster_url}/graphql",
-        json={"query": _PARTITIONS_QUERY, "variables": {"keys": keys}},
+        json={
+            "query": _PARTITIONS_QUERY,
+            "variables": {"keys": [{"path": list(k)} for k in keys]},
+        },
         timeout=timeout,
     )
     response.raise_for_status()
     nodes = (response.json().get("data") or {}).get("assetNodes") or []
-    per_asset: dict[tuple[str, ...], set[date]] = {tuple(k["path"]): set() for k in keys}
+    per_turbine: dict[str, set[date]] = {t: set() for t in turbines}
     failed = 0
     for node in nodes:
-        days = per_asset.setdefault(tuple(node["assetKey"]["path"]), set())
+        turbine = keys.get(tuple(node["assetKey"]["path"]))
+        if turbine is None:
+            continue
         failed += (node.get("partitionStats") or {}).get("numFailed", 0)
         for span in (node.get("assetPartitionStatuses") or {}).get("ranges", []):
             if span.get("status") != "MATERIALIZED":
                 continue
             first, last = date.fromisoformat(span["startKey"]), date.fromisoformat(span["endKey"])
-            days.update(days_between(first, last))
-    return {t: per_asset[tuple(asset_path(t))] for t in turbines}, failed
+            per_turbine[turbine].update(days_between(first, last))
+    return per_turbine, failed

@@ -159,6 +159,31 @@ def _arrow_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+#: Field separators a CSV export may use instead of the one configured: how to name each one to
+#: the user, as the option (for a shell) and as the mapping key (TOML).
+_DELIMITERS = {
+    ";": ("';'", "--delimiter ';'", 'delimiter = ";"'),
+    "\t": ("tab", "--delimiter $'\\t'", 'delimiter = "\\t"'),
+    ",": ("','", "--delimiter ','", 'delimiter = ","'),
+    "|": ("'|'", "--delimiter '|'", 'delimiter = "|"'),
+}
+
+
+def _check_delimiter(path: Path, names: Sequence[str], delimiter: str) -> None:
+    """Refuse a header that reads as one column holding another separator, naming the option
+    that reads it (else the error would list every mapped column as missing)."""
+    if len(names) != 1:  # one column can never be imported: a time and a signal are needed
+        return
+    for sep, (shown, option, key) in _DELIMITERS.items():
+        if sep != delimiter and sep in names[0]:
+            given = _DELIMITERS.get(delimiter, (repr(delimiter),))[0]
+            raise ImportFileError(
+                f"{path}: line 1 reads as one column with the delimiter {given} "
+                f"({names[0][:60]!r}); the file looks {shown}-separated: give {option} "
+                f"(or {key} in its [imports.<name>] mapping)"
+            )
+
+
 def plan(path: Path, mapping: ImportConfig, signals: Sequence[str]) -> _Plan:
     """Check ``path``'s columns against ``mapping``: every mapped column must be in the file."""
     if not path.is_file():
@@ -166,6 +191,7 @@ def plan(path: Path, mapping: ImportConfig, signals: Sequence[str]) -> _Plan:
     fmt = file_format(path, mapping.format)
     if fmt == "csv":
         names = _csv_header(path, mapping.delimiter)
+        _check_delimiter(path, names, mapping.delimiter)
     else:
         import pyarrow.parquet as pq
 
@@ -184,7 +210,7 @@ def plan(path: Path, mapping: ImportConfig, signals: Sequence[str]) -> _Plan:
         )
     twice = sorted({s for s in wanted.values() if list(wanted.values()).count(s) > 1})
     if twice:
-        raise ImportFileError(f"{path}: several columns map to the same signal(s) {twice}")
+        raise ImportFileError(f"{path}: several columns map to the same signal: {', '.join(twice)}")
     needed = [mapping.time_column, *wanted]
     turbine_column = mapping.turbine_column
     if mapping.turbine is None and turbine_column is None:
@@ -199,8 +225,8 @@ def plan(path: Path, mapping: ImportConfig, signals: Sequence[str]) -> _Plan:
     missing = [c for c in needed if c not in names]
     if missing:
         raise ImportFileError(
-            f"{path}: {where}: column(s) {missing} not in the file; it has: "
-            f"{', '.join(names[:40])}{' …' if len(names) > 40 else ''}"
+            f"{path}: {where}: column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"not in the file; it has: {', '.join(names[:40])}{' …' if len(names) > 40 else ''}"
         )
     ignored = [n for n in names if n not in needed]
     return _Plan(path, fmt, wanted, ignored, mapping.time_column, turbine_column)

@@ -381,7 +381,7 @@ def vacuum(engine: Engine) -> None:
         conn.execute(text("VACUUM (ANALYZE) data"))
 
 
-# -- imports of SCADA exports (issue 13) -----------------------------------------------------------
+# -- imports of SCADA exports (CSV, Parquet) -------------------------------------------------------
 
 
 def table_columns(engine: Engine) -> list[str]:
