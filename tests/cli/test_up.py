@@ -349,3 +349,106 @@ def test_up_never_writes_synthetic_rows_into_a_turbine_holding_imported_data(
     finally:
         up.kill()
         source.dispose()
+
+
+@pytest.mark.slow
+def test_a_year_of_history_imported_into_a_running_farm_is_caught_up_without_failures(
+    up_data_dir: Path, tmp_path: Path
+) -> None:
+    """A demo turbine runs under `up`; a year of two real turbines is imported meanwhile. The days
+    Dagster's partitions cover load at once, `up` says the rest needs a restart, and after it
+    every (turbine, day) with data is materialized in bounded runs, none marked failed, the
+    demo turbine's good days included."""
+    import polars as pl
+
+    from windpipe.orchestration.status import materialized_by_turbine
+
+    today = datetime.now(UTC).date()
+    history = [today - timedelta(days=n) for n in range(365, 0, -1)]  # a year, up to yesterday
+    real = ["R80711", "R80721"]
+    (up_data_dir.parent / "windpipe.toml").write_text(
+        '[[turbines]]\nid = "WTG01"\nsynthetic = true\n'
+        + "".join(f'[[turbines]]\nid = "{t}"\n' for t in real)
+    )
+    turbines = ["WTG01", *real]
+    export = tmp_path / "history.parquet"
+    stamps = pl.datetime_range(
+        datetime.combine(history[0], datetime.min.time(), UTC),
+        datetime.combine(today, datetime.min.time(), UTC),
+        interval="10m",
+        closed="left",
+        eager=True,
+    )
+    pl.concat(
+        pl.DataFrame(
+            {
+                "turbine": t,
+                "timestamp": stamps,
+                "wind_speed": 7.0 + (stamps.dt.hour() % 5).cast(pl.Float64),
+                "power": 900.0 + (stamps.dt.minute() % 7).cast(pl.Float64),
+            }
+        )
+        for t in real
+    ).write_parquet(export)
+
+    def watch_failures(up: Up) -> dict[str, set[date]]:
+        done, failed = materialized_by_turbine(up.dagster, turbines=turbines)
+        assert failed == 0, up.output()
+        return done
+
+    api_port, dagster_port = _two_ports()
+    up = Up(up_data_dir, api_port, dagster_port, tmp_path / "up-1.out")
+    try:
+        up.wait_for("the demo turbine's catch-up", lambda: "catch-up done" in up.output())
+        seeded = watch_failures(up)["WTG01"] - {today}  # the past days (today is refreshed)
+        assert len(seeded) == 10
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDPIPE_", "DAGSTER_"))}
+        env["WINDPIPE_DATA_DIR"] = str(up_data_dir)
+        imported = subprocess.run(
+            [*WINDPIPE, "import", str(export)],
+            env=env,
+            cwd=up_data_dir.parent,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        # The days within Dagster's partitions load while `up` runs; the rest waits for a restart,
+        # and `up` says so.
+        up.wait_for(
+            "the imported days within the partitions",
+            lambda: all(seeded <= watch_failures(up)[t] for t in real),
+        )
+        up.wait_for("the restart hint", lambda: f"data from {history[0]}" in up.output())
+        up.stop(signal.SIGINT)
+    finally:
+        up.kill()
+
+    second = Up(up_data_dir, api_port, dagster_port, tmp_path / "up-2.out")
+    try:
+        expected = {"WTG01": seeded, **{t: set(history) for t in real}}
+        done = second.wait_for(
+            "every (turbine, day) with data materialized",
+            lambda: (lambda d: d if all(expected[t] <= d[t] for t in turbines) else None)(
+                watch_failures(second)
+            ),
+            timeout=600,
+        )
+        assert done["WTG01"] - {today} == seeded  # nothing invented for days without data
+        second.wait_for("the catch-up line", lambda: "catch-up done" in second.output())
+        assert f"all {10 + 2 * 365:,} past (turbine, day)s with data materialized" in (
+            second.output()
+        )
+        settings = load_settings(data_dir=up_data_dir, _env_file=None)
+        engine = make_engine(database_url(settings, "target", start=False))
+        with engine.connect() as conn:
+            loads = dict(
+                conn.execute(
+                    text("SELECT turbine, count(*) FROM day_load WHERE samples > 0 GROUP BY 1")
+                ).all()
+            )
+        engine.dispose()
+        assert loads["R80711"] == loads["R80721"] == 365
+        second.stop(signal.SIGINT)
+    finally:
+        second.kill()

@@ -294,6 +294,14 @@ def past_pairs_with_data(settings: "Settings", turbines: list[str], today: date)
     return {pair for pair, fp in prints.items() if int(fp.partition(":")[0] or 0) > 0}
 
 
+def _partitions_start(env: dict[str, str]) -> date | None:
+    """The first daily partition the Dagster processes load with (None: they ask the API)."""
+    from windpipe.orchestration.instance import PARTITIONS_START_ENV
+
+    value = env.get(PARTITIONS_START_ENV)
+    return date.fromisoformat(value) if value else None
+
+
 def _span(pairs: set[Pair]) -> str:
     days = sorted({d for _, d in pairs})
     return f"{days[0]} to {days[-1]}" if days else ""
@@ -308,12 +316,14 @@ def watch(
     expected: Callable[[], set[Pair]],
     turbines: list[str],
     event: Callable[[str], None],
+    partitions_start: date | None = None,
 ) -> Child | None:
     """Report readiness and the catch-up until a stop signal or a crash; the child that crashed.
 
     The catch-up is measured per (turbine, day) with data (``expected``, asked of the API every
     ``EXPECTED_EVERY_SECONDS``) against what Dagster has materialized; history imported while
-    ``up`` runs is reported and followed too.
+    ``up`` runs is reported and followed too; days before ``partitions_start`` (the first daily
+    partition, fixed when Dagster loaded) are reported once, with the restart that covers them.
     """
     from windpipe.orchestration.status import materialized_by_turbine, server_ready
 
@@ -323,6 +333,7 @@ def watch(
     next_poll = next_expected = next_progress = 0.0
     wanted: set[Pair] | None = None
     shown = -1
+    told_before: date | None = None
     while not stopper.event.wait(0.25):
         crashed = next((c for c in children if c.exit_code() is not None), None)
         if crashed is not None:
@@ -341,6 +352,15 @@ def watch(
             if wanted is None or now >= next_expected:
                 wanted = expected()
                 next_expected = now + EXPECTED_EVERY_SECONDS
+                early = sorted(d for _, d in wanted if partitions_start and d < partitions_start)
+                if early and (told_before is None or early[0] < told_before):
+                    told_before = early[0]
+                    event(
+                        f"the source holds data from {early[0]}, before Dagster's first partition "
+                        f"({partitions_start}): restart windpipe up to load those days"
+                    )
+                if partitions_start is not None:
+                    wanted = {(t, d) for t, d in wanted if d >= partitions_start}
             per_turbine, failed = materialized_by_turbine(dagster_url, turbines=turbines)
         except Exception:  # the API or the UI may be busy starting; ask again
             continue
@@ -448,6 +468,7 @@ def run_up(settings: "Settings") -> int:
         expected=lambda: past_pairs_with_data(settings, turbines, datetime.now(UTC).date()),
         turbines=turbines,
         event=event,
+        partitions_start=_partitions_start(prepared.env),
     )
     try:
         return _shutdown(children, prepared, settings, stopper, say, crashed=crashed is not None)
