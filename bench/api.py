@@ -16,7 +16,7 @@ import httpx
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
-from windpipe.api.reader import SourceReader
+from windpipe.api.pool import ReadOnlyPool
 from windpipe.postgres import database_url, libpq_conninfo, make_engine, stop_embedded
 from windpipe.settings import load_settings
 from windpipe.source.seed import seed_source
@@ -76,7 +76,7 @@ def serve_and_measure(conninfo: str, source_url: str, repeat: int) -> None:
             "end": (HZ_START + timedelta(days=1)).isoformat(),
             "variables": "wind_speed,power",
         }
-        reader = SourceReader(conninfo)
+        reader = ReadOnlyPool(conninfo)
         sql = select_range_sql(["wind_speed", "power"], HZ_START, HZ_START + timedelta(days=1))
         reader._query(sql)  # warm the connection
         best_db = min(_time(lambda: reader._query(sql)) for _ in range(repeat))

@@ -40,7 +40,6 @@ from sqlalchemy.engine import URL
 
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range, signal_names
-from windpipe.etl.store import ensure_schema as ensure_target_schema
 from windpipe.postgres import (
     database_url,
     ensure_database,
@@ -52,6 +51,7 @@ from windpipe.settings import load_settings
 from windpipe.source.seed import seed_source
 from windpipe.source.store import ensure_schema as ensure_source_schema
 from windpipe.testing import api_process
+from windpipe.warehouse.store import ensure_schema as ensure_target_schema
 
 VARIABLES = ["wind_speed", "power"]
 AGGREGATIONS = ["mean", "min", "max", "std"]

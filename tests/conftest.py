@@ -19,7 +19,6 @@ from sqlalchemy.engine import URL
 from starlette.types import ASGIApp
 
 from windpipe.api import create_app
-from windpipe.etl.store import ensure_schema as ensure_target_schema
 from windpipe.postgres import (
     database_url,
     embedded_status,
@@ -33,6 +32,7 @@ from windpipe.source.generator import farm
 from windpipe.source.seed import seed_source
 from windpipe.source.store import ensure_schema as ensure_source_schema
 from windpipe.testing import free_port
+from windpipe.warehouse.store import ensure_schema as ensure_target_schema
 
 # Tests never read a developer's own WINDPIPE_* variables, .env or windpipe.toml: an empty
 # configuration file stands in for the one that may lie in the working directory.

@@ -9,17 +9,12 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
-from windpipe.etl import models as target_models
-from windpipe.etl import store as target_store
-from windpipe.migrations import (
-    HEADS,
-    Database,
-    current_revision,
-    ensure_current,
-    script_location,
-    upgrade,
-)
+from windpipe.migrations import History, current_revision, ensure_current, upgrade
 from windpipe.source import models as source_models
+from windpipe.source.store import HISTORY as SOURCE
+from windpipe.warehouse import models as target_models
+from windpipe.warehouse import reads as target_reads
+from windpipe.warehouse.store import HISTORY as TARGET
 
 # The first release's target, as `metadata.create_all` made it (before migrations existed).
 PREVIOUS_RELEASE_TARGET = """
@@ -38,10 +33,10 @@ CREATE TABLE data (
 
 
 def test_heads_match_the_script_directories() -> None:
-    for database, head in HEADS.items():
+    for history in (SOURCE, TARGET):
         config = Config()
-        config.set_main_option("script_location", str(script_location(database)))
-        assert ScriptDirectory.from_config(config).get_heads() == [head]
+        config.set_main_option("script_location", str(history.scripts))
+        assert ScriptDirectory.from_config(config).get_heads() == [history.head]
 
 
 def test_the_previous_release_target_is_migrated_with_every_row_intact(
@@ -59,9 +54,9 @@ def test_the_previous_release_target_is_migrated_with_every_row_intact(
         )
         before = conn.execute(text("SELECT * FROM data ORDER BY id")).all()
         signals = conn.execute(text("SELECT * FROM signal ORDER BY id")).all()
-    assert ensure_current(empty_database, "target") is True
+    assert ensure_current(empty_database, TARGET) is True
     with empty_database.connect() as conn:
-        assert current_revision(conn) == HEADS["target"]
+        assert current_revision(conn) == TARGET.head
         # The naive UTC window starts are now the same UTC instants (timestamptz, t0004).
         migrated_rows = conn.execute(text("SELECT * FROM data ORDER BY id")).all()
         assert [(i, ts.replace(tzinfo=UTC), s, v) for i, ts, s, v in before] == [
@@ -89,8 +84,8 @@ def test_the_previous_release_target_is_migrated_with_every_row_intact(
     assert id_type == "bigint" and sequence_max == 2**63 - 1
     with empty_database.connect() as conn:  # the store reads the migrated tables as before
         day = date(2024, 3, 1)
-        assert target_store.aggregates_frame(conn, day, day, ["power_std"]).height == 72
-    assert ensure_current(empty_database, "target") is False  # current: one query, no work
+        assert target_reads.aggregates_frame(conn, day, day, ["power_std"]).height == 72
+    assert ensure_current(empty_database, TARGET) is False  # current: one query, no work
 
 
 def test_t0004_keeps_every_instant_whatever_the_session_time_zone(empty_database: Engine) -> None:
@@ -98,7 +93,7 @@ def test_t0004_keeps_every_instant_whatever_the_session_time_zone(empty_database
 
     def alembic_on(conn: Connection) -> Config:
         config = Config()
-        config.set_main_option("script_location", str(script_location("target")))
+        config.set_main_option("script_location", str(TARGET.scripts))
         config.attributes["connection"] = conn
         return config
 
@@ -106,7 +101,7 @@ def test_t0004_keeps_every_instant_whatever_the_session_time_zone(empty_database
     with empty_database.begin() as conn:  # later sessions of this database start in Berlin
         conn.execute(text(f"ALTER DATABASE \"{name}\" SET timezone = 'Europe/Berlin'"))
     empty_database.dispose()  # pooled sessions keep the zone they started with
-    upgrade(empty_database, "target", "t0003")
+    upgrade(empty_database, TARGET, "t0003")
     # Naive UTC starts around both of 2026's clock changes in Berlin (March 29, October 25).
     naive = [datetime(2026, 3, 29, 0, 0) + k * timedelta(minutes=10) for k in range(24)] + [
         datetime(2026, 10, 24, 23, 0) + k * timedelta(minutes=10) for k in range(24)
@@ -119,7 +114,7 @@ def test_t0004_keeps_every_instant_whatever_the_session_time_zone(empty_database
                 text('INSERT INTO data ("timestamp", signal_id, value) VALUES (:t, 1, 1.0)'),
                 {"t": moment},
             )
-    upgrade(empty_database, "target", "t0004")
+    upgrade(empty_database, TARGET, "t0004")
     with empty_database.connect() as conn:
         held = conn.execute(text('SELECT "timestamp" FROM data ORDER BY id')).scalars().all()
     assert [t.astimezone(UTC) for t in held] == [t.replace(tzinfo=UTC) for t in naive]
@@ -131,12 +126,12 @@ def test_t0004_keeps_every_instant_whatever_the_session_time_zone(empty_database
     assert back == naive
 
 
-@pytest.mark.parametrize("database", ["source", "target"])
+@pytest.mark.parametrize("history", [SOURCE, TARGET], ids=["source", "target"])
 def test_migrations_on_an_empty_database_match_the_models(
-    empty_database: Engine, database: Database
+    empty_database: Engine, history: History
 ) -> None:
-    assert ensure_current(empty_database, database) is True
-    metadata = source_models.metadata if database == "source" else target_models.metadata
+    assert ensure_current(empty_database, history) is True
+    metadata = source_models.metadata if history is SOURCE else target_models.metadata
     with empty_database.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
@@ -151,7 +146,7 @@ def test_concurrent_migrations_serialize(empty_database: Engine) -> None:
 
     def migrate() -> None:
         try:
-            ensure_current(empty_database, "target")
+            ensure_current(empty_database, TARGET)
         except BaseException as exc:
             errors.append(exc)
 
@@ -162,4 +157,4 @@ def test_concurrent_migrations_serialize(empty_database: Engine) -> None:
         thread.join(timeout=60)
     assert errors == []
     with empty_database.connect() as conn:
-        assert current_revision(conn) == HEADS["target"]
+        assert current_revision(conn) == TARGET.head

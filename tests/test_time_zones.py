@@ -19,13 +19,13 @@ from sqlalchemy.engine import URL
 from tests.conftest import LiveApi, new_database, serve
 from windpipe.api import create_app
 from windpipe.catalog import Coverage, signal_names, windows_of_day
-from windpipe.etl import store as target_store
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
 from windpipe.postgres import libpq_conninfo
 from windpipe.settings import Settings
 from windpipe.source import store as source_store
 from windpipe.source.seed import seed_source
+from windpipe.warehouse import reads as target_reads
 
 ZONE = "Europe/Berlin"
 DST_DAY = date(2026, 3, 29)
@@ -155,21 +155,21 @@ def test_a_berlin_server_loads_the_dst_day_as_144_utc_windows(
 
     # The store's reads (catch-up, checks, reports) count UTC days in a Berlin session.
     with target.connect() as conn:
-        assert target_store.days_with_aggregates(
+        assert target_reads.days_with_aggregates(
             conn, DST_DAY - timedelta(1), DST_DAY + timedelta(1), SIGNALS
         ) == {DST_DAY}
-        assert target_store.window_counts(conn, DST_DAY, DST_DAY, SIGNALS) == {
+        assert target_reads.window_counts(conn, DST_DAY, DST_DAY, SIGNALS) == {
             (DST_DAY, name): 144 for name in SIGNALS
         }
-        assert target_store.windows_held(conn, DST_DAY, "power_mean", turbine="WTG01") == set(
+        assert target_reads.windows_held(conn, DST_DAY, "power_mean", turbine="WTG01") == set(
             windows_of_day(DST_DAY)
         )
-        assert target_store.last_window(conn, DST_DAY, SIGNALS) == windows_of_day(DST_DAY)[-1]
-        assert target_store.count_rows(conn, DST_DAY, DST_DAY) == 144 * len(SIGNALS)
-        assert target_store.duplicated_pairs(conn, DST_DAY, DST_DAY) == []
-        frame = target_store.aggregates_frame(conn, DST_DAY, DST_DAY, ["power_mean"])
+        assert target_reads.last_window(conn, DST_DAY, SIGNALS) == windows_of_day(DST_DAY)[-1]
+        assert target_reads.count_rows(conn, DST_DAY, DST_DAY) == 144 * len(SIGNALS)
+        assert target_reads.duplicated_pairs(conn, DST_DAY, DST_DAY) == []
+        frame = target_reads.aggregates_frame(conn, DST_DAY, DST_DAY, ["power_mean"])
         assert frame["timestamp"].to_list() == windows_of_day(DST_DAY)
-        held = list(target_store.windows_by_variable(conn, DST_DAY, DST_DAY, "power", ["mean"]))
+        held = list(target_reads.windows_by_variable(conn, DST_DAY, DST_DAY, "power", ["mean"]))
         assert [w for _, w, _ in held] == windows_of_day(DST_DAY)
 
     # The ETL run again replaces the day exactly: the delete's bounds are UTC instants too.

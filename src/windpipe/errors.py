@@ -65,7 +65,8 @@ class IncompleteResponseError(EtlError):
 
 
 class TargetUnavailableError(EtlError):
-    """The target database refused the connection or dropped it while a day was being loaded."""
+    """The target database refused the connection or dropped it: while a day was being loaded, or
+    while the API read it (a 503 naming the target, not the source)."""
 
 
 class SchemaBehindError(WindpipeError):

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import serve
 from windpipe.api import create_app
-from windpipe.api import reader as reader_module
+from windpipe.api import pool as pool_module
 from windpipe.errors import SourceSchemaError
 from windpipe.postgres import libpq_conninfo
 from windpipe.settings import Settings, SignalConfig
@@ -222,7 +222,7 @@ def test_check_source_reads_the_catalog(settings: Settings, source: Engine) -> N
 def test_a_query_refused_for_its_schema_names_the_column_not_a_dead_database(
     settings: Settings, source: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reader_module, "CONTRACT_TTL", 3600.0)  # the start-up check stays fresh
+    monkeypatch.setattr(pool_module, "CONTRACT_TTL", 3600.0)  # the start-up check stays fresh
     with start(settings, source) as client:
         assert client.get("/data", params=HOUR).status_code == 200
         _alter(source, "ALTER TABLE data RENAME COLUMN power TO active_power")
@@ -269,4 +269,4 @@ def test_sqlstates_tell_a_refused_query_from_a_database_that_does_not_answer(
 ) -> None:
     error = Exception("boom")
     error.sqlstate = sqlstate  # type: ignore[attr-defined]
-    assert reader_module._refused(error) is refused
+    assert pool_module._refused(error) is refused

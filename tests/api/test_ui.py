@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 from tests.api.ui_browser import chromium, find_chromium
 from tests.conftest import FARM_DAYS, FARM_TURBINES, LiveApi, new_database, serve
 from windpipe.api import create_app
-from windpipe.api.target import DENSITY_ROWS, density, resolution, windows_expected
+from windpipe.api.dashboard import DENSITY_ROWS, density, resolution, windows_expected
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
 from windpipe.postgres import ensure_reader_role, libpq_conninfo

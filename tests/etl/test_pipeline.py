@@ -34,12 +34,12 @@ from windpipe.errors import (
 from windpipe.etl import pipeline
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import DayResult, run_day, run_range
-from windpipe.etl.store import ensure_schema as ensure_target_schema
-from windpipe.etl.store import lock_namespace, replace_window
 from windpipe.postgres import database_url, ensure_database, libpq_conninfo, make_engine
 from windpipe.settings import Settings
 from windpipe.source.seed import seed_source
 from windpipe.testing import ApiProcess, free_port
+from windpipe.warehouse.store import ensure_schema as ensure_target_schema
+from windpipe.warehouse.store import lock_namespace, replace_window
 
 CLEAN = CLEAN_DAYS[0]
 GAPPY = GAPPY_DAYS[0]

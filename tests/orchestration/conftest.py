@@ -21,10 +21,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", PreviewWarning)
     from windpipe.orchestration import definitions as _definitions
 
-from windpipe.etl.store import ensure_schema as ensure_target_schema
 from windpipe.orchestration.defs.checks import asset_checks
 from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
 from windpipe.postgres import ensure_database, make_engine
+from windpipe.warehouse.store import ensure_schema as ensure_target_schema
 
 defs = _definitions.defs
 

@@ -10,7 +10,6 @@ from sqlalchemy.engine import URL
 from tests.conftest import CLEAN_DAYS, GAPPY_DAYS
 from tests.orchestration.conftest import defs
 from windpipe.catalog import days_between
-from windpipe.etl.store import days_with_aggregates
 from windpipe.orchestration import catchup
 from windpipe.orchestration.catchup import (
     RunPlan,
@@ -32,6 +31,7 @@ from windpipe.orchestration.defs.sensors import (
     run_days,
 )
 from windpipe.postgres import make_engine
+from windpipe.warehouse.reads import days_with_aggregates
 
 D = date(2024, 3, 1)
 

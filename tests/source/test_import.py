@@ -22,12 +22,12 @@ from tests.conftest import new_database, serve
 from windpipe.api import create_app
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
-from windpipe.etl.store import ensure_schema as ensure_target_schema
 from windpipe.postgres import libpq_conninfo
 from windpipe.settings import ImportConfig, Settings, load_settings
 from windpipe.source import importer
 from windpipe.source.importer import FileReport, ImportFileError, import_file
 from windpipe.source.store import ensure_schema as ensure_source_schema
+from windpipe.warehouse.store import ensure_schema as ensure_target_schema
 
 SIGNALS = {
     "wind_speed": "wind_speed",

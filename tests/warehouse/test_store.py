@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import target_rows
 from windpipe.errors import EtlError, TargetUnavailableError
-from windpipe.etl.store import _target_errors, lock_namespace, replace_window
+from windpipe.warehouse.store import _target_errors, lock_namespace, replace_window
 
 
 def test_ctrl_c_stays_ctrl_c_when_the_rollback_after_it_fails(target: Engine) -> None:

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from windpipe.api.dashboard import known_turbines
 from windpipe.api.deps import SettingsDep
 from windpipe.api.formats import MEDIA_TYPES, Encoder, negotiate
 from windpipe.api.params import ERRORS, TURBINES_PATTERN, AcceptHeader, FormatParam
+from windpipe.api.pool import TargetSession, open_session
 from windpipe.api.routes import LeasedStream
 from windpipe.api.schemas import (
     MOMENT_PATTERN,
@@ -23,9 +25,8 @@ from windpipe.api.schemas import (
     shown,
 )
 from windpipe.api.security import KeyDep
-from windpipe.api.target import TargetSession, known_turbines, open_session
 from windpipe.errors import QueryError
-from windpipe.target import reads
+from windpipe.warehouse import queries
 
 router = APIRouter()
 
@@ -161,7 +162,7 @@ async def get_aggregates(
     try:
         registered: list[str] = []
         if session.ready:
-            registered = (await session.query(reads.SIGNALS_SQL)).column("name").to_pylist()
+            registered = (await session.query(queries.SIGNALS_SQL)).column("name").to_pylist()
         accepted = list(dict.fromkeys([*settings.etl_signals, *sorted(set(registered))]))
         names = parse_signals(signals, accepted, default=settings.etl_signals)
         known = await known_turbines(session, settings)
@@ -179,7 +180,7 @@ async def get_aggregates(
         # The first page before answering: a target that does not answer is a 503, not a cut 200.
         first = (
             await session.query(
-                reads.aggregates_sql(names, pages[0][1], pages[0][2], turbines=[pages[0][0]])
+                queries.aggregates_sql(names, pages[0][1], pages[0][2], turbines=[pages[0][0]])
             )
             if pages
             else None
@@ -196,7 +197,7 @@ async def get_aggregates(
                 long = first if number == 0 else None
                 if long is None:
                     long = await session.query(
-                        reads.aggregates_sql(names, page_lo, page_hi, turbines=[turbine])
+                        queries.aggregates_sql(names, page_lo, page_hi, turbines=[turbine])
                     )
                 if long.num_rows:
                     table = await run_in_threadpool(_wide, long, names, schema)

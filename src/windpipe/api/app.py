@@ -18,12 +18,12 @@ from fastapi.staticfiles import StaticFiles
 
 from windpipe import __version__
 from windpipe.api.aggregates import router as aggregates_router
+from windpipe.api.dashboard import CurveCache
 from windpipe.api.fingerprints import router as fingerprints_router
-from windpipe.api.reader import SourceReader
+from windpipe.api.pool import ReadOnlyPool, close_target, init_target
 from windpipe.api.routes import router
 from windpipe.api.schemas import shown
 from windpipe.api.security import GuardMiddleware, parse_entries
-from windpipe.api.target import TargetUnavailableError, close_target, init_target
 from windpipe.api.ui import mount_static as mount_ui_static
 from windpipe.api.ui import router as ui_router
 from windpipe.errors import (
@@ -32,6 +32,7 @@ from windpipe.errors import (
     SourceQueryError,
     SourceSchemaError,
     SourceUnavailableError,
+    TargetUnavailableError,
 )
 from windpipe.settings import Settings, get_settings
 from windpipe.source.contract import describe
@@ -67,7 +68,7 @@ def create_app(
             from windpipe.postgres import api_database_url, libpq_conninfo
 
             conninfo = libpq_conninfo(api_database_url(settings))
-        app.state.reader = SourceReader(
+        app.state.reader = ReadOnlyPool(
             conninfo,
             size=settings.api_pool_size,
             acquire_timeout=settings.api_pool_timeout_seconds,
@@ -93,6 +94,7 @@ def create_app(
     app.include_router(fingerprints_router)
     # The dashboard: the target's aggregates over HTTP and the pages drawn from them.
     init_target(app, target_conninfo)
+    app.state.curve_cache = CurveCache()
     app.include_router(aggregates_router)
     app.include_router(ui_router)
     mount_ui_static(app)
@@ -136,7 +138,7 @@ def create_app(
             request.url.path,
             exc,
         )
-        reader: SourceReader = request.app.state.reader
+        reader: ReadOnlyPool = request.app.state.reader
         try:
             found = await reader.contract()  # the schema changed since the last check?
         except SourceUnavailableError:
@@ -178,7 +180,7 @@ def create_app(
     return app
 
 
-async def _check_contract_at_start(reader: SourceReader) -> None:
+async def _check_contract_at_start(reader: ReadOnlyPool) -> None:
     """Check the source table's schema contract once before serving, and log what breaks it.
 
     The API starts either way: ``/health`` and the data routes say what is wrong, and serve

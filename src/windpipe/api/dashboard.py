@@ -1,136 +1,27 @@
-"""The API's side of the target database: a read-only pool, and the figures the dashboard shows.
+"""The figures the dashboard shows: the farm, a turbine, the data's quality.
 
-The target is read with the same bounded read-only ADBC pool as the source (a second
-:class:`~windpipe.api.reader.SourceReader` on the target's URL, made on first use, so an API whose
-target is away still serves ``/data``). The SQL is ``windpipe.target.reads``'. The figures are
-computed here from Arrow tables with Polars: small per request, whatever the range.
+The target is read through a :class:`~windpipe.api.pool.TargetSession` (the read-only pool); the
+SQL is the warehouse's (``windpipe.warehouse.queries``). The figures are computed here from Arrow
+tables with Polars: small per request, whatever the range.
 """
 
-import asyncio
 import json
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
-from fastapi import FastAPI, Request
-from starlette.concurrency import run_in_threadpool
 
 from windpipe import catalog
-from windpipe.api.reader import Lease, SourceReader
-from windpipe.errors import SourceQueryError, SourceUnavailableError, WindpipeError
+from windpipe.api.pool import ReadOnlyPool, TargetSession
+from windpipe.errors import SourceQueryError, SourceUnavailableError
 from windpipe.settings import Settings
-from windpipe.target import reads
+from windpipe.warehouse import queries
 
 #: Fewest windows a power-curve bin needs to be drawn (IEC 61400-12-1: 30 minutes of data).
 MIN_BIN_WINDOWS = 3
-
-
-class TargetUnavailableError(WindpipeError):
-    """The target database did not answer the API (a 503 naming the target, not the source)."""
-
-
-def init_target(app: FastAPI, conninfo: str | None) -> None:
-    """Prepare ``app`` to read the target at ``conninfo`` (None: the settings' read-only URL)."""
-    app.state.target_conninfo = conninfo
-    app.state.target_reader = None
-    app.state.target_ready = False
-    app.state.target_lock = asyncio.Lock()
-    app.state.curve_cache = CurveCache()
-
-
-def close_target(app: FastAPI) -> None:
-    """Close the target pool if one was made."""
-    reader: SourceReader | None = getattr(app.state, "target_reader", None)
-    if reader is not None:
-        reader.close()
-        app.state.target_reader = None
-
-
-def _default_conninfo(settings: Settings) -> str:
-    from windpipe.postgres import api_target_database_url, libpq_conninfo
-
-    return libpq_conninfo(api_target_database_url(settings))
-
-
-async def _reader(app: FastAPI) -> SourceReader:
-    reader: SourceReader | None = app.state.target_reader
-    if reader is not None:
-        return reader
-    async with app.state.target_lock:
-        if app.state.target_reader is None:
-            settings: Settings = app.state.settings
-            conninfo = app.state.target_conninfo
-            if conninfo is None:
-                try:
-                    conninfo = await run_in_threadpool(_default_conninfo, settings)
-                except WindpipeError as exc:
-                    raise TargetUnavailableError(str(exc)) from exc
-            app.state.target_reader = SourceReader(
-                conninfo,
-                size=max(1, min(4, settings.api_pool_size)),
-                acquire_timeout=settings.api_pool_timeout_seconds,
-                statement_timeout=settings.api_statement_timeout_seconds,
-            )
-        reader = app.state.target_reader
-        assert reader is not None
-        return reader
-
-
-class TargetSession:
-    """One request's connection to the target: ``await session.query(sql)`` -> Arrow table."""
-
-    def __init__(self, lease: Lease, ready: bool) -> None:
-        self.lease = lease
-        #: Whether the target has its tables (a fresh one has none until the first ETL run).
-        self.ready = ready
-
-    async def query(self, sql: str) -> pa.Table:
-        """The result of ``sql``; TargetUnavailableError when the target does not answer."""
-        try:
-            return await self.lease.query(sql)
-        except (SourceUnavailableError, SourceQueryError) as exc:  # the pool's names are source's
-            raise TargetUnavailableError(str(exc)) from exc
-
-    async def frame(self, sql: str) -> pl.DataFrame:
-        """The result of ``sql`` as a Polars frame."""
-        frame = pl.from_arrow(await self.query(sql))
-        assert isinstance(frame, pl.DataFrame)
-        return frame
-
-
-async def open_session(request: Request) -> TargetSession:
-    """Lease a target connection for this request (release it with ``session.lease.release()``)."""
-    app = request.app
-    reader = await _reader(app)
-    lease = await reader.lease()
-    session = TargetSession(lease, ready=app.state.target_ready)
-    try:
-        if not session.ready:
-            table = await session.query(reads.HAS_TABLES_SQL)
-            session.ready = app.state.target_ready = bool(table.column("ready")[0].as_py())
-    except BaseException:
-        lease.release()
-        raise
-    return session
-
-
-@asynccontextmanager
-async def target_session(request: Request) -> AsyncIterator[TargetSession]:
-    """A target session for the block."""
-    session = await open_session(request)
-    try:
-        yield session
-    finally:
-        session.lease.release()
-
-
-# -- what the dashboard shows --------------------------------------------------------------------
 
 
 def _now() -> datetime:
@@ -141,13 +32,13 @@ def _now() -> datetime:
 Span = tuple[datetime, datetime]
 
 
-async def source_spans(reader: SourceReader) -> dict[str, Span]:
+async def source_spans(pool: ReadOnlyPool) -> dict[str, Span]:
     """Each turbine the source holds, with its first and last sample (naive UTC); empty when the
     source does not answer (the dashboard then reads the target alone)."""
     from windpipe.source.store import TURBINE_SPANS_SQL
 
     try:
-        lease = await reader.lease()
+        lease = await pool.lease()
     except (SourceUnavailableError, SourceQueryError):
         return {}
     try:
@@ -174,7 +65,7 @@ async def known_turbines(
     holds: ``held``), then any other the target holds, in that order."""
     ids = [t.id for t in settings.fleet_of(held or [])]
     if session.ready:
-        held = (await session.query(reads.SIGNALS_SQL)).column("turbine").to_pylist()
+        held = (await session.query(queries.SIGNALS_SQL)).column("turbine").to_pylist()
         ids += [t for t in dict.fromkeys(held) if t not in ids]
     return ids
 
@@ -238,7 +129,7 @@ async def latest(
     """Per turbine: its latest window, the mean values then, the age and whether it is stale."""
     names = mean_signals(settings)
     rows = (
-        await session.frame(reads.latest_sql(names, turbines=turbines))
+        await session.frame(queries.latest_sql(names, turbines=turbines))
         if session.ready and turbines
         else None
     )
@@ -314,11 +205,11 @@ async def overview(
     power = catalog.signal_name("power", "mean")
     if session.ready:
         counts = await session.frame(
-            reads.windows_per_day_sql(mean_signals(settings), first, last + catalog.DAY)
+            queries.windows_per_day_sql(mean_signals(settings), first, last + catalog.DAY)
         )
         if power in settings.etl_signals:
             energy = await session.frame(
-                reads.energy_per_day_sql(power, first, last + catalog.DAY, settings.window)
+                queries.energy_per_day_sql(power, first, last + catalog.DAY, settings.window)
             )
     now = _now()
     expected = expected_matrix(turbines, day_list, settings, spans, now)
@@ -370,7 +261,7 @@ async def quality(
     counts = None
     if session.ready:
         counts = await session.frame(
-            reads.windows_per_day_sql(mean_signals(settings), first, last + catalog.DAY)
+            queries.windows_per_day_sql(mean_signals(settings), first, last + catalog.DAY)
         )
     now = _now()
     expected = expected_matrix(turbines, day_list, settings, spans, now)
@@ -479,9 +370,9 @@ def resolution(start: datetime, end: datetime, window: timedelta, points: int) -
 
 
 def power_bins(pairs: pl.DataFrame) -> pl.DataFrame:
-    """The binned power curve of ``wind_speed, power`` pairs as ``reads.power_curve_sql`` bins it:
+    """The binned power curve of ``wind_speed, power`` pairs as ``queries.power_curve_sql`` bins it:
     bin, n, wind_speed, power (bins with enough windows only)."""
-    width = reads.BIN_WIDTH
+    width = queries.BIN_WIDTH
     return (
         pairs.group_by(((pl.col("wind_speed") / width + 0.5).floor().cast(pl.Int32)).alias("bin"))
         .agg(
@@ -562,7 +453,7 @@ async def turbine_view(
     curves = None
     wind, power = catalog.signal_name("wind_speed", "mean"), catalog.signal_name("power", "mean")
     if session.ready and wanted:
-        sql = reads.series_sql(
+        sql = queries.series_sql(
             wanted,
             turbine,
             start,
@@ -579,12 +470,12 @@ async def turbine_view(
                 .upsample("timestamp", every=catalog.polars_duration(step))
             )
         if wind in wanted and power in wanted:
-            pairs = await session.frame(reads.pairs_sql(wind, power, turbine, start, end))
+            pairs = await session.frame(queries.pairs_sql(wind, power, turbine, start, end))
             key = (catalog.naive_utc(start), catalog.naive_utc(end), wind, power)
             curves = cache.get(key) if cache is not None else None
             if curves is None:
                 curves = _curves(
-                    await session.frame(reads.power_curve_sql(wind, power, start, end))
+                    await session.frame(queries.power_curve_sql(wind, power, start, end))
                 )
                 if cache is not None:
                     cache.put(key, curves)
@@ -637,5 +528,5 @@ async def turbine_view(
         f'"turbines":{_numbers(farm["turbines"])}'
         "}"
     )
-    parts.append(f'"bin_width":{reads.BIN_WIDTH!r}')
+    parts.append(f'"bin_width":{queries.BIN_WIDTH!r}')
     return ("{" + ",".join(parts) + "}").encode()

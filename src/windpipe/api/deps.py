@@ -4,13 +4,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from windpipe.api.reader import SourceReader
+from windpipe.api.pool import ReadOnlyPool
 from windpipe.settings import Settings
 
 
-def get_reader(request: Request) -> SourceReader:
-    """The app's pooled source reader."""
-    reader: SourceReader = request.app.state.reader
+def get_reader(request: Request) -> ReadOnlyPool:
+    """The app's read-only pool of the source."""
+    reader: ReadOnlyPool = request.app.state.reader
     return reader
 
 
@@ -20,5 +20,5 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-ReaderDep = Annotated[SourceReader, Depends(get_reader)]
+ReaderDep = Annotated[ReadOnlyPool, Depends(get_reader)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -1,7 +1,13 @@
-"""Reads the source table as Arrow tables over a bounded pool of ADBC connections.
+"""The read-only pool both databases are read through: Arrow tables over bounded ADBC connections.
+
+The API reads the source (``/data``, ``/fingerprints``) with one :class:`ReadOnlyPool`, made at
+start, and the target (``/aggregates``, the dashboard) with a second, made on first use so an API
+whose target is away still serves ``/data``: :func:`open_session` leases it as a
+:class:`TargetSession`, whose errors name the target (``TargetUnavailableError``).
 
 ADBC streams PostgreSQL's binary COPY output straight into Arrow (~6 M rows/s here). The SQL is
-the source store's (``windpipe.source.store``), which owns every statement on the source table.
+its owners': ``windpipe.source.store`` for the source, ``windpipe.warehouse.queries`` for the
+target.
 
 The pool never holds more than ``size`` connections: a request borrows one for its whole answer
 (its read-ahead runs on that same connection) and waits at most ``acquire_timeout`` for it, after
@@ -12,7 +18,7 @@ them all) are dropped, and the query is retried once on a new one.
 
 A query the database refuses for what it is (a column or table missing, a type changed: SQLSTATE
 classes 42 and 22) is not a dead connection: it raises :class:`~windpipe.errors.SourceQueryError`,
-never "does not answer". The source reader also holds the table to its schema contract
+never "does not answer". The source's pool also holds the table to its schema contract
 (``windpipe.source.contract``): checked on ``/health``'s connection, the answer kept a couple of
 seconds, and a lease refused with :class:`~windpipe.errors.SourceSchemaError` while it is broken.
 """
@@ -22,12 +28,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 
 from windpipe.catalog import Variable
 from windpipe.errors import (
@@ -35,10 +44,14 @@ from windpipe.errors import (
     SourceQueryError,
     SourceSchemaError,
     SourceUnavailableError,
+    TargetUnavailableError,
+    WindpipeError,
     first_line,
 )
+from windpipe.settings import Settings
 from windpipe.source.contract import Breach, breaches, describe
 from windpipe.source.store import COLUMN_TYPES_SQL, COUNT_SQL, COVERAGE_ESTIMATE_SQL, PING_SQL
+from windpipe.warehouse import queries
 
 _log = logging.getLogger(__name__)
 
@@ -53,8 +66,8 @@ _REFUSED_CLASSES = ("42", "22")
 CONTRACT_TTL = 2.0
 
 
-class SourceReader:
-    """A bounded pool of read-only ADBC connections to the source database."""
+class ReadOnlyPool:
+    """A bounded pool of read-only ADBC connections to one database (the source or the target)."""
 
     def __init__(
         self,
@@ -67,7 +80,7 @@ class SourceReader:
         contract_ttl: float | None = None,
     ) -> None:
         """``variables``: the configured signals, whose columns the schema contract covers; None
-        (a reader of the target) checks no contract. ``contract_ttl``: default CONTRACT_TTL."""
+        (a pool of the target) checks no contract. ``contract_ttl``: default CONTRACT_TTL."""
         self._conninfo = conninfo
         self.size = size
         self.acquire_timeout = acquire_timeout
@@ -277,7 +290,7 @@ class _Holder:
 class Lease:
     """One of the pool's slots, held for one request; release it exactly once (idempotent)."""
 
-    def __init__(self, reader: SourceReader) -> None:
+    def __init__(self, reader: ReadOnlyPool) -> None:
         self._reader = reader
         self._holder = _Holder()
         self._pending: Future[pa.Table] | None = None
@@ -340,3 +353,103 @@ def _refused(exc: BaseException) -> bool:
 def _close_quietly(conn: Any) -> None:
     with suppress(Exception):  # closing a broken connection may fail; nothing to do
         conn.close()
+
+
+# -- the target's pool and a request's session on it ------------------------------------------
+
+
+def init_target(app: FastAPI, conninfo: str | None) -> None:
+    """Prepare ``app`` to read the target at ``conninfo`` (None: the settings' read-only URL)."""
+    app.state.target_conninfo = conninfo
+    app.state.target_pool = None
+    app.state.target_ready = False
+    app.state.target_lock = asyncio.Lock()
+
+
+def close_target(app: FastAPI) -> None:
+    """Close the target pool if one was made."""
+    pool: ReadOnlyPool | None = getattr(app.state, "target_pool", None)
+    if pool is not None:
+        pool.close()
+        app.state.target_pool = None
+
+
+def _default_conninfo(settings: Settings) -> str:
+    from windpipe.postgres import api_target_database_url, libpq_conninfo
+
+    return libpq_conninfo(api_target_database_url(settings))
+
+
+async def _target_pool(app: FastAPI) -> ReadOnlyPool:
+    pool: ReadOnlyPool | None = app.state.target_pool
+    if pool is not None:
+        return pool
+    async with app.state.target_lock:
+        if app.state.target_pool is None:
+            settings: Settings = app.state.settings
+            conninfo = app.state.target_conninfo
+            if conninfo is None:
+                try:
+                    conninfo = await run_in_threadpool(_default_conninfo, settings)
+                except WindpipeError as exc:
+                    raise TargetUnavailableError(str(exc)) from exc
+            app.state.target_pool = ReadOnlyPool(
+                conninfo,
+                size=max(1, min(4, settings.api_pool_size)),
+                acquire_timeout=settings.api_pool_timeout_seconds,
+                statement_timeout=settings.api_statement_timeout_seconds,
+            )
+        pool = app.state.target_pool
+        assert pool is not None
+        return pool
+
+
+class TargetSession:
+    """One request's connection to the target: ``await session.query(sql)`` -> Arrow table."""
+
+    def __init__(self, lease: Lease, ready: bool) -> None:
+        self.lease = lease
+        #: Whether the target has its tables (a fresh one has none until the first ETL run).
+        self.ready = ready
+
+    async def query(self, sql: str) -> pa.Table:
+        """The result of ``sql``; TargetUnavailableError when the target does not answer."""
+        try:
+            return await self.lease.query(sql)
+        except (
+            SourceUnavailableError,
+            SourceQueryError,
+        ) as exc:  # the pool's own names
+            raise TargetUnavailableError(str(exc)) from exc
+
+    async def frame(self, sql: str) -> pl.DataFrame:
+        """The result of ``sql`` as a Polars frame."""
+        frame = pl.from_arrow(await self.query(sql))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+
+async def open_session(request: Request) -> TargetSession:
+    """Lease a target connection for this request (release it with ``session.lease.release()``)."""
+    app = request.app
+    pool = await _target_pool(app)
+    lease = await pool.lease()
+    session = TargetSession(lease, ready=app.state.target_ready)
+    try:
+        if not session.ready:
+            table = await session.query(queries.HAS_TABLES_SQL)
+            session.ready = app.state.target_ready = bool(table.column("ready")[0].as_py())
+    except BaseException:
+        lease.release()
+        raise
+    return session
+
+
+@asynccontextmanager
+async def target_session(request: Request) -> AsyncIterator[TargetSession]:
+    """A target session for the block."""
+    session = await open_session(request)
+    try:
+        yield session
+    finally:
+        session.lease.release()

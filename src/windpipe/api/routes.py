@@ -13,7 +13,7 @@ from windpipe import catalog
 from windpipe.api.deps import ReaderDep, SettingsDep
 from windpipe.api.formats import MEDIA_TYPES, DataFormat, Encoder, negotiate
 from windpipe.api.params import ERRORS, TURBINES_PATTERN, AcceptHeader, FormatParam
-from windpipe.api.reader import Lease
+from windpipe.api.pool import Lease
 from windpipe.api.schemas import (
     MOMENT_PATTERN,
     CoverageBody,

@@ -18,15 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from windpipe import catalog
-from windpipe.api.deps import ReaderDep, SettingsDep
-from windpipe.api.schemas import (
-    MOMENT_PATTERN,
-    check_range,
-    check_turbines,
-    parse_moment,
-)
-from windpipe.api.security import KeyDep
-from windpipe.api.target import (
+from windpipe.api.dashboard import (
     DEFAULT_POINTS,
     POINTS_RANGE,
     known_turbines,
@@ -35,9 +27,17 @@ from windpipe.api.target import (
     overview,
     quality,
     source_spans,
-    target_session,
     turbine_view,
 )
+from windpipe.api.deps import ReaderDep, SettingsDep
+from windpipe.api.pool import target_session
+from windpipe.api.schemas import (
+    MOMENT_PATTERN,
+    check_range,
+    check_turbines,
+    parse_moment,
+)
+from windpipe.api.security import KeyDep
 from windpipe.errors import QueryError
 from windpipe.settings import Settings
 

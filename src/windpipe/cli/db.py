@@ -85,7 +85,6 @@ def stop() -> None:
 @clean_errors
 def init() -> None:
     """Create or migrate the source and target schemas to this version (idempotent)."""
-    from windpipe.etl.store import ensure_schema as ensure_target
     from windpipe.postgres import (
         check_connection,
         database_url,
@@ -95,6 +94,7 @@ def init() -> None:
         target_reader_role_applies,
     )
     from windpipe.source.store import ensure_schema as ensure_source
+    from windpipe.warehouse.store import ensure_schema as ensure_target
 
     settings = load_settings_or_exit()
     roles: tuple[tuple[Role, Callable[[Engine], bool]], ...] = (

@@ -27,7 +27,6 @@ def api(
     from windpipe.api import create_app
     from windpipe.cli.ports import require_free_port
     from windpipe.errors import SchemaBehindError
-    from windpipe.migrations import is_current
     from windpipe.postgres import (
         API_APPLICATION_NAME,
         api_database_url,
@@ -40,7 +39,7 @@ def api(
         reader_role_applies,
     )
     from windpipe.settings import load_settings
-    from windpipe.source.store import ensure_schema
+    from windpipe.source.store import ensure_schema, schema_is_current
 
     settings = load_settings_or_exit()
     if host or port:
@@ -56,7 +55,7 @@ def api(
         check_connection(reader_url, label="the API's source")
         engine = make_engine(reader_url)
         try:
-            if not is_current(engine, "source"):
+            if not schema_is_current(engine):
                 raise SchemaBehindError(
                     "the source schema is older than this windpipe; run `windpipe db init` "
                     "(as the writer role) first"

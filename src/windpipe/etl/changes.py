@@ -73,7 +73,7 @@ def find_stale(
 ) -> list[Stale]:
     """:func:`stale_days` of ``turbines`` over ``[first, last]``: the source's fingerprints in one
     API request, what the loads recorded in one target query."""
-    from windpipe.etl.store import loaded_fingerprints
+    from windpipe.warehouse.reads import loaded_fingerprints
 
     source = client.fingerprints(first, last, turbines)
     with engine.connect() as conn:

@@ -33,8 +33,8 @@ from windpipe.catalog import (
 )
 from windpipe.errors import EtlError
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.store import DayRecord, SourceMovedError, ensure_schema, replace_window
 from windpipe.etl.transform import aggregate_10min, non_finite_counts
+from windpipe.warehouse.store import DayRecord, SourceMovedError, ensure_schema, replace_window
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from windpipe.catalog import (
     signal_name,
     windows_of_day,
 )
-from windpipe.etl import store
+from windpipe.warehouse import reads
 
 #: Relative slack for ``min <= mean <= max``: a mean of equal floats may differ in the last bit.
 RELATIVE_TOLERANCE = 1e-9
@@ -140,7 +140,7 @@ def check_windows(
     per_day = DAY // window
     report = WindowsReport(days=days_between(first, last))
     counts = {
-        turbine: store.window_counts(conn, first, last, list(signals), turbine=turbine)
+        turbine: reads.window_counts(conn, first, last, list(signals), turbine=turbine)
         for turbine in turbines
     }
     fetched: dict[date, pl.DataFrame] = {}
@@ -154,7 +154,7 @@ def check_windows(
                 continue
             horizon = day_start(day) + DAY
             if not full:
-                newest = store.last_window(conn, day, list(signals), turbine=turbine)
+                newest = reads.last_window(conn, day, list(signals), turbine=turbine)
                 if newest is None:
                     continue  # today, not loaded yet: nothing to compare
                 horizon = newest + window
@@ -177,7 +177,7 @@ def check_windows(
                 missing = [w for w in windows_of_day(day, window) if w < horizon and w not in have]
                 lost = ""
                 if held[name] != expected:  # name the windows the target disagrees on
-                    holds = store.windows_held(conn, day, name, turbine=turbine)
+                    holds = reads.windows_held(conn, day, name, turbine=turbine)
                     wanted = {w for w in have if w < horizon}
                     lost = describe_windows(sorted(wanted ^ holds))
                 report.findings.append(
@@ -234,7 +234,7 @@ def inconsistent_windows(
     report = ConsistencyReport()
     for variable in variables:
         bounds = (ranges or {}).get(variable)
-        for owner, timestamp, values in store.windows_by_variable(
+        for owner, timestamp, values in reads.windows_by_variable(
             conn, first, last, variable, aggregations, turbine=turbine
         ):
             report.windows += 1
@@ -294,5 +294,5 @@ def duplicate_rows(
     conn: Connection, first: date, last: date, *, limit: int = 100
 ) -> tuple[int, list[Duplicate]]:
     """Rows in the days, and up to ``limit`` (signal, timestamp) pairs held twice or more."""
-    pairs = store.duplicated_pairs(conn, first, last, limit=limit)
-    return store.count_rows(conn, first, last), [Duplicate(*pair) for pair in pairs]
+    pairs = reads.duplicated_pairs(conn, first, last, limit=limit)
+    return reads.count_rows(conn, first, last), [Duplicate(*pair) for pair in pairs]

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, text
 
 from windpipe import catalog
 from windpipe.catalog import Coverage
+from windpipe.migrations import History, ensure_current, is_current
 
 _PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -55,11 +57,23 @@ def _utc(moment: object) -> datetime | None:
     return moment.astimezone(UTC) if isinstance(moment, datetime) else None
 
 
+#: The source database's Alembic history, beside this module (``migrations/``).
+HISTORY = History(
+    database="source",
+    scripts=Path(__file__).with_name("migrations"),
+    head="s0004",
+    baseline="s0001",
+)
+
+
 def ensure_schema(engine: Engine) -> bool:
     """Bring the source's schema to the newest migration; return whether it had to."""
-    from windpipe.migrations import ensure_current
+    return ensure_current(engine, HISTORY)
 
-    return ensure_current(engine, "source")
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the source's schema is at the newest migration (one cheap query)."""
+    return is_current(engine, HISTORY)
 
 
 # -- reads (the API's, as literal SQL for ADBC) ----------------------------------------------------

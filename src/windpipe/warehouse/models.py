@@ -1,8 +1,8 @@
 """The target's tables as typed SQLAlchemy models: the brief's ``signal`` and ``data``.
 
 The schema's declaration, for the migrations (which must produce exactly this) and for readers
-who want the ORM. The ETL's own statements are in ``etl.store`` and need no ORM, so a one-day run
-does not pay for importing it.
+who want the ORM. The statements are in ``warehouse.store``, ``warehouse.reads`` and
+``warehouse.queries`` and need no ORM, so a one-day run does not pay for importing it.
 """
 
 from datetime import date, datetime

@@ -1,9 +1,8 @@
 """Every read of the target's ``signal`` and ``data`` that the API makes, as literal SQL for ADBC.
 
-The ETL owns the target's writes and the reads orchestration needs (``windpipe.etl.store``); the
-API may not import the ETL, so its reads live here, one layer below both (``etl | api`` >
-``source | target``): the API reads the target over the same read-only ADBC pool it reads the
-source with. As in ``source.store``, the SQL is built from validated names and literals rendered
+The API and the dashboard read the target over the same read-only ADBC pool they read the source
+with (``windpipe.api.pool``), so these reads are SQL text that the API runs, not functions on
+an engine. As in ``source.store``, the SQL is built from validated names and literals rendered
 from parsed values only: no request text reaches the database.
 
 Target timestamps are UTC instants (``timestamptz``). Every function takes naive-UTC or aware

@@ -1,7 +1,8 @@
-"""The target database's one owner: ``signal`` and ``data``, and every statement on them.
+"""The target's writes: the ETL's atomic replace of a window, and the schema's migration.
 
-The ETL writes through ``replace_window``; the catch-up, the quality checks and the reports read
-through the functions at the end. Nothing else in windpipe writes SQL against these tables.
+The warehouse owns ``signal``, ``data`` and ``day_load``: this module writes them, ``reads`` holds
+the reads orchestration needs (SQLAlchemy) and ``queries`` the API's and the dashboard's (SQL text
+for ADBC). Nothing outside ``windpipe.warehouse`` writes SQL against these tables.
 
 ``replace_window`` runs one transaction on the SQLAlchemy engine's psycopg 3 connection: take an
 advisory lock per UTC day touched (so two runs of one day serialize), register missing signals,
@@ -11,10 +12,11 @@ it commits or nothing changes.
 
 import io
 import zlib
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import psycopg
@@ -28,10 +30,9 @@ from windpipe.catalog import (
     naive_utc,
     naive_utc_expr,
     parse_signal,
-    signal_name,
-    utc_midnight,
 )
 from windpipe.errors import EtlError, TargetUnavailableError, first_line
+from windpipe.migrations import History, ensure_current
 
 
 def lock_namespace(turbine: str) -> int:
@@ -113,12 +114,19 @@ def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
         ) from exc
 
 
+#: The target database's Alembic history, beside this module (``migrations/``).
+HISTORY = History(
+    database="target",
+    scripts=Path(__file__).with_name("migrations"),
+    head="t0005",
+    baseline="t0001",
+)
+
+
 def ensure_schema(engine: Engine) -> bool:
     """Bring the target's schema to the newest migration; return whether it had to."""
-    from windpipe.migrations import ensure_current
-
     with _target_errors(engine, "migrating the schema"):
-        return ensure_current(engine, "target")
+        return ensure_current(engine, HISTORY)
 
 
 def _signal_ids(
@@ -338,322 +346,6 @@ def _record_loads(conn: Connection, records: Sequence[DayRecord]) -> None:
     )
 
 
-def loaded_fingerprints(
-    conn: Connection, first: date, last: date
-) -> dict[tuple[str, date], tuple[str, datetime]]:
-    """Per (turbine, day) loaded in ``[first, last]``: the source fingerprint its aggregates were
-    computed from, and up to when its windows were complete (aware UTC)."""
-    if not _has_day_load(conn):
-        return {}
-    rows = conn.execute(
-        text(
-            "SELECT turbine, day, fingerprint, complete_until FROM day_load "
-            "WHERE day >= :first AND day <= :last"
-        ),
-        {"first": first, "last": last},
-    )
-    return {(str(t), d): (str(f), until.astimezone(UTC)) for t, d, f, until in rows}
-
-
-def loaded_pairs(
-    conn: Connection, candidates: Mapping[str, Collection[date]], signals: Sequence[str]
-) -> set[tuple[str, date]]:
-    """Which of the ``candidates`` (turbine -> days) the target holds: recorded in ``day_load``,
-    or holding aggregates of ``signals`` (loads of releases before ``day_load``)."""
-    pairs = [(t, d) for t, days in candidates.items() for d in days]
-    if not pairs or not _has_tables(conn):
-        return set()
-    params = {"turbines": [t for t, _ in pairs], "days": [d for _, d in pairs]}
-    held: set[tuple[str, date]] = set()
-    if _has_day_load(conn):
-        held = {
-            (str(t), d)
-            for t, d in conn.execute(
-                text(
-                    "SELECT l.turbine, l.day FROM day_load AS l JOIN unnest("
-                    "CAST(:turbines AS text[]), CAST(:days AS date[])) AS c(turbine, day) "
-                    "ON l.turbine = c.turbine AND l.day = c.day"
-                ),
-                params,
-            )
-        }
-    rest = [(t, d) for t, d in pairs if (t, d) not in held]
-    if rest and signals:
-        # One probe of unique(signal_id, timestamp) per (turbine, day) not recorded.
-        rows = conn.execute(
-            text(
-                """
-                SELECT c.turbine, c.day
-                FROM unnest(CAST(:turbines AS text[]), CAST(:days AS date[])) AS c(turbine, day)
-                WHERE EXISTS (
-                    SELECT 1 FROM data JOIN signal AS s ON s.id = data.signal_id
-                    WHERE s.turbine = c.turbine AND s.name = ANY(:signals)
-                      AND data."timestamp" >= (c.day::timestamp AT TIME ZONE 'UTC')
-                      AND data."timestamp" < ((c.day + 1)::timestamp AT TIME ZONE 'UTC')
-                )
-                """
-            ),
-            {
-                "turbines": [t for t, _ in rest],
-                "days": [d for _, d in rest],
-                "signals": list(signals),
-            },
-        )
-        held |= {(str(t), d) for t, d in rows}
-    return held
-
-
-def non_finite_counts(
-    conn: Connection, first: date, last: date, *, turbine: str
-) -> dict[date, tuple[int, int]]:
-    """Per day loaded in ``[first, last]`` for ``turbine``: (samples, non-finite ones dropped)."""
-    if not _has_day_load(conn):
-        return {}
-    rows = conn.execute(
-        text(
-            "SELECT day, samples, non_finite FROM day_load "
-            "WHERE turbine = :turbine AND day >= :first AND day <= :last"
-        ),
-        {"turbine": turbine, "first": first, "last": last},
-    )
-    return {d: (int(n), int(bad)) for d, n, bad in rows}
-
-
-# -- reads for the catch-up, the quality checks and the reports -----------------------------------
-# ``data.timestamp`` is timestamptz (UTC instants): bounds are bound as aware UTC datetimes and
-# window starts are read back ``AT TIME ZONE 'UTC'``, i.e. as the naive UTC datetimes the callers
-# compare with, and days are UTC days, whatever the session's TimeZone.
-
-
-def _has_tables(conn: Connection) -> bool:
-    return bool(
-        conn.execute(
-            text("SELECT to_regclass('data') IS NOT NULL AND to_regclass('signal') IS NOT NULL")
-        ).scalar_one()
-    )
-
-
 def _instant(moment: datetime) -> datetime:
     """``moment`` as an aware UTC datetime (naive means UTC), bound as a timestamptz."""
     return naive_utc(moment).replace(tzinfo=UTC)
-
-
-def _has_day_load(conn: Connection) -> bool:
-    """Whether the target has ``day_load`` (a target not migrated yet has loaded nothing)."""
-    return bool(conn.execute(text("SELECT to_regclass('day_load') IS NOT NULL")).scalar_one())
-
-
-def _day_span(first: date, last: date) -> dict[str, datetime]:
-    return {"lo": utc_midnight(first), "hi": utc_midnight(last) + timedelta(days=1)}
-
-
-def _turbine_filter(turbine: str | None) -> tuple[str, dict[str, str]]:
-    """SQL condition (on ``s``, the signal table) and parameter for one turbine, or for all."""
-    return ("s.turbine = :turbine", {"turbine": turbine}) if turbine else ("TRUE", {})
-
-
-def days_with_aggregates(
-    conn: Connection,
-    first: date,
-    last: date,
-    signals: Sequence[str],
-    turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
-) -> set[date]:
-    """Days in ``[first, last]`` holding rows of ``signals`` for every one of ``turbines``."""
-    if last < first or not signals or not turbines or not _has_tables(conn):
-        return set()  # nothing was ever loaded: the ETL creates the schema on its first day
-    ids = {
-        str(t): [int(i) for i in ids]
-        for t, ids in conn.execute(
-            text(
-                "SELECT turbine, array_agg(id) FROM signal "
-                "WHERE name = ANY(:signals) AND turbine = ANY(:turbines) GROUP BY turbine"
-            ),
-            {"signals": list(signals), "turbines": list(turbines)},
-        )
-    }
-    if set(ids) != set(turbines):
-        return set()  # a turbine never loaded has no day loaded
-    # One probe of unique(signal_id, timestamp) per day and turbine: cheap even for years of data.
-    loaded: set[date] | None = None
-    for turbine_ids in ids.values():
-        rows = conn.execute(
-            text(
-                """
-                SELECT d::date
-                FROM generate_series(CAST(:first AS timestamp), CAST(:last AS timestamp),
-                                     interval '1 day') AS d
-                WHERE EXISTS (
-                    SELECT 1 FROM data
-                    WHERE data.signal_id = ANY(:ids)
-                      AND data."timestamp" >= (d AT TIME ZONE 'UTC')
-                      AND data."timestamp" < ((d + interval '1 day') AT TIME ZONE 'UTC')
-                )
-                """
-            ),
-            {"first": first, "last": last, "ids": turbine_ids},
-        )
-        days = {row[0] for row in rows}
-        loaded = days if loaded is None else loaded & days
-    return loaded or set()
-
-
-def window_counts(
-    conn: Connection,
-    first: date,
-    last: date,
-    signals: Sequence[str],
-    *,
-    turbine: str | None = None,
-) -> dict[tuple[date, str], int]:
-    """Distinct windows held per (day, signal) in ``[first, last]`` (of one turbine, or all)."""
-    where, params = _turbine_filter(turbine)
-    rows = conn.execute(
-        text(
-            f"""
-            SELECT (d."timestamp" AT TIME ZONE 'UTC')::date AS day, s.name,
-                   count(DISTINCT d."timestamp")
-            FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-              AND {where}
-            GROUP BY 1, 2
-            """  # noqa: S608 - a fixed condition
-        ),
-        {"signals": list(signals), **_day_span(first, last), **params},
-    )
-    return {(day, str(name)): int(n) for day, name, n in rows}
-
-
-def last_window(
-    conn: Connection, day: date, signals: Sequence[str], *, turbine: str | None = None
-) -> datetime | None:
-    """The latest window the target holds on ``day`` for any of ``signals``."""
-    where, params = _turbine_filter(turbine)
-    value = conn.execute(
-        text(
-            f"""
-            SELECT max(d."timestamp") AT TIME ZONE 'UTC'
-            FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-              AND {where}
-            """  # noqa: S608 - a fixed condition
-        ),
-        {"signals": list(signals), **_day_span(day, day), **params},
-    ).scalar_one()
-    return value if isinstance(value, datetime) else None
-
-
-def windows_held(conn: Connection, day: date, signal: str, *, turbine: str) -> set[datetime]:
-    """The windows of one turbine's signal that the target holds on ``day``."""
-    rows = conn.execute(
-        text(
-            """
-            SELECT d."timestamp" AT TIME ZONE 'UTC'
-            FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE s.name = :signal AND s.turbine = :turbine
-              AND d."timestamp" >= :lo AND d."timestamp" < :hi
-            """
-        ),
-        {"signal": signal, "turbine": turbine, **_day_span(day, day)},
-    )
-    return {row[0] for row in rows}
-
-
-def windows_by_variable(
-    conn: Connection,
-    first: date,
-    last: date,
-    variable: str,
-    aggregations: Sequence[str],
-    *,
-    turbine: str | None = None,
-) -> Iterator[tuple[str, datetime, dict[str, float | None]]]:
-    """Each (turbine, window) of ``variable`` in ``[first, last]``, with its aggregations."""
-    names = {a: signal_name(variable, a) for a in aggregations}
-    where, params = _turbine_filter(turbine)
-    # Bound names only: the aggregation names are aliases made from bind-parameter keys.
-    columns = ", ".join(
-        f"max(d.value) FILTER (WHERE s.name = :a{i}) AS a{i}" for i in range(len(names))
-    )
-    rows = conn.execute(
-        text(
-            f"""
-            SELECT s.turbine, d."timestamp" AT TIME ZONE 'UTC', {columns}
-            FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE s.name = ANY(:names) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-              AND {where}
-            GROUP BY s.turbine, d."timestamp" ORDER BY s.turbine, d."timestamp"
-            """  # noqa: S608 - positional aliases and a fixed condition only
-        ),
-        {
-            "names": list(names.values()),
-            **_day_span(first, last),
-            **params,
-            **{f"a{i}": name for i, name in enumerate(names.values())},
-        },
-    )
-    for row in rows:
-        yield str(row[0]), row[1], dict(zip(names, row[2:], strict=True))
-
-
-def count_rows(conn: Connection, first: date, last: date) -> int:
-    """Rows of every signal in the days ``[first, last]``."""
-    return int(
-        conn.execute(
-            text('SELECT count(*) FROM data WHERE "timestamp" >= :lo AND "timestamp" < :hi'),
-            _day_span(first, last),
-        ).scalar_one()
-    )
-
-
-def duplicated_pairs(
-    conn: Connection, first: date, last: date, *, limit: int = 100
-) -> list[tuple[str, str, datetime, int]]:
-    """Up to ``limit`` (turbine, signal, timestamp) held twice or more, with their row counts."""
-    rows = conn.execute(
-        text(
-            """
-            SELECT s.turbine, s.name, d."timestamp" AT TIME ZONE 'UTC', count(*) AS n
-            FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE d."timestamp" >= :lo AND d."timestamp" < :hi
-            GROUP BY s.turbine, s.name, d."timestamp" HAVING count(*) > 1
-            ORDER BY d."timestamp", s.turbine, s.name LIMIT :limit
-            """
-        ),
-        {**_day_span(first, last), "limit": limit},
-    )
-    return [(str(t), str(name), ts, int(n)) for t, name, ts, n in rows]
-
-
-def aggregates_frame(
-    conn: Connection,
-    first: date,
-    last: date,
-    signals: Sequence[str],
-    *,
-    turbine: str | None = None,
-) -> pl.DataFrame:
-    """The target rows of ``signals`` in ``[first, last]``: turbine, timestamp, signal, value."""
-    where, params = _turbine_filter(turbine)
-    rows = conn.execute(
-        text(
-            f"""
-            SELECT s.turbine, d."timestamp" AT TIME ZONE 'UTC', s.name, d.value
-            FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE s.name = ANY(:signals) AND d."timestamp" >= :lo AND d."timestamp" < :hi
-              AND {where}
-            ORDER BY s.turbine, d."timestamp", s.name
-            """  # noqa: S608 - a fixed condition
-        ),
-        {"signals": list(signals), **_day_span(first, last), **params},
-    ).all()
-    return pl.DataFrame(
-        rows,
-        schema={
-            "turbine": pl.String,
-            "timestamp": pl.Datetime("us"),
-            "signal": pl.String,
-            "value": pl.Float64,
-        },
-        orient="row",
-    )

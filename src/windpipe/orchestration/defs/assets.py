@@ -93,8 +93,8 @@ def _materialize(
     import polars as pl
 
     from windpipe.etl.pipeline import run_range
-    from windpipe.etl.store import aggregates_frame
     from windpipe.orchestration.reporting import chart_markdown, day_figures, preview_rows
+    from windpipe.warehouse.reads import aggregates_frame
 
     first, last = partition_days(context.partition_time_window)
     settings = etl_options.settings()

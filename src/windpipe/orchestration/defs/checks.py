@@ -263,7 +263,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
     ) -> Iterator[AssetCheckResult]:
         """The latest window each turbine holds is recent (judged when the run loaded today)."""
         from windpipe.catalog import window_floor
-        from windpipe.etl.store import last_window
+        from windpipe.warehouse.reads import last_window
 
         last = checked_days(context)[1]
         now = datetime.now(UTC).replace(tzinfo=None)
@@ -314,7 +314,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
         context: AssetCheckExecutionContext, target_db: TargetDatabase
     ) -> Iterator[AssetCheckResult]:
         """Per turbine and day loaded: the non-finite samples the transform dropped."""
-        from windpipe.etl.store import non_finite_counts
+        from windpipe.warehouse.reads import non_finite_counts
 
         first, last = checked_days(context)
         for turbine in _selected(context, "finite_samples"):
@@ -354,7 +354,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
     ) -> Iterator[AssetCheckResult]:
         """Per turbine: the days whose source fingerprint moved since they were loaded."""
         from windpipe.catalog import EMPTY_FINGERPRINT
-        from windpipe.etl.store import loaded_fingerprints
+        from windpipe.warehouse.reads import loaded_fingerprints
 
         first, last = checked_days(context)
         turbines = _selected(context, "source_unchanged")

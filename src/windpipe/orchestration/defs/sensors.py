@@ -191,7 +191,7 @@ def build_catch_up(
     ) -> SensorResult:
         """Materializes each turbine's days with source data but nothing loaded, in bounded runs
         that cover only those days; runs that fail are retried smaller, then reported."""
-        from windpipe.etl.store import loaded_pairs
+        from windpipe.warehouse.reads import loaded_pairs
 
         now = datetime.now(UTC)
         state = CatchUpCursor.read(context.cursor, now)

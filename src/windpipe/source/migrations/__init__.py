@@ -1,0 +1,1 @@
+"""The source database's schema history (Alembic); ``source.store.HISTORY`` describes it."""

@@ -1,0 +1,1 @@
+"""The target database's schema history (Alembic); ``warehouse.store.HISTORY`` describes it."""

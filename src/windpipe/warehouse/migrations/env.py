@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from windpipe.etl.models import metadata
+from windpipe.warehouse.models import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, compare_type=True)
