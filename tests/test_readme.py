@@ -32,6 +32,33 @@ def _blocks(text: str, language: str) -> list[str]:
     return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
 
 
+def test_the_file_map_shows_the_package_as_it_is() -> None:
+    """Every top-level folder and module of src/windpipe is in the README's file map, and every
+    file a line of it names exists in that folder."""
+    found = re.search(r"^```\n(src/windpipe/\n.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
+    assert found is not None
+    block = found.group(1)
+    package = ROOT / "src" / "windpipe"
+    entries: dict[str, str] = {}
+    for line in block.splitlines()[1:]:
+        match = re.match(r"  (\S+)\s+(.*)", line)
+        if match:
+            current = match.group(1)
+            entries[current] = match.group(2)
+        elif line.startswith(" ") and entries:
+            entries[current] += " " + line.strip()
+    on_disk = {
+        p.name + ("/" if p.is_dir() else "")
+        for p in package.iterdir()
+        if p.name != "__pycache__" and not p.name.startswith("__")
+    }
+    assert set(entries) == on_disk
+    for entry, text in entries.items():
+        if entry.endswith("/"):
+            for name in re.findall(r"\b([a-z_]+\.py|[a-z_]+/)", text):
+                assert (package / entry / name).exists(), f"{entry}{name}"
+
+
 def test_every_setting_is_documented_and_nothing_else() -> None:
     documented = set(re.findall(r"^\| `(WINDPIPE_[A-Z_]+)` \|", ALL, flags=re.MULTILINE))
     fields = {f"WINDPIPE_{name.upper()}" for name in Settings.model_fields}
