@@ -30,6 +30,7 @@ NOT_LAYOUT = {
     ".pytest_cache",
     ".hypothesis",
     ".windpipe",
+    ".schemathesis",
     "__pycache__",
     "node_modules",
 }
