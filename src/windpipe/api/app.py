@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from windpipe import __version__
-from windpipe.api.aggregates import router as aggregates_router
-from windpipe.api.fingerprints import router as fingerprints_router
 from windpipe.api.reader import SourceReader
-from windpipe.api.routes import router
+from windpipe.api.routes.aggregates import router as aggregates_router
+from windpipe.api.routes.fingerprints import router as fingerprints_router
+from windpipe.api.routes.samples import router
 from windpipe.api.schemas import shown
 from windpipe.api.security import GuardMiddleware, parse_entries
 from windpipe.api.target import TargetUnavailableError, close_target, init_target

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from windpipe.api.deps import SettingsDep
 from windpipe.api.formats import MEDIA_TYPES, Encoder, negotiate
 from windpipe.api.params import ERRORS, TURBINES_PATTERN, AcceptHeader, FormatParam
-from windpipe.api.routes import LeasedStream
+from windpipe.api.routes.samples import LeasedStream
 from windpipe.api.schemas import (
     MOMENT_PATTERN,
     check_range,
