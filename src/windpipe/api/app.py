@@ -18,9 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from windpipe import __version__
 from windpipe.api.reader import SourceReader
-from windpipe.api.routes.aggregates import router as aggregates_router
-from windpipe.api.routes.fingerprints import router as fingerprints_router
-from windpipe.api.routes.samples import router
+from windpipe.api.routes import ROUTERS, TAGS
 from windpipe.api.schemas import shown
 from windpipe.api.security import GuardMiddleware, parse_entries
 from windpipe.api.target import TargetUnavailableError, close_target, init_target
@@ -84,16 +82,16 @@ def create_app(
         version=__version__,
         summary="Read wind-turbine SCADA samples from the source database.",
         lifespan=lifespan,
+        openapi_tags=TAGS,
         docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
     app.state.api_keys = parse_entries(settings.api_key_hashes)
-    app.include_router(router)
-    app.include_router(fingerprints_router)
-    # The dashboard: the target's aggregates over HTTP and the pages drawn from them.
+    for router in ROUTERS:
+        app.include_router(router)
+    # The dashboard (left out of the OpenAPI document): pages drawn from the target's aggregates.
     init_target(app, target_conninfo)
-    app.include_router(aggregates_router)
     app.include_router(ui_router)
     mount_ui_static(app)
     app.add_middleware(
