@@ -31,7 +31,7 @@ TURBINES_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(,[A-Za-z0-9][A-Za-z0-9_.-]
 
 
 def streamed(description: str, record: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
-    """The answers of a streamed route: ``record`` objects in JSON, CSV or Arrow, or an error."""
+    """The 200 of a streamed route: ``record`` objects in JSON, CSV or Arrow."""
     return {
         200: {
             "description": description,
@@ -42,8 +42,7 @@ def streamed(description: str, record: dict[str, Any]) -> dict[int | str, dict[s
                     "schema": {"type": "string", "format": "binary"}
                 },
             },
-        },
-        **ERRORS,
+        }
     }
 
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from windpipe.api.deps import SettingsDep
 from windpipe.api.formats import negotiate
-from windpipe.api.params import AcceptHeader, End, FormatParam, Start, Turbines, streamed
+from windpipe.api.params import ERRORS, AcceptHeader, End, FormatParam, Start, Turbines, streamed
 from windpipe.api.schemas import check_turbines, parse_range, parse_turbines, shown
 from windpipe.api.security import KeyDep
 from windpipe.api.streaming import record_schema, stream_pages
@@ -20,7 +20,7 @@ from windpipe.api.target import TargetSession, known_turbines, open_session
 from windpipe.errors import QueryError
 from windpipe.target import reads
 
-router = APIRouter(tags=["aggregates"])
+router = APIRouter(tags=["aggregates"], responses=ERRORS, dependencies=[KeyDep])
 
 #: One page is one turbine over at most this long: ~4,500 windows of 10 minutes per signal.
 PAGE_SPAN = timedelta(days=31)
@@ -85,7 +85,6 @@ def _wide(long: pa.Table, signals: list[str], schema: pa.Schema) -> pa.Table:
         "One record per (turbine, window), streamed in the format asked for.", _WINDOW
     ),
     response_class=StreamingResponse,
-    dependencies=[KeyDep],
 )
 async def get_aggregates(
     request: Request,

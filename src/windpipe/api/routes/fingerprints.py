@@ -18,7 +18,7 @@ from windpipe.catalog import EMPTY_FINGERPRINT
 from windpipe.errors import QueryError
 from windpipe.source.store import FINGERPRINT_TURBINES_SQL, fingerprints_sql
 
-router = APIRouter(tags=["samples"])
+router = APIRouter(tags=["samples"], responses=ERRORS, dependencies=[KeyDep])
 
 #: The longest span one request may ask for (one row per turbine and day: cheap).
 MAX_DAYS = 3660
@@ -37,12 +37,7 @@ class DayFingerprint(BaseModel):
     )
 
 
-@router.get(
-    "/fingerprints",
-    summary="Fingerprint each turbine's UTC days",
-    responses=ERRORS,
-    dependencies=[KeyDep],
-)
+@router.get("/fingerprints", summary="Fingerprint each turbine's UTC days")
 async def get_fingerprints(
     reader: ReaderDep,
     settings: SettingsDep,

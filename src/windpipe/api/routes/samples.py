@@ -30,7 +30,7 @@ from windpipe.api.security import KeyDep
 from windpipe.api.streaming import record_schema, stream_pages
 from windpipe.source.store import TURBINE_IDS_SQL, select_range_sql
 
-router = APIRouter(tags=["samples"])
+router = APIRouter(tags=["samples"], responses=ERRORS, dependencies=[KeyDep])
 #: Rows per page: one query each, keyset-paged. Arrow passes pages through as they are; the text
 #: formats expand each page several times over while encoding it, so they read smaller ones.
 PAGE_ROWS: dict[DataFormat, int] = {
@@ -70,7 +70,6 @@ _SAMPLE = {
     summary="Stream the samples of a time range",
     responses=streamed("The samples, streamed in the format asked for.", _SAMPLE),
     response_class=StreamingResponse,
-    dependencies=[KeyDep],
 )
 async def get_data(
     reader: ReaderDep,
@@ -157,12 +156,7 @@ async def get_data(
     )
 
 
-@router.get(
-    "/variables",
-    summary="List the variables /data serves",
-    responses=ERRORS,
-    dependencies=[KeyDep],
-)
+@router.get("/variables", summary="List the variables /data serves")
 def get_variables(settings: SettingsDep) -> list[VariableInfo]:
     """The variables ``/data`` can serve (the configured signals), with units."""
     return [
