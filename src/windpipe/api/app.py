@@ -1,7 +1,7 @@
 """The FastAPI application factory."""
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from windpipe import __version__
-from windpipe.api.aggregates import router as aggregates_router
 from windpipe.api.dashboard import CurveCache
-from windpipe.api.fingerprints import router as fingerprints_router
 from windpipe.api.pool import ReadOnlyPool, close_target, init_target
-from windpipe.api.routes import router
+from windpipe.api.routes import ROUTERS, TAGS
 from windpipe.api.schemas import shown
 from windpipe.api.security import GuardMiddleware, parse_entries
 from windpipe.api.ui import mount_static as mount_ui_static
@@ -85,17 +83,17 @@ def create_app(
         version=__version__,
         summary="Read wind-turbine SCADA samples from the source database.",
         lifespan=lifespan,
+        openapi_tags=TAGS,
         docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
     app.state.api_keys = parse_entries(settings.api_key_hashes)
-    app.include_router(router)
-    app.include_router(fingerprints_router)
-    # The dashboard: the target's aggregates over HTTP and the pages drawn from them.
+    for router in ROUTERS:
+        app.include_router(router)
+    # The dashboard (left out of the OpenAPI document): pages drawn from the target's aggregates.
     init_target(app, target_conninfo)
     app.state.curve_cache = CurveCache()
-    app.include_router(aggregates_router)
     app.include_router(ui_router)
     mount_ui_static(app)
     app.add_middleware(
@@ -111,17 +109,8 @@ def create_app(
     async def _query_error(_: Request, exc: QueryError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    @app.exception_handler(SourceUnavailableError)
-    async def _unavailable(request: Request, exc: SourceUnavailableError) -> JSONResponse:
-        # The driver's message names hosts, ports and socket paths: the log keeps it, not the body.
-        _log.warning(
-            "%s %s: the source database does not answer: %s", request.method, request.url.path, exc
-        )
-        return JSONResponse(
-            {"detail": "the source database does not answer; retry later"},
-            status_code=503,
-            headers={"Retry-After": RETRY_AFTER},
-        )
+    app.add_exception_handler(SourceUnavailableError, _unanswered("source"))
+    app.add_exception_handler(TargetUnavailableError, _unanswered("target"))
 
     @app.exception_handler(SourceSchemaError)
     async def _schema(_: Request, exc: SourceSchemaError) -> JSONResponse:
@@ -146,17 +135,6 @@ def create_app(
         detail = describe(found) if found else f"the source database refused the query: {exc}"
         return JSONResponse({"detail": detail}, status_code=503)
 
-    @app.exception_handler(TargetUnavailableError)
-    async def _target_unavailable(request: Request, exc: TargetUnavailableError) -> JSONResponse:
-        _log.warning(
-            "%s %s: the target database does not answer: %s", request.method, request.url.path, exc
-        )
-        return JSONResponse(
-            {"detail": "the target database does not answer; retry later"},
-            status_code=503,
-            headers={"Retry-After": RETRY_AFTER},
-        )
-
     @app.exception_handler(ApiBusyError)
     async def _busy(_: Request, exc: ApiBusyError) -> JSONResponse:
         return JSONResponse(
@@ -178,6 +156,27 @@ def create_app(
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
     return app
+
+
+def _unanswered(database: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """The handler of "the ``database`` database does not answer": a 503 with Retry-After."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        # The driver's message names hosts, ports and socket paths: the log keeps it, not the body.
+        _log.warning(
+            "%s %s: the %s database does not answer: %s",
+            request.method,
+            request.url.path,
+            database,
+            exc,
+        )
+        return JSONResponse(
+            {"detail": f"the {database} database does not answer; retry later"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER},
+        )
+
+    return handler
 
 
 async def _check_contract_at_start(reader: ReadOnlyPool) -> None:

@@ -1,11 +1,11 @@
-"""What the data routes (/data, /aggregates) share: error answers and query parameters."""
+"""What the routes share: their error answers, and the query parameters, each declared once."""
 
 from typing import Annotated, Any
 
 from fastapi import Header, Query
 
 from windpipe.api.formats import DataFormat
-from windpipe.api.schemas import ErrorBody
+from windpipe.api.schemas import DAY_PATTERN, MOMENT_PATTERN, ErrorBody
 
 RETRY_AFTER = {
     "Retry-After": {
@@ -29,6 +29,72 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 #: Turbine ids, comma-separated (as the configuration accepts them).
 TURBINES_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(,[A-Za-z0-9][A-Za-z0-9_.-]{0,63})*$"
 
+
+def streamed(description: str, record: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a streamed route: ``record`` objects in JSON, CSV or Arrow."""
+    return {
+        200: {
+            "description": description,
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": record}},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.arrow.stream": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            },
+        }
+    }
+
+
+def _bound(description: str, pattern: str, *examples: str) -> Any:
+    """A required ``start`` or ``end``: text the route parses (its message says what is wrong)."""
+    return Query(
+        description=description, json_schema_extra={"pattern": pattern}, examples=list(examples)
+    )
+
+
+#: ``start=``: the range's first moment, inclusive.
+Start = Annotated[
+    str,
+    _bound(
+        "Inclusive start, ISO 8601 date or datetime (UTC if no offset).",
+        MOMENT_PATTERN,
+        "2026-01-01",
+        "2026-01-01T10:00:00Z",
+    ),
+]
+#: ``end=``: the range's end, exclusive.
+End = Annotated[
+    str,
+    _bound(
+        "Exclusive end, ISO 8601 date or datetime (UTC if no offset).",
+        MOMENT_PATTERN,
+        "2026-01-02",
+        "2026-01-01T14:00:00+02:00",
+    ),
+]
+#: ``start=`` in whole UTC days: the first day, inclusive.
+StartDay = Annotated[
+    str, _bound("First UTC day, inclusive (YYYY-MM-DD).", DAY_PATTERN, "2026-01-01")
+]
+#: ``end=`` in whole UTC days: the day after the last one.
+EndDay = Annotated[
+    str,
+    _bound(
+        "Day after the last one: the range is [start, end) in whole UTC days.",
+        DAY_PATTERN,
+        "2026-01-31",
+    ),
+]
+#: ``turbines=``: repeated and/or comma-separated ids; omitted means every turbine.
+Turbines = Annotated[
+    list[str] | None,
+    Query(
+        description="Comma-separated and/or repeated turbine ids (as /turbines lists them); "
+        "omitted means every turbine.",
+        json_schema_extra={"items": {"type": "string", "pattern": TURBINES_PATTERN}},
+    ),
+]
 #: ``format=``: wins over the Accept header.
 FormatParam = Annotated[
     DataFormat | None, Query(description="json, csv or arrow; overrides the Accept header.")

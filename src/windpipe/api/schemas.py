@@ -96,6 +96,9 @@ MOMENT_PATTERN = (
 )
 # A '+' sent unencoded in a query string arrives as a space: "10:00:00 02:00" meant "+02:00".
 _DECODED_PLUS = re.compile(rf"(T{_TIME}) ({_OFFSET_DIGITS})$")
+#: The form a whole UTC day is asked in.
+DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+_DAY = re.compile(DAY_PATTERN)
 
 
 def parse_moment(name: str, value: str) -> datetime:
@@ -119,6 +122,16 @@ def parse_moment(name: str, value: str) -> datetime:
         raise QueryError(
             f"{name}={shown(value)} falls outside 0001-01-01..9999-12-31 once converted to UTC"
         ) from None
+
+
+def parse_day(name: str, value: str) -> date:
+    """A UTC day asked as ``YYYY-MM-DD``."""
+    if not _DAY.fullmatch(value.strip()):
+        raise QueryError(f"{name}={shown(value)} is not a date; use YYYY-MM-DD (a UTC day)")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise QueryError(f"{name}={shown(value)} is not a valid date ({exc})") from None
 
 
 def _listed(values: list[str] | None) -> list[str]:
@@ -178,6 +191,13 @@ def span_text(span: timedelta) -> str:
     if rest % 60 or not parts:
         parts.append(count(rest % 60, "second"))
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def parse_range(start: str, end: str, max_days: int) -> tuple[datetime, datetime]:
+    """``start`` and ``end`` as UTC datetimes, once the range they make is checked."""
+    lo, hi = parse_moment("start", start), parse_moment("end", end)
+    check_range(lo, hi, max_days)
+    return lo, hi
 
 
 def check_range(start: datetime, end: datetime, max_days: int) -> None:

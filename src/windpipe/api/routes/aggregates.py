@@ -1,8 +1,8 @@
 """``GET /aggregates``: the target's windows over HTTP, validated and encoded like ``/data``."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import polars as pl
 import pyarrow as pa
@@ -12,52 +12,28 @@ from starlette.concurrency import run_in_threadpool
 
 from windpipe.api.dashboard import known_turbines
 from windpipe.api.deps import SettingsDep
-from windpipe.api.formats import MEDIA_TYPES, Encoder, negotiate
-from windpipe.api.params import ERRORS, TURBINES_PATTERN, AcceptHeader, FormatParam
+from windpipe.api.formats import negotiate
+from windpipe.api.params import ERRORS, AcceptHeader, End, FormatParam, Start, Turbines, streamed
 from windpipe.api.pool import TargetSession, open_session
-from windpipe.api.routes import LeasedStream
-from windpipe.api.schemas import (
-    MOMENT_PATTERN,
-    check_range,
-    check_turbines,
-    parse_moment,
-    parse_turbines,
-    shown,
-)
+from windpipe.api.schemas import check_turbines, parse_range, parse_turbines, shown
 from windpipe.api.security import KeyDep
+from windpipe.api.streaming import record_schema, stream_pages
 from windpipe.errors import QueryError
 from windpipe.warehouse import queries
 
-router = APIRouter()
+router = APIRouter(tags=["aggregates"], responses=ERRORS, dependencies=[KeyDep])
 
 #: One page is one turbine over at most this long: ~4,500 windows of 10 minutes per signal.
 PAGE_SPAN = timedelta(days=31)
 
-_AGGREGATES_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "One record per (turbine, window), streamed in the format asked for.",
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "turbine": {"type": "string"},
-                            "timestamp": {"type": "string", "format": "date-time"},
-                        },
-                        "additionalProperties": {"type": ["number", "null"]},
-                        "required": ["turbine", "timestamp"],
-                    },
-                }
-            },
-            "text/csv": {"schema": {"type": "string"}},
-            "application/vnd.apache.arrow.stream": {
-                "schema": {"type": "string", "format": "binary"}
-            },
-        },
+_WINDOW = {
+    "type": "object",
+    "properties": {
+        "turbine": {"type": "string"},
+        "timestamp": {"type": "string", "format": "date-time"},
     },
-    **ERRORS,
+    "additionalProperties": {"type": ["number", "null"]},
+    "required": ["turbine", "timestamp"],
 }
 
 
@@ -105,30 +81,17 @@ def _wide(long: pa.Table, signals: list[str], schema: pa.Schema) -> pa.Table:
 
 @router.get(
     "/aggregates",
-    responses=_AGGREGATES_RESPONSES,
+    summary="Stream the 10-minute aggregates of a time range",
+    responses=streamed(
+        "One record per (turbine, window), streamed in the format asked for.", _WINDOW
+    ),
     response_class=StreamingResponse,
-    dependencies=[KeyDep],
 )
 async def get_aggregates(
     request: Request,
     settings: SettingsDep,
-    start: Annotated[
-        str,
-        Query(
-            description="Inclusive start (a window's start), ISO 8601 date or datetime (UTC if "
-            "no offset).",
-            json_schema_extra={"pattern": MOMENT_PATTERN},
-            examples=["2026-01-01", "2026-01-01T10:00:00Z"],
-        ),
-    ],
-    end: Annotated[
-        str,
-        Query(
-            description="Exclusive end, ISO 8601 date or datetime (UTC if no offset).",
-            json_schema_extra={"pattern": MOMENT_PATTERN},
-            examples=["2026-01-02"],
-        ),
-    ],
+    start: Start,
+    end: End,
     signals: Annotated[
         list[str] | None,
         Query(
@@ -137,14 +100,7 @@ async def get_aggregates(
             "ETL writes.",
         ),
     ] = None,
-    turbines: Annotated[
-        list[str] | None,
-        Query(
-            description="Comma-separated and/or repeated turbine ids; omitted means every "
-            "turbine the target holds.",
-            json_schema_extra={"items": {"type": "string", "pattern": TURBINES_PATTERN}},
-        ),
-    ] = None,
+    turbines: Turbines = None,
     format: FormatParam = None,
     accept: AcceptHeader = None,
 ) -> StreamingResponse:
@@ -152,10 +108,10 @@ async def get_aggregates(
     window, a column per signal (null where a signal has no row), by turbine then time, streamed.
 
     JSON (default) is an array of objects; CSV has a header line; Arrow is an IPC stream whose
-    end-of-stream marker proves completeness. Read as the API's read-only role.
+    end-of-stream marker proves completeness. Omitting ``turbines`` means every turbine the
+    target holds or the configuration declares. Read as the API's read-only role.
     """
-    lo, hi = parse_moment("start", start), parse_moment("end", end)
-    check_range(lo, hi, settings.api_max_range_days)
+    lo, hi = parse_range(start, end, settings.api_max_range_days)
     wanted = parse_turbines(turbines)
     chosen = format or negotiate(accept)
     session: TargetSession = await open_session(request)
@@ -170,13 +126,7 @@ async def get_aggregates(
             check_turbines(wanted, known)
         chosen_turbines = wanted if wanted is not None else known
         pages = _pages(chosen_turbines, lo, hi) if session.ready else []
-        schema = pa.schema(
-            [
-                pa.field("turbine", pa.string(), nullable=False),
-                pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
-            ]
-            + [pa.field(n, pa.float64()) for n in names]
-        )
+        schema = record_schema(names)
         # The first page before answering: a target that does not answer is a 503, not a cut 200.
         first = (
             await session.query(
@@ -188,24 +138,23 @@ async def get_aggregates(
     except BaseException:
         session.lease.release()
         raise
-    encoder = Encoder(chosen, schema)
 
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            yield encoder.head()
-            for number, (turbine, page_lo, page_hi) in enumerate(pages):
-                long = first if number == 0 else None
-                if long is None:
-                    long = await session.query(
-                        queries.aggregates_sql(names, page_lo, page_hi, turbines=[turbine])
-                    )
-                if long.num_rows:
-                    table = await run_in_threadpool(_wide, long, names, schema)
-                    yield await run_in_threadpool(encoder.page, table)
-            yield encoder.tail()
-        finally:
-            session.lease.release()
+    async def tables() -> AsyncGenerator[pa.Table, None]:
+        for number, (turbine, page_lo, page_hi) in enumerate(pages):
+            long = first if number == 0 else None
+            if long is None:
+                long = await session.query(
+                    queries.aggregates_sql(names, page_lo, page_hi, turbines=[turbine])
+                )
+            if long.num_rows:
+                yield await run_in_threadpool(_wide, long, names, schema)
 
-    filename = f"windpipe_aggregates_{lo:%Y%m%dT%H%M%S}_{hi:%Y%m%dT%H%M%S}.{chosen.value}"
-    headers = {"Content-Disposition": f'inline; filename="{filename}"'}
-    return LeasedStream(body(), session.lease, media_type=MEDIA_TYPES[chosen], headers=headers)
+    return stream_pages(
+        tables(),
+        session.lease,
+        chosen=chosen,
+        schema=schema,
+        name="windpipe_aggregates",
+        start=lo,
+        end=hi,
+    )

@@ -5,27 +5,23 @@ the source keep it), so a client that recorded the fingerprint it loaded knows w
 stale: late data, a historian's back-fill, a re-calibrated period.
 """
 
-import re
 from datetime import date, timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from windpipe.api.deps import ReaderDep, SettingsDep
-from windpipe.api.params import ERRORS, TURBINES_PATTERN
-from windpipe.api.schemas import check_turbines, parse_turbines, shown
+from windpipe.api.params import ERRORS, EndDay, StartDay, Turbines
+from windpipe.api.schemas import check_turbines, parse_day, parse_turbines
 from windpipe.api.security import KeyDep
 from windpipe.catalog import EMPTY_FINGERPRINT
 from windpipe.errors import QueryError
 from windpipe.source.store import FINGERPRINT_TURBINES_SQL, fingerprints_sql
 
-router = APIRouter()
+router = APIRouter(tags=["samples"], responses=ERRORS, dependencies=[KeyDep])
 
 #: The longest span one request may ask for (one row per turbine and day: cheap).
 MAX_DAYS = 3660
-DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-_DAY = re.compile(DAY_PATTERN)
 
 
 class DayFingerprint(BaseModel):
@@ -41,48 +37,19 @@ class DayFingerprint(BaseModel):
     )
 
 
-def _parse_day(name: str, value: str) -> date:
-    if not _DAY.fullmatch(value.strip()):
-        raise QueryError(f"{name}={shown(value)} is not a date; use YYYY-MM-DD (a UTC day)")
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise QueryError(f"{name}={shown(value)} is not a valid date ({exc})") from None
-
-
-@router.get("/fingerprints", responses=ERRORS, dependencies=[KeyDep])
+@router.get("/fingerprints", summary="Fingerprint each turbine's UTC days")
 async def get_fingerprints(
     reader: ReaderDep,
     settings: SettingsDep,
-    start: Annotated[
-        str,
-        Query(
-            description="First UTC day, inclusive (YYYY-MM-DD).",
-            json_schema_extra={"pattern": DAY_PATTERN},
-            examples=["2026-01-01"],
-        ),
-    ],
-    end: Annotated[
-        str,
-        Query(
-            description="Day after the last one: the range is [start, end) in whole UTC days.",
-            json_schema_extra={"pattern": DAY_PATTERN},
-            examples=["2026-01-31"],
-        ),
-    ],
-    turbines: Annotated[
-        list[str] | None,
-        Query(
-            description="Turbine ids, comma-separated or repeated; default: every turbine.",
-            json_schema_extra={"pattern": TURBINES_PATTERN},
-        ),
-    ] = None,
+    start: StartDay,
+    end: EndDay,
+    turbines: Turbines = None,
 ) -> list[DayFingerprint]:
     """Every (turbine, day) in ``[start, end)`` that holds or held samples, with its fingerprint.
 
     A (turbine, day) that is not listed holds no samples (its fingerprint is ``0:0``).
     """
-    first, stop = _parse_day("start", start), _parse_day("end", end)
+    first, stop = parse_day("start", start), parse_day("end", end)
     if stop <= first:
         raise QueryError(f"end ({stop}) must be after start ({first}); the range is [start, end)")
     if stop - first > timedelta(days=MAX_DAYS):

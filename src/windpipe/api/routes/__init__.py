@@ -1,0 +1,33 @@
+"""The API's routes, one module per resource; each module's router carries its OpenAPI tag."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from windpipe.api.routes import aggregates, fingerprints, fleet, operations, samples
+
+#: The tags the OpenAPI document groups the operations by, in the order the docs show them.
+TAGS: list[dict[str, Any]] = [
+    {
+        "name": "samples",
+        "description": "The source's samples: streamed by time range, the variables served, "
+        "and a fingerprint per turbine and UTC day that shows which days changed.",
+    },
+    {
+        "name": "aggregates",
+        "description": "The target's 10-minute windows, streamed like the samples.",
+    },
+    {
+        "name": "fleet",
+        "description": "The turbines, configured or found in the source, and what it holds.",
+    },
+    {"name": "operations", "description": "Health of the API, its database and schema contract."},
+]
+#: Every router, in the order they are included.
+ROUTERS: list[APIRouter] = [
+    samples.router,
+    fingerprints.router,
+    aggregates.router,
+    fleet.router,
+    operations.router,
+]
