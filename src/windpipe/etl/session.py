@@ -125,12 +125,20 @@ def open_session(settings: Settings, turbines: Sequence[str] | None = None) -> E
     except BaseException:
         client.close()
         raise
+    return session_of(settings, client=client, engine=target_engine(settings), turbines=chosen)
+
+
+def session_of(
+    settings: Settings, *, client: ApiClient, engine: Engine, turbines: Sequence[str]
+) -> EtlSession:
+    """The session of the configuration on ``client`` and ``engine``, for ``turbines``: what the
+    CLI (``open_session``) and the Dagster resource both run with."""
     return EtlSession(
         client=client,
-        engine=target_engine(settings),
+        engine=engine,
         variables=list(settings.etl_variables),
         aggregations=list(settings.etl_aggregations),
-        turbines=chosen,
+        turbines=list(turbines),
         window=settings.window,
         close_margin=settings.close_margin,
     )

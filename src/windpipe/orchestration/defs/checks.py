@@ -27,7 +27,7 @@ from dagster import (
 
 from windpipe.orchestration.defs.assets import TURBINE_KEYS
 from windpipe.orchestration.defs.partitions import partition_days
-from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
+from windpipe.orchestration.defs.resources import EtlResource
 
 if TYPE_CHECKING:
     import polars as pl
@@ -69,35 +69,31 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
         can_subset=True,
     )
     def windows_complete(
-        context: AssetCheckExecutionContext,
-        source_api: SourceApi,
-        target_db: TargetDatabase,
-        etl_options: EtlOptions,
+        context: AssetCheckExecutionContext, etl: EtlResource
     ) -> Iterator[AssetCheckResult]:
         """Each turbine's full days have a full day of windows per signal, as the source allows."""
         from windpipe.catalog import day_bounds
         from windpipe.orchestration.quality import check_windows
 
         first, last = checked_days(context)
-        settings = etl_options.settings()
         turbines = _selected(context, "windows_complete")
-        with source_api.client() as client:
+        with etl.session(turbines) as session:
 
             def fetch_day(day: date) -> "pl.DataFrame":
                 start, end = day_bounds(day)
-                return client.fetch_frame(start, end, settings.etl_variables, turbines)
+                return session.client.fetch_frame(start, end, session.variables, turbines)
 
-            with target_db.engine.connect() as conn:
+            with session.engine.connect() as conn:
                 report = check_windows(
                     conn,
                     first,
                     last,
-                    variables=settings.etl_variables,
-                    aggregations=settings.etl_aggregations,
+                    variables=session.variables,
+                    aggregations=session.aggregations,
                     fetch_day=fetch_day,
                     now=datetime.now(UTC).replace(tzinfo=None),
                     turbines=turbines,
-                    window=settings.window,
+                    window=session.window,
                 )
         columns = [
             "day",
@@ -171,16 +167,16 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
         can_subset=True,
     )
     def aggregates_consistent(
-        context: AssetCheckExecutionContext, target_db: TargetDatabase, etl_options: EtlOptions
+        context: AssetCheckExecutionContext, etl: EtlResource
     ) -> Iterator[AssetCheckResult]:
         """In every window min <= mean <= max, std >= 0, values in the signal's physical range, and
         windows on their boundaries."""
         from windpipe.orchestration.quality import inconsistent_windows
 
         first, last = checked_days(context)
-        settings = etl_options.settings()
+        settings = etl.settings()
         for turbine in _selected(context, "aggregates_consistent"):
-            with target_db.engine.connect() as conn:
+            with etl.engine.connect() as conn:
                 report = inconsistent_windows(
                     conn,
                     first,
@@ -221,13 +217,13 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
         can_subset=True,
     )
     def no_duplicate_rows(
-        context: AssetCheckExecutionContext, target_db: TargetDatabase
+        context: AssetCheckExecutionContext, etl: EtlResource
     ) -> Iterator[AssetCheckResult]:
         """No (turbine, signal, timestamp) appears twice in the target."""
         from windpipe.orchestration.quality import duplicate_rows
 
         first, last = checked_days(context)
-        with target_db.engine.connect() as conn:
+        with etl.engine.connect() as conn:
             total, duplicates = duplicate_rows(conn, first, last)
         for turbine in _selected(context, "no_duplicate_rows"):
             mine = [d for d in duplicates if d.turbine == turbine]
@@ -259,7 +255,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
         can_subset=True,
     )
     def live_edge_fresh(
-        context: AssetCheckExecutionContext, target_db: TargetDatabase, etl_options: EtlOptions
+        context: AssetCheckExecutionContext, etl: EtlResource
     ) -> Iterator[AssetCheckResult]:
         """The latest window each turbine holds is recent (judged when the run loaded today)."""
         from windpipe.catalog import window_floor
@@ -267,7 +263,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
 
         last = checked_days(context)[1]
         now = datetime.now(UTC).replace(tzinfo=None)
-        settings = etl_options.settings()
+        settings = etl.settings()
         lag = timedelta(minutes=settings.freshness_lag_minutes)
         for turbine in _selected(context, "live_edge_fresh"):
             key = keys[turbine]
@@ -280,7 +276,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                     metadata={"turbine": turbine},
                 )
                 continue
-            with target_db.engine.connect() as conn:
+            with etl.engine.connect() as conn:
                 newest = last_window(conn, now.date(), settings.etl_signals, turbine=turbine)
             age = None if newest is None else now - (newest + settings.window)
             fresh = age is not None and age <= lag
@@ -311,14 +307,14 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
         can_subset=True,
     )
     def finite_samples(
-        context: AssetCheckExecutionContext, target_db: TargetDatabase
+        context: AssetCheckExecutionContext, etl: EtlResource
     ) -> Iterator[AssetCheckResult]:
         """Per turbine and day loaded: the non-finite samples the transform dropped."""
         from windpipe.etl.store import non_finite_counts
 
         first, last = checked_days(context)
         for turbine in _selected(context, "finite_samples"):
-            with target_db.engine.connect() as conn:
+            with etl.engine.connect() as conn:
                 counts = non_finite_counts(conn, first, last, turbine=turbine)
             bad = {day: n for day, (_, n) in sorted(counts.items()) if n}
             rows = [
@@ -350,7 +346,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
         can_subset=True,
     )
     def source_unchanged(
-        context: AssetCheckExecutionContext, source_api: SourceApi, target_db: TargetDatabase
+        context: AssetCheckExecutionContext, etl: EtlResource
     ) -> Iterator[AssetCheckResult]:
         """Per turbine: the days whose source fingerprint moved since they were loaded."""
         from windpipe.catalog import EMPTY_FINGERPRINT
@@ -358,9 +354,8 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
 
         first, last = checked_days(context)
         turbines = _selected(context, "source_unchanged")
-        with source_api.client() as client:
-            source = client.fingerprints(first, last, turbines)
-        with target_db.engine.connect() as conn:
+        with etl.session(turbines) as session, session.engine.connect() as conn:
+            source = session.client.fingerprints(first, last, turbines)
             loaded = loaded_fingerprints(conn, first, last)
         for turbine in turbines:
             moved = sorted(
