@@ -345,23 +345,12 @@ def build_source_changes(
     def source_changes(context: SensorEvaluationContext, etl: EtlResource) -> SensorResult:
         """Materializes again, in one run, every loaded (turbine, day) whose source changed
         (late, back-filled or corrected samples) or whose live-edge windows have closed since."""
-        from windpipe.etl.changes import find_stale
-
         now = datetime.now(UTC)
         last = now.date()
         first = max(daily_partitions.start.date(), last - timedelta(days=lookback_days - 1))
         try:
             with etl.session(list(keys), retries=1) as session:
-                stale = find_stale(
-                    session.client,
-                    session.engine,
-                    session.turbines,
-                    first,
-                    last,
-                    now=now,
-                    close_margin=session.close_margin,
-                    window=session.window,
-                )
+                stale = session.stale(first, last, now=now)
         except EtlError as exc:
             return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
         cooling = _cooling(context.cursor, now)
