@@ -21,7 +21,7 @@ from windpipe.catalog import (
     windows_of_day,
 )
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.pipeline import run_day
+from windpipe.etl.pipeline import run_range
 from windpipe.postgres import libpq_conninfo
 from windpipe.settings import Settings, SignalConfig, load_settings
 from windpipe.source import store as source_store
@@ -111,7 +111,8 @@ def test_a_signal_declared_in_the_configuration_flows_through_the_api_and_the_et
 
         chosen = settings.model_copy(update={"etl_variables": ["wind_speed", "wind_direction"]})
         with ApiClient(api.url) as client:
-            result = run_day(
+            (result,) = run_range(
+                DAY,
                 DAY,
                 client=client,
                 engine=target,

@@ -254,16 +254,30 @@ def api_database_url(settings: Settings, *, start: bool = True) -> URL:
     (the embedded server trusts its local users; a configured one needs
     ``WINDPIPE_API_DB_PASSWORD``); else, with neither, the source URL itself.
     """
-    if settings.api_source_db_url:
-        url = make_url(settings.api_source_db_url)
+    return _reader_url(
+        settings,
+        "source",
+        settings.api_source_db_url,
+        as_reader=reader_role_applies(settings),
+        start=start,
+    )
+
+
+def _reader_url(
+    settings: Settings, role: Role, configured: str | None, *, as_reader: bool, start: bool
+) -> URL:
+    """``configured`` (the API's own URL of the database) when set; else the ``role`` database as
+    the read-only role when ``as_reader``, else as its own URL's user."""
+    if configured:
+        url = make_url(configured)
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
         return url
-    source = database_url(settings, "source", start=start)
-    if not reader_role_applies(settings):
-        return source
+    url = database_url(settings, role, start=start)
+    if not as_reader:
+        return url
     password = settings.api_db_password.get_secret_value() if settings.api_db_password else None
-    return source.set(username=settings.api_db_role, password=password)
+    return url.set(username=settings.api_db_role, password=password)
 
 
 def ensure_reader_role(source: Engine, role: str, password: str | None) -> bool:
@@ -318,13 +332,23 @@ def api_target_database_url(settings: Settings, *, start: bool = True) -> URL:
     (``WINDPIPE_API_DB_ROLE``, which ``db init`` grants SELECT on the target); else, with no
     password for it on a configured server, the target URL itself.
     """
-    if settings.api_target_db_url:
-        url = make_url(settings.api_target_db_url)
-        if url.drivername in ("postgresql", "postgres"):
-            url = url.set(drivername="postgresql+psycopg")
-        return url
-    target = database_url(settings, "target", start=start)
-    if not target_reader_role_applies(settings):
-        return target
-    password = settings.api_db_password.get_secret_value() if settings.api_db_password else None
-    return target.set(username=settings.api_db_role, password=password)
+    return _reader_url(
+        settings,
+        "target",
+        settings.api_target_db_url,
+        as_reader=target_reader_role_applies(settings),
+        start=start,
+    )
+
+
+def grant_reader(settings: Settings, role: Role) -> bool:
+    """Create or update the API's read-only role (``WINDPIPE_API_DB_ROLE``) on the ``role``
+    database (:func:`ensure_reader_role`); return whether it was created."""
+    engine = make_engine(database_url(settings, role))
+    try:
+        password = settings.api_db_password
+        return ensure_reader_role(
+            engine, settings.api_db_role, password.get_secret_value() if password else None
+        )
+    finally:
+        engine.dispose()

@@ -1,9 +1,10 @@
 """A Compose project of windpipe against a Docker engine, for the tests marked `compose`.
 
-Both end-to-end tests (compose.yaml alone, and with compose.runlauncher.yaml) use it: they run the
-stack under a project name, image tag and ports of their own, with no `.env`, and tear it down with
-`down -v` whatever happened. Everything is checked as a user would: through the published ports,
-`docker compose ps`, `exec` and the engine's own listings.
+Both end-to-end tests (compose.yaml alone, and with compose.runlauncher.yaml) use it, and only it:
+their module's stack (`module_stack`), its services ready, Dagster materializing the past days.
+They run the stack under a project name, image tag and ports of their own, with no `.env`, and
+tear it down with `down -v` whatever happened. Everything is checked as a user would: through the
+published ports, `docker compose ps`, `exec` and the engine's own listings.
 """
 
 import importlib.util
@@ -22,6 +23,8 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+
+from tests.deploy.conftest import FIGURES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -319,3 +322,70 @@ def materialized_partitions(stack: Stack) -> tuple[set[date], int]:
             first, last = date.fromisoformat(span["startKey"]), date.fromisoformat(span["endKey"])
             days |= {first + timedelta(days=n) for n in range((last - first).days + 1)}
     return days, node["partitionStats"]["numFailed"]
+
+
+@contextmanager
+def module_stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    files: tuple[str, ...],
+    **options: Any,
+) -> Iterator[Stack]:
+    """:func:`compose_stack` of ``files`` for a test module, an empty env file of its own, its
+    timings in pytest's summary under the files' names."""
+    label = " + ".join(files)
+    figures = request.config.stash.setdefault(FIGURES, {}).setdefault(label, {})
+    env_file = tmp_path_factory.mktemp("compose") / "empty.env"
+    with compose_stack(files=files, env_file=env_file, figures=figures, **options) as stack:
+        yield stack
+
+
+def every_service_ready(stack: Stack) -> dict[str, dict[str, Any]]:
+    """Wait for every service's state, check the services are windpipe's, time it."""
+    containers = wait_until_ready(stack)
+    stack.figures["up -d to all healthy"] = time.monotonic() - stack.up_started
+    assert set(containers) == {"postgres", *WINDPIPE_SERVICES}
+    return containers
+
+
+def graphql(stack: Stack, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``data`` of a GraphQL query to the published Dagster webserver."""
+    response = httpx.post(
+        f"{stack.dagster}/graphql", json={"query": query, "variables": variables}, timeout=15
+    )
+    data: dict[str, Any] = response.raise_for_status().json()["data"]
+    return data
+
+
+MATERIALIZATIONS_QUERY = """query ($days: [String!]) {
+  assetNodes(assetKeys: [{path: ["aggregates_10min", "WTG01"]}]) {
+    assetMaterializations(partitions: $days) { partition runId timestamp }
+  }
+}"""
+
+
+def past_partitions_materialized(stack: Stack) -> list[dict[str, Any]]:
+    """Wait until Dagster materialized every seeded past day by itself, none failed; time it by
+    Dagster's own clock (the test may look late). The materialization events."""
+    expected = past_days()
+
+    def all_materialized() -> set[date] | None:
+        days, failed = materialized_partitions(stack)
+        assert failed == 0, f"{failed} partition(s) failed{stack.diagnostics()}"
+        return days if expected <= days else None
+
+    wait_for(
+        stack,
+        "every past partition materialized",
+        all_materialized,
+        timeout=MATERIALIZED_TIMEOUT,
+        every=5,
+    )
+    days = [day.isoformat() for day in sorted(expected)]
+    (node,) = graphql(stack, MATERIALIZATIONS_QUERY, {"days": days})["assetNodes"]
+    events: list[dict[str, Any]] = node["assetMaterializations"]
+    assert {e["partition"] for e in events} == set(days)
+    last = max(float(e["timestamp"]) for e in events) / 1000
+    stack.figures["up -d to all past partitions materialized"] = last - stack.up_started_at
+    return events

@@ -9,25 +9,21 @@ engine answers. The tests run in file order and share one stack.
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.deploy.compose_stack import (
-    MATERIALIZED_TIMEOUT,
-    WINDPIPE_SERVICES,
     Stack,
-    compose_stack,
-    materialized_partitions,
+    every_service_ready,
+    graphql,
+    module_stack,
     past_days,
+    past_partitions_materialized,
     wait_for,
-    wait_until_ready,
 )
-from tests.deploy.conftest import FIGURES
 
 PROJECT = "windpipe-citest-runlauncher"
 IMAGE_TAG = "citest-runlauncher"
@@ -54,15 +50,12 @@ def stack(
     """Build, `up -d` both files; run containers removed, then `down -v`, whatever happened."""
     if not os.path.exists(SOCKET):
         pytest.skip(f"no {SOCKET} here: the daemon mounts the engine's socket from this host")
-    figures = request.config.stash.setdefault(FIGURES, {}).setdefault(
-        "compose.yaml + compose.runlauncher.yaml", {}
-    )
-    with compose_stack(
+    with module_stack(
+        request,
+        tmp_path_factory,
         project=PROJECT,
         image_tag=IMAGE_TAG,
         files=FILES,
-        env_file=tmp_path_factory.mktemp("compose") / "empty.env",
-        figures=figures,
         extra_env={"DOCKER_SOCKET_GID": str(os.stat(SOCKET).st_gid)},
         before_down=remove_run_containers,
     ) as stack:
@@ -71,9 +64,7 @@ def stack(
 
 def test_every_service_reaches_its_state(stack: Stack) -> None:
     """The same services and states as compose.yaml alone; the daemon is healthy with its socket."""
-    containers = wait_until_ready(stack)
-    stack.figures["up -d to all healthy"] = time.monotonic() - stack.up_started
-    assert set(containers) == {"postgres", *WINDPIPE_SERVICES}
+    every_service_ready(stack)
 
 
 def test_only_the_daemon_holds_the_engine_socket(stack: Stack) -> None:
@@ -92,46 +83,14 @@ def test_only_the_daemon_holds_the_engine_socket(stack: Stack) -> None:
     assert daemon["HostConfig"]["GroupAdd"] == [str(os.stat(SOCKET).st_gid)]
 
 
-MATERIALIZATIONS_QUERY = """query ($days: [String!]) {
-  assetNodes(assetKeys: [{path: ["aggregates_10min", "WTG01"]}]) {
-    assetMaterializations(partitions: $days) { partition runId timestamp }
-  }
-}"""
 RUN_QUERY = """query ($id: ID!) {
   runOrError(runId: $id) { ... on Run { status tags { key value } } }
 }"""
 
 
-def graphql(stack: Stack, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(
-        f"{stack.dagster}/graphql", json={"query": query, "variables": variables}, timeout=15
-    )
-    data: dict[str, Any] = response.raise_for_status().json()["data"]
-    return data
-
-
 def test_every_past_partition_is_materialized_by_run_containers(stack: Stack) -> None:
     """Each past day by a run that Dagster launched in a container, which then exited 0."""
-    expected = past_days()
-
-    def all_materialized() -> set[date] | None:
-        days, failed = materialized_partitions(stack)
-        assert failed == 0, f"{failed} partition(s) failed{stack.diagnostics()}"
-        return days if expected <= days else None
-
-    wait_for(
-        stack,
-        "every past partition materialized",
-        all_materialized,
-        timeout=MATERIALIZED_TIMEOUT,
-        every=5,
-    )
-    days = [day.isoformat() for day in sorted(expected)]
-    (node,) = graphql(stack, MATERIALIZATIONS_QUERY, {"days": days})["assetNodes"]
-    events = node["assetMaterializations"]
-    assert {e["partition"] for e in events} == set(days)
-    last = max(float(e["timestamp"]) for e in events) / 1000
-    stack.figures["up -d to all past partitions materialized"] = last - stack.up_started_at
+    events = past_partitions_materialized(stack)
 
     # Which container ran each run: Dagster's tag, set by the launcher.
     containers: dict[str, str] = {}

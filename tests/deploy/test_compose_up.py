@@ -8,7 +8,6 @@ The tests run in file order and share one stack: each one is a step of its life.
 
 import io
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,18 +16,18 @@ import pyarrow.ipc
 import pytest
 
 from tests.deploy.compose_stack import (
-    MATERIALIZED_TIMEOUT,
     UP_TIMEOUT,
     WINDPIPE_SERVICES,
     Stack,
-    compose_stack,
+    every_service_ready,
     materialized_partitions,
+    module_stack,
     past_days,
+    past_partitions_materialized,
     utc_today,
     wait_for,
     wait_until_ready,
 )
-from tests.deploy.conftest import FIGURES
 
 PROJECT = "windpipe-citest"
 IMAGE_TAG = "citest"
@@ -48,13 +47,8 @@ def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """Build the image, `docker compose up -d`; `down -v` afterwards, whatever happened."""
-    figures = request.config.stash.setdefault(FIGURES, {}).setdefault("compose.yaml", {})
-    with compose_stack(
-        project=PROJECT,
-        image_tag=IMAGE_TAG,
-        files=("compose.yaml",),
-        env_file=tmp_path_factory.mktemp("compose") / "empty.env",
-        figures=figures,
+    with module_stack(
+        request, tmp_path_factory, project=PROJECT, image_tag=IMAGE_TAG, files=("compose.yaml",)
     ) as stack:
         yield stack
 
@@ -64,9 +58,7 @@ def stack(
 
 def test_every_service_reaches_its_state(stack: Stack) -> None:
     """postgres, api and both Dagster services healthy; init and seed exited 0; feed running."""
-    containers = wait_until_ready(stack)
-    stack.figures["up -d to all healthy"] = time.monotonic() - stack.up_started
-    assert set(containers) == {"postgres", *WINDPIPE_SERVICES}
+    every_service_ready(stack)
 
 
 def test_only_the_two_uis_are_published_on_localhost(stack: Stack) -> None:
@@ -124,31 +116,7 @@ def test_api_answers_on_its_published_port(stack: Stack) -> None:
 
 
 def test_dagster_materializes_every_past_partition_by_itself(stack: Stack) -> None:
-    expected = past_days()
-
-    def all_materialized() -> set[date] | None:
-        days, failed = materialized_partitions(stack)
-        assert failed == 0, f"{failed} partition(s) failed{stack.diagnostics()}"
-        return days if expected <= days else None
-
-    wait_for(
-        stack,
-        "every past partition materialized",
-        all_materialized,
-        timeout=MATERIALIZED_TIMEOUT,
-        every=5,
-    )
-    # When the last of them was materialized, by Dagster's own clock (the test may look late).
-    query = """query ($days: [String!]) {
-        assetNodes(assetKeys: [{path: ["aggregates_10min", "WTG01"]}]) {
-        assetMaterializations(partitions: $days) { timestamp } } }"""
-    days = [day.isoformat() for day in sorted(expected)]
-    response = httpx.post(
-        f"{stack.dagster}/graphql", json={"query": query, "variables": {"days": days}}, timeout=15
-    )
-    (node,) = response.raise_for_status().json()["data"]["assetNodes"]
-    last = max(float(event["timestamp"]) for event in node["assetMaterializations"]) / 1000
-    stack.figures["up -d to all past partitions materialized"] = last - stack.up_started_at
+    past_partitions_materialized(stack)
 
 
 TARGET_PER_DAY = """

@@ -15,7 +15,7 @@ from tests.conftest import FARM_DAYS, FARM_TURBINES, MutableFarm
 from windpipe.catalog import EMPTY_FINGERPRINT
 from windpipe.etl import pipeline
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.pipeline import run_day
+from windpipe.etl.pipeline import run_range
 from windpipe.source.generator import farm
 from windpipe.source.seed import seed_source
 
@@ -91,7 +91,8 @@ def _day_load(target: Engine) -> dict[tuple[str, date], tuple[str, int, int]]:
 
 def _run(farm_: MutableFarm, day: date, client: ApiClient | None = None, **kwargs: object) -> None:
     with ApiClient(farm_.api.url, retries=0) if client is None else client as c:
-        run_day(
+        run_range(
+            day,
             day,
             client=c,
             engine=farm_.target,

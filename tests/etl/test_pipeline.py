@@ -33,7 +33,7 @@ from windpipe.errors import (
 )
 from windpipe.etl import pipeline
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.pipeline import DayResult, run_day, run_range
+from windpipe.etl.pipeline import DayResult, run_range
 from windpipe.postgres import database_url, ensure_database, libpq_conninfo, make_engine
 from windpipe.settings import Settings
 from windpipe.source.seed import seed_source
@@ -103,13 +103,15 @@ def assert_close(got: dict[tuple[datetime, str], float], expected: dict) -> None
 
 
 def run(day: date, client: ApiClient, engine: Engine, **config: list[str]) -> DayResult:
-    return run_day(
+    (result,) = run_range(
+        day,
         day,
         client=client,
         engine=engine,
         variables=config.get("variables", VARIABLES),
         aggregations=config.get("aggregations", AGGREGATIONS),
     )
+    return result
 
 
 def test_every_value_equals_sql_on_the_source(

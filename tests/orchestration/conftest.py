@@ -3,6 +3,7 @@
 import uuid
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,7 +23,7 @@ with warnings.catch_warnings():
     from windpipe.orchestration import definitions as _definitions
 
 from windpipe.orchestration.defs.checks import asset_checks
-from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
+from windpipe.orchestration.defs.resources import EtlResource
 from windpipe.postgres import ensure_database, make_engine
 from windpipe.warehouse.store import ensure_schema as ensure_target_schema
 
@@ -38,12 +39,15 @@ def etl_target(target_engine: Engine) -> Engine:
 
 @pytest.fixture(scope="session")
 def resources(live_api: LiveApi, target_url: URL, etl_target: Engine) -> dict[str, object]:
-    """The three resources, on the live test API and the session's target database."""
-    return {
-        "source_api": SourceApi(base_url=live_api.url, timeout_seconds="30", retries=1),
-        "target_db": TargetDatabase(url=target_url.render_as_string(hide_password=False)),
-        "etl_options": EtlOptions(),
-    }
+    """The ETL resource, on the live test API and the session's target database."""
+    return {"etl": etl_resource(live_api.url, target_url)}
+
+
+def etl_resource(api_url: str, target: URL | str, **options: Any) -> EtlResource:
+    """The ETL resource on ``api_url`` and the ``target`` database, with default options."""
+    url = target if isinstance(target, str) else target.render_as_string(hide_password=False)
+    config: dict[str, Any] = {"api_timeout_seconds": "30", "retries": 1, **options}
+    return EtlResource(api_url=api_url, target_db_url=url, **config)
 
 
 @pytest.fixture

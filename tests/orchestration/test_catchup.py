@@ -8,7 +8,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from tests.conftest import CLEAN_DAYS, GAPPY_DAYS
-from tests.orchestration.conftest import defs
+from tests.orchestration.conftest import defs, etl_resource
 from windpipe.catalog import days_between
 from windpipe.orchestration import catchup
 from windpipe.orchestration.catchup import (
@@ -21,7 +21,6 @@ from windpipe.orchestration.catchup import (
 )
 from windpipe.orchestration.defs.assets import aggregates_10min
 from windpipe.orchestration.defs.jobs import etl_job
-from windpipe.orchestration.defs.resources import EtlOptions, TargetDatabase
 from windpipe.orchestration.defs.sensors import (
     PARTITION_TAG,
     RANGE_END_TAG,
@@ -90,8 +89,7 @@ def test_run_days_reads_partition_and_range_tags() -> None:
 
 
 def _sensor_resources(resources: dict, target: URL) -> dict:
-    url = target.render_as_string(hide_password=False)
-    return {**resources, "target_db": TargetDatabase(url=url), "etl_options": EtlOptions()}
+    return {"etl": etl_resource(resources["etl"].api_url, target)}
 
 
 def _evaluate(instance: DagsterInstance, resources: dict, cursor: str | None = None):  # type: ignore[no-untyped-def]
@@ -128,7 +126,7 @@ def test_sensor_requests_runs_of_exactly_the_days_with_data(
     }
     engine = make_engine(empty_target)
     with engine.connect() as conn:
-        loaded = days_with_aggregates(conn, clean[0], gappy[-1], EtlOptions().signals)
+        loaded = days_with_aggregates(conn, clean[0], gappy[-1], resources["etl"].signals)
     assert loaded == set(clean + gappy)
     done = _evaluate(instance, res)
     assert not done.run_requests
@@ -176,13 +174,9 @@ def test_days_of_queued_runs_are_not_requested_again(
 def test_an_unreachable_api_is_a_skip_not_a_failure(
     resources: dict, empty_target: URL, instance: DagsterInstance
 ) -> None:
-    from windpipe.orchestration.defs.resources import SourceApi
     from windpipe.testing import free_port
 
-    res = {
-        **_sensor_resources(resources, empty_target),
-        "source_api": SourceApi(base_url=f"http://127.0.0.1:{free_port()}", retries=0),
-    }
+    res = {"etl": etl_resource(f"http://127.0.0.1:{free_port()}", empty_target, retries=0)}
     result = _evaluate(instance, res)
     assert not result.run_requests
     assert "does not answer" in (result.skip_reason.skip_message or "")  # type: ignore[union-attr]

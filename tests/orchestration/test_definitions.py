@@ -68,13 +68,18 @@ def test_resources_read_the_windpipe_variables(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("WINDPIPE_TARGET_DB_URL", "postgresql+psycopg://u:p@db/target")
     monkeypatch.setenv("WINDPIPE_ETL_VARIABLES", "wind_speed, ambient_temperature")
     monkeypatch.setenv("WINDPIPE_ETL_AGGREGATIONS", "mean,count")
-    api = defs.resources["source_api"].process_config_and_initialize()  # type: ignore[union-attr]
-    assert (api.base_url, api.settings().api_timeout_seconds) == ("http://api.example:8000", 12.5)
-    with defs.resources["target_db"].process_config_and_initialize_cm() as target:  # type: ignore[union-attr]
-        assert target.url == "postgresql+psycopg://u:p@db/target"
-        assert target.engine.url.host == "db"  # the pool exists; nothing connected yet
-    options = defs.resources["etl_options"].process_config_and_initialize()  # type: ignore[union-attr]
-    assert options.signals == [
+    assert set(defs.resources) == {"etl"}
+    with defs.resources["etl"].process_config_and_initialize_cm() as etl:  # type: ignore[union-attr]
+        assert etl.api_url == "http://api.example:8000"
+        assert etl.settings().api_timeout_seconds == 12.5
+        assert etl.target_db_url == "postgresql+psycopg://u:p@db/target"
+        assert etl.engine.url.host == "db"  # the pool exists; nothing connected yet
+        with etl.session(["WTG01"]) as session:  # the CLI's session, built the same way
+            assert session.client.base_url == "http://api.example:8000"
+            assert session.engine is etl.engine
+            assert session.turbines == ["WTG01"]
+            assert session.variables == ["wind_speed", "ambient_temperature"]
+    assert etl.signals == [
         "wind_speed_mean",
         "wind_speed_count",
         "ambient_temperature_mean",
@@ -84,14 +89,17 @@ def test_resources_read_the_windpipe_variables(monkeypatch: pytest.MonkeyPatch) 
 
 def test_bad_options_are_one_clear_line() -> None:
     from windpipe.errors import ConfigError
-    from windpipe.orchestration.defs.resources import EtlOptions, SourceApi
+    from windpipe.orchestration.defs.resources import EtlResource
+
+    def etl(**options: str) -> EtlResource:
+        return EtlResource(api_url="http://x", target_db_url="postgresql+psycopg://db/t", **options)
 
     with pytest.raises(
         ConfigError, match=r"WINDPIPE_ETL_AGGREGATIONS: unknown aggregation.*median"
     ):
-        _ = EtlOptions(aggregations="mean,median").aggregation_list
+        _ = etl(aggregations="mean,median").signals
     with pytest.raises(ConfigError, match="WINDPIPE_API_TIMEOUT_SECONDS: 'soon'"):
-        _ = SourceApi(base_url="http://x", timeout_seconds="soon").settings()
+        _ = etl(api_timeout_seconds="soon").settings()
 
 
 def test_partitions_start_comes_from_the_environment() -> None:

@@ -16,8 +16,7 @@ from sqlalchemy.engine import URL
 
 from tests.conftest import FARM_DAYS, FARM_TURBINES, LiveApi
 from tests.etl.test_fleet import _loaded, _sql_aggregates
-from tests.orchestration.conftest import _definitions
-from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
+from tests.orchestration.conftest import _definitions, etl_resource
 from windpipe.orchestration.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
 from windpipe.postgres import make_engine
 
@@ -36,11 +35,7 @@ CHECKS = {
 @pytest.fixture
 def farm_resources(farm_api: LiveApi, empty_target: URL) -> dict[str, object]:
     """Resources on the farm's API and an empty target of the test's own."""
-    return {
-        "source_api": SourceApi(base_url=farm_api.url, timeout_seconds="30", retries=1),
-        "target_db": TargetDatabase(url=empty_target.render_as_string(hide_password=False)),
-        "etl_options": EtlOptions(),
-    }
+    return {"etl": etl_resource(farm_api.url, empty_target)}
 
 
 def test_one_asset_and_four_checks_per_turbine() -> None:

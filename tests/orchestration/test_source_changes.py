@@ -9,11 +9,11 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import FARM_DAYS, FARM_TURBINES, MutableFarm
 from tests.etl.test_fleet import _sql_aggregates
+from tests.orchestration.conftest import etl_resource
 from tests.orchestration.test_fleet import FLEET, KEYS
 from windpipe.etl.changes import stale_days
 from windpipe.orchestration.defs.assets import build_aggregates
 from windpipe.orchestration.defs.jobs import build_job
-from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
 from windpipe.orchestration.defs.sensors import (
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -27,11 +27,7 @@ RANGE = {RANGE_START_TAG: D0.isoformat(), RANGE_END_TAG: D1.isoformat()}
 
 
 def _resources(farm: MutableFarm) -> dict[str, object]:
-    return {
-        "source_api": SourceApi(base_url=farm.api.url, timeout_seconds="30", retries=1),
-        "target_db": TargetDatabase(url=farm.target.url.render_as_string(hide_password=False)),
-        "etl_options": EtlOptions(),
-    }
+    return {"etl": etl_resource(farm.api.url, farm.target.url)}
 
 
 def _evaluate(instance: DagsterInstance, resources: dict[str, object]) -> SensorResult:

@@ -13,8 +13,7 @@ import httpx
 import pytest
 from dagster import DagsterInstance
 
-from tests.orchestration.conftest import defs
-from windpipe.orchestration.defs.resources import TargetDatabase
+from tests.orchestration.conftest import defs, etl_resource
 from windpipe.orchestration.fleet import asset_path
 from windpipe.orchestration.instance import (
     DEFINITIONS_MODULE,
@@ -86,7 +85,7 @@ def test_materialized_days_and_failures_as_the_webserver_reports_them(
     dagster_home: Path, webserver: str, resources: dict[str, object]
 ) -> None:
     job = defs.resolve_job_def("windpipe_etl")
-    broken = {**resources, "target_db": TargetDatabase(url="not a database URL")}
+    broken = {"etl": etl_resource(resources["etl"].api_url, "not a database URL")}
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         assert materialized_days(webserver) == PartitionStatus(set(), 0)
         for day in ("2024-03-01", "2024-03-02", "2024-03-03", "2024-03-05"):

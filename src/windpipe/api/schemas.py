@@ -40,18 +40,11 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-class TurbineInfo(BaseModel):
-    """A turbine: its configured metadata and what the source holds of it."""
+class TurbineInfo(catalog.Turbine):
+    """A turbine: its configured metadata (``catalog.Turbine``) and what the source holds of it."""
 
+    #: As the source holds it: a turbine only in the data may have an id the configuration refuses.
     id: str
-    model: str | None = None
-    rated_power_kw: float | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    hub_height_m: float | None = None
-    synthetic: bool = Field(
-        default=False, description="Marked synthetic = true: the seed and live feed generate it."
-    )
     configured: bool = Field(description="Declared in the configuration (else only in the data).")
     first: datetime | None = Field(description="Earliest sample (UTC), null when none.")
     last: datetime | None = Field(description="Latest sample (UTC), null when none.")

@@ -88,7 +88,7 @@ def init() -> None:
     from windpipe.postgres import (
         check_connection,
         database_url,
-        ensure_reader_role,
+        grant_reader,
         make_engine,
         reader_role_applies,
         target_reader_role_applies,
@@ -111,14 +111,7 @@ def init() -> None:
             engine.dispose()
         console.print(f"{role} schema {'migrated' if changed else 'up to date'}", highlight=False)
     if reader_role_applies(settings):
-        engine = make_engine(database_url(settings, "source"))
-        try:
-            password = settings.api_db_password
-            created = ensure_reader_role(
-                engine, settings.api_db_role, password.get_secret_value() if password else None
-            )
-        finally:
-            engine.dispose()
+        created = grant_reader(settings, "source")
         state = "created" if created else "up to date"
         console.print(f"API read-only role {settings.api_db_role} {state}", highlight=False)
     else:
@@ -129,14 +122,7 @@ def init() -> None:
         )
     if target_reader_role_applies(settings):
         # The dashboard (/aggregates, /ui) reads the target as the same role: SELECT only.
-        engine = make_engine(database_url(settings, "target"))
-        try:
-            password = settings.api_db_password
-            ensure_reader_role(
-                engine, settings.api_db_role, password.get_secret_value() if password else None
-            )
-        finally:
-            engine.dispose()
+        grant_reader(settings, "target")
         console.print(
             f"API read-only role {settings.api_db_role} reads the target", highlight=False
         )

@@ -219,7 +219,6 @@ def refresh(
     from datetime import UTC, datetime, timedelta
 
     with _start_up():
-        from windpipe.etl.changes import find_stale
         from windpipe.etl.session import open_session
 
         settings = load_settings_or_exit()
@@ -228,16 +227,7 @@ def refresh(
         now = datetime.now(UTC)
         last = now.date()
         first = last - timedelta(days=(lookback_days or settings.changes_lookback_days) - 1)
-        stale = find_stale(
-            session.client,
-            session.engine,
-            session.turbines,
-            first,
-            last,
-            now=now,
-            close_margin=settings.close_margin,
-            window=settings.window,
-        )
+        stale = session.stale(first, last, now=now)
         if not stale:
             console.print(
                 f"nothing stale: every loaded (turbine, day) from {first} to {last} matches the "

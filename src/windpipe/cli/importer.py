@@ -1,6 +1,7 @@
 """``windpipe import``: load SCADA exports (CSV, Parquet) into the source table."""
 
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -243,6 +244,15 @@ def import_(
             )
         signals = {s: c for s, c in signals.items() if c in held}
 
+    # Every file is read with the same mapping, fleet and target.
+    import_one = partial(
+        import_file,
+        signals=signals,
+        fleet=fleet,
+        engine=engine,
+        skip_bad_rows=skip_bad_rows,
+        allow_new_turbines=allow_new_turbines,
+    )
     reports = []
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -262,16 +272,7 @@ def import_(
                 progress.advance(task, n)
 
             try:
-                report = import_file(
-                    path,
-                    spec,
-                    signals=signals,
-                    fleet=fleet,
-                    engine=engine,
-                    skip_bad_rows=skip_bad_rows,
-                    allow_new_turbines=allow_new_turbines,
-                    on_bytes=advance,
-                )
+                report = import_one(path, spec, on_bytes=advance)
             except Exception as exc:
                 if number:
                     warn(f"{number} earlier file(s) were imported; importing them again is safe")

@@ -32,7 +32,7 @@ def api(
         api_database_url,
         check_connection,
         database_url,
-        ensure_reader_role,
+        grant_reader,
         libpq_conninfo,
         make_engine,
         named,
@@ -66,13 +66,10 @@ def api(
         engine = make_engine(database_url(settings, "source"))
         try:
             ensure_schema(engine)
-            if reader_role_applies(settings):
-                password = settings.api_db_password
-                ensure_reader_role(
-                    engine, settings.api_db_role, password.get_secret_value() if password else None
-                )
         finally:
             engine.dispose()
+        if reader_role_applies(settings):
+            grant_reader(settings, "source")
         reader_url = api_database_url(settings)
     reader_url = named(reader_url, API_APPLICATION_NAME)
     target_reader_url = _target_reader_url(settings)
@@ -134,9 +131,7 @@ def _target_reader_url(settings: "Settings") -> "URL | None":
     from windpipe.errors import DatabaseUnavailableError, first_line
     from windpipe.postgres import (
         api_target_database_url,
-        database_url,
-        ensure_reader_role,
-        make_engine,
+        grant_reader,
         target_reader_role_applies,
     )
 
@@ -144,14 +139,7 @@ def _target_reader_url(settings: "Settings") -> "URL | None":
         return api_target_database_url(settings)
     try:
         if target_reader_role_applies(settings):
-            engine = make_engine(database_url(settings, "target"))
-            try:
-                password = settings.api_db_password
-                ensure_reader_role(
-                    engine, settings.api_db_role, password.get_secret_value() if password else None
-                )
-            finally:
-                engine.dispose()
+            grant_reader(settings, "target")
         return api_target_database_url(settings)
     except (DatabaseUnavailableError, psycopg.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
         console.print(

@@ -314,34 +314,6 @@ def _with_day(day: date, exc: EtlError) -> EtlError:
     return error
 
 
-def run_day(
-    day: date,
-    *,
-    client: ApiClient,
-    engine: Engine,
-    variables: Sequence[str],
-    aggregations: Sequence[str],
-    turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
-    window: timedelta = WINDOW,
-    close_margin: timedelta = CLOSE_MARGIN,
-    clock: Callable[[], datetime] = _utc_now,
-) -> DayResult:
-    """Fetch, aggregate and atomically replace one UTC day's aggregates of ``turbines``."""
-    (result,) = run_range(
-        day,
-        day,
-        client=client,
-        engine=engine,
-        variables=variables,
-        aggregations=aggregations,
-        turbines=turbines,
-        window=window,
-        close_margin=close_margin,
-        clock=clock,
-    )
-    return result
-
-
 def run_range(
     first: date,
     last: date,

@@ -5,8 +5,7 @@ The CLI and the Dagster resources both build their session here, so they cannot 
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from types import TracebackType
+from datetime import date, datetime, timedelta
 from typing import Any, Self
 
 import httpx
@@ -14,6 +13,7 @@ from sqlalchemy import Engine
 
 from windpipe.catalog import DEFAULT_TURBINE_ID, WINDOW
 from windpipe.errors import ConfigError
+from windpipe.etl.changes import Stale, find_stale
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import CLOSE_MARGIN, DayResult, run_range
 from windpipe.settings import Settings
@@ -48,6 +48,20 @@ class EtlSession:
             close_margin=self.close_margin,
         )
 
+    def stale(self, first: date, last: date, *, now: datetime) -> list[Stale]:
+        """The loaded (turbine, day)s from ``first`` to ``last`` whose source changed since, or
+        whose live-edge windows have closed since (``etl.changes.find_stale``)."""
+        return find_stale(
+            self.client,
+            self.engine,
+            self.turbines,
+            first,
+            last,
+            now=now,
+            close_margin=self.close_margin,
+            window=self.window,
+        )
+
     @property
     def signals(self) -> list[str]:
         """The target signals this session writes."""
@@ -63,12 +77,7 @@ class EtlSession:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
@@ -125,12 +134,20 @@ def open_session(settings: Settings, turbines: Sequence[str] | None = None) -> E
     except BaseException:
         client.close()
         raise
+    return session_of(settings, client=client, engine=target_engine(settings), turbines=chosen)
+
+
+def session_of(
+    settings: Settings, *, client: ApiClient, engine: Engine, turbines: Sequence[str]
+) -> EtlSession:
+    """The session of the configuration on ``client`` and ``engine``, for ``turbines``: what the
+    CLI (``open_session``) and the Dagster resource both run with."""
     return EtlSession(
         client=client,
-        engine=target_engine(settings),
+        engine=engine,
         variables=list(settings.etl_variables),
         aggregations=list(settings.etl_aggregations),
-        turbines=chosen,
+        turbines=list(turbines),
         window=settings.window,
         close_margin=settings.close_margin,
     )

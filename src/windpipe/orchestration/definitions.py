@@ -11,7 +11,7 @@ from dagster import Definitions, EnvVar
 from windpipe.orchestration.defs.assets import FLEET, build_aggregates, turbine_keys
 from windpipe.orchestration.defs.checks import build_checks
 from windpipe.orchestration.defs.jobs import build_job
-from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
+from windpipe.orchestration.defs.resources import EtlResource
 from windpipe.orchestration.defs.schedules import build_schedules
 from windpipe.orchestration.defs.sensors import build_catch_up, build_source_changes
 from windpipe.orchestration.instance import code_location_settings
@@ -43,13 +43,11 @@ def build_definitions(turbines: Sequence[str]) -> Definitions:
 
 
 RESOURCES = {
-    "source_api": SourceApi(
-        base_url=EnvVar("WINDPIPE_API_URL"),
-        timeout_seconds=EnvVar("WINDPIPE_API_TIMEOUT_SECONDS"),
+    "etl": EtlResource(
+        api_url=EnvVar("WINDPIPE_API_URL"),
+        api_timeout_seconds=EnvVar("WINDPIPE_API_TIMEOUT_SECONDS"),
         api_key=EnvVar("WINDPIPE_API_KEY"),
-    ),
-    "target_db": TargetDatabase(url=EnvVar("WINDPIPE_TARGET_DB_URL")),
-    "etl_options": EtlOptions(
+        target_db_url=EnvVar("WINDPIPE_TARGET_DB_URL"),
         variables=EnvVar("WINDPIPE_ETL_VARIABLES"),
         aggregations=EnvVar("WINDPIPE_ETL_AGGREGATIONS"),
     ),

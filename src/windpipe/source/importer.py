@@ -23,6 +23,7 @@ import psycopg
 import pyarrow as pa
 from sqlalchemy import Engine
 
+from windpipe.catalog import TURBINE_ID
 from windpipe.errors import WindpipeError
 from windpipe.settings import ImportConfig
 from windpipe.source import store
@@ -32,8 +33,7 @@ from windpipe.source import store
 CSV_BLOCK_BYTES = 2 << 20
 PARQUET_BATCH_ROWS = 131_072
 
-#: The turbine ids the configuration accepts (settings.TurbineConfig.id): no quote can pass.
-_TURBINE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_WHOLE_ID = f"^{TURBINE_ID}$"
 _OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
 _EPOCH = re.compile(r"-?\d+(\.\d*)?")
 #: Naive layouts ``auto`` recognises, tried in order on a file's first timestamp.
@@ -450,7 +450,7 @@ class _Converter:
                 _Check(
                     "bad turbine id (letters, digits, _ . - only)",
                     plan.turbine_column,
-                    turbine.is_not_null() & ~turbine.str.contains(_TURBINE_ID).fill_null(True),
+                    turbine.is_not_null() & ~turbine.str.contains(_WHOLE_ID).fill_null(True),
                 ),
             ]
         else:

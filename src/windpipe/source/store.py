@@ -79,13 +79,10 @@ def schema_is_current(engine: Engine) -> bool:
 # -- reads (the API's, as literal SQL for ADBC) ----------------------------------------------------
 
 
-_TURBINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
-
 def _turbine_literal(turbine: str) -> str:
     """A turbine id as a SQL literal; ValueError for anything but the form the configuration
     accepts (letters, digits, ``_ . -``), which cannot hold a quote."""
-    if not _TURBINE_ID.fullmatch(turbine):
+    if not catalog.is_turbine_id(turbine):
         raise ValueError(f"not a turbine id: {turbine!r}")
     return f"'{turbine}'"
 

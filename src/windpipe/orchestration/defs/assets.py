@@ -2,7 +2,8 @@
 
 One asset per turbine of the configuration (``aggregates_10min/<turbine>``), all on the same daily
 partitions, computed by one multi-asset: a run over a range of days and any subset of turbines is
-one process calling ``run_range`` once, so the turbines' samples come in the same API requests.
+one process running the ETL session (the CLI's) once, so the turbines' samples come in the same API
+requests.
 """
 
 from collections.abc import Iterator, Sequence
@@ -28,7 +29,7 @@ from dagster import (
 )
 
 from windpipe.orchestration.defs.partitions import daily_partitions, partition_days
-from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
+from windpipe.orchestration.defs.resources import EtlResource
 from windpipe.orchestration.fleet import asset_path
 from windpipe.orchestration.instance import code_location_fleet
 
@@ -70,14 +71,11 @@ def build_aggregates(turbines: Sequence[str]) -> AssetsDefinition:
         ),
     )
     def aggregates_10min(
-        context: AssetExecutionContext,
-        source_api: SourceApi,
-        target_db: TargetDatabase,
-        etl_options: EtlOptions,
+        context: AssetExecutionContext, etl: EtlResource
     ) -> Iterator[MaterializeResult]:
         """Each selected turbine's 10-minute aggregates per UTC day, in the target database."""
         chosen = [t for t, key in keys.items() if key in context.selected_asset_keys]
-        yield from _materialize(context, chosen, keys, source_api, target_db, etl_options)
+        yield from _materialize(context, chosen, keys, etl)
 
     return aggregates_10min
 
@@ -86,19 +84,16 @@ def _materialize(
     context: AssetExecutionContext,
     turbines: list[str],
     keys: dict[str, AssetKey],
-    source_api: SourceApi,
-    target_db: TargetDatabase,
-    etl_options: EtlOptions,
+    etl: EtlResource,
 ) -> Iterator[MaterializeResult]:
     import polars as pl
 
-    from windpipe.etl.pipeline import run_range
     from windpipe.orchestration.reporting import chart_markdown, day_figures, preview_rows
     from windpipe.warehouse.reads import aggregates_frame
 
     first, last = partition_days(context.partition_time_window)
-    settings = etl_options.settings()
-    variables, aggregations = settings.etl_variables, settings.etl_aggregations
+    settings = etl.settings()
+    variables = settings.etl_variables
 
     def log_day(result: "DayResult") -> None:
         context.log.info(
@@ -107,24 +102,13 @@ def _materialize(
             f"coverage {result.coverage:.1%}, {result.seconds:.2f} s"
         )
 
-    with source_api.client() as client:
-        results = run_range(
-            first,
-            last,
-            client=client,
-            engine=target_db.engine,
-            variables=variables,
-            aggregations=aggregations,
-            turbines=turbines,
-            window=settings.window,
-            on_day=log_day,
-            close_margin=settings.close_margin,
-        )
-    signals = settings.etl_signals
+    with etl.session(turbines) as session:
+        results = session.run(first, last, on_day=log_day)
+        signals = session.signals
     schema = TableSchema(
         columns=[TableColumn("window", "string")] + [TableColumn(s, "float") for s in signals]
     )
-    with target_db.engine.connect() as conn:
+    with etl.engine.connect() as conn:
         frame = aggregates_frame(conn, first, last, signals)
     for turbine in turbines:
         key = keys[turbine]

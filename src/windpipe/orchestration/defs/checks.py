@@ -6,7 +6,8 @@ turbine it selects, and names the turbine, the days and the windows in its descr
 metadata; a failed check shows red (ERROR) or yellow (WARN) on that turbine's asset in the UI.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from dagster import (
 
 from windpipe.orchestration.defs.assets import TURBINE_KEYS
 from windpipe.orchestration.defs.partitions import partition_days
-from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
+from windpipe.orchestration.defs.resources import EtlResource
 
 if TYPE_CHECKING:
     import polars as pl
@@ -50,54 +51,87 @@ def _table(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> TableMe
     )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One turbine's result of a check: ``problem`` None when it passed."""
+
+    turbine: str
+    problem: str | None
+    metadata: dict[str, Any]
+    severity: AssetCheckSeverity = AssetCheckSeverity.ERROR
+    #: Said even when it passed (e.g. why it was not judged).
+    note: str | None = None
+
+
+#: A check's work: the run's context, the ETL resource and the turbines selected -> outcomes.
+CheckBody = Callable[[AssetCheckExecutionContext, EtlResource, list[str]], Iterator[Outcome]]
+
+
 def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
     """The checks of every turbine's asset in ``keys`` (turbine id -> asset key)."""
 
-    def _specs(name: str, description: str) -> list[AssetCheckSpec]:
-        return [AssetCheckSpec(name, asset=key, description=description) for key in keys.values()]
+    def check(description: str) -> Callable[[CheckBody], AssetChecksDefinition]:
+        """A check named after ``body`` on every turbine's asset, run for the turbines selected."""
 
-    def _selected(context: AssetCheckExecutionContext, name: str) -> list[str]:
-        """The turbines whose ``name`` check this execution runs, in fleet order."""
-        chosen = {k.asset_key for k in context.selected_asset_check_keys if k.name == name}
-        return [t for t, key in keys.items() if key in chosen]
+        def define(body: CheckBody) -> AssetChecksDefinition:
+            name = body.__name__
 
-    @multi_asset_check(
-        specs=_specs(
-            "windows_complete",
-            "Each full day has 144 windows per signal; source gaps WARN, losses fail.",
-        ),
-        can_subset=True,
-    )
+            @multi_asset_check(
+                name=name,
+                description=body.__doc__,
+                specs=[
+                    AssetCheckSpec(name, asset=k, description=description) for k in keys.values()
+                ],
+                can_subset=True,
+            )
+            def run(
+                context: AssetCheckExecutionContext, etl: EtlResource
+            ) -> Iterator[AssetCheckResult]:
+                chosen = {k.asset_key for k in context.selected_asset_check_keys if k.name == name}
+                turbines = [t for t, key in keys.items() if key in chosen]
+                for outcome in body(context, etl, turbines):
+                    t = outcome.turbine
+                    yield AssetCheckResult(
+                        asset_key=keys[t],
+                        check_name=name,
+                        passed=outcome.problem is None,
+                        severity=outcome.severity,
+                        description=outcome.note
+                        if outcome.problem is None
+                        else f"{t}: {outcome.problem}",
+                        metadata={"turbine": t, **outcome.metadata},
+                    )
+
+            return run
+
+        return define
+
+    @check("Each full day has 144 windows per signal; source gaps WARN, losses fail.")
     def windows_complete(
-        context: AssetCheckExecutionContext,
-        source_api: SourceApi,
-        target_db: TargetDatabase,
-        etl_options: EtlOptions,
-    ) -> Iterator[AssetCheckResult]:
+        context: AssetCheckExecutionContext, etl: EtlResource, turbines: list[str]
+    ) -> Iterator[Outcome]:
         """Each turbine's full days have a full day of windows per signal, as the source allows."""
         from windpipe.catalog import day_bounds
         from windpipe.orchestration.quality import check_windows
 
         first, last = checked_days(context)
-        settings = etl_options.settings()
-        turbines = _selected(context, "windows_complete")
-        with source_api.client() as client:
+        with etl.session(turbines) as session:
 
             def fetch_day(day: date) -> "pl.DataFrame":
                 start, end = day_bounds(day)
-                return client.fetch_frame(start, end, settings.etl_variables, turbines)
+                return session.client.fetch_frame(start, end, session.variables, turbines)
 
-            with target_db.engine.connect() as conn:
+            with session.engine.connect() as conn:
                 report = check_windows(
                     conn,
                     first,
                     last,
-                    variables=settings.etl_variables,
-                    aggregations=settings.etl_aggregations,
+                    variables=session.variables,
+                    aggregations=session.aggregations,
                     fetch_day=fetch_day,
                     now=datetime.now(UTC).replace(tzinfo=None),
                     turbines=turbines,
-                    window=settings.window,
+                    window=session.window,
                 )
         columns = [
             "day",
@@ -125,7 +159,6 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                 for f in findings[:100]
             ]
             metadata: dict[str, Any] = {
-                "turbine": turbine,
                 "days_checked": len(report.days),
                 "full_days": report.full_days,
                 "complete_days": report.full_days - len({f.day for f in findings if f.full_day}),
@@ -133,63 +166,48 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                 "mismatches": len(mismatches),
                 "findings": _table(columns, rows),
             }
-            key = keys[turbine]
             if mismatches:
                 bad = mismatches[0]
-                yield AssetCheckResult(
-                    asset_key=key,
-                    check_name="windows_complete",
-                    passed=False,
-                    severity=AssetCheckSeverity.ERROR,
-                    description=f"{turbine}: {len(mismatches)} (day, signal) disagree with the "
-                    f"source, e.g. {bad.signal} on {bad.day}: {bad.windows} windows, source has "
-                    f"{bad.source_windows}; windows in dispute: {bad.lost}",
-                    metadata=metadata,
+                yield Outcome(
+                    turbine,
+                    f"{len(mismatches)} (day, signal) disagree with the source, e.g. {bad.signal} "
+                    f"on {bad.day}: {bad.windows} windows, source has {bad.source_windows}; "
+                    f"windows in dispute: {bad.lost}",
+                    metadata,
                 )
             elif gaps:
                 days = sorted({f.day.isoformat() for f in gaps})
-                yield AssetCheckResult(
-                    asset_key=key,
-                    check_name="windows_complete",
-                    passed=False,
-                    severity=AssetCheckSeverity.WARN,
-                    description=f"{turbine}: source gaps, fewer than a full day of windows on "
-                    f"{', '.join(days[:5])}{' ...' if len(days) > 5 else ''}: "
-                    f"{gaps[0].missing}",
-                    metadata=metadata,
+                yield Outcome(
+                    turbine,
+                    "source gaps, fewer than a full day of windows on "
+                    f"{', '.join(days[:5])}{' ...' if len(days) > 5 else ''}: {gaps[0].missing}",
+                    metadata,
+                    AssetCheckSeverity.WARN,
                 )
             else:
-                yield AssetCheckResult(
-                    asset_key=key, check_name="windows_complete", passed=True, metadata=metadata
-                )
+                yield Outcome(turbine, None, metadata)
 
-    @multi_asset_check(
-        specs=_specs(
-            "aggregates_consistent",
-            "In every window min <= mean <= max, std >= 0, values in the signal's physical range.",
-        ),
-        can_subset=True,
-    )
+    @check("In every window min <= mean <= max, std >= 0, values in the signal's physical range.")
     def aggregates_consistent(
-        context: AssetCheckExecutionContext, target_db: TargetDatabase, etl_options: EtlOptions
-    ) -> Iterator[AssetCheckResult]:
+        context: AssetCheckExecutionContext, etl: EtlResource, turbines: list[str]
+    ) -> Iterator[Outcome]:
         """In every window min <= mean <= max, std >= 0, values in the signal's physical range, and
         windows on their boundaries."""
         from windpipe.orchestration.quality import inconsistent_windows
 
         first, last = checked_days(context)
-        settings = etl_options.settings()
-        for turbine in _selected(context, "aggregates_consistent"):
-            with target_db.engine.connect() as conn:
+        settings = etl.settings()
+        for turbine in turbines:
+            with etl.engine.connect() as conn:
                 report = inconsistent_windows(
                     conn,
                     first,
                     last,
+                    turbine=turbine,
+                    ranges={n: (v.low, v.high) for n, v in settings.variables.items()},
                     variables=settings.etl_variables,
                     aggregations=settings.etl_aggregations,
-                    ranges={n: (v.low, v.high) for n, v in settings.variables.items()},
                     window=settings.window,
-                    turbine=turbine,
                 )
             rows = [
                 {
@@ -200,167 +218,133 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                 }
                 for e in report.examples
             ]
-            yield AssetCheckResult(
-                asset_key=keys[turbine],
-                check_name="aggregates_consistent",
-                passed=report.violations == 0,
-                description=None
-                if report.violations == 0
-                else f"{turbine}: {report.violations} inconsistent window(s), e.g. "
-                f"{rows[0]['variable']} at {rows[0]['window']}: {rows[0]['problem']}",
-                metadata={
-                    "turbine": turbine,
+            problem = (
+                f"{report.violations} inconsistent window(s), e.g. {rows[0]['variable']} at "
+                f"{rows[0]['window']}: {rows[0]['problem']}"
+                if report.violations
+                else None
+            )
+            yield Outcome(
+                turbine,
+                problem,
+                {
                     "windows_checked": report.windows,
                     "violations": report.violations,
                     "examples": _table(["variable", "window", "problem", "values"], rows),
                 },
             )
 
-    @multi_asset_check(
-        specs=_specs("no_duplicate_rows", "No (signal, timestamp) of the turbine appears twice."),
-        can_subset=True,
-    )
+    @check("No (signal, timestamp) of the turbine appears twice.")
     def no_duplicate_rows(
-        context: AssetCheckExecutionContext, target_db: TargetDatabase
-    ) -> Iterator[AssetCheckResult]:
+        context: AssetCheckExecutionContext, etl: EtlResource, turbines: list[str]
+    ) -> Iterator[Outcome]:
         """No (turbine, signal, timestamp) appears twice in the target."""
         from windpipe.orchestration.quality import duplicate_rows
 
         first, last = checked_days(context)
-        with target_db.engine.connect() as conn:
+        with etl.engine.connect() as conn:
             total, duplicates = duplicate_rows(conn, first, last)
-        for turbine in _selected(context, "no_duplicate_rows"):
+        for turbine in turbines:
             mine = [d for d in duplicates if d.turbine == turbine]
             rows = [
                 {"signal": d.signal, "window": f"{d.timestamp:%Y-%m-%d %H:%M}", "rows": str(d.rows)}
                 for d in mine
             ]
-            yield AssetCheckResult(
-                asset_key=keys[turbine],
-                check_name="no_duplicate_rows",
-                passed=not mine,
-                description=None
-                if not mine
-                else f"{turbine}: {len(mine)} duplicated (signal, timestamp), e.g. "
-                f"{rows[0]['signal']} at {rows[0]['window']} x{rows[0]['rows']}",
-                metadata={
-                    "turbine": turbine,
+            problem = (
+                f"{len(mine)} duplicated (signal, timestamp), e.g. {rows[0]['signal']} at "
+                f"{rows[0]['window']} x{rows[0]['rows']}"
+                if mine
+                else None
+            )
+            yield Outcome(
+                turbine,
+                problem,
+                {
                     "rows_checked": total,
                     "duplicated_pairs": len(mine),
                     "examples": _table(["signal", "window", "rows"], rows),
                 },
             )
 
-    @multi_asset_check(
-        specs=_specs(
-            "live_edge_fresh",
-            "The turbine's latest window is no older than WINDPIPE_FRESHNESS_LAG_MINUTES.",
-        ),
-        can_subset=True,
-    )
+    @check("The turbine's latest window is no older than WINDPIPE_FRESHNESS_LAG_MINUTES.")
     def live_edge_fresh(
-        context: AssetCheckExecutionContext, target_db: TargetDatabase, etl_options: EtlOptions
-    ) -> Iterator[AssetCheckResult]:
+        context: AssetCheckExecutionContext, etl: EtlResource, turbines: list[str]
+    ) -> Iterator[Outcome]:
         """The latest window each turbine holds is recent (judged when the run loaded today)."""
         from windpipe.catalog import window_floor
         from windpipe.warehouse.reads import last_window
 
         last = checked_days(context)[1]
         now = datetime.now(UTC).replace(tzinfo=None)
-        settings = etl_options.settings()
+        settings = etl.settings()
         lag = timedelta(minutes=settings.freshness_lag_minutes)
-        for turbine in _selected(context, "live_edge_fresh"):
-            key = keys[turbine]
+        warn = AssetCheckSeverity.WARN
+        for turbine in turbines:
             if last < now.date():
-                yield AssetCheckResult(
-                    asset_key=key,
-                    check_name="live_edge_fresh",
-                    passed=True,
-                    description=f"{turbine}: past days only; the live edge is judged today",
-                    metadata={"turbine": turbine},
-                )
+                note = f"{turbine}: past days only; the live edge is judged today"
+                yield Outcome(turbine, None, {}, warn, note=note)
                 continue
-            with target_db.engine.connect() as conn:
+            with etl.engine.connect() as conn:
                 newest = last_window(conn, now.date(), settings.etl_signals, turbine=turbine)
             age = None if newest is None else now - (newest + settings.window)
             fresh = age is not None and age <= lag
-            yield AssetCheckResult(
-                asset_key=key,
-                check_name="live_edge_fresh",
-                passed=fresh,
-                severity=AssetCheckSeverity.WARN,
-                description=None
+            problem = (
+                None
                 if fresh
-                else f"{turbine}: the latest window ({newest or 'none today'}) ends "
+                else f"the latest window ({newest or 'none today'}) ends "
                 f"{'-' if age is None else int(age.total_seconds() // 60)} min before now "
                 f"({window_floor(now, settings.window):%H:%M} window open), more than "
-                f"{settings.freshness_lag_minutes} min",
-                metadata={
-                    "turbine": turbine,
-                    "latest_window": str(newest) if newest else "none today",
-                    "age_minutes": -1 if age is None else round(age.total_seconds() / 60, 1),
-                    "lag_minutes": settings.freshness_lag_minutes,
-                },
+                f"{settings.freshness_lag_minutes} min"
             )
+            metadata = {
+                "latest_window": str(newest) if newest else "none today",
+                "age_minutes": -1 if age is None else round(age.total_seconds() / 60, 1),
+                "lag_minutes": settings.freshness_lag_minutes,
+            }
+            yield Outcome(turbine, problem, metadata, warn)
 
-    @multi_asset_check(
-        specs=_specs(
-            "finite_samples",
-            "Samples that were NaN or ±Infinity, left out of the aggregates (WARN when any).",
-        ),
-        can_subset=True,
-    )
+    @check("Samples that were NaN or ±Infinity, left out of the aggregates (WARN when any).")
     def finite_samples(
-        context: AssetCheckExecutionContext, target_db: TargetDatabase
-    ) -> Iterator[AssetCheckResult]:
+        context: AssetCheckExecutionContext, etl: EtlResource, turbines: list[str]
+    ) -> Iterator[Outcome]:
         """Per turbine and day loaded: the non-finite samples the transform dropped."""
         from windpipe.warehouse.reads import non_finite_counts
 
         first, last = checked_days(context)
-        for turbine in _selected(context, "finite_samples"):
-            with target_db.engine.connect() as conn:
+        for turbine in turbines:
+            with etl.engine.connect() as conn:
                 counts = non_finite_counts(conn, first, last, turbine=turbine)
             bad = {day: n for day, (_, n) in sorted(counts.items()) if n}
             rows = [
                 {"day": day.isoformat(), "samples": str(counts[day][0]), "non_finite": str(n)}
                 for day, n in bad.items()
             ]
-            yield AssetCheckResult(
-                asset_key=keys[turbine],
-                check_name="finite_samples",
-                passed=not bad,
-                severity=AssetCheckSeverity.WARN,
-                description=None
-                if not bad
-                else f"{turbine}: {sum(bad.values())} NaN/±Inf sample value(s) left out on "
-                f"{len(bad)} day(s), e.g. {rows[0]['non_finite']} on {rows[0]['day']}",
-                metadata={
-                    "turbine": turbine,
-                    "non_finite": sum(bad.values()),
-                    "days": _table(["day", "samples", "non_finite"], rows),
-                },
+            problem = (
+                f"{sum(bad.values())} NaN/±Inf sample value(s) left out on {len(bad)} day(s), "
+                f"e.g. {rows[0]['non_finite']} on {rows[0]['day']}"
+                if bad
+                else None
             )
+            metadata = {
+                "non_finite": sum(bad.values()),
+                "days": _table(["day", "samples", "non_finite"], rows),
+            }
+            yield Outcome(turbine, problem, metadata, AssetCheckSeverity.WARN)
 
-    @multi_asset_check(
-        specs=_specs(
-            "source_unchanged",
-            "The source still holds what each day was aggregated from (its fingerprint); a "
-            "change since (late or corrected data) WARNs until the change sensor reloads it.",
-        ),
-        can_subset=True,
+    @check(
+        "The source still holds what each day was aggregated from (its fingerprint); a change "
+        "since (late or corrected data) WARNs until the change sensor reloads it."
     )
     def source_unchanged(
-        context: AssetCheckExecutionContext, source_api: SourceApi, target_db: TargetDatabase
-    ) -> Iterator[AssetCheckResult]:
+        context: AssetCheckExecutionContext, etl: EtlResource, turbines: list[str]
+    ) -> Iterator[Outcome]:
         """Per turbine: the days whose source fingerprint moved since they were loaded."""
         from windpipe.catalog import EMPTY_FINGERPRINT
         from windpipe.warehouse.reads import loaded_fingerprints
 
         first, last = checked_days(context)
-        turbines = _selected(context, "source_unchanged")
-        with source_api.client() as client:
-            source = client.fingerprints(first, last, turbines)
-        with target_db.engine.connect() as conn:
+        with etl.session(turbines) as session, session.engine.connect() as conn:
+            source = session.client.fingerprints(first, last, turbines)
             loaded = loaded_fingerprints(conn, first, last)
         for turbine in turbines:
             moved = sorted(
@@ -368,21 +352,17 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                 for (t, day), (held, _) in loaded.items()
                 if t == turbine and source.get((t, day), EMPTY_FINGERPRINT) != held
             )
-            yield AssetCheckResult(
-                asset_key=keys[turbine],
-                check_name="source_unchanged",
-                passed=not moved,
-                severity=AssetCheckSeverity.WARN,
-                description=None
-                if not moved
-                else f"{turbine}: the source changed since {len(moved)} day(s) were loaded: "
-                + ", ".join(d.isoformat() for d in moved[:10]),
-                metadata={
-                    "turbine": turbine,
-                    "days_changed": len(moved),
-                    "days": ", ".join(d.isoformat() for d in moved) or "none",
-                },
+            problem = (
+                f"the source changed since {len(moved)} day(s) were loaded: "
+                + ", ".join(d.isoformat() for d in moved[:10])
+                if moved
+                else None
             )
+            metadata = {
+                "days_changed": len(moved),
+                "days": ", ".join(d.isoformat() for d in moved) or "none",
+            }
+            yield Outcome(turbine, problem, metadata, AssetCheckSeverity.WARN)
 
     return [
         windows_complete,

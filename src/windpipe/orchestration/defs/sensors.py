@@ -39,7 +39,7 @@ from windpipe.orchestration.catchup import (
 from windpipe.orchestration.defs.assets import TURBINE_KEYS
 from windpipe.orchestration.defs.jobs import etl_job
 from windpipe.orchestration.defs.partitions import daily_partitions
-from windpipe.orchestration.defs.resources import EtlOptions, SourceApi, TargetDatabase
+from windpipe.orchestration.defs.resources import EtlResource
 
 #: Dagster's run tags for a single run over a partition range (what a single-run backfill sets).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -183,12 +183,7 @@ def build_catch_up(
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
     )
-    def catch_up(
-        context: SensorEvaluationContext,
-        source_api: SourceApi,
-        target_db: TargetDatabase,
-        etl_options: EtlOptions,
-    ) -> SensorResult:
+    def catch_up(context: SensorEvaluationContext, etl: EtlResource) -> SensorResult:
         """Materializes each turbine's days with source data but nothing loaded, in bounded runs
         that cover only those days; runs that fail are retried smaller, then reported."""
         from windpipe.warehouse.reads import loaded_pairs
@@ -196,19 +191,19 @@ def build_catch_up(
         now = datetime.now(UTC)
         state = CatchUpCursor.read(context.cursor, now)
         start = daily_partitions.start.date()
-        try:
-            with source_api.client(retries=1) as client:
-                coverage = client.coverage()
+        with etl.session(turbines, retries=1) as session:
+            try:
+                coverage = session.client.coverage()
                 if not coverage.rows or coverage.first is None or coverage.last is None:
                     return SensorResult(skip_reason="the source holds no samples yet")
                 lo = max(coverage.first.date(), start)
                 hi = min(coverage.last.date(), now.date())
-                prints = client.fingerprints(lo, hi, turbines) if lo <= hi else {}
-        except EtlError as exc:
-            return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
-        source_days = _source_days(prints, turbines)
-        with target_db.engine.connect() as conn:
-            loaded = loaded_pairs(conn, source_days, etl_options.signals)
+                prints = session.client.fingerprints(lo, hi, turbines) if lo <= hi else {}
+            except EtlError as exc:
+                return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
+            source_days = _source_days(prints, turbines)
+            with session.engine.connect() as conn:
+                loaded = loaded_pairs(conn, source_days, session.signals)
         with_data = {(t, d) for t, days in source_days.items() for d in days}
 
         # Runs of ours that failed since: their missing (turbine, day)s count a failure each and
@@ -347,32 +342,15 @@ def build_source_changes(
         minimum_interval_seconds=interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
     )
-    def source_changes(
-        context: SensorEvaluationContext,
-        source_api: SourceApi,
-        target_db: TargetDatabase,
-        etl_options: EtlOptions,
-    ) -> SensorResult:
+    def source_changes(context: SensorEvaluationContext, etl: EtlResource) -> SensorResult:
         """Materializes again, in one run, every loaded (turbine, day) whose source changed
         (late, back-filled or corrected samples) or whose live-edge windows have closed since."""
-        from windpipe.etl.changes import find_stale
-
         now = datetime.now(UTC)
-        settings = etl_options.settings()
         last = now.date()
         first = max(daily_partitions.start.date(), last - timedelta(days=lookback_days - 1))
         try:
-            with source_api.client(retries=1) as client:
-                stale = find_stale(
-                    client,
-                    target_db.engine,
-                    list(keys),
-                    first,
-                    last,
-                    now=now,
-                    close_margin=settings.close_margin,
-                    window=settings.window,
-                )
+            with etl.session(list(keys), retries=1) as session:
+                stale = session.stale(first, last, now=now)
         except EtlError as exc:
             return SensorResult(skip_reason=f"the API does not answer yet: {exc}")
         cooling = _cooling(context.cursor, now)
