@@ -78,8 +78,14 @@ def test_storage_is_created_once_even_by_racing_processes(tmp_path: Path) -> Non
     ensure_instance(home)
     # The webserver and the daemon start together; without the lock SQLite's schema is stamped
     # twice and neither loads the code location ("more than one head").
-    with multiprocessing.get_context("spawn").Pool(3) as pool:
-        created = pool.map(_init, [str(home)] * 3)
+    # close() + join(), not the context manager's terminate(): workers end by themselves, so no
+    # signal disposition the test process inherited (a script's background job) can hang it.
+    pool = multiprocessing.get_context("spawn").Pool(3)
+    try:
+        created = pool.map(_init, [str(home)] * 3, chunksize=1)
+    finally:
+        pool.close()
+        pool.join()
     assert sorted(created) == [False, False, True]
     assert (home / "schedules" / "schedules.db").exists()
     with DagsterInstance.from_config(str(home)) as instance:

@@ -129,7 +129,8 @@ def test_ups_seeding_path_generates_synthetic_turbines_only(source: Engine, tmp_
     grown = load_settings(_env_file=None, turbines=[*fleet, {"id": "WTG02", "synthetic": True}])
     seed_if_empty(source, grown, said.append)
     assert any("new synthetic turbine(s) WTG02: seeded" in line for line in said), said
-    assert len(held(source, "WTG02")) == wtg01
+    # The same history, up to its own seeding's minute (a minute may have turned since WTG01's).
+    assert 0 <= len(held(source, "WTG02")) - wtg01 <= 2
     assert held(source, "R80711") == before
 
 
