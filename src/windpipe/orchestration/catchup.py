@@ -11,11 +11,11 @@ from datetime import date, timedelta
 
 #: The most (turbine, day) partitions, and days, one catch-up run covers. Dagster writes an event
 #: per partition when a run is created, and more when it fails, at a cost that grows faster than
-#: the days; measured here on two cores (``bench/catchup.py``), a run starts 0.6 s after its first
-#: event over 30 days x 4 turbines, 4.1 s over 100 x 4, 11.8 s over 400 x 1, 18 s over 365 x 4
-#: and 75 s over 1,000 x 4, against Dagster's start timeout of 120 s (which the run worker's own
-#: start-up, ~5 s, also counts against): runs of at most 100 days and 400 partitions start in
-#: about 4 s.
+#: the partitions; measured here on two cores shared with other work (``bench/catchup.py``), a run
+#: starts 1.2 s after its first event over 30 days x 4 turbines (120 partitions), 4.5 s over 100 x 4
+#: (400), 17 s over 365 x 4 (1,460) and 65 s over 1,000 x 4 (4,000), against Dagster's start
+#: timeout of 120 s, which the run worker's own start-up (~5 s) also counts against. Runs of at
+#: most 100 days and 400 partitions start in about 5 s.
 MAX_RUN_PARTITIONS = 400
 MAX_RUN_DAYS = 100
 #: The most partitions requested in one sensor tick (the rest wait for the next ticks).
