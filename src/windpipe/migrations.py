@@ -32,6 +32,11 @@ class History:
     #: The revision a pre-migrations release's schema is equivalent to.
     baseline: str
 
+    @classmethod
+    def beside(cls, module: str, *, database: str, head: str, baseline: str) -> "History":
+        """The history in the ``migrations/`` folder beside ``module`` (a store's ``__file__``)."""
+        return cls(database, Path(module).with_name("migrations"), head, baseline)
+
 
 def current_revision(conn: Connection) -> str | None:
     """The revision the database is at; None when it has no version table (new or pre-release)."""

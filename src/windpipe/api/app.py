@@ -210,6 +210,12 @@ def _document_without_keys(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _below_root(request: Request, **paths: str) -> dict[str, Any]:
+    """``paths`` below the root path the app is served under (a proxy's prefix), by name."""
+    root = request.scope.get("root_path", "")
+    return {name: f"{root}{path}" for name, path in paths.items()}
+
+
 def _add_docs(app: FastAPI) -> None:
     """Swagger UI at /docs and ReDoc at /redoc, with every file served by the API itself."""
     app.mount(STATIC_DOCS, StaticFiles(directory=docs_assets()), name="static-docs")
@@ -218,14 +224,16 @@ def _add_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
-            openapi_url=f"{root}{openapi_url}",
             title=f"{app.title} - Swagger UI",
-            oauth2_redirect_url=f"{root}{oauth2_redirect}",
-            swagger_js_url=f"{root}{STATIC_DOCS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{STATIC_DOCS}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{STATIC_DOCS}/favicon.png",
+            **_below_root(
+                request,
+                openapi_url=openapi_url,
+                oauth2_redirect_url=oauth2_redirect,
+                swagger_js_url=f"{STATIC_DOCS}/swagger-ui-bundle.js",
+                swagger_css_url=f"{STATIC_DOCS}/swagger-ui.css",
+                swagger_favicon_url=f"{STATIC_DOCS}/favicon.png",
+            ),
         )
 
     @app.get(oauth2_redirect, include_in_schema=False)
@@ -234,11 +242,13 @@ def _add_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
         return get_redoc_html(
-            openapi_url=f"{root}{openapi_url}",
             title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{STATIC_DOCS}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{STATIC_DOCS}/favicon.png",
             with_google_fonts=False,
+            **_below_root(
+                request,
+                openapi_url=openapi_url,
+                redoc_js_url=f"{STATIC_DOCS}/redoc.standalone.js",
+                redoc_favicon_url=f"{STATIC_DOCS}/favicon.png",
+            ),
         )

@@ -9,6 +9,7 @@ import json
 import math
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -182,57 +183,88 @@ def _matrix(
     ]
 
 
+@dataclass(frozen=True)
+class FarmWindow:
+    """The days a farm figure covers: ``days`` up to ``end`` (None: the latest day the target
+    holds), and each turbine's data span in the source (empty: not known)."""
+
+    end: date | None
+    days: int
+    spans: dict[str, Span] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _FarmDays:
+    """The turbines and days a farm figure shows, and the windows held and expected per cell."""
+
+    turbines: list[str]
+    latest: list[dict[str, Any]]
+    first: date
+    last: date
+    days: list[date]
+    expected: list[list[int]]
+    held: list[list[float | None]]
+
+
+async def _farm_days(session: TargetSession, settings: Settings, window: FarmWindow) -> _FarmDays:
+    """The window's days of every known turbine; windows are expected within each turbine's
+    data span."""
+    spans = window.spans
+    turbines = await known_turbines(session, settings, list(spans))
+    rows = await latest(session, settings, turbines)
+    last = window.end or last_day(rows)
+    first = last - timedelta(days=window.days - 1)
+    day_list = catalog.days_between(first, last)
+    counts = None
+    if session.ready:
+        counts = await session.frame(
+            queries.windows_per_day_sql(mean_signals(settings), first, last + catalog.DAY)
+        )
+    return _FarmDays(
+        turbines=turbines,
+        latest=rows,
+        first=first,
+        last=last,
+        days=day_list,
+        expected=expected_matrix(turbines, day_list, settings, spans, _now()),
+        held=_matrix(counts, "windows", turbines, day_list, 1.0),
+    )
+
+
 async def overview(
-    session: TargetSession,
-    settings: Settings,
-    *,
-    end: date | None,
-    days: int,
-    spans: dict[str, Span] | None = None,
+    session: TargetSession, settings: Settings, window: FarmWindow
 ) -> dict[str, Any]:
     """The farm at a glance: latest values per turbine; completeness and energy per day.
 
     Expected windows lie within each turbine's data span (``spans``); a day's energy is marked
     partial when the day holds fewer windows than a whole day has (today, a gap, the first day).
     """
-    spans = spans or {}
-    turbines = await known_turbines(session, settings, list(spans))
-    rows = await latest(session, settings, turbines)
-    last = end or last_day(rows)
-    first = last - timedelta(days=days - 1)
-    day_list = catalog.days_between(first, last)
-    counts = energy = None
+    farm = await _farm_days(session, settings, window)
+    energy = None
     power = catalog.signal_name("power", "mean")
-    if session.ready:
-        counts = await session.frame(
-            queries.windows_per_day_sql(mean_signals(settings), first, last + catalog.DAY)
+    if session.ready and power in settings.etl_signals:
+        energy = await session.frame(
+            queries.energy_per_day_sql(power, farm.first, farm.last + catalog.DAY, settings.window)
         )
-        if power in settings.etl_signals:
-            energy = await session.frame(
-                queries.energy_per_day_sql(power, first, last + catalog.DAY, settings.window)
-            )
-    now = _now()
-    expected = expected_matrix(turbines, day_list, settings, spans, now)
-    held = _matrix(counts, "windows", turbines, day_list, 1.0)
     completeness = [
         [
             None if e == 0 else round(min(1.0, (h or 0) / e), 4)
             for h, e in zip(row, row_expected, strict=True)
         ]
-        for row, row_expected in zip(held, expected, strict=True)
+        for row, row_expected in zip(farm.held, farm.expected, strict=True)
     ]
     whole = catalog.DAY // settings.window
-    energy_mwh = _matrix(energy, "energy_kwh", turbines, day_list, 0.001)
+    energy_mwh = _matrix(energy, "energy_kwh", farm.turbines, farm.days, 0.001)
     partial = [
         [e is not None and int(h or 0) < whole for h, e in zip(row, energy_row, strict=True)]
-        for row, energy_row in zip(held, energy_mwh, strict=True)
+        for row, energy_row in zip(farm.held, energy_mwh, strict=True)
     ]
     return {
-        "turbines": turbines,
-        "latest": rows,
-        "days": [d.isoformat() for d in day_list],
-        "windows_expected": expected,
-        "windows_held": [[int(h or 0) for h in row] for row in held],
+        "turbines": farm.turbines,
+        "latest": farm.latest,
+        "days": [d.isoformat() for d in farm.days],
+        "windows_expected": farm.expected,
+        "windows_held": [[int(h or 0) for h in row] for row in farm.held],
         "windows_per_day": whole,
         "completeness": completeness,
         "energy_mwh": energy_mwh,
@@ -242,42 +274,22 @@ async def overview(
     }
 
 
-async def quality(
-    session: TargetSession,
-    settings: Settings,
-    *,
-    end: date | None,
-    days: int,
-    spans: dict[str, Span] | None = None,
-) -> dict[str, Any]:
+async def quality(session: TargetSession, settings: Settings, window: FarmWindow) -> dict[str, Any]:
     """Missing windows per (turbine, day), within each turbine's data span, and the stale
     turbines; ``dagster_turbines``: those with a Dagster asset (the fleet)."""
-    spans = spans or {}
-    turbines = await known_turbines(session, settings, list(spans))
-    rows = await latest(session, settings, turbines)
-    last = end or last_day(rows)
-    first = last - timedelta(days=days - 1)
-    day_list = catalog.days_between(first, last)
-    counts = None
-    if session.ready:
-        counts = await session.frame(
-            queries.windows_per_day_sql(mean_signals(settings), first, last + catalog.DAY)
-        )
-    now = _now()
-    expected = expected_matrix(turbines, day_list, settings, spans, now)
-    held = _matrix(counts, "windows", turbines, day_list, 1.0)
+    farm = await _farm_days(session, settings, window)
     missing = [
         [max(0, e - int(h or 0)) for h, e in zip(row, row_expected, strict=True)]
-        for row, row_expected in zip(held, expected, strict=True)
+        for row, row_expected in zip(farm.held, farm.expected, strict=True)
     ]
     return {
-        "turbines": turbines,
-        "dagster_turbines": [t.id for t in settings.fleet_of(list(spans))],
-        "days": [d.isoformat() for d in day_list],
-        "windows_expected": expected,
+        "turbines": farm.turbines,
+        "dagster_turbines": [t.id for t in settings.fleet_of(list(window.spans))],
+        "days": [d.isoformat() for d in farm.days],
+        "windows_expected": farm.expected,
         "missing": missing,
         "missing_total": sum(map(sum, missing)),
-        "stale": [r for r in rows if r["stale"]],
+        "stale": [r for r in farm.latest if r["stale"]],
         "freshness_lag_minutes": settings.freshness_lag_minutes,
     }
 

@@ -151,14 +151,11 @@ class ReadOnlyPool:
             fresh = False
             if holder.conn is None:
                 holder.conn, fresh = self._checkout()
+            with self._lock:
+                self.queries_run += 1
             try:
-                with self._lock:
-                    self.queries_run += 1
-                with holder.conn.cursor() as cur:
-                    cur.execute(sql)
-                    return cur.fetch_arrow_table()
+                return _fetch_or_close(holder.conn, sql)
             except Exception as exc:
-                _close_quietly(holder.conn)
                 holder.conn = None
                 if _refused(exc):
                     raise SourceQueryError(first_line(exc)) from exc
@@ -261,11 +258,8 @@ class ReadOnlyPool:
             if fresh:
                 self._health_conn = self._connect()
             try:
-                with self._health_conn.cursor() as cur:
-                    cur.execute(sql)
-                    return cur.fetch_arrow_table()
+                return _fetch_or_close(self._health_conn, sql)
             except Exception as exc:
-                _close_quietly(self._health_conn)
                 self._health_conn = None
                 if fresh or attempt == 2:
                     raise SourceUnavailableError(first_line(exc)) from exc
@@ -353,6 +347,18 @@ def _refused(exc: BaseException) -> bool:
 def _close_quietly(conn: Any) -> None:
     with suppress(Exception):  # closing a broken connection may fail; nothing to do
         conn.close()
+
+
+def _fetch_or_close(conn: Any, sql: str) -> pa.Table:
+    """``sql``'s result on ``conn``; on any failure ``conn`` is closed (it may be broken) and the
+    error raised."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetch_arrow_table()
+    except Exception:
+        _close_quietly(conn)
+        raise
 
 
 # -- the target's pool and a request's session on it ------------------------------------------

@@ -8,12 +8,14 @@ works offline. The JSON routes ask for a key like the data routes when keys are 
 
 import html
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -21,6 +23,7 @@ from windpipe import catalog
 from windpipe.api.dashboard import (
     DEFAULT_POINTS,
     POINTS_RANGE,
+    FarmWindow,
     known_turbines,
     last_day,
     latest,
@@ -30,7 +33,7 @@ from windpipe.api.dashboard import (
     turbine_view,
 )
 from windpipe.api.deps import ReaderDep, SettingsDep
-from windpipe.api.pool import target_session
+from windpipe.api.pool import TargetSession, target_session
 from windpipe.api.schemas import (
     MOMENT_PATTERN,
     check_range,
@@ -146,6 +149,22 @@ async def _fleet(reader: ReaderDep, settings: Settings) -> list[str]:
     return [t.id for t in settings.fleet_of(list(await source_spans(reader)))]
 
 
+async def _farm_page(
+    request: Request, settings: Settings, reader: ReaderDep, *, title: str, page: str, main: str
+) -> HTMLResponse:
+    """A page of the whole farm over the ``days`` up to ``end`` the query names."""
+    return _page(
+        request,
+        settings,
+        title=title,
+        page=page,
+        main=main,
+        fleet=await _fleet(reader, settings),
+        end=request.query_params.get("end", ""),
+        days=request.query_params.get("days", str(DEFAULT_DAYS)),
+    )
+
+
 @router.get("")
 async def farm_page(request: Request, settings: SettingsDep, reader: ReaderDep) -> HTMLResponse:
     """The farm overview."""
@@ -156,15 +175,8 @@ async def farm_page(request: Request, settings: SettingsDep, reader: ReaderDep) 
 <section><h2>Energy per day (MWh, from the 10-minute mean power)</h2>
 <div id="energy" class="chart short"></div></section>
 """
-    return _page(
-        request,
-        settings,
-        title="Farm overview",
-        page="farm",
-        main=main,
-        fleet=await _fleet(reader, settings),
-        end=request.query_params.get("end", ""),
-        days=request.query_params.get("days", str(DEFAULT_DAYS)),
+    return await _farm_page(
+        request, settings, reader, title="Farm overview", page="farm", main=main
     )
 
 
@@ -218,15 +230,8 @@ async def quality_page(request: Request, settings: SettingsDep, reader: ReaderDe
 <div id="missing" class="chart short"></div></section>
 <section><h2>Days with missing windows</h2><table id="gaps" class="grid"></table></section>
 """
-    return _page(
-        request,
-        settings,
-        title="Data quality",
-        page="quality",
-        main=main,
-        fleet=await _fleet(reader, settings),
-        end=request.query_params.get("end", ""),
-        days=request.query_params.get("days", str(DEFAULT_DAYS)),
+    return await _farm_page(
+        request, settings, reader, title="Data quality", page="quality", main=main
     )
 
 
@@ -243,36 +248,48 @@ def plotly_bundle() -> Response:
 # -- the figures, as JSON --------------------------------------------------------------------
 
 
-@router.get("/api/overview", dependencies=[KeyDep])
-async def overview_data(
+@dataclass(frozen=True)
+class _FarmFigure:
+    """What a farm figure is computed from: the request (for the target session), the settings
+    and the window the query names."""
+
+    request: Request
+    settings: Settings
+    window: FarmWindow
+
+    async def answer(
+        self, figure: Callable[[TargetSession, Settings, FarmWindow], Awaitable[dict[str, Any]]]
+    ) -> JSONResponse:
+        """``figure`` computed on a target session, as JSON."""
+        async with target_session(self.request) as session:
+            return JSONResponse(await figure(session, self.settings, self.window))
+
+
+async def _farm_figure(
     request: Request,
     settings: SettingsDep,
     reader: ReaderDep,
     end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
     days: int = DEFAULT_DAYS,
-) -> JSONResponse:
+) -> _FarmFigure:
+    """The query's ``end`` and ``days``, with each turbine's span in the source."""
+    window = FarmWindow(end=_day("end", end), days=_days(days), spans=await source_spans(reader))
+    return _FarmFigure(request, settings, window)
+
+
+FarmFigureDep = Annotated[_FarmFigure, Depends(_farm_figure)]
+
+
+@router.get("/api/overview", dependencies=[KeyDep])
+async def overview_data(farm: FarmFigureDep) -> JSONResponse:
     """Latest values per turbine; completeness and energy per (turbine, day)."""
-    last, span = _day("end", end), _days(days)
-    async with target_session(request) as session:
-        spans = await source_spans(reader)
-        body = await overview(session, settings, end=last, days=span, spans=spans)
-    return JSONResponse(body)
+    return await farm.answer(overview)
 
 
 @router.get("/api/quality", dependencies=[KeyDep])
-async def quality_data(
-    request: Request,
-    settings: SettingsDep,
-    reader: ReaderDep,
-    end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
-    days: int = DEFAULT_DAYS,
-) -> JSONResponse:
+async def quality_data(farm: FarmFigureDep) -> JSONResponse:
     """Missing windows per (turbine, day) and the stale turbines."""
-    last, span = _day("end", end), _days(days)
-    async with target_session(request) as session:
-        spans = await source_spans(reader)
-        body = await quality(session, settings, end=last, days=span, spans=spans)
-    return JSONResponse(body)
+    return await farm.answer(quality)
 
 
 @router.get("/api/turbine/{turbine}", dependencies=[KeyDep])

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 import polars as pl
 from sqlalchemy import Engine
@@ -154,6 +155,15 @@ def plan_requests(
     return units
 
 
+class Fetched(NamedTuple):
+    """One UTC day's samples of ``turbines``, and the source's fingerprints read just before."""
+
+    day: date
+    samples: pl.DataFrame
+    prints: Prints
+    turbines: Sequence[str]
+
+
 @dataclass(frozen=True)
 class _Job:
     """What one run fetches with, computes and loads into: the steps of each day share it."""
@@ -189,18 +199,12 @@ class _Job:
         )
 
     def process(
-        self,
-        day: date,
-        samples: pl.DataFrame,
-        prints: Prints,
-        turbines: Sequence[str],
-        *,
-        complete_until: datetime,
-        check: bool,
-        began: float,
+        self, fetched: Fetched, *, complete_until: datetime, check: bool, began: float
     ) -> DayResult:
-        """Aggregate and load one day; with ``check``, only if the source still holds ``prints``
-        once the day's locks are taken (else :class:`SourceMovedError`, nothing written)."""
+        """Aggregate and load one fetched day; with ``check``, only if the source still holds its
+        fingerprints once the day's locks are taken (else :class:`SourceMovedError`, nothing
+        written)."""
+        day, samples, prints, turbines = fetched
         start, end = day_bounds(day)
         until = min(end, max(start, window_floor(complete_until, self.window)))
         non_finite = non_finite_counts(samples, self.variables)
@@ -251,32 +255,19 @@ class _Job:
             complete_until=until.replace(tzinfo=UTC),
         )
 
-    def load_day(
-        self,
-        day: date,
-        samples: pl.DataFrame,
-        prints: Prints,
-        turbines: Sequence[str],
-        *,
-        complete_until: datetime,
-        began: float,
-    ) -> DayResult:
+    def load_day(self, fetched: Fetched, *, complete_until: datetime, began: float) -> DayResult:
         """:meth:`process`, fetching the day again while the source changes it under the load."""
+        day, turbines = fetched.day, fetched.turbines
         for fetch in range(1, MOVED_ATTEMPTS + 1):
             last = fetch == MOVED_ATTEMPTS
             try:
                 result = self.process(
-                    day,
-                    samples,
-                    prints,
-                    turbines,
-                    complete_until=complete_until,
-                    check=not last,
-                    began=began,
+                    fetched, complete_until=complete_until, check=not last, began=began
                 )
             except SourceMovedError:
                 log.info("%s: the source changed while it was fetched; fetching it again", day)
                 (samples,), prints = self.fetch([day], turbines)
+                fetched = Fetched(day, samples, prints, turbines)
                 continue
             if last and fetch > 1:
                 log.warning(
@@ -379,10 +370,7 @@ def run_range(
                 for day, samples in zip(unit_days, frames, strict=True):
                     try:
                         result = job.load_day(
-                            day,
-                            samples,
-                            prints,
-                            unit_turbines,
+                            Fetched(day, samples, prints, unit_turbines),
                             complete_until=clock() - close_margin,
                             began=began,
                         )

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec
 
 from windpipe.errors import first_line
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from windpipe.source.generator import TurbineSpec
+
+P = ParamSpec("P")
 
 
 def seconds_to_next_minute() -> float:
@@ -68,29 +70,17 @@ def run_feed(
     return added_in_all
 
 
-def start_feed(
-    engine: "Engine",
-    stop: threading.Event,
-    *,
-    seed: int,
-    turbines: "Sequence[TurbineSpec] | None" = None,
-    columns: Sequence[str] | None = None,
-    on_error: Callable[[str], None] | None = None,
-    pause: Callable[[], float] = seconds_to_next_minute,
-) -> threading.Thread:
-    """``run_feed`` in a daemon thread, started; set ``stop`` to end it."""
-    thread = threading.Thread(
-        target=run_feed,
-        args=(engine, stop),
-        kwargs={
-            "seed": seed,
-            "turbines": turbines,
-            "columns": columns,
-            "on_error": on_error,
-            "pause": pause,
-        },
-        name="live-feed",
-        daemon=True,
-    )
-    thread.start()
-    return thread
+def _in_a_thread(run: Callable[P, object], name: str) -> Callable[P, threading.Thread]:
+    """``run`` as a function that starts it in a daemon thread called ``name`` and returns the
+    thread; it takes ``run``'s arguments."""
+
+    def start(*args: P.args, **kwargs: P.kwargs) -> threading.Thread:
+        thread = threading.Thread(target=run, args=args, kwargs=kwargs, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    return start
+
+
+#: :func:`run_feed` in a daemon thread, started, with the same arguments; set ``stop`` to end it.
+start_feed = _in_a_thread(run_feed, "live-feed")

@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pyarrow as pa
@@ -72,6 +73,8 @@ class TurbineSpec:
 
 
 DEFAULT_TURBINE = TurbineSpec("WTG01")
+#: The fleet a generator makes when it is not given one.
+DEFAULT_FLEET = (DEFAULT_TURBINE,)
 
 
 def farm(n: int) -> list[TurbineSpec]:
@@ -241,7 +244,7 @@ def _turbine_day(
 def generate_day(
     day: date,
     *,
-    turbines: Sequence[TurbineSpec] = (DEFAULT_TURBINE,),
+    turbines: Sequence[TurbineSpec] = DEFAULT_FLEET,
     step_seconds: int = 60,
     seed: int = 42,
     gap_rate: float = 0.0,
@@ -343,21 +346,22 @@ def split_by_turbine(table: pa.Table) -> dict[str, pa.Table]:
     return out
 
 
-def generate(
-    start: datetime,
-    end: datetime,
-    *,
-    turbines: Sequence[TurbineSpec] = (DEFAULT_TURBINE,),
-    step_seconds: int = 60,
-    seed: int = 42,
-    gap_rate: float = 0.0,
-) -> pa.Table:
-    """Samples in ``[start, end)`` per turbine, sorted by turbine then time; over generate_day."""
-    per_turbine: dict[str, list[pa.Table]] = {t.id: [] for t in turbines}
+class Synthesis(TypedDict, total=False):
+    """The options of :func:`generate_day`, which :func:`generate` passes on to it."""
+
+    turbines: Sequence[TurbineSpec]
+    step_seconds: int
+    seed: int
+    gap_rate: float
+
+
+def generate(start: datetime, end: datetime, **options: Unpack[Synthesis]) -> pa.Table:
+    """Samples in ``[start, end)`` per turbine, sorted by turbine then time: :func:`generate_day`
+    of each day it touches, with the same ``options``."""
+    fleet = options.get("turbines", DEFAULT_FLEET)
+    per_turbine: dict[str, list[pa.Table]] = {t.id: [] for t in fleet}
     for day in days_touched(start, end):
-        table = generate_day(
-            day, turbines=turbines, step_seconds=step_seconds, seed=seed, gap_rate=gap_rate
-        )
+        table = generate_day(day, **options)
         for turbine_id, rows in split_by_turbine(table).items():
             per_turbine[turbine_id].append(clip(rows, start, end))
     parts = [t for tables in per_turbine.values() for t in tables]

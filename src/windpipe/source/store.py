@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -58,12 +57,7 @@ def _utc(moment: object) -> datetime | None:
 
 
 #: The source database's Alembic history, beside this module (``migrations/``).
-HISTORY = History(
-    database="source",
-    scripts=Path(__file__).with_name("migrations"),
-    head="s0004",
-    baseline="s0001",
-)
+HISTORY = History.beside(__file__, database="source", head="s0004", baseline="s0001")
 
 
 def ensure_schema(engine: Engine) -> bool:
@@ -276,26 +270,29 @@ def encode_copy_binary(table: pa.Table, variables: Sequence[str], turbine: str) 
     A numpy record per row (~60 bytes for three variables), no Python loop: the turbine's id is
     the same in every row, so the record has a fixed size.
     """
-    name = turbine.encode()
-    row = np.dtype(
-        [("n", ">i2"), ("l0", ">i4"), ("v0", ">i8")]
-        + [
-            item
-            for i in range(1, len(variables) + 1)
-            for item in ((f"l{i}", ">i4"), (f"v{i}", ">f8"))
-        ]
-        + [("lt", ">i4"), ("vt", f"S{len(name)}")]
-    )
-    rows = np.empty(table.num_rows, dtype=row)
-    rows["n"] = 2 + len(variables)
-    rows["l0"] = 8
-    rows["v0"] = _numpy(table["timestamp"].cast(pa.int64()), np.int64) - _PG_EPOCH_US
+    rows = _copy_records(table, len(variables), turbine)
     for i, column in enumerate(variables, start=1):
         rows[f"l{i}"] = 8
         rows[f"v{i}"] = _numpy(table[column], np.float64)
+    return rows.tobytes()
+
+
+def _copy_records(table: pa.Table, floats: int, turbine: str) -> np.ndarray:
+    """One binary COPY record per row of ``table``: the field count, the timestamp and the
+    turbine id filled in; ``floats`` float8 fields between them (``l1``/``v1`` ...) left to fill."""
+    name = turbine.encode()
+    row = np.dtype(
+        [("n", ">i2"), ("l0", ">i4"), ("v0", ">i8")]
+        + [item for i in range(1, floats + 1) for item in ((f"l{i}", ">i4"), (f"v{i}", ">f8"))]
+        + [("lt", ">i4"), ("vt", f"S{len(name)}")]
+    )
+    rows = np.empty(table.num_rows, dtype=row)
+    rows["n"] = 2 + floats
+    rows["l0"] = 8
+    rows["v0"] = _numpy(table["timestamp"].cast(pa.int64()), np.int64) - _PG_EPOCH_US
     rows["lt"] = len(name)
     rows["vt"] = name
-    return rows.tobytes()
+    return rows
 
 
 def _numpy(column: pa.ChunkedArray, dtype: type[np.generic]) -> np.ndarray:
@@ -425,21 +422,8 @@ def encode_copy_binary_nullable(table: pa.Table, columns: Sequence[str], turbine
     Each row is first laid out at full size; the value bytes of null fields are then cut out with
     one boolean mask over the whole buffer, so there is still no Python loop over the rows.
     """
-    name = turbine.encode()
-    row = np.dtype(
-        [("n", ">i2"), ("l0", ">i4"), ("v0", ">i8")]
-        + [
-            item
-            for i in range(1, len(columns) + 1)
-            for item in ((f"l{i}", ">i4"), (f"v{i}", ">f8"))
-        ]
-        + [("lt", ">i4"), ("vt", f"S{len(name)}")]
-    )
-    count = table.num_rows
-    rows = np.empty(count, dtype=row)
-    rows["n"] = 2 + len(columns)
-    rows["l0"] = 8
-    rows["v0"] = _numpy(table["timestamp"].cast(pa.int64()), np.int64) - _PG_EPOCH_US
+    rows = _copy_records(table, len(columns), turbine)
+    count, row = table.num_rows, rows.dtype
     keep: np.ndarray | None = None
     for i, column in enumerate(columns, start=1):
         array = table[column].combine_chunks().cast(pa.float64())
@@ -453,8 +437,6 @@ def encode_copy_binary_nullable(table: pa.Table, columns: Sequence[str], turbine
                 keep = np.ones((count, row.itemsize), dtype=bool)
             start = row.fields[f"v{i}"][1]  # type: ignore[index]
             keep[~present, start : start + 8] = False
-    rows["lt"] = len(name)
-    rows["vt"] = name
     if keep is None:
         return rows.tobytes()
     return rows.view(np.uint8).reshape(count, row.itemsize)[keep].tobytes()

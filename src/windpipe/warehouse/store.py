@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 import psycopg
@@ -115,12 +114,7 @@ def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
 
 
 #: The target database's Alembic history, beside this module (``migrations/``).
-HISTORY = History(
-    database="target",
-    scripts=Path(__file__).with_name("migrations"),
-    head="t0005",
-    baseline="t0001",
-)
+HISTORY = History.beside(__file__, database="target", head="t0005", baseline="t0001")
 
 
 def ensure_schema(engine: Engine) -> bool:

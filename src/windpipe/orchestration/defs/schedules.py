@@ -1,6 +1,7 @@
 """Schedules: yesterday's final load after midnight UTC, and today's refresh every 10 minutes;
 each run covers every turbine of the job."""
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,26 +35,28 @@ def _request(day: date, run_key: str) -> RunRequest | SkipReason:
     return RunRequest(run_key=run_key, partition_key=day.isoformat())
 
 
-def build_schedules(job: "UnresolvedAssetJobDefinition") -> list[ScheduleDefinition]:
-    """Yesterday at 00:05 UTC and today every 10 minutes, for every turbine ``job`` covers."""
-
-    @schedule(
+def _running_utc(
+    job: "UnresolvedAssetJobDefinition", cron: str
+) -> Callable[[Callable[..., RunRequest | SkipReason]], ScheduleDefinition]:
+    """Dagster's schedule decorator: ``job`` at ``cron`` in UTC, running once deployed."""
+    return schedule(
         job=job,
-        cron_schedule="5 0 * * *",
+        cron_schedule=cron,
         execution_timezone="UTC",
         default_status=DefaultScheduleStatus.RUNNING,
     )
+
+
+def build_schedules(job: "UnresolvedAssetJobDefinition") -> list[ScheduleDefinition]:
+    """Yesterday at 00:05 UTC and today every 10 minutes, for every turbine ``job`` covers."""
+
+    @_running_utc(job, "5 0 * * *")
     def daily_yesterday(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
         """At 00:05 UTC, load yesterday's partition in full, its last live minute included."""
         day = _scheduled_utc(context).date() - timedelta(days=1)
         return _request(day, run_key=f"daily-{day.isoformat()}")
 
-    @schedule(
-        job=job,
-        cron_schedule="*/10 * * * *",
-        execution_timezone="UTC",
-        default_status=DefaultScheduleStatus.RUNNING,
-    )
+    @_running_utc(job, "*/10 * * * *")
     def today_every_10min(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
         """Every 10 minutes, reload today's partition as the live feed grows (idempotent)."""
         moment = _scheduled_utc(context)
