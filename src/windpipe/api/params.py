@@ -6,6 +6,7 @@ from fastapi import Header, Query
 
 from windpipe.api.formats import DataFormat
 from windpipe.api.schemas import DAY_PATTERN, MOMENT_PATTERN, ErrorBody
+from windpipe.catalog import TURBINE_ID
 
 RETRY_AFTER = {
     "Retry-After": {
@@ -27,7 +28,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     },
 }
 #: Turbine ids, comma-separated (as the configuration accepts them).
-TURBINES_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(,[A-Za-z0-9][A-Za-z0-9_.-]{0,63})*$"
+TURBINES_PATTERN = f"^{TURBINE_ID}(,{TURBINE_ID})*$"
 
 
 def streamed(description: str, record: dict[str, Any]) -> dict[int | str, dict[str, Any]]:

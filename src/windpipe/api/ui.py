@@ -7,7 +7,6 @@ works offline. The JSON routes ask for a key like the data routes when keys are 
 """
 
 import html
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -41,6 +40,7 @@ from windpipe.api.schemas import (
     parse_moment,
 )
 from windpipe.api.security import KeyDep
+from windpipe.catalog import is_turbine_id
 from windpipe.errors import QueryError
 from windpipe.settings import Settings
 
@@ -52,7 +52,6 @@ DEFAULT_DAYS = 30
 DEFAULT_TURBINE_DAYS = 7
 #: The Dagster asset of a turbine's aggregates: ``aggregates_10min/<turbine>``.
 DAGSTER_ASSET = "aggregates_10min"
-_TURBINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def plotly_js() -> Path:
@@ -185,7 +184,7 @@ async def turbine_page(
     request: Request, settings: SettingsDep, reader: ReaderDep, turbine: str
 ) -> HTMLResponse:
     """One turbine: wind speed and power with their min-max band, and the power curve."""
-    if not _TURBINE_ID.fullmatch(turbine):
+    if not is_turbine_id(turbine):
         return HTMLResponse("not a turbine id", status_code=404)
     main = """
 <form id="range" class="range" method="get">

@@ -14,11 +14,12 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+from windpipe.catalog import is_turbine_id
+
 #: Bins of the power curve: 0.5 m/s wide, centred on multiples of 0.5 m/s (IEC 61400-12-1).
 BIN_WIDTH = 0.5
 
 _SIGNAL = re.compile(r"[a-z_][a-z0-9_]{0,254}")
-_TURBINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 HAS_TABLES_SQL = (
     "SELECT (to_regclass('data') IS NOT NULL AND to_regclass('signal') IS NOT NULL) AS ready"
@@ -35,7 +36,7 @@ def _signal_literals(names: Sequence[str]) -> str:
 
 
 def _turbine_literals(turbines: Sequence[str]) -> str:
-    bad = [t for t in turbines if not _TURBINE_ID.fullmatch(t)]
+    bad = [t for t in turbines if not is_turbine_id(t)]
     if bad:
         raise ValueError(f"not turbine ids: {bad}")
     return ", ".join(f"'{t}'" for t in turbines) or "NULL"
