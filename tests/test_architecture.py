@@ -184,7 +184,7 @@ def test_no_folder_is_named_target() -> None:
 
 
 def test_the_turbine_id_pattern_is_written_once() -> None:
-    """The id rule lives in ``catalog.TURBINE_ID``; settings, importer, API and SQL guards use it."""
+    """The id rule lives in ``catalog.TURBINE_ID``: settings, importer, API and SQL use it."""
     pattern = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
     written = [
         str(path.relative_to(ROOT))
