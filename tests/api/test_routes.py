@@ -254,3 +254,14 @@ def test_timestamps_are_utc_whatever_the_offset_asked(client: httpx.Client) -> N
     ).json()
     assert body[0]["timestamp"] == "2024-03-01T00:00:00Z"
     assert datetime.fromisoformat(body[0]["timestamp"]).tzinfo == UTC
+
+
+@pytest.mark.parametrize("path", ["/data", "/aggregates", "/fingerprints"])
+@pytest.mark.parametrize("value", ["", " ", "WTG01,,WTG02", "WTG01,"])
+def test_a_turbines_value_holding_no_id_is_refused_not_read_as_every_turbine(
+    client: httpx.Client, path: str, value: str
+) -> None:
+    day = {"start": "2024-03-01", "end": "2024-03-02"}
+    response = client.get(path, params={**day, "turbines": value})
+    assert response.status_code == 422, response.text
+    assert "is not a list of turbine ids" in response.json()["detail"]

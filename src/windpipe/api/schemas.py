@@ -127,7 +127,7 @@ def parse_day(name: str, value: str) -> date:
         raise QueryError(f"{name}={shown(value)} is not a valid date ({exc})") from None
 
 
-def _listed(values: list[str] | None) -> list[str]:
+def listed(values: list[str] | None) -> list[str]:
     """Items of repeated and/or comma-separated parameters, in request order, deduplicated."""
     names: list[str] = []
     for value in values or []:
@@ -143,7 +143,7 @@ def parse_variables(values: list[str] | None, accepted: Sequence[str] | None = N
     accepted = list(catalog.VARIABLES) if accepted is None else list(accepted)
     if not values:
         return accepted
-    names = _listed(values)
+    names = listed(values)
     for name in names:
         if name not in accepted:
             raise QueryError(f"unknown variable {shown(name)}; accepted: {', '.join(accepted)}")
@@ -153,8 +153,18 @@ def parse_variables(values: list[str] | None, accepted: Sequence[str] | None = N
 
 
 def parse_turbines(values: list[str] | None) -> list[str] | None:
-    """Turbines asked for (repeated and/or comma-separated), None for all."""
-    return _listed(values) or None
+    """Turbines asked for (repeated and/or comma-separated), None for all (parameter left out).
+
+    A value given but holding no id (``turbines=``, ``turbines=A,,B``) is refused, as the OpenAPI
+    pattern says, rather than read as "every turbine".
+    """
+    for value in values or []:
+        if not re.fullmatch(f"{catalog.TURBINE_ID}(,{catalog.TURBINE_ID})*", value.strip()):
+            raise QueryError(
+                f"turbines={shown(value)} is not a list of turbine ids; give ids such as "
+                "WTG01,WTG02 (letters, digits, _ . -), or leave turbines out for every turbine"
+            )
+    return listed(values) or None
 
 
 def check_turbines(names: Sequence[str], known: Sequence[str]) -> None:

@@ -15,7 +15,7 @@ from windpipe.api.deps import SettingsDep
 from windpipe.api.formats import negotiate
 from windpipe.api.params import ERRORS, AcceptHeader, End, FormatParam, Start, Turbines, streamed
 from windpipe.api.pool import TargetSession, open_session
-from windpipe.api.schemas import check_turbines, parse_range, parse_turbines, shown
+from windpipe.api.schemas import check_turbines, listed, parse_range, parse_turbines, shown
 from windpipe.api.security import KeyDep
 from windpipe.api.streaming import record_schema, stream_pages
 from windpipe.errors import QueryError
@@ -41,7 +41,7 @@ def parse_signals(
     values: list[str] | None, accepted: list[str], *, default: list[str]
 ) -> list[str]:
     """Signals asked for (repeated and/or comma-separated), ``default`` when none is named."""
-    names = parse_turbines(values)  # the same list forms as turbines=
+    names = listed(values) or None  # the same list forms as turbines=
     if names is None:
         return list(default)
     for name in names:
