@@ -33,6 +33,7 @@ from windpipe.catalog import (
 )
 from windpipe.errors import EtlError, TargetUnavailableError, first_line
 from windpipe.migrations import History, ensure_current
+from windpipe.warehouse.partitions import ensure_months, months_touched
 
 
 def lock_namespace(turbine: str) -> int:
@@ -118,7 +119,7 @@ def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
 HISTORY = History(
     database="target",
     scripts=Path(__file__).with_name("migrations"),
-    head="t0005",
+    head="t0006",
     baseline="t0001",
 )
 
@@ -302,6 +303,7 @@ def _replace(
                 f"the source changed [{start}, {end}) while it was being fetched"
             )
         ids = _signal_ids(conn, turbines, signals)
+        ensure_months(conn, months_touched(start, end))  # one catalog query once they exist
         conn.execute(
             text(
                 'DELETE FROM data WHERE signal_id = ANY(:ids) AND "timestamp" >= :start '
