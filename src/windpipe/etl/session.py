@@ -48,6 +48,32 @@ class EtlSession:
             close_margin=self.close_margin,
         )
 
+    def backfill(
+        self,
+        first: date,
+        last: date,
+        *,
+        on_day: Callable[[DayResult], None] | None = None,
+        bulk: bool = True,
+    ) -> list[DayResult]:
+        """Run ``[first, last]``: whole closed months by the bulk path (``etl.backfill``), the
+        other days (or all of them, without ``bulk``) by the daily path."""
+        from windpipe.etl.backfill import run_backfill
+
+        return run_backfill(
+            first,
+            last,
+            client=self.client,
+            engine=self.engine,
+            variables=self.variables,
+            aggregations=self.aggregations,
+            turbines=self.turbines,
+            window=self.window,
+            on_day=on_day,
+            close_margin=self.close_margin,
+            bulk=bulk,
+        )
+
     def stale(self, first: date, last: date, *, now: datetime) -> list[Stale]:
         """The loaded (turbine, day)s from ``first`` to ``last`` whose source changed since, or
         whose live-edge windows have closed since (``etl.changes.find_stale``)."""
