@@ -158,3 +158,44 @@ def test_concurrent_migrations_serialize(empty_database: Engine) -> None:
     assert errors == []
     with empty_database.connect() as conn:
         assert current_revision(conn) == TARGET.head
+
+
+def test_t0006_partitions_data_by_month_keeping_every_row_and_id(empty_database: Engine) -> None:
+    from alembic import command
+
+    upgrade(empty_database, TARGET, "t0005")
+    with empty_database.begin() as conn:
+        conn.execute(text("INSERT INTO signal (turbine, name) VALUES ('WTG01', 'power_mean')"))
+        conn.execute(
+            text(
+                'INSERT INTO data ("timestamp", signal_id, value) '
+                "SELECT timestamptz '2024-01-31 20:00+00' + i * interval '10 minutes', 1, i * 0.5 "
+                "FROM generate_series(0, 59) AS i"
+            )
+        )
+        before = conn.execute(text("SELECT * FROM data ORDER BY id")).all()
+    upgrade(empty_database, TARGET, "t0006")
+    with empty_database.connect() as conn:
+        assert conn.execute(text("SELECT * FROM data ORDER BY id")).all() == before
+        months = conn.execute(
+            text("SELECT tableoid::regclass::text, count(*) FROM data GROUP BY 1 ORDER BY 1")
+        ).all()
+        kind = conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'data'")).scalar()
+    assert kind == "p" and [tuple(m) for m in months] == [
+        ("data_2024_01", 24),
+        ("data_2024_02", 36),
+    ]
+    with empty_database.begin() as conn:  # new rows take the next ids
+        conn.execute(
+            text("INSERT INTO data (\"timestamp\", signal_id, value) VALUES ('2024-02-02', 1, 1)")
+        )
+        assert conn.execute(text("SELECT max(id) FROM data")).scalar() == 61
+    config = Config()
+    config.set_main_option("script_location", str(TARGET.scripts))
+    with empty_database.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "t0005")
+    with empty_database.connect() as conn:
+        assert conn.execute(text("SELECT * FROM data ORDER BY id")).all()[:60] == before
+        kind = conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'data'")).scalar()
+    assert kind == "r"

@@ -109,8 +109,18 @@ def backfill(
         typer.Option(help="Last UTC day (inclusive), YYYY-MM-DD. Default: the last day it holds."),
     ] = None,
     turbine: TurbineOption = None,
+    bulk: Annotated[
+        bool,
+        typer.Option(
+            "--bulk/--daily",
+            help="Load each whole, closed UTC month of the range as one table swapped in (the "
+            "bulk path, ~4x faster); --daily loads every day alone, as `windpipe etl` does.",
+        ),
+    ] = True,
 ) -> None:
-    """Run the ETL for each day of a range, in order (default: every day the API holds)."""
+    """Run the ETL for each day of a range, in order (default: every day the API holds).
+
+    Whole UTC months that have ended go by the bulk path; the days around them day by day."""
     first, last = parse_day(start, "--start"), parse_day(end, "--end")
     with _start_up():
         from rich.progress import (
@@ -166,7 +176,7 @@ def backfill(
                     task, advance=1, rows=progress.tasks[task].fields["rows"] + result.rows_read
                 )
 
-            session.run(first, last, on_day=advance)
+            session.backfill(first, last, on_day=advance, bulk=bulk)
         outcome = "backfilled"
     except KeyboardInterrupt:
         outcome = "interrupted after loading"

@@ -31,22 +31,38 @@ class EtlSession:
     window: timedelta = WINDOW
     close_margin: timedelta = CLOSE_MARGIN
 
+    def _options(self, on_day: Callable[[DayResult], None] | None) -> dict[str, Any]:
+        """What the daily and the bulk path both take from the session."""
+        return {
+            "client": self.client,
+            "engine": self.engine,
+            "variables": self.variables,
+            "aggregations": self.aggregations,
+            "turbines": self.turbines,
+            "window": self.window,
+            "on_day": on_day,
+            "close_margin": self.close_margin,
+        }
+
     def run(
         self, first: date, last: date, *, on_day: Callable[[DayResult], None] | None = None
     ) -> list[DayResult]:
         """Run the pipeline over ``[first, last]`` for this session's turbines and signals."""
-        return run_range(
-            first,
-            last,
-            client=self.client,
-            engine=self.engine,
-            variables=self.variables,
-            aggregations=self.aggregations,
-            turbines=self.turbines,
-            window=self.window,
-            on_day=on_day,
-            close_margin=self.close_margin,
-        )
+        return run_range(first, last, **self._options(on_day))
+
+    def backfill(
+        self,
+        first: date,
+        last: date,
+        *,
+        on_day: Callable[[DayResult], None] | None = None,
+        bulk: bool = True,
+    ) -> list[DayResult]:
+        """Run ``[first, last]``: whole closed months by the bulk path (``etl.backfill``), the
+        other days (or all of them, without ``bulk``) by the daily path."""
+        from windpipe.etl.backfill import run_backfill
+
+        return run_backfill(first, last, **self._options(on_day), bulk=bulk)
 
     def stale(self, first: date, last: date, *, now: datetime) -> list[Stale]:
         """The loaded (turbine, day)s from ``first`` to ``last`` whose source changed since, or

@@ -53,7 +53,11 @@ class Signal(TargetBase):
 
 
 class Datum(TargetBase):
-    """One 10-minute aggregate: the window start (a UTC instant), its signal, and the value."""
+    """One 10-minute aggregate: the window start (a UTC instant), its signal, and the value.
+
+    Partitioned by UTC month on ``timestamp`` (migration t0006, ``warehouse.partitions``); the
+    primary key holds the partition key, as PostgreSQL requires, so it is ``(id, timestamp)``.
+    """
 
     __tablename__ = "data"
     __table_args__ = (
@@ -62,10 +66,13 @@ class Datum(TargetBase):
             "value NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)",
             name="finite",
         ),
+        {"postgresql_partition_by": 'RANGE ("timestamp")'},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # BIGSERIAL (migration t0002)
-    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # timestamptz (t0004)
+    # BIGSERIAL (migration t0002): data_id_seq, one id per row.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    # timestamptz (t0004), the partition key (t0006).
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     signal_id: Mapped[int] = mapped_column(Integer, ForeignKey("signal.id"))
     value: Mapped[float] = mapped_column(Float(precision=53))  # DOUBLE PRECISION
 

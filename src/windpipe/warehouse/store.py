@@ -32,6 +32,7 @@ from windpipe.catalog import (
 )
 from windpipe.errors import EtlError, TargetUnavailableError, first_line
 from windpipe.migrations import History, ensure_current
+from windpipe.warehouse.partitions import ensure_months, months_touched
 
 
 def lock_namespace(turbine: str) -> int:
@@ -114,7 +115,7 @@ def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
 
 
 #: The target database's Alembic history, beside this module (``migrations/``).
-HISTORY = History.beside(__file__, database="target", head="t0005", baseline="t0001")
+HISTORY = History.beside(__file__, database="target", head="t0006", baseline="t0001")
 
 
 def ensure_schema(engine: Engine) -> bool:
@@ -296,6 +297,7 @@ def _replace(
                 f"the source changed [{start}, {end}) while it was being fetched"
             )
         ids = _signal_ids(conn, turbines, signals)
+        ensure_months(conn, months_touched(start, end))  # one catalog query once they exist
         conn.execute(
             text(
                 'DELETE FROM data WHERE signal_id = ANY(:ids) AND "timestamp" >= :start '
