@@ -19,17 +19,18 @@ WORKDIR /src
 
 # Dependencies first, in their own layer: it is rebuilt only when the lock changes. The extra
 # `docker` (dagster-docker, about 2 MB) lets the daemon of compose.runlauncher.yaml start each run
-# in a container of this image; without that file nothing loads it.
+# in a container of this image; without that file nothing loads it. `k8s` (dagster-k8s): each run
+# Job on Kubernetes loads an instance that names Dagster's K8sRunLauncher (deploy/helm).
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
     --mount=type=bind,source=uv.lock,target=uv.lock \
-    uv sync --frozen --no-dev --extra docker --no-install-project
+    uv sync --frozen --no-dev --extra docker --extra k8s --no-install-project
 
 # Then windpipe itself, installed as a regular (non-editable) package into the same venv.
 COPY pyproject.toml uv.lock README.md LICENSE ./
 COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --extra docker --no-editable
+    uv sync --frozen --no-dev --extra docker --extra k8s --no-editable
 
 # What no container reads (about 120 MB): pyarrow's C++ headers, Cython sources, tests, its Flight
 # and S3 libraries (pyarrow.fs imports S3 only if present), the link-time copies of
@@ -45,7 +46,8 @@ RUN cd /app/.venv/lib/python*/site-packages \
     && find pyarrow \( -name '*.pyx' -o -name '*.pxd' \) -delete \
     && find dagster_webserver/webapp -name '*.map' -delete \
     && /app/.venv/bin/python -c "import pyarrow.fs, pyarrow.ipc, pyarrow.compute, pyarrow.parquet, \
-polars, adbc_driver_postgresql.dbapi, dagster, dagster_webserver, dagster_docker, windpipe.cli"
+polars, adbc_driver_postgresql.dbapi, dagster, dagster_webserver, dagster_docker, dagster_k8s, \
+windpipe.cli"
 
 # ---- runtime: the same Python, the venv, the Dagster instance config; no uv, no sources ---------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime

@@ -803,15 +803,18 @@ def test_dockerfile_is_multi_stage_and_installs_from_the_lock(dockerfile: Docker
         assert "--no-dev" in command, f"{shlex.join(command)}: dev tools in the image"
     assert "--no-editable" in uv_sync_commands(builder)[-1], "the venv would need the sources"
     for command in uv_sync_commands(builder):
-        # Exactly the extra `docker` (dagster-docker, for compose.runlauncher.yaml); never
-        # `embedded`: containers use the postgres service.
+        # Exactly the extras `docker` (dagster-docker, for compose.runlauncher.yaml) and `k8s`
+        # (dagster-k8s, for the run Jobs of deploy/helm); never `embedded`: containers use the
+        # postgres service.
         extras = [t for t in command if t.startswith(("--extra", "--all-extras"))]
-        assert extras == ["--extra"], f"{shlex.join(command)}: only --extra docker"
-        assert command[command.index("--extra") + 1] == "docker", shlex.join(command)
+        assert extras == ["--extra", "--extra"], f"{shlex.join(command)}: --extra docker, k8s"
+        named = [command[i + 1] for i, t in enumerate(command) if t == "--extra"]
+        assert named == ["docker", "k8s"], shlex.join(command)
     optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
     assert [re.split(r"[=<>~!\[ ]", d)[0] for d in optional["docker"]] == ["dagster-docker"]
+    assert [re.split(r"[=<>~!\[ ]", d)[0] for d in optional["k8s"]] == ["dagster-k8s"]
 
 
 def test_dockerfile_builds_offline() -> None:

@@ -1,36 +1,30 @@
-"""The Kubernetes path on paper: deploy/helm/values.yaml for Dagster's official Helm chart.
+"""deploy/helm/values.yaml for Dagster's official Helm chart, which is not shipped offline.
 
 No cluster is started here (there is none; see docs/scale-out.md). What runs for real: the values
 file is parsed, the code server's arguments go through ``dagster api grpc``'s own option parser,
-the module they name imports, and the ``WINDPIPE_*`` variables validate in the settings model and
-cover every variable the code location reads, as compose.yaml and the Dockerfile do.
+the module they name imports, the run queue's limits validate in the settings model. The code
+location's pods, env and Secrets come from windpipe's own chart (test_helm_chart.py); the Job a
+run gets is built by dagster-k8s itself (test_k8s_run_job.py).
 """
 
 import importlib.metadata
 import importlib.util
-import os
 import re
-from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy.engine import make_url
 
 from tests.deploy.test_compose_config import (
     DAGSTER_YAML,
     ROOT,
-    WINDPIPE_VARIABLE,
     Dockerfile,
     databases_created_by_init_sql,
     parse_dockerfile,
     resolved_config,
-    settings_env_names,
-    yaml_strings,
 )
 from tests.deploy.test_compose_config import DOCKERFILE as DOCKERFILE_PATH
-from windpipe.orchestration.instance import DEFINITIONS_MODULE, dagster_environment
+from windpipe.orchestration.instance import DEFINITIONS_MODULE, ETL_RUN_TAG
 from windpipe.settings import Settings
 
 VALUES_FILE = ROOT / "deploy" / "helm" / "values.yaml"
@@ -67,20 +61,10 @@ def values() -> dict[str, Any]:
 def deployment(values: dict[str, Any]) -> dict[str, Any]:
     """The one user-code deployment: windpipe's code location."""
     user = values["dagster-user-deployments"]
-    assert user["enabled"] and user["enableSubchart"]
+    assert user["enabled"] and not user["enableSubchart"], "deploy/helm/windpipe deploys it"
     deployments: list[dict[str, Any]] = user["deployments"]
     assert len(deployments) == 1, "one code location, windpipe's"
     return deployments[0]
-
-
-@pytest.fixture(scope="module")
-def env_entries(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The deployment's env, by name (a list of Kubernetes EnvVar objects)."""
-    entries = deployment["env"]
-    assert isinstance(entries, list), "env as a list of EnvVar, so Secrets can be referenced"
-    names = [e["name"] for e in entries]
-    assert len(names) == len(set(names)), f"a variable set twice: {names}"
-    return {e["name"]: e for e in entries}
 
 
 def test_values_use_only_keys_of_the_chart(values: dict[str, Any]) -> None:
@@ -125,78 +109,6 @@ def test_code_server_arguments_parse_and_name_the_definitions(deployment: dict[s
     assert importlib.util.find_spec(module) is not None
 
 
-def test_every_windpipe_variable_is_a_setting(env_entries: dict[str, dict[str, Any]]) -> None:
-    """Like compose.yaml and the Dockerfile: only variables of windpipe.settings.Settings."""
-    used = {m for text in yaml_strings(yaml.safe_load(VALUES_FILE.read_text()))
-            for m in WINDPIPE_VARIABLE.findall(text)}  # fmt: skip
-    assert set(env_entries) <= used
-    unknown = used - settings_env_names()
-    assert not unknown, f"not fields of windpipe.settings.Settings: {sorted(unknown)}"
-
-
-def test_the_code_location_and_its_runs_get_every_variable_they_read(
-    env_entries: dict[str, dict[str, Any]], values: dict[str, Any], deployment: dict[str, Any]
-) -> None:
-    """What `windpipe dagster ...` exports to Dagster's processes, and every EnvVar of the
-    definitions, is set on the code server; the K8sRunLauncher hands it on to each run's pod."""
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        config=Path("/etc/windpipe/windpipe.toml"),
-        partitions_start=date(2026, 1, 1),
-    )
-    exported = dagster_environment(
-        settings, target_url=SECRET_EXAMPLES["WINDPIPE_TARGET_DB_URL"], home=Path("/x"), base={}
-    )
-    needed = {name for name in exported if name.startswith("WINDPIPE_")}
-    for source in ORCHESTRATION.rglob("*.py"):
-        needed |= set(re.findall(r"EnvVar\(\s*[\"'](WINDPIPE_\w+)[\"']", source.read_text()))
-    missing = needed - set(env_entries)
-    assert not missing, f"the code location reads variables the values do not set: {missing}"
-    assert values["runLauncher"]["type"] == "K8sRunLauncher"
-    assert "k8sRunLauncher" in values["runLauncher"]["config"]
-    assert deployment["includeConfigInLaunchedRuns"]["enabled"], "runs would lack the variables"
-
-
-def test_secrets_come_from_kubernetes_secrets(env_entries: dict[str, dict[str, Any]]) -> None:
-    secret_names = [name for name in env_entries if SECRET.search(name)]
-    assert "WINDPIPE_TARGET_DB_URL" in secret_names
-    for name in secret_names:
-        entry = env_entries[name]
-        assert "value" not in entry, f"{name} would sit in the values file in clear"
-        assert entry["valueFrom"]["secretKeyRef"]["key"] == name
-
-
-def pod_environment(
-    env_entries: dict[str, dict[str, Any]], dockerfile: Dockerfile
-) -> dict[str, str]:
-    """WINDPIPE_* of a code-server pod: the image's ENV, then the values (Secrets stood in for)."""
-    env = {k: v for k, v in dockerfile.final.env.items() if k.startswith("WINDPIPE_")}
-    for name, entry in env_entries.items():
-        env[name] = entry["value"] if "value" in entry else SECRET_EXAMPLES[name]
-    return env
-
-
-def test_pod_settings_validate_and_point_at_cluster_services(
-    env_entries: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    env = pod_environment(env_entries, parse_dockerfile(DOCKERFILE_PATH.read_text()))
-    for name in [n for n in os.environ if n.startswith("WINDPIPE_")]:
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    # The fleet's file comes from a ConfigMap in the cluster: here, an empty stand-in.
-    assert env["WINDPIPE_CONFIG"].startswith("/etc/windpipe/")
-    fleet = tmp_path / "windpipe.toml"
-    fleet.write_text("")
-    monkeypatch.setenv("WINDPIPE_CONFIG", str(fleet))
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert make_url(SECRET_EXAMPLES["WINDPIPE_TARGET_DB_URL"]).database == "windpipe_target"
-    api = make_url(settings.base_api_url.replace("http://", "postgresql://", 1))
-    assert api.host and api.host.endswith(".svc.cluster.local"), "the API's Service, in-cluster"
-    assert settings.partitions_start is not None, "set: DAGSTER_HOME is read-only in the pods"
-    assert settings.data_dir.is_absolute()
-
-
 def test_dagster_storage_is_an_external_postgresql(values: dict[str, Any]) -> None:
     postgres = values["postgresql"]
     assert postgres["enabled"] is False, "the chart's bundled PostgreSQL is off"
@@ -215,7 +127,16 @@ def test_run_queue_limits_the_same_tags_as_the_containers(values: dict[str, Any]
     helm_tags = {limit["key"] for limit in queued.get("tagConcurrencyLimits") or []}
     runs = yaml.safe_load(DAGSTER_YAML.read_text()).get("concurrency", {}).get("runs", {})
     compose_tags = {limit["key"] for limit in runs.get("tag_concurrency_limits") or []}
-    assert helm_tags == compose_tags
+    assert helm_tags == compose_tags == {ETL_RUN_TAG}
+    # The limits are the settings' on one machine: within the bounds the settings model accepts.
+    etl = next(limit["limit"] for limit in queued["tagConcurrencyLimits"])
+    Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        dagster_max_concurrent_runs=queued["maxConcurrentRuns"],
+        dagster_etl_runs=etl,
+    )
+    assert etl <= queued["maxConcurrentRuns"]
+    assert values["dagsterDaemon"]["runRetries"]["enabled"]
 
 
 def test_scale_out_doc_points_at_the_values_and_says_what_was_tested() -> None:

@@ -40,6 +40,7 @@ from windpipe.orchestration.defs.assets import TURBINE_KEYS
 from windpipe.orchestration.defs.jobs import etl_job
 from windpipe.orchestration.defs.partitions import daily_partitions
 from windpipe.orchestration.defs.resources import EtlResource
+from windpipe.orchestration.kubernetes import k8s_run_tags
 
 #: Dagster's run tags for a single run over a partition range (what a single-run backfill sets).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -109,6 +110,8 @@ def range_request(
             RANGE_START_TAG: first.isoformat(),
             RANGE_END_TAG: last.isoformat(),
             TRIGGER_TAG: trigger,
+            # On Kubernetes, the run's Job and pod are labelled with its turbines and days.
+            **k8s_run_tags(first, last, None if assets is None else [a.path[-1] for a in assets]),
         },
     )
 
