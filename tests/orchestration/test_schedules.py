@@ -1,5 +1,6 @@
 """The schedules ask for the right partition at the right times."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -49,6 +50,10 @@ def test_ten_minute_schedule_refreshes_today(moment: datetime, partition: str) -
     assert isinstance(request, RunRequest)
     assert request.partition_key == partition
     assert request.run_key == f"today-{moment:%Y-%m-%dT%H:%M}"  # one run per tick
+    # On Kubernetes its Job and pod are labelled with the day and the whole fleet.
+    labels = json.loads(request.tags["dagster-k8s/config"])["job_metadata"]["labels"]
+    assert labels["windpipe.io/first-day"] == labels["windpipe.io/last-day"] == partition
+    assert labels["windpipe.io/turbines"] == "fleet"
 
 
 def test_scheduled_time_in_another_zone_is_read_as_utc() -> None:

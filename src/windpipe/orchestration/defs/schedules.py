@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # Dagster does not export the type of define_asset_job's resu
 
 from windpipe.orchestration.defs.jobs import etl_job
 from windpipe.orchestration.defs.partitions import daily_partitions
+from windpipe.orchestration.kubernetes import k8s_run_tags
 
 
 def _scheduled_utc(context: ScheduleEvaluationContext) -> datetime:
@@ -32,7 +33,9 @@ def _request(day: date, run_key: str) -> RunRequest | SkipReason:
     start = daily_partitions.start.date()
     if day < start:
         return SkipReason(f"{day} is before the first partition ({start})")
-    return RunRequest(run_key=run_key, partition_key=day.isoformat())
+    return RunRequest(
+        run_key=run_key, partition_key=day.isoformat(), tags=k8s_run_tags(day, day, None)
+    )
 
 
 def _running_utc(
