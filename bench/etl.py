@@ -38,8 +38,9 @@ import pandas as pd
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
+from windpipe.catalog import signal_names
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.pipeline import run_range, signal_names
+from windpipe.etl.pipeline import run_range
 from windpipe.postgres import (
     database_url,
     ensure_database,

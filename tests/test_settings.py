@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from windpipe.catalog import SignalKind
 from windpipe.errors import ConfigError
 from windpipe.settings import Settings, load_settings
 
@@ -199,6 +200,28 @@ def test_without_a_file_the_brief_is_the_default(in_tmp: Path) -> None:
         ("[signals.power]\nrange = [5, 1]\n", "windpipe.toml: signals.power.range: range [5.0, 1"),
         ("[signals.Power]\nunit = 'kW'\n", "windpipe.toml: signals: signal name(s) ['Power']"),
         ("[etl\n", "windpipe.toml: not valid TOML"),
+        (
+            "[signals.wind_direction]\nkind = 'direction'\n",
+            "windpipe.toml: signals.wind_direction.kind: unknown kind 'direction'; accepted: "
+            "linear, angle, counter, state",
+        ),
+        (
+            "[signals.wind_direction]\nkind = 'angle'\naggregations = ['mean', 'min', 'max']\n",
+            "windpipe.toml: signals.wind_direction: aggregation(s) min, max are not defined for "
+            "kind angle (an angle has no min or max",
+        ),
+        (
+            "[signals.energy]\nkind = 'counter'\naggregations = ['mean']\n",
+            "windpipe.toml: signals.energy: aggregation(s) mean are not defined for kind counter; "
+            "accepted for kind counter: delta, last, count",
+        ),
+        (
+            "[signals.status]\nkind = 'state'\naggregations = []\n",
+            "windpipe.toml: signals.status: aggregations is empty; accepted for kind state: last, "
+            "mode, count",
+        ),
+        ("[etl]\nmin_coverage = 1.5\n", "windpipe.toml: etl.min_coverage: "),
+        ("[etl]\nsampling_interval = 'fast'\n", "windpipe.toml: etl.sampling_interval: duration"),
     ],
 )
 def test_a_bad_file_is_one_line_naming_the_file_and_the_key(
@@ -216,3 +239,58 @@ def test_a_named_file_that_does_not_exist_is_refused(
     monkeypatch.setenv("WINDPIPE_CONFIG", str(in_tmp / "nowhere.toml"))
     with pytest.raises(ConfigError, match=r"WINDPIPE_CONFIG=.*nowhere.toml: no such file"):
         load_settings(_env_file=None)
+
+
+SCADA_TOML = """
+[etl]
+min_coverage = 0.8
+sampling_interval = "1min"
+
+[signals.wind_speed]
+aggregate = true
+
+[signals.power]
+aggregate = true
+
+[signals.wind_direction]
+kind = "angle"
+unit = "deg"
+range = [0, 360]
+aggregate = true
+
+[signals.yaw_error]
+kind = "angle"
+range = [-180, 180]
+aggregations = ["mean"]
+aggregate = true
+
+[signals.energy]
+kind = "counter"
+aggregate = true
+
+[signals.status]
+kind = "state"
+aggregations = ["mode", "last"]
+aggregate = true
+"""
+
+
+def test_each_signal_is_aggregated_as_its_kind_allows(in_tmp: Path) -> None:
+    (in_tmp / "windpipe.toml").write_text(SCADA_TOML)
+    settings = load_settings(_env_file=None)
+    rollup = settings.rollup
+    assert dict(rollup.aggregations) == {
+        "wind_speed": ("mean", "min", "max", "std"),
+        "power": ("mean", "min", "max", "std"),
+        "wind_direction": ("mean", "std"),  # [etl] aggregations an angle has
+        "yaw_error": ("mean",),
+        "energy": ("delta",),
+        "status": ("mode", "last"),
+    }
+    assert rollup.kind("yaw_error") is SignalKind.SIGNED_ANGLE  # declared range [-180, 180]
+    assert rollup.kind("wind_direction") is SignalKind.ANGLE
+    assert rollup.counters == ["energy"]
+    assert rollup.min_coverage == 0.8 and rollup.sampling_interval == timedelta(minutes=1)
+    assert settings.etl_signals[-5:] == [
+        "wind_direction_std", "yaw_error_mean", "energy_delta", "status_mode", "status_last"
+    ]  # fmt: skip

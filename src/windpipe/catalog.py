@@ -8,10 +8,11 @@ for free.
 """
 
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -148,6 +149,107 @@ AGGREGATIONS: dict[str, Aggregation] = {
 #: ``aggregate``) to mean, min, max and std.
 DEFAULT_ETL_AGGREGATIONS: tuple[str, ...] = ("mean", "min", "max", "std")
 
+
+class SignalKind(StrEnum):
+    """What a signal's samples mean, hence how a window of them is summarised."""
+
+    #: A linear quantity (speed, power, temperature): mean, min, max, std, count.
+    LINEAR = "linear"
+    #: An angle in degrees, meteorological, in [0, 360): circular mean, Yamartino std, count.
+    ANGLE = "angle"
+    #: An angle in degrees whose declared range is [-180, 180] (relative to the nacelle, a yaw
+    #: error): as ``angle``, the mean in [-180, 180). Not written in a configuration: an
+    #: ``angle`` with that range is one.
+    SIGNED_ANGLE = "signed_angle"
+    #: A monotonic cumulative total (kWh): the increase in a window (``delta``), last, count.
+    COUNTER = "counter"
+    #: Integer status codes: the last, the most held (``mode``), count.
+    STATE = "state"
+
+
+#: The aggregations of each kind, in canonical order.
+KIND_AGGREGATIONS: dict[SignalKind, tuple[str, ...]] = {
+    SignalKind.LINEAR: ("mean", "min", "max", "std", "count"),
+    SignalKind.ANGLE: ("mean", "std", "count"),
+    SignalKind.SIGNED_ANGLE: ("mean", "std", "count"),
+    SignalKind.COUNTER: ("delta", "last", "count"),
+    SignalKind.STATE: ("last", "mode", "count"),
+}
+#: The kinds a configuration may name (``[signals.<name>] kind = ...``).
+DECLARED_KINDS: tuple[str, ...] = ("linear", "angle", "counter", "state")
+#: Every aggregation of any kind, as target signal names may end (``<signal>_<aggregation>``).
+ALL_AGGREGATIONS: tuple[str, ...] = ("mean", "min", "max", "std", "count", "delta", "last", "mode")
+
+
+def min_samples(aggregation: str) -> int:
+    """Samples a window needs for ``aggregation`` to exist (the std needs two)."""
+    return 2 if aggregation == "std" else 1
+
+
+def default_aggregations(kind: SignalKind, linear: Sequence[str]) -> tuple[str, ...]:
+    """What a signal of ``kind`` gets when it names no ``aggregations`` of its own: for a linear
+    one ``linear`` (``[etl] aggregations``); for an angle those of them an angle has (mean, std,
+    count); a counter its ``delta``, a state its ``mode`` (plus ``count`` when asked for)."""
+    own = KIND_AGGREGATIONS[kind]
+    if kind is SignalKind.LINEAR:
+        return tuple(linear)
+    if kind in (SignalKind.ANGLE, SignalKind.SIGNED_ANGLE):
+        return tuple(a for a in linear if a in own) or ("mean",)
+    first = ("delta",) if kind is SignalKind.COUNTER else ("mode",)
+    return first + (("count",) if "count" in linear else ())
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """What the ETL computes: per variable (in order) its kind and aggregations, and which
+    windows are too thin to write."""
+
+    #: Variable -> its aggregations, in the order the target signals are listed.
+    aggregations: Mapping[str, tuple[str, ...]]
+    #: Variable -> its kind (absent: linear).
+    kinds: Mapping[str, SignalKind] = field(default_factory=dict)
+    #: A window holding fewer samples than this share of the expected count is not written.
+    min_coverage: float = 0.0
+    #: The source's sampling interval; None: inferred from the samples (``expected_samples``).
+    sampling_interval: timedelta | None = None
+
+    @classmethod
+    def of(
+        cls,
+        variables: Sequence[str],
+        aggregations: "Sequence[str] | Mapping[str, Sequence[str]]",
+        kinds: Mapping[str, SignalKind] | None = None,
+        **options: Any,
+    ) -> "Rollup":
+        """The rollup of ``variables``, each with ``aggregations`` (one list for all, or one
+        per variable)."""
+        per = (
+            {v: tuple(aggregations[v]) for v in variables}
+            if isinstance(aggregations, Mapping)
+            else {v: tuple(aggregations) for v in variables}
+        )
+        return cls(per, dict(kinds or {}), **options)
+
+    @property
+    def variables(self) -> list[str]:
+        """The variables, in order."""
+        return list(self.aggregations)
+
+    def kind(self, variable: str) -> SignalKind:
+        """The kind of ``variable`` (linear unless declared otherwise)."""
+        return self.kinds.get(variable, SignalKind.LINEAR)
+
+    @property
+    def signals(self) -> list[str]:
+        """Every target signal, variable-major: ``<variable>_<aggregation>``."""
+        return [signal_name(v, a) for v, aggs in self.aggregations.items() for a in aggs]
+
+    @property
+    def counters(self) -> list[str]:
+        """The counter variables (their first window needs the sample before the range)."""
+        return [v for v in self.aggregations if self.kind(v) is SignalKind.COUNTER]
+
+
 #: Windows ``parse_window`` accepts are whole seconds dividing a day, from one minute to a day.
 _WINDOW_UNITS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86_400}
 
@@ -165,6 +267,18 @@ def parse_window(text: str) -> timedelta:
     if not 60 <= seconds <= 86_400 or 86_400 % seconds:
         raise ValueError(f"window {text!r} is not {accepted}")
     return timedelta(seconds=seconds)
+
+
+def parse_duration(text: str) -> timedelta:
+    """A positive duration such as ``1s``, ``1min`` or ``10min``; ValueError saying what is
+    accepted."""
+    number, unit = text.strip().rstrip("abcdefghijklmnopqrstuvwxyz"), text.strip()
+    unit = unit[len(number) :]
+    if not number.isdigit() or unit not in _WINDOW_UNITS or int(number) == 0:
+        raise ValueError(
+            f"duration {text!r} is not a whole number of s, min, h or d, e.g. 1s, 1min, 10min"
+        )
+    return timedelta(seconds=int(number) * _WINDOW_UNITS[unit])
 
 
 def polars_duration(window: timedelta) -> str:
@@ -196,15 +310,20 @@ def signal_name(variable: str, aggregation: str) -> str:
     return f"{variable}_{aggregation}"
 
 
-def signal_names(variables: Sequence[str], aggregations: Sequence[str]) -> list[str]:
-    """Every signal of ``variables`` x ``aggregations``, variable-major."""
+def signal_names(
+    variables: Sequence[str], aggregations: "Sequence[str] | Mapping[str, Sequence[str]]"
+) -> list[str]:
+    """Every signal of ``variables`` x ``aggregations`` (one list for all, or one per variable),
+    variable-major."""
+    if isinstance(aggregations, Mapping):
+        return [signal_name(v, a) for v in variables for a in aggregations[v]]
     return [signal_name(v, a) for v in variables for a in aggregations]
 
 
 def parse_signal(name: str) -> tuple[str, str]:
     """``(variable, aggregation)`` of a signal name; ValueError for a name not made here."""
     variable, _, aggregation = name.rpartition("_")
-    if not variable or aggregation not in AGGREGATIONS:
+    if not variable or aggregation not in ALL_AGGREGATIONS:
         raise ValueError(f"{name!r} is not <variable>_<aggregation> with a known aggregation")
     return variable, aggregation
 

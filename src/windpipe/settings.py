@@ -74,6 +74,10 @@ class SignalConfig(BaseModel):
     description: str = ""
     range: tuple[float, float] | None = None
     aggregate: bool = False
+    #: What the samples mean (README, "Signal kinds"): linear, angle, counter or state.
+    kind: str = "linear"
+    #: This signal's aggregations; None: ``[etl] aggregations`` as its kind has them.
+    aggregations: list[str] | None = None
 
     @field_validator("range")
     @classmethod
@@ -81,6 +85,45 @@ class SignalConfig(BaseModel):
         if value is not None and not value[0] < value[1]:
             raise ValueError(f"range {list(value)} must be [low, high] with low < high")
         return value
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in catalog.DECLARED_KINDS:
+            raise ValueError(
+                f"unknown kind {value!r}{did_you_mean(value, catalog.DECLARED_KINDS)}; "
+                f"accepted: {', '.join(catalog.DECLARED_KINDS)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _aggregations_of_kind(self) -> "SignalConfig":
+        if self.aggregations is None:
+            return self
+        own = catalog.KIND_AGGREGATIONS[catalog.SignalKind(self.kind)]
+        if not self.aggregations:
+            raise ValueError(
+                f"aggregations is empty; accepted for kind {self.kind}: {', '.join(own)}"
+            )
+        wrong = [a for a in self.aggregations if a not in own]
+        if wrong:
+            why = (
+                " (an angle has no min or max: 350 and 10 degrees are 20 apart, not 340)"
+                if self.kind == "angle" and set(wrong) & {"min", "max"}
+                else ""
+            )
+            raise ValueError(
+                f"aggregation(s) {', '.join(wrong)} are not defined for kind {self.kind}{why}; "
+                f"accepted for kind {self.kind}: {', '.join(own)}"
+            )
+        self.__dict__["aggregations"] = list(dict.fromkeys(self.aggregations))
+        return self
+
+    def signal_kind(self) -> catalog.SignalKind:
+        """The kind the ETL computes: an angle whose range is [-180, 180] is a signed one."""
+        if self.kind == "angle" and self.range is not None and self.range[0] < 0:
+            return catalog.SignalKind.SIGNED_ANGLE
+        return catalog.SignalKind(self.kind)
 
 
 class ImportConfig(BaseModel):
@@ -161,7 +204,16 @@ class TomlFileSource(PydanticBaseSettingsSource):
     """The optional TOML file, flattened to the settings' field names (``[etl] window`` ->
     ``etl_window``), with unknown keys refused by name."""
 
-    _SECTIONS = {"etl": ("variables", "aggregations", "window", "close_margin_minutes")}
+    _SECTIONS = {
+        "etl": (
+            "variables",
+            "aggregations",
+            "window",
+            "close_margin_minutes",
+            "min_coverage",
+            "sampling_interval",
+        )
+    }
     _TABLES = ("turbines", "signals", "imports")
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
@@ -250,6 +302,16 @@ class Settings(BaseSettings):
     )
     etl_window: str = Field(
         default="10min", description="Aggregation window: 1min to 1d, dividing a day."
+    )
+    etl_min_coverage: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.0,
+        description="A window holding fewer samples than this share of the expected count "
+        "(window / sampling interval) is not written; 0 writes every window with a sample.",
+    )
+    etl_sampling_interval: str | None = Field(
+        default=None,
+        description="The source's sampling interval (e.g. 1s, 1min), for min_coverage; unset: "
+        "inferred per turbine and day from the samples.",
     )
     etl_close_margin_minutes: Annotated[int, Field(ge=0, le=1440)] = Field(
         default=2,
@@ -483,6 +545,14 @@ class Settings(BaseSettings):
         catalog.parse_window(value)
         return value.strip()
 
+    @field_validator("etl_sampling_interval")
+    @classmethod
+    def _valid_interval(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        catalog.parse_duration(value)
+        return value.strip()
+
     @field_validator("turbines")
     @classmethod
     def _unique_turbines(cls, value: list[TurbineConfig]) -> list[TurbineConfig]:
@@ -595,9 +665,30 @@ class Settings(BaseSettings):
         return catalog.parse_window(self.etl_window)
 
     @property
+    def rollup(self) -> catalog.Rollup:
+        """What the ETL computes: each aggregated variable's kind and aggregations."""
+        chosen = {n: self.signals[n] for n in self.etl_variables}
+        return catalog.Rollup(
+            {
+                name: tuple(
+                    signal.aggregations
+                    or catalog.default_aggregations(signal.signal_kind(), self.etl_aggregations)
+                )
+                for name, signal in chosen.items()
+            },
+            {name: signal.signal_kind() for name, signal in chosen.items()},
+            min_coverage=self.etl_min_coverage,
+            sampling_interval=(
+                catalog.parse_duration(self.etl_sampling_interval)
+                if self.etl_sampling_interval
+                else None
+            ),
+        )
+
+    @property
     def etl_signals(self) -> list[str]:
         """The target signals the ETL writes, ``<variable>_<aggregation>``."""
-        return catalog.signal_names(self.etl_variables, self.etl_aggregations)
+        return self.rollup.signals
 
     @property
     def base_api_url(self) -> str:

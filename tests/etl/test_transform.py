@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from windpipe.etl.pipeline import signal_names
+from windpipe.catalog import signal_names
 from windpipe.etl.transform import AGGREGATE_SCHEMA, aggregate_10min
 
 DAY = datetime(2024, 3, 1)

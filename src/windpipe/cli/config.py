@@ -98,8 +98,8 @@ def show() -> None:
         for name, variable in settings.variables.items():
             console.print(
                 f"signal {name}: column={variable.column} unit={variable.unit or '-'} "
-                f"range=[{variable.low:g}, {variable.high:g}] "
-                f"aggregated={'yes' if name in settings.etl_variables else 'no'}",
+                f"range=[{variable.low:g}, {variable.high:g}] kind={settings.signals[name].kind} "
+                f"aggregated={_aggregated(settings, name)}",
                 highlight=False,
             )
         _summary(settings)
@@ -130,24 +130,37 @@ def show() -> None:
     signals = Table(
         title=f"signals (from {_origin('signals', dotenv, in_file)})", title_justify="left"
     )
-    for column in ("signal", "column", "unit", "range", "aggregated by the ETL"):
+    for column in ("signal", "kind", "column", "unit", "range", "aggregated by the ETL"):
         signals.add_column(column)
     for name, variable in settings.variables.items():
         signals.add_row(
             name,
+            settings.signals[name].kind,
             variable.column,
             variable.unit or "-",
             f"[{variable.low:g}, {variable.high:g}]",
-            "yes" if name in settings.etl_variables else "no",
+            _aggregated(settings, name),
         )
     console.print(signals)
     _summary(settings)
     _running_notice(settings)
 
 
+def _aggregated(settings: "Settings", name: str) -> str:
+    """``no``, or the signal's aggregations (e.g. ``mean, std`` for an angle)."""
+    aggregations = settings.rollup.aggregations.get(name)
+    return ", ".join(aggregations) if aggregations else "no"
+
+
 def _summary(settings: "Settings") -> None:
+    coverage = (
+        f"; windows under {settings.etl_min_coverage:.0%} of their samples left out"
+        if settings.etl_min_coverage
+        else ""
+    )
     console.print(
-        f"ETL: {', '.join(settings.etl_aggregations)} over {settings.etl_window} windows of "
+        f"ETL: {', '.join(settings.etl_aggregations)} (linear signals) over "
+        f"{settings.etl_window} windows{coverage} of "
         f"{len(settings.fleet)} turbine(s) -> {len(settings.etl_signals)} signals per turbine",
         highlight=False,
     )

@@ -19,7 +19,7 @@ from functools import partial
 import polars as pl
 from sqlalchemy import Engine
 
-from windpipe.catalog import DEFAULT_TURBINE_ID, EMPTY_FINGERPRINT, WINDOW, signal_names
+from windpipe.catalog import DEFAULT_TURBINE_ID, EMPTY_FINGERPRINT, WINDOW, Rollup
 from windpipe.errors import EtlError
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import (
@@ -29,9 +29,11 @@ from windpipe.etl.pipeline import (
     DayResult,
     Prints,
     _utc_now,
+    previous_values,
+    rollup_of,
     run_range,
 )
-from windpipe.etl.transform import aggregate_10min
+from windpipe.etl.transform import aggregate
 from windpipe.warehouse.bulk import month_bounds, month_days, replace_month
 from windpipe.warehouse.partitions import month_of, next_month
 from windpipe.warehouse.store import DayRecord, SourceMovedError, ensure_schema
@@ -60,6 +62,7 @@ class _Month:
     month: date
     samples: pl.DataFrame
     prints: Prints
+    previous: pl.DataFrame | None = None
 
 
 def _per_day(
@@ -105,8 +108,9 @@ def run_backfill(
     *,
     client: ApiClient,
     engine: Engine,
-    variables: Sequence[str],
-    aggregations: Sequence[str],
+    variables: Sequence[str] | None = None,
+    aggregations: Sequence[str] | None = None,
+    rollup: Rollup | None = None,
     turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
     window: timedelta = WINDOW,
     on_day: Callable[[DayResult], None] | None = None,
@@ -119,6 +123,8 @@ def run_backfill(
     ``bulk``), the rest by ``run_range``; one result per day, in order, as ``run_range``."""
     if last < first:
         raise EtlError(f"the range ends ({last}) before it starts ({first})")
+    plan = rollup_of(rollup, variables, aggregations)
+    variables = plan.variables
     ensure_schema(engine)
     months = bulk_months(first, last, closed_by=clock() - close_margin) if bulk else []
     results: list[DayResult] = []
@@ -127,8 +133,8 @@ def run_backfill(
         if a <= b:
             results.extend(
                 run_range(
-                    a, b, client=client, engine=engine, variables=variables,
-                    aggregations=aggregations, turbines=turbines, window=window, on_day=on_day,
+                    a, b, client=client, engine=engine, rollup=plan,
+                    turbines=turbines, window=window, on_day=on_day,
                     close_margin=close_margin, clock=clock,
                 )
             )  # fmt: skip
@@ -138,12 +144,16 @@ def run_backfill(
         return results
     daily(first, months[0] - timedelta(days=1))
     turbines = list(turbines)
-    signals = signal_names(variables, aggregations)
+    signals = plan.signals
 
     def fetch(month: date) -> _Month:
         start, end = month_bounds(month)
         prints = client.fingerprints(month, next_month(month) - timedelta(days=1), turbines)
-        return _Month(month, client.fetch_frame(start, end, variables, turbines), prints)
+        samples = client.fetch_frame(start, end, variables, turbines)
+        previous = (
+            previous_values(client, start, plan.counters, turbines) if plan.counters else None
+        )
+        return _Month(month, samples, prints, previous)
 
     def unchanged(month: date, prints: Prints) -> bool:
         now = client.fingerprints(month, next_month(month) - timedelta(days=1), turbines)
@@ -155,9 +165,8 @@ def run_backfill(
         month = fetched.month
         for attempt in range(1, MOVED_ATTEMPTS + 1):
             samples, prints = fetched.samples, fetched.prints
-            aggregates = aggregate_10min(
-                samples, variables=variables, aggregations=aggregations, window=window
-            )
+            computed = aggregate(samples, plan, window=window, previous=fetched.previous)
+            aggregates = computed.frame
             if "turbine" not in aggregates.columns:
                 aggregates = aggregates.select(pl.lit(turbines[0]).alias("turbine"), pl.all())
             figures = _per_day(samples, turbines, variables)
@@ -170,6 +179,7 @@ def run_backfill(
                     samples=figures.get((t, d), (0, 0, 0.0))[0],
                     non_finite=figures.get((t, d), (0, 0, 0.0))[1],
                     complete_until=datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(days=1),
+                    thin_windows=computed.thin.get((t, d), computed.thin.get(("", d), 0)),
                 )
                 for t in turbines
                 for d in days

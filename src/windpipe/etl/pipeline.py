@@ -28,13 +28,13 @@ from windpipe.catalog import (
     DEFAULT_TURBINE_ID,
     EMPTY_FINGERPRINT,
     WINDOW,
+    Rollup,
     days_between,
-    signal_names,
     window_floor,
 )
 from windpipe.errors import EtlError
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.transform import aggregate_10min, non_finite_counts
+from windpipe.etl.transform import aggregate, non_finite_counts
 from windpipe.warehouse.store import DayRecord, SourceMovedError, ensure_schema, replace_window
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,39 @@ class Fetched(NamedTuple):
     samples: pl.DataFrame
     prints: Prints
     turbines: Sequence[str]
+    #: The counters' last values before the day (None: no counter aggregated).
+    previous: pl.DataFrame | None = None
+
+
+def rollup_of(
+    rollup: Rollup | None,
+    variables: Sequence[str] | None,
+    aggregations: Sequence[str] | None,
+) -> Rollup:
+    """``rollup``, or linear ``variables`` x ``aggregations`` (what callers before signal kinds
+    passed); TypeError for both or neither."""
+    if rollup is not None:
+        if variables is not None or aggregations is not None:
+            raise TypeError("give a rollup, or variables and aggregations, not both")
+        return rollup
+    if variables is None or aggregations is None:
+        raise TypeError("give a rollup, or variables and aggregations")
+    return Rollup.of(variables, aggregations)
+
+
+def last_values(samples: pl.DataFrame, variables: Sequence[str]) -> pl.DataFrame:
+    """Per turbine, the last sample holding each of ``variables`` (a counter's starting point
+    for the day after)."""
+    by = ["turbine"] if "turbine" in samples.columns else []
+    parts = [
+        samples.filter(pl.col(v).is_not_null())
+        .group_by(by or pl.lit(0).alias("_all"), maintain_order=True)
+        .agg(pl.col("timestamp").last(), pl.col(v).last())
+        .select(*by, "timestamp", v)
+        for v in variables
+        if v in samples.columns
+    ]
+    return pl.concat(parts, how="diagonal") if parts else samples.select(*by, "timestamp").clear()
 
 
 @dataclass(frozen=True)
@@ -170,25 +203,35 @@ class _Job:
 
     client: ApiClient
     engine: Engine
-    variables: Sequence[str]
-    aggregations: Sequence[str]
+    rollup: Rollup
     window: timedelta
+
+    @property
+    def variables(self) -> list[str]:
+        return self.rollup.variables
 
     def fetch(
         self, days: Sequence[date], turbines: Sequence[str]
-    ) -> tuple[list[pl.DataFrame], Prints]:
-        """The samples of consecutive ``days`` of ``turbines``, in one request, per day; and the
-        source's fingerprints of those days, read just before (never newer than the samples)."""
+    ) -> tuple[list[pl.DataFrame], Prints, list[pl.DataFrame | None]]:
+        """The samples of consecutive ``days`` of ``turbines``, in one request, per day; the
+        source's fingerprints of those days, read just before (never newer than the samples);
+        and per day the counters' last values before it (None without counters)."""
         prints = self.client.fingerprints(days[0], days[-1], turbines)
         start, end = day_bounds(days[0])[0], day_bounds(days[-1])[1]
         frame = self.client.fetch_frame(start, end, self.variables, turbines)
+        counters = self.rollup.counters
+        first = previous_values(self.client, start, counters, turbines) if counters else None
         if len(days) == 1:
-            return [frame], prints
+            return [frame], prints, [first]
         by_day = frame.with_columns(pl.col("timestamp").dt.date().alias("_day")).partition_by(
             "_day", as_dict=True, include_key=False
         )
         empty = frame.clear()
-        return [by_day.get((day,), empty) for day in days], prints
+        frames = [by_day.get((day,), empty) for day in days]
+        before: list[pl.DataFrame | None] = [first]
+        for earlier in frames[:-1]:  # the day before's last values, else what preceded it
+            before.append(_newest(before[-1], last_values(earlier, counters)) if counters else None)
+        return frames, prints, before
 
     def unchanged(self, day: date, turbines: Sequence[str], prints: Prints) -> bool:
         """Whether the source's fingerprints of ``day`` are still ``prints``."""
@@ -204,19 +247,22 @@ class _Job:
         """Aggregate and load one fetched day; with ``check``, only if the source still holds its
         fingerprints once the day's locks are taken (else :class:`SourceMovedError`, nothing
         written)."""
-        day, samples, prints, turbines = fetched
+        day, samples, prints, turbines, previous = fetched
         start, end = day_bounds(day)
         until = min(end, max(start, window_floor(complete_until, self.window)))
         non_finite = non_finite_counts(samples, self.variables)
         # One turbine asked for: the API sent only its rows, so aggregate without grouping (the
         # grouped path costs a string comparison per sample); the load adds the turbine back.
         alone = len(turbines) == 1 and "turbine" in samples.columns
-        aggregates = aggregate_10min(
+        if alone and previous is not None and "turbine" in previous.columns:
+            previous = previous.drop("turbine")
+        computed = aggregate(
             samples.drop("turbine") if alone else samples,
-            variables=self.variables,
-            aggregations=self.aggregations,
+            self.rollup,
             window=self.window,
+            previous=previous,
         )
+        aggregates, thin = computed.frame, computed.thin
         if until < end and aggregates.height:
             aggregates = aggregates.filter(pl.col("timestamp") + self.window <= until)
         by_turbine = turbine_figures(samples, turbines)
@@ -228,6 +274,7 @@ class _Job:
                 samples=by_turbine[t][0],
                 non_finite=non_finite.get(t, non_finite.get("", 0) if len(turbines) == 1 else 0),
                 complete_until=until.replace(tzinfo=UTC),
+                thin_windows=thin.get((t, day), thin.get(("", day), 0) if alone else 0),
             )
             for t in turbines
         ]
@@ -236,7 +283,7 @@ class _Job:
             start,
             end,
             aggregates,
-            signals=signal_names(self.variables, self.aggregations),
+            signals=self.rollup.signals,
             turbines=turbines,
             records=records,
             still_current=(lambda: self.unchanged(day, turbines, prints)) if check else None,
@@ -266,8 +313,8 @@ class _Job:
                 )
             except SourceMovedError:
                 log.info("%s: the source changed while it was fetched; fetching it again", day)
-                (samples,), prints = self.fetch([day], turbines)
-                fetched = Fetched(day, samples, prints, turbines)
+                (samples,), prints, (previous,) = self.fetch([day], turbines)
+                fetched = Fetched(day, samples, prints, turbines, previous)
                 continue
             if last and fetch > 1:
                 log.warning(
@@ -278,6 +325,27 @@ class _Job:
                 )
             return replace(result, fetches=fetch)
         raise AssertionError("unreachable")  # pragma: no cover - the last attempt does not check
+
+
+def previous_values(
+    client: ApiClient, start: datetime, counters: Sequence[str], turbines: Sequence[str]
+) -> pl.DataFrame:
+    """Per turbine, each counter's last value in the day before ``start`` (``GET /data?last=``):
+    the starting point of its first increase. A counter silent for longer starts afresh."""
+    parts = [
+        client.fetch_last(start - catalog.DAY, start, [counter], turbines).select(  # type: ignore[attr-defined]
+            *(["turbine"] if len(turbines) > 1 else []), "timestamp", counter
+        )
+        for counter in counters
+    ]
+    return pl.concat(parts, how="diagonal")
+
+
+def _newest(before: pl.DataFrame | None, latest: pl.DataFrame) -> pl.DataFrame:
+    """The last values of ``latest``, and those of ``before`` for counters or turbines it lacks."""
+    if before is None or before.height == 0:
+        return latest
+    return pl.concat([before, latest], how="diagonal_relaxed")
 
 
 def _merged(first: DayResult, second: DayResult) -> DayResult:
@@ -311,8 +379,9 @@ def run_range(
     *,
     client: ApiClient,
     engine: Engine,
-    variables: Sequence[str],
-    aggregations: Sequence[str],
+    variables: Sequence[str] | None = None,
+    aggregations: Sequence[str] | None = None,
+    rollup: Rollup | None = None,
     turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
     window: timedelta = WINDOW,
     on_day: Callable[[DayResult], None] | None = None,
@@ -351,9 +420,9 @@ def run_range(
         if on_day is not None:
             on_day(result)
 
-    job = _Job(client, engine, variables, aggregations, window)
+    job = _Job(client, engine, rollup_of(rollup, variables, aggregations), window)
 
-    def fetch(unit: Unit) -> "Future[tuple[list[pl.DataFrame], Prints]]":
+    def fetch(unit: Unit) -> "Future[tuple[list[pl.DataFrame], Prints, list[pl.DataFrame | None]]]":
         return pool.submit(job.fetch, *unit)
 
     with ThreadPoolExecutor(max_workers=PREFETCH_REQUESTS, thread_name_prefix="windpipe") as pool:
@@ -362,15 +431,15 @@ def run_range(
         try:
             for index, (unit_days, unit_turbines) in enumerate(units):
                 try:
-                    frames, prints = ahead.popleft().result()
+                    frames, prints, before = ahead.popleft().result()
                 except EtlError as exc:
                     raise _with_day(unit_days[0], exc) from exc.__cause__
                 if index + PREFETCH_REQUESTS < len(units):
                     ahead.append(fetch(units[index + PREFETCH_REQUESTS]))
-                for day, samples in zip(unit_days, frames, strict=True):
+                for day, samples, previous in zip(unit_days, frames, before, strict=True):
                     try:
                         result = job.load_day(
-                            Fetched(day, samples, prints, unit_turbines),
+                            Fetched(day, samples, prints, unit_turbines, previous),
                             complete_until=clock() - close_margin,
                             began=began,
                         )

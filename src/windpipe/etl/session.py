@@ -11,7 +11,7 @@ from typing import Any, Self
 import httpx
 from sqlalchemy import Engine
 
-from windpipe.catalog import DEFAULT_TURBINE_ID, WINDOW
+from windpipe.catalog import DEFAULT_TURBINE_ID, WINDOW, Rollup
 from windpipe.errors import ConfigError
 from windpipe.etl.changes import Stale, find_stale
 from windpipe.etl.extract import ApiClient
@@ -21,12 +21,12 @@ from windpipe.settings import Settings
 
 @dataclass
 class EtlSession:
-    """An API client, a target engine and what to compute; close it (or use ``with``)."""
+    """An API client, a target engine and what to compute (``rollup``: each variable's kind and
+    aggregations); close it (or use ``with``)."""
 
     client: ApiClient
     engine: Engine
-    variables: list[str]
-    aggregations: list[str]
+    rollup: Rollup
     turbines: list[str] = field(default_factory=lambda: [DEFAULT_TURBINE_ID])
     window: timedelta = WINDOW
     close_margin: timedelta = CLOSE_MARGIN
@@ -36,8 +36,7 @@ class EtlSession:
         return {
             "client": self.client,
             "engine": self.engine,
-            "variables": self.variables,
-            "aggregations": self.aggregations,
+            "rollup": self.rollup,
             "turbines": self.turbines,
             "window": self.window,
             "on_day": on_day,
@@ -79,11 +78,14 @@ class EtlSession:
         )
 
     @property
+    def variables(self) -> list[str]:
+        """The source variables this session reads."""
+        return self.rollup.variables
+
+    @property
     def signals(self) -> list[str]:
         """The target signals this session writes."""
-        from windpipe.catalog import signal_names
-
-        return signal_names(self.variables, self.aggregations)
+        return self.rollup.signals
 
     def close(self) -> None:
         """Close the API connection and the target pool."""
@@ -161,8 +163,7 @@ def session_of(
     return EtlSession(
         client=client,
         engine=engine,
-        variables=list(settings.etl_variables),
-        aggregations=list(settings.etl_aggregations),
+        rollup=settings.rollup,
         turbines=list(turbines),
         window=settings.window,
         close_margin=settings.close_margin,

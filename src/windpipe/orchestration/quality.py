@@ -13,12 +13,12 @@ import polars as pl
 from sqlalchemy import Connection
 
 from windpipe.catalog import (
-    AGGREGATIONS,
     DAY,
     DEFAULT_TURBINE_ID,
     WINDOW,
     day_start,
     days_between,
+    min_samples,
     naive_utc_expr,
     polars_duration,
     signal_name,
@@ -123,11 +123,12 @@ def check_windows(
     last: date,
     *,
     variables: Sequence[str],
-    aggregations: Sequence[str],
+    aggregations: Sequence[str] | Mapping[str, Sequence[str]],
     fetch_day: Callable[[date], pl.DataFrame],
     now: datetime,
     turbines: Sequence[str] = (DEFAULT_TURBINE_ID,),
     window: timedelta = WINDOW,
+    thin: Mapping[tuple[str, date], int] | None = None,
 ) -> WindowsReport:
     """Count each turbine's signals' windows per day and explain any shortfall by the source.
 
@@ -135,8 +136,17 @@ def check_windows(
     others the day's samples are fetched (``fetch_day``, every turbine at once, with a ``turbine``
     column) and each signal must hold exactly the windows with data (two values for ``std``). For
     the current, unfinished day only windows up to the last one loaded count. ``now`` is naive UTC.
+    ``aggregations`` may differ per variable. Windows left out as too thin (``thin``, per turbine
+    and day, from ``day_load``) and a counter's first window of the day (its ``delta`` needs the
+    sample before, which may be missing) explain that many windows fewer.
     """
-    signals = {signal_name(v, a): (v, a) for v in variables for a in aggregations}
+    per_variable = (
+        aggregations
+        if isinstance(aggregations, Mapping)
+        else dict.fromkeys(variables, tuple(aggregations))
+    )
+    signals = {signal_name(v, a): (v, a) for v in variables for a in per_variable[v]}
+    thin = thin or {}
     per_day = DAY // window
     report = WindowsReport(days=days_between(first, last))
     counts = {
@@ -166,12 +176,13 @@ def check_windows(
             source = source_windows(samples, variables, window)
             for name, (variable, aggregation) in signals.items():
                 sw = source[variable]
-                two = AGGREGATIONS[aggregation].min_samples > 1
+                two = min_samples(aggregation) > 1
                 have = sw.with_two if two else sw.with_samples
                 expected = sum(1 for w in have if w < horizon)
                 if full and held[name] == per_day == expected:
                     continue
-                if not full and held[name] == expected:
+                slack = thin.get((turbine, day), 0) + (aggregation == "delta")
+                if expected - slack <= held[name] <= expected:
                     continue
                 day_complete = False
                 missing = [w for w in windows_of_day(day, window) if w < horizon and w not in have]
@@ -223,7 +234,7 @@ def inconsistent_windows(
     last: date,
     *,
     variables: Sequence[str],
-    aggregations: Sequence[str],
+    aggregations: Sequence[str] | Mapping[str, Sequence[str]],
     limit: int = 50,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     window: timedelta = WINDOW,
@@ -234,8 +245,9 @@ def inconsistent_windows(
     report = ConsistencyReport()
     for variable in variables:
         bounds = (ranges or {}).get(variable)
+        own = aggregations[variable] if isinstance(aggregations, Mapping) else aggregations
         for owner, timestamp, values in reads.windows_by_variable(
-            conn, first, last, variable, aggregations, turbine=turbine
+            conn, first, last, variable, own, turbine=turbine
         ):
             report.windows += 1
             problem = inconsistency(timestamp, values, bounds=bounds, window=window)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -91,6 +92,8 @@ class DayLoad(TargetBase):
     fingerprint: Mapped[str] = mapped_column(Text)  # the API's /fingerprints, "0:0" when empty
     samples: Mapped[int] = mapped_column(BigInteger)
     non_finite: Mapped[int] = mapped_column(BigInteger)  # NaN/±Inf samples left out
+    #: Windows left out for holding too few samples (``[etl] min_coverage``).
+    thin_windows: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     #: Windows ending by then were complete when loaded (the day's end, or the live edge's).
     complete_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

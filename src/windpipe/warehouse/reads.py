@@ -119,6 +119,23 @@ def non_finite_counts(
     return {d: (int(n), int(bad)) for d, n, bad in rows}
 
 
+def thin_windows(
+    conn: Connection, first: date, last: date, turbines: Sequence[str]
+) -> dict[tuple[str, date], int]:
+    """Per (turbine, day) loaded in ``[first, last]``: the windows left out for holding too few
+    samples (``[etl] min_coverage``), where any were."""
+    if not _has_day_load(conn):
+        return {}
+    rows = conn.execute(
+        text(
+            "SELECT turbine, day, thin_windows FROM day_load WHERE turbine = ANY(:turbines) "
+            "AND day >= :first AND day <= :last AND thin_windows > 0 ORDER BY turbine, day"
+        ),
+        {"turbines": list(turbines), "first": first, "last": last},
+    )
+    return {(str(t), d): int(n) for t, d, n in rows}
+
+
 def days_with_aggregates(
     conn: Connection,
     first: date,

@@ -61,6 +61,7 @@ class DayRecord:
     samples: int
     non_finite: int  # NaN/±Inf samples left out of the aggregates
     complete_until: datetime  # windows ending by then were complete (aware UTC)
+    thin_windows: int = 0  # windows left out for holding too few samples (min_coverage)
 
 
 class SourceMovedError(EtlError):
@@ -115,7 +116,7 @@ def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
 
 
 #: The target database's Alembic history, beside this module (``migrations/``).
-HISTORY = History.beside(__file__, database="target", head="t0006", baseline="t0001")
+HISTORY = History.beside(__file__, database="target", head="t0007", baseline="t0001")
 
 
 def ensure_schema(engine: Engine) -> bool:
@@ -320,15 +321,16 @@ def _record_loads(conn: Connection, records: Sequence[DayRecord]) -> None:
         text(
             """
             INSERT INTO day_load AS l
-                (turbine, day, fingerprint, samples, non_finite, complete_until, loaded_at)
+                (turbine, day, fingerprint, samples, non_finite, complete_until, thin_windows,
+                 loaded_at)
             SELECT *, clock_timestamp() FROM unnest(
                 CAST(:turbines AS varchar[]), CAST(:days AS date[]), CAST(:prints AS text[]),
                 CAST(:samples AS bigint[]), CAST(:non_finite AS bigint[]),
-                CAST(:until AS timestamptz[]))
+                CAST(:until AS timestamptz[]), CAST(:thin AS integer[]))
             ON CONFLICT (turbine, day) DO UPDATE SET
                 fingerprint = excluded.fingerprint, samples = excluded.samples,
                 non_finite = excluded.non_finite, complete_until = excluded.complete_until,
-                loaded_at = excluded.loaded_at
+                thin_windows = excluded.thin_windows, loaded_at = excluded.loaded_at
             """
         ),
         {
@@ -338,6 +340,7 @@ def _record_loads(conn: Connection, records: Sequence[DayRecord]) -> None:
             "samples": [r.samples for r in records],
             "non_finite": [r.non_finite for r in records],
             "until": [r.complete_until.astimezone(UTC) for r in records],
+            "thin": [r.thin_windows for r in records],
         },
     )
 

@@ -113,6 +113,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
         """Each turbine's full days have a full day of windows per signal, as the source allows."""
         from windpipe.catalog import day_bounds
         from windpipe.orchestration.quality import check_windows
+        from windpipe.warehouse.reads import thin_windows
 
         first, last = checked_days(context)
         with etl.session(turbines) as session:
@@ -127,11 +128,12 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                     first,
                     last,
                     variables=session.variables,
-                    aggregations=session.aggregations,
+                    aggregations=session.rollup.aggregations,
                     fetch_day=fetch_day,
                     now=datetime.now(UTC).replace(tzinfo=None),
                     turbines=turbines,
                     window=session.window,
+                    thin=thin_windows(conn, first, last, turbines),
                 )
         columns = [
             "day",
@@ -206,7 +208,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                     turbine=turbine,
                     ranges={n: (v.low, v.high) for n, v in settings.variables.items()},
                     variables=settings.etl_variables,
-                    aggregations=settings.etl_aggregations,
+                    aggregations=settings.rollup.aggregations,
                     window=settings.window,
                 )
             rows = [
@@ -328,6 +330,37 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
             metadata = {
                 "non_finite": sum(bad.values()),
                 "days": _table(["day", "samples", "non_finite"], rows),
+            }
+            yield Outcome(turbine, problem, metadata, AssetCheckSeverity.WARN)
+
+    @check(
+        "Windows left out for holding fewer samples than [etl] min_coverage of the expected "
+        "count (WARN when any)."
+    )
+    def thin_windows(
+        context: AssetCheckExecutionContext, etl: EtlResource, turbines: list[str]
+    ) -> Iterator[Outcome]:
+        """Per turbine and day loaded: the windows too thin to write."""
+        from windpipe.warehouse.reads import thin_windows
+
+        first, last = checked_days(context)
+        settings = etl.settings()
+        with etl.engine.connect() as conn:
+            counts = thin_windows(conn, first, last, turbines)
+        for turbine in turbines:
+            mine = {d: n for (t, d), n in counts.items() if t == turbine}
+            rows = [{"day": d.isoformat(), "thin_windows": str(n)} for d, n in mine.items()]
+            problem = (
+                f"{sum(mine.values())} window(s) held under {settings.etl_min_coverage:.0%} of "
+                f"their expected samples and were not written, on {len(mine)} day(s), e.g. "
+                f"{rows[0]['thin_windows']} on {rows[0]['day']}"
+                if mine
+                else None
+            )
+            metadata = {
+                "thin_windows": sum(mine.values()),
+                "min_coverage": settings.etl_min_coverage,
+                "days": _table(["day", "thin_windows"], rows),
             }
             yield Outcome(turbine, problem, metadata, AssetCheckSeverity.WARN)
 
