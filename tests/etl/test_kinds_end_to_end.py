@@ -140,3 +140,86 @@ def test_directions_states_and_thin_windows_load_as_their_kinds_say(
     stopped = [loaded[(datetime(2024, 5, 2, 6, m), "status_mode")] for m in range(0, 60, 10)]
     assert stopped == [2.0] * 6
     assert {name for _, name in loaded} == set(rollup.signals)
+
+
+@pytest.fixture
+def counter_databases(target_url: URL) -> Iterator[tuple[Engine, Engine]]:
+    """A fresh source holding three days of a 1-minute energy counter (kWh) that resets once,
+    on the second day at 12:00, and a fresh target."""
+    with (
+        new_database(target_url, "windpipe_counter_source") as source,
+        new_database(target_url, "windpipe_counter_target") as target,
+    ):
+        source_store.ensure_schema(source)
+        with source.begin() as conn:
+            conn.execute(text("ALTER TABLE data ADD COLUMN energy double precision"))
+        seed_source(source, BEGIN, BEGIN + timedelta(days=3), seed=9)
+        with source.begin() as conn:
+            conn.execute(
+                text(
+                    """
+                    WITH c AS (
+                      SELECT "timestamp", sum(greatest(power, 0) / 60) OVER (
+                               PARTITION BY "timestamp" >= :reset ORDER BY "timestamp") AS e
+                      FROM data)
+                    UPDATE data SET energy = c.e FROM c WHERE data."timestamp" = c."timestamp"
+                    """
+                ),
+                {"reset": BEGIN + timedelta(days=1, hours=12)},
+            )
+        yield source, target
+
+
+def test_counter_deltas_add_up_to_the_increase_across_days_and_a_reset(
+    settings: Settings, counter_databases: tuple[Engine, Engine]
+) -> None:
+    source, target = counter_databases
+    signals = {**settings.signals, "energy": SignalConfig(kind="counter", aggregate=True)}
+    scada = load_settings(
+        data_dir=settings.data_dir,
+        signals=signals,
+        etl_variables=["energy"],
+        etl_aggregations=["mean", "count"],
+        _env_file=None,
+    )
+    assert dict(scada.rollup.aggregations) == {"energy": ("delta", "count")}
+    second, third = DAY + timedelta(days=1), DAY + timedelta(days=2)
+    app = create_app(scada, source_conninfo=libpq_conninfo(source.url))
+
+    def deltas() -> dict[datetime, float]:
+        with target.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT d.timestamp AT TIME ZONE 'UTC', d.value FROM data d JOIN signal s "
+                    "ON s.id = d.signal_id WHERE s.name = 'energy_delta'"
+                )
+            )
+            return dict(rows.all())
+
+    with serve(app) as api, ApiClient(api.url) as client:
+        # Days two and three in one request; day one is never loaded: its last sample is
+        # fetched for the first increase (GET /data?last=true).
+        run_range(second, third, client=client, engine=target, rollup=scada.rollup)
+        together = deltas()
+        run_range(third, third, client=client, engine=target, rollup=scada.rollup)  # alone
+        assert deltas() == together
+
+    with source.connect() as conn:
+        first_value, before_reset, at_reset, last_value = conn.execute(
+            text(
+                """
+                SELECT (SELECT energy FROM data WHERE "timestamp" < :two
+                        ORDER BY "timestamp" DESC LIMIT 1),
+                       (SELECT energy FROM data WHERE "timestamp" < :reset
+                        ORDER BY "timestamp" DESC LIMIT 1),
+                       (SELECT energy FROM data WHERE "timestamp" = :reset),
+                       (SELECT energy FROM data ORDER BY "timestamp" DESC LIMIT 1)
+                """
+            ),
+            {"two": BEGIN + timedelta(days=1), "reset": BEGIN + timedelta(days=1, hours=12)},
+        ).one()
+    # From day one's last reading to the reset, then from zero up to the last reading.
+    increase = (before_reset - first_value) + last_value
+    assert at_reset >= 0 and len(together) == 2 * 144
+    assert sum(together.values()) == pytest.approx(increase, rel=1e-12)
+    assert all(v >= 0 for v in together.values())
