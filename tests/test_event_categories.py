@@ -1,4 +1,4 @@
-"""Each 10-minute window's IEC 61400-26-1 category from the events that cover it (issue 23)."""
+"""Each 10-minute window's IEC 61400-26-1 category from the events that cover it."""
 
 from datetime import datetime, timedelta
 

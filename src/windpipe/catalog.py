@@ -463,7 +463,7 @@ def window_categories(
     *,
     window: timedelta = WINDOW,
 ) -> "pl.DataFrame":
-    """Each window's IEC 61400-26-1 category, as issue 23 defines it.
+    """Each window's IEC 61400-26-1 category (time-based availability's information model).
 
     ``events``: ``turbine``, ``start``, ``end`` (null: ongoing), ``code``. ``windows``: the
     windows to classify, ``turbine`` and ``timestamp`` (the window's start). ``held``: the windows
