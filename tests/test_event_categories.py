@@ -1,6 +1,7 @@
 """Each 10-minute window's IEC 61400-26-1 category from the events that cover it."""
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -181,3 +182,27 @@ def test_an_independent_minute_by_minute_count_agrees() -> None:
             else ("full_performance" if w < 20 else "information_unavailable")
         )
         assert got[w] == expected, w
+
+
+def test_event_codes_in_windpipe_toml_are_checked_naming_file_key_and_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from windpipe.errors import ConfigError
+    from windpipe.settings import load_settings
+
+    config = tmp_path / "windpipe.toml"
+    monkeypatch.setenv("WINDPIPE_CONFIG", str(config))
+    config.write_text(
+        '[event_codes]\n"101" = { category = "scheduled_maintenance", description = "Service" }\n'
+    )
+    settings = load_settings(_env_file=None)
+    assert settings.event_codes["101"].category == "scheduled_maintenance"
+    assert settings.event_codes["101"].description == "Service"
+
+    config.write_text('[event_codes]\n"102" = { category = "stopped" }\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert f"{config}: event_codes.102.category: 'stopped' is not an IEC 61400-26-1" in message
+    assert "accepted: full_performance, partial_performance" in message
+    assert "\n" not in message
