@@ -271,6 +271,21 @@ class ImportConfig(BaseModel):
         return self
 
 
+class EventCodeConfig(BaseModel):
+    """``"<code>" = { category = …, description = … }`` in ``[event_codes]``: what an event code
+    means, as one of the IEC 61400-26-1 categories (``catalog.EVENT_CATEGORIES``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: str
+    description: str = ""
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str) -> str:
+        return catalog.check_event_category(value)
+
+
 def _default_signals() -> dict[str, SignalConfig]:
     return {
         v.name: SignalConfig(
@@ -310,7 +325,7 @@ class TomlFileSource(PydanticBaseSettingsSource):
             "sampling_interval",
         )
     }
-    _TABLES = ("turbines", "signals", "imports")
+    _TABLES = ("turbines", "signals", "imports", "event_codes")
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
@@ -433,6 +448,10 @@ class Settings(BaseSettings):
     )
     imports: dict[str, ImportConfig] = Field(
         default_factory=dict, description="Named import mappings ([imports.<name>])."
+    )
+    event_codes: dict[str, EventCodeConfig] = Field(
+        default_factory=dict,
+        description="What each event code means, as an IEC 61400-26-1 category ([event_codes]).",
     )
     freshness_lag_minutes: Annotated[int, Field(ge=1, le=10_080)] = Field(
         default=30,
@@ -794,8 +813,9 @@ class Settings(BaseSettings):
         return self.api_url
 
 
-_FILE_ONLY = ("turbines", "signals", "imports")
+_FILE_ONLY = ("turbines", "signals", "imports", "event_codes")
 _ACCEPTED = {
+    "event_codes": list(EventCodeConfig.model_fields),
     "turbines": list(TurbineConfig.model_fields),
     "signals": list(SignalConfig.model_fields),
     "imports": list(ImportConfig.model_fields),
