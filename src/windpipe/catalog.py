@@ -7,6 +7,8 @@ pydantic, which the settings load anyway, models the turbine), so the CLI can re
 for free.
 """
 
+import itertools
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
     import polars as pl
@@ -68,6 +70,39 @@ class Turbine(BaseModel):
     synthetic: bool = Field(
         default=False, description="Marked synthetic = true: the seed and live feed generate it."
     )
+    #: The warranted power curve, ``[[wind speed m/s, power kW], …]`` with wind speeds strictly
+    #: ascending and powers >= 0: the reference of the lost production (README, "Availability
+    #: and energy"); None: the turbine's own measured curve.
+    power_curve: tuple[tuple[float, float], ...] | None = Field(
+        default=None,
+        description="Warranted power curve, [[wind speed m/s, power kW], ...], wind speeds "
+        "ascending: the reference of lost production (default: the measured curve).",
+    )
+
+    @field_validator("power_curve")
+    @classmethod
+    def _valid_curve(
+        cls, value: tuple[tuple[float, float], ...] | None
+    ) -> tuple[tuple[float, float], ...] | None:
+        if value is None:
+            return None
+        if len(value) < 2:
+            raise ValueError(
+                f"power_curve has {len(value)} point(s); give at least two [wind speed m/s, kW] "
+                "pairs, e.g. [[3, 0], [12, 2000], [25, 2000]]"
+            )
+        for (ws, _), (next_ws, _) in itertools.pairwise(value):
+            if not next_ws > ws:
+                raise ValueError(
+                    f"power_curve wind speeds must be strictly ascending: {next_ws:g} follows "
+                    f"{ws:g}"
+                )
+        for ws, kw in value:
+            if not (math.isfinite(ws) and math.isfinite(kw)) or ws < 0 or kw < 0:
+                raise ValueError(
+                    f"power_curve point [{ws:g}, {kw:g}] is not [wind speed >= 0, power >= 0]"
+                )
+        return value
 
 
 #: The turbine of the brief, when no configuration names any: its rows carry this id.
@@ -558,3 +593,44 @@ def window_categories(
         .sort("_order")
         .select("turbine", "timestamp", "category", "code")
     )
+
+
+# -- availability: how each category counts (IEC 61400-26-1) ---------------------------------------
+
+#: The three classes of a category in time-based availability.
+AVAILABILITY_CLASSES: tuple[str, ...] = ("operative", "non_operative", "excluded")
+#: The default classification (IEC 61400-26-1): the first six categories are operative, the next
+#: four non-operative; force majeure and missing information count in neither.
+DEFAULT_AVAILABILITY: dict[str, tuple[str, ...]] = {
+    "operative": EVENT_CATEGORIES[:6],
+    "non_operative": EVENT_CATEGORIES[6:10],
+    "excluded": EVENT_CATEGORIES[10:],
+}
+#: A window of this category loses production whatever its class (it ran, below its curve).
+PARTIAL_PERFORMANCE = "partial_performance"
+#: The farm's rows carry this in their ``turbine`` column (never a turbine id: ``TURBINE_ID``).
+FARM = "*"
+
+
+def check_classification(classes: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Category -> class (operative, non_operative, excluded) of a classification naming every
+    category exactly once; ValueError naming what is missing, repeated or unknown."""
+    where: dict[str, str] = {}
+    for name, categories in classes.items():
+        if name not in AVAILABILITY_CLASSES:
+            raise ValueError(f"unknown class {name!r}; accepted: {', '.join(AVAILABILITY_CLASSES)}")
+        for category in categories:
+            check_event_category(category)
+            if category in where:
+                raise ValueError(
+                    f"{category} is in both {where[category]} and {name}; each category belongs "
+                    "to exactly one of operative, non_operative, excluded"
+                )
+            where[category] = name
+    missing = [c for c in EVENT_CATEGORIES if c not in where]
+    if missing:
+        raise ValueError(
+            f"{', '.join(missing)} in none of operative, non_operative, excluded; each category "
+            "belongs to exactly one (moving one means editing two lists)"
+        )
+    return {c: where[c] for c in EVENT_CATEGORIES}

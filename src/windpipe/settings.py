@@ -286,6 +286,41 @@ class EventCodeConfig(BaseModel):
         return catalog.check_event_category(value)
 
 
+class AvailabilityConfig(BaseModel):
+    """``[availability]`` in the configuration file: which IEC 61400-26-1 categories count as
+    operative, non-operative or neither (a contract's view); every category exactly once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    operative: list[str] = Field(
+        default_factory=lambda: list(catalog.DEFAULT_AVAILABILITY["operative"])
+    )
+    non_operative: list[str] = Field(
+        default_factory=lambda: list(catalog.DEFAULT_AVAILABILITY["non_operative"])
+    )
+    excluded: list[str] = Field(
+        default_factory=lambda: list(catalog.DEFAULT_AVAILABILITY["excluded"])
+    )
+
+    @model_validator(mode="after")
+    def _each_category_once(self) -> "AvailabilityConfig":
+        catalog.check_classification(self.lists())
+        return self
+
+    def lists(self) -> dict[str, list[str]]:
+        """Class -> its categories."""
+        return {
+            "operative": self.operative,
+            "non_operative": self.non_operative,
+            "excluded": self.excluded,
+        }
+
+    @property
+    def classes(self) -> dict[str, str]:
+        """Category -> its class (operative, non_operative, excluded)."""
+        return catalog.check_classification(self.lists())
+
+
 def _default_signals() -> dict[str, SignalConfig]:
     return {
         v.name: SignalConfig(
@@ -325,7 +360,7 @@ class TomlFileSource(PydanticBaseSettingsSource):
             "sampling_interval",
         )
     }
-    _TABLES = ("turbines", "signals", "imports", "event_codes")
+    _TABLES = ("turbines", "signals", "imports", "event_codes", "availability")
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
@@ -452,6 +487,11 @@ class Settings(BaseSettings):
     event_codes: dict[str, EventCodeConfig] = Field(
         default_factory=dict,
         description="What each event code means, as an IEC 61400-26-1 category ([event_codes]).",
+    )
+    availability: AvailabilityConfig = Field(
+        default_factory=AvailabilityConfig,
+        description="Which IEC 61400-26-1 categories count as operative, non-operative or "
+        "neither ([availability]); default: the standard's.",
     )
     freshness_lag_minutes: Annotated[int, Field(ge=1, le=10_080)] = Field(
         default=30,
@@ -813,8 +853,9 @@ class Settings(BaseSettings):
         return self.api_url
 
 
-_FILE_ONLY = ("turbines", "signals", "imports", "event_codes")
+_FILE_ONLY = ("turbines", "signals", "imports", "event_codes", "availability")
 _ACCEPTED = {
+    "availability": list(AvailabilityConfig.model_fields),
     "event_codes": list(EventCodeConfig.model_fields),
     "turbines": list(TurbineConfig.model_fields),
     "signals": list(SignalConfig.model_fields),

@@ -21,6 +21,7 @@ TAGS = {
     "/fingerprints": "samples",
     "/events": "events",
     "/aggregates": "aggregates",
+    "/kpis": "kpis",
     "/turbines": "fleet",
     "/coverage": "fleet",
     "/health": "operations",
@@ -68,6 +69,7 @@ def test_openapi_groups_every_operation_under_a_tag_with_a_written_summary(
         "samples",
         "events",
         "aggregates",
+        "kpis",
         "fleet",
         "operations",
     ]

@@ -7,7 +7,19 @@ console script's entry point, answers it before Typer is imported.
 
 import sys
 
-from windpipe.cli import apikey, config, dagster, db, etl, events, importer, serve, source, up
+from windpipe.cli import (
+    apikey,
+    config,
+    dagster,
+    db,
+    etl,
+    events,
+    importer,
+    kpis,
+    serve,
+    source,
+    up,
+)
 from windpipe.cli.app import app
 
 __all__ = ["app", "main"]
@@ -19,6 +31,7 @@ _ = (
     etl,
     events,
     importer,
+    kpis,
     serve,
     source,
     up,

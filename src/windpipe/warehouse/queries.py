@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+from windpipe.analytics.availability import KPI_SCHEMA
 from windpipe.catalog import is_turbine_id
 
 #: Bins of the power curve: 0.5 m/s wide, centred on multiples of 0.5 m/s (IEC 61400-12-1).
@@ -214,4 +215,36 @@ def pairs_sql(
         f"{_pairs_from(wind_signal, power_signal, [turbine])}"
         f"AND {_range(start, end, 'w')} "
         f"AND {_range(start, end, 'p')}"
+    )
+
+
+#: Whether the target holds the daily figures' tables (``windpipe kpis`` creates them).
+HAS_KPIS_SQL = (
+    "SELECT (to_regclass('turbine_day_kpi') IS NOT NULL "
+    "AND to_regclass('turbine_day_loss') IS NOT NULL) AS ready"
+)
+
+
+def _days(first: date, last: date, turbines: Sequence[str] | None) -> str:
+    where = f"day >= '{first.isoformat()}'::date AND day <= '{last.isoformat()}'::date"
+    if turbines is not None:
+        where += f" AND turbine IN ({_turbine_literals(turbines)})"
+    return where
+
+
+def kpis_sql(first: date, last: date, *, turbines: Sequence[str] | None = None) -> str:
+    """The stored daily figures (``KPI_SCHEMA``'s columns) of ``turbines`` (None: all) on the
+    UTC days ``[first, last]``, by turbine then day."""
+    columns = ", ".join(f'"{c}"' for c in KPI_SCHEMA)
+    return (
+        f"SELECT {columns} FROM turbine_day_kpi "  # noqa: S608 - literals only
+        f"WHERE {_days(first, last, turbines)} ORDER BY turbine, day"
+    )
+
+
+def kpi_losses_sql(first: date, last: date, *, turbines: Sequence[str] | None = None) -> str:
+    """The stored lost production per (turbine, day, category) on ``[first, last]``."""
+    return (
+        "SELECT turbine, day, category, lost_kwh FROM turbine_day_loss "  # noqa: S608
+        f"WHERE {_days(first, last, turbines)} ORDER BY turbine, day, category"
     )

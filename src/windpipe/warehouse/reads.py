@@ -8,11 +8,13 @@ compare with, and days are UTC days, whatever the session's TimeZone. The writes
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from windpipe.analytics.availability import KPI_SCHEMA, LOSS_SCHEMA
 from windpipe.catalog import DEFAULT_TURBINE_ID, signal_name, utc_midnight
 
 
@@ -341,3 +343,94 @@ def aggregates_frame(
         },
         orient="row",
     )
+
+
+def window_means(
+    conn: Connection,
+    first: date,
+    last: date,
+    turbines: Sequence[str],
+    *,
+    power: str = "power_mean",
+    wind_speed: str = "wind_speed_mean",
+) -> pl.DataFrame:
+    """The windows of ``turbines`` in ``[first, last]`` holding ``power`` or ``wind_speed``:
+    ``turbine``, ``timestamp`` (naive UTC start), ``power``, ``wind_speed`` (null where the
+    signal has no row), by turbine then time."""
+    if not turbines or not _has_tables(conn):
+        rows: list[Any] = []
+    else:
+        rows = list(
+            conn.execute(
+                text(
+                    """
+                    SELECT s.turbine, d."timestamp" AT TIME ZONE 'UTC' AS ts,
+                           max(d.value) FILTER (WHERE s.name = :power) AS power,
+                           max(d.value) FILTER (WHERE s.name = :wind) AS wind_speed
+                    FROM data d JOIN signal s ON s.id = d.signal_id
+                    WHERE s.turbine = ANY(:turbines) AND s.name IN (:power, :wind)
+                      AND d."timestamp" >= :lo AND d."timestamp" < :hi
+                    GROUP BY s.turbine, d."timestamp" ORDER BY s.turbine, d."timestamp"
+                    """
+                ),
+                {
+                    "turbines": list(turbines),
+                    "power": power,
+                    "wind": wind_speed,
+                    **_day_span(first, last),
+                },
+            )
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "turbine": pl.String,
+            "timestamp": pl.Datetime("us"),
+            "power": pl.Float64,
+            "wind_speed": pl.Float64,
+        },
+        orient="row",
+    )
+
+
+def _has_kpis(conn: Connection) -> bool:
+    return bool(
+        conn.execute(text("SELECT to_regclass('turbine_day_kpi') IS NOT NULL")).scalar_one()
+    )
+
+
+def kpi_rows(
+    conn: Connection, first: date, last: date, turbines: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """The stored daily figures (``turbine_day_kpi``, ``computed_at`` aside) of ``turbines``
+    (None: all) in ``[first, last]``, by turbine then day (``KPI_SCHEMA``)."""
+    if not _has_kpis(conn):
+        return pl.DataFrame(schema=KPI_SCHEMA)
+    condition = "TRUE" if turbines is None else "turbine = ANY(:turbines)"
+    columns = ", ".join(f'"{c}"' for c in KPI_SCHEMA)
+    rows = conn.execute(
+        text(
+            f"SELECT {columns} FROM turbine_day_kpi "  # noqa: S608 - names from KPI_SCHEMA
+            f"WHERE day >= :first AND day <= :last AND {condition} ORDER BY turbine, day"
+        ),
+        {"first": first, "last": last, "turbines": list(turbines or [])},
+    ).all()
+    return pl.DataFrame(rows, schema=KPI_SCHEMA, orient="row")
+
+
+def kpi_losses(
+    conn: Connection, first: date, last: date, turbines: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """The stored time and lost production per category (``turbine_day_loss``) of ``turbines``
+    (None: all) in ``[first, last]``."""
+    if not _has_kpis(conn):
+        return pl.DataFrame(schema=LOSS_SCHEMA)
+    condition = "TRUE" if turbines is None else "turbine = ANY(:turbines)"
+    rows = conn.execute(
+        text(
+            "SELECT turbine, day, category, time_s, lost_kwh FROM turbine_day_loss "  # noqa: S608
+            f"WHERE day >= :first AND day <= :last AND {condition} ORDER BY turbine, day, category"
+        ),
+        {"first": first, "last": last, "turbines": list(turbines or [])},
+    ).all()
+    return pl.DataFrame(rows, schema=LOSS_SCHEMA, orient="row")

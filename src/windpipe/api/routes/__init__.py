@@ -4,7 +4,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from windpipe.api.routes import aggregates, events, fingerprints, fleet, operations, samples
+from windpipe.api.routes import (
+    aggregates,
+    events,
+    fingerprints,
+    fleet,
+    kpis,
+    operations,
+    samples,
+)
 
 #: The tags the OpenAPI document groups the operations by, in the order the docs show them.
 TAGS: list[dict[str, Any]] = [
@@ -22,6 +30,11 @@ TAGS: list[dict[str, Any]] = [
         "description": "The target's 10-minute windows, streamed like the samples.",
     },
     {
+        "name": "kpis",
+        "description": "The farm's daily figures per turbine and for the farm: energy, capacity "
+        "factor, time- and production-based availability (IEC 61400-26), lost production.",
+    },
+    {
         "name": "fleet",
         "description": "The turbines, configured or found in the source, and what it holds.",
     },
@@ -33,6 +46,7 @@ ROUTERS: list[APIRouter] = [
     fingerprints.router,
     events.router,
     aggregates.router,
+    kpis.router,
     fleet.router,
     operations.router,
 ]
