@@ -133,9 +133,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                     classes=classes,
                 )
                 figures = time.perf_counter() - began
+                began = time.perf_counter()
                 with target.connect() as conn:
                     windows = window_means(conn, FIRST, last, ids)
+                read = time.perf_counter() - began
+                began = time.perf_counter()
                 found = fetch_events(client, ids, FIRST, last)
+                fetched = time.perf_counter() - began
                 began = time.perf_counter()
                 compute_kpis(windows, found, fleet, FIRST, last, codes=CODES, classes=classes)
                 compute = time.perf_counter() - began
@@ -150,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"{'of which the computation alone':>44}: {compute:8.2f} s ({windows.height:,} windows)"
         )
+        print(f"{'the windows read from the target alone':>44}: {read:8.2f} s")
+        print(f"{'the events read through the API alone':>44}: {fetched:8.2f} s")
         print(f"{'figures / ETL':>44}: {figures / etl:8.1%}")
     finally:
         stop_embedded(data_dir)

@@ -16,11 +16,11 @@ from windpipe.catalog import (
     DAY,
     WINDOW,
     Turbine,
-    days_between,
+    day_start,
+    polars_duration,
     unknown_codes,
     utc_midnight,
     window_categories,
-    windows_of_day,
 )
 from windpipe.etl.extract import ApiClient
 from windpipe.warehouse.reads import window_means
@@ -43,13 +43,16 @@ def expected_windows(
     turbines: Sequence[str], first: date, last: date, window: timedelta = WINDOW
 ) -> pl.DataFrame:
     """Every window of ``turbines`` on the days ``[first, last]``: ``turbine``, ``timestamp``."""
-    starts = [t for day in days_between(first, last) for t in windows_of_day(day, window)]
-    return pl.DataFrame(
-        {
-            "turbine": [t for t in turbines for _ in starts],
-            "timestamp": starts * len(turbines),
-        },
-        schema={"turbine": pl.String, "timestamp": pl.Datetime("us")},
+    starts = pl.datetime_range(
+        day_start(first),
+        day_start(last) + DAY,
+        interval=polars_duration(window),
+        closed="left",
+        time_unit="us",
+        eager=True,
+    ).alias("timestamp")
+    return pl.DataFrame({"turbine": list(turbines)}, schema={"turbine": pl.String}).join(
+        starts.to_frame(), how="cross"
     )
 
 
