@@ -328,6 +328,23 @@ def parse_signal(name: str) -> tuple[str, str]:
     return variable, aggregation
 
 
+# -- period statistics (10-minute exports) ----------------------------------------------------
+
+#: The statistics of a period an export may give per signal (``Ws_min = "wind_speed:min"``).
+#: ``mean`` is stored in the signal's own column; each other one in ``<column>__<stat>``.
+PERIOD_STATISTICS = ("mean", "min", "max", "std", "count")
+#: Between a signal's column (or name) and one of its statistics: ``wind_speed__min``.
+STATISTIC_SEPARATOR = "__"
+#: The longest name PostgreSQL keeps for a column (longer ones are cut).
+MAX_IDENTIFIER = 63
+
+
+def statistic_column(column: str, stat: str) -> str:
+    """Where a period statistic of the signal in ``column`` is stored (and served, by signal
+    name): the column itself for ``mean``, else ``<column>__<stat>``."""
+    return column if stat == "mean" else f"{column}{STATISTIC_SEPARATOR}{stat}"
+
+
 # -- UTC days and windows --------------------------------------------------------------------------
 
 

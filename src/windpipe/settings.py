@@ -37,6 +37,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from windpipe import catalog
+from windpipe.catalog import (
+    PERIOD_STATISTICS,
+)
 from windpipe.errors import ConfigError
 
 Host = Annotated[str, Field(min_length=1)]
@@ -125,21 +128,6 @@ class SignalConfig(BaseModel):
         if self.kind == "angle" and self.range is not None and self.range[0] < 0:
             return catalog.SignalKind.SIGNED_ANGLE
         return catalog.SignalKind(self.kind)
-
-
-#: The statistics of a period an export may give per signal (``Ws_min = "wind_speed:min"``).
-#: ``mean`` is stored in the signal's own column; each other one in ``<column>__<stat>``.
-PERIOD_STATISTICS = ("mean", "min", "max", "std", "count")
-#: Between a signal's column (or name) and one of its statistics: ``wind_speed__min``.
-STATISTIC_SEPARATOR = "__"
-#: The longest name PostgreSQL keeps for a column (longer ones are cut).
-MAX_IDENTIFIER = 63
-
-
-def statistic_column(column: str, stat: str) -> str:
-    """Where a period statistic of the signal in ``column`` is stored (and served, by signal
-    name): the column itself for ``mean``, else ``<column>__<stat>``."""
-    return column if stat == "mean" else f"{column}{STATISTIC_SEPARATOR}{stat}"
 
 
 def split_mapped(target: str) -> tuple[str, str | None]:

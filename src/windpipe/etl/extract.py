@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
-from windpipe.catalog import Coverage
+from windpipe.catalog import PERIOD_STATISTICS, Coverage, statistic_column
 from windpipe.errors import (
     ApiRequestError,
     ApiUnavailableError,
@@ -24,7 +24,6 @@ from windpipe.errors import (
     IncompleteResponseError,
     first_line,
 )
-from windpipe.settings import PERIOD_STATISTICS, statistic_column
 
 if TYPE_CHECKING:
     import polars as pl
