@@ -1,7 +1,8 @@
 """Bulk-load a synthetic farm into the source table: one transaction per day, COPY in binary."""
 
+import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -9,19 +10,25 @@ import psycopg
 import pyarrow as pa
 from sqlalchemy import Engine
 
+from windpipe import catalog
 from windpipe.catalog import Coverage, Turbine, iter_day_spans, utc_midnight
 from windpipe.errors import SeedInputError
 from windpipe.source import store
 from windpipe.source.generator import (
     DEFAULT_TURBINE,
+    Meter,
     TurbineSpec,
     clip,
     farm,
-    generate_day,
+    generate_days,
+    seeded_meters,
     split_by_turbine,
 )
 
 FREQUENCIES = {"1s": 1, "10s": 10, "30s": 30, "1min": 60, "5min": 300, "10min": 600}
+#: The generated cumulative energy counter, carried on from the table's last reading.
+_ENERGY = "energy"
+_COLUMN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -151,13 +158,61 @@ def _chunks(
     step: int,
     seed: int,
     gap_rate: float,
+    meters: Mapping[str, Meter],
 ) -> Iterator[tuple[datetime, datetime, pa.Table]]:
     """Per UTC day touched: the part of ``[start, end)`` in it, and the farm's samples."""
-    for day, lo, hi in iter_day_spans(start, end):
-        table = generate_day(
-            day, turbines=turbines, step_seconds=step, seed=seed, gap_rate=gap_rate
-        )
+    spans = list(iter_day_spans(start, end))
+    tables = generate_days(
+        [day for day, _, _ in spans],
+        turbines=turbines,
+        step_seconds=step,
+        seed=seed,
+        gap_rate=gap_rate,
+        meters=meters,
+    )
+    for (_, lo, hi), table in zip(spans, tables, strict=True):
         yield lo, hi, _clip_farm(table, lo, hi)
+
+
+# The two statements below belong in store.py (the table's owner); they live here, private, while
+# the importer's column additions are being written there, and move beside them afterwards.
+
+
+def _add_missing_columns(conn: psycopg.Connection, columns: Sequence[str]) -> list[str]:
+    """Add each of ``columns`` the source table lacks, as ``double precision``; the ones added.
+
+    A signal declared in the configuration needs no DDL by hand: the seed makes its column.
+    """
+    bad = [c for c in columns if not _COLUMN.fullmatch(c)]
+    if bad:
+        raise ValueError(f"not a source column: {bad}")
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'data'"
+    ).fetchall()
+    held = {str(name) for (name,) in rows}
+    missing = [c for c in dict.fromkeys(columns) if c not in held]
+    for column in missing:
+        conn.execute(f'ALTER TABLE data ADD COLUMN IF NOT EXISTS "{column}" double precision')
+    return missing
+
+
+def _last_readings(
+    conn: psycopg.Connection, turbines: Sequence[str], before: datetime | None = None
+) -> dict[str, tuple[datetime, float | None]]:
+    """Each turbine's newest sample before ``before`` (None: its newest): its timestamp and its
+    energy counter (None where missing). One probe of the primary key per turbine."""
+    rows = conn.execute(
+        'SELECT t.turbine, d."timestamp", d.energy FROM unnest(%s::text[]) AS t(turbine) '
+        'CROSS JOIN LATERAL (SELECT "timestamp", energy FROM data '
+        'WHERE data.turbine = t.turbine AND "timestamp" < %s '
+        'ORDER BY "timestamp" DESC LIMIT 1) AS d',
+        (list(turbines), before or datetime.max.replace(tzinfo=UTC)),
+    ).fetchall()
+    return {
+        str(turbine): (stamp.astimezone(UTC), None if energy is None else float(energy))
+        for turbine, stamp, energy in rows
+    }
 
 
 def seed_source(
@@ -173,7 +228,12 @@ def seed_source(
     on_chunk: Callable[[int], None] | None = None,
 ) -> SeedResult:
     """Seed ``[start, end)`` for ``turbines``; each UTC day is replaced in one transaction, so a
-    re-run is exact. ``columns``: the source columns to fill (default: the catalog's)."""
+    re-run is exact. ``columns``: the source columns to fill (default: the catalog's); those the
+    table lacks are added first.
+
+    The energy counter (when it is filled) carries on from each turbine's last reading before
+    ``start`` and resets to 0 once in the span (:func:`~windpipe.source.generator.seeded_meters`).
+    """
     if not turbines:
         raise SeedInputError("no turbines to seed; give at least one")
     step = parse_frequency(freq)
@@ -197,7 +257,17 @@ def seed_source(
                     "the seed never writes a turbine with real samples"
                 )
             store.record_origin(conn, ids, store.SYNTHETIC)
-        for lo, hi, table in _chunks(start, end, turbines, step, seed, gap_rate):
+            if columns is not None:
+                _add_missing_columns(conn, columns)
+        readings: dict[str, float] = {}
+        if _ENERGY in (catalog.VARIABLES if columns is None else columns):
+            with conn.transaction():
+                last = _last_readings(conn, ids, start)
+            readings = {t: kwh for t, (_, kwh) in last.items() if kwh is not None}
+        meters = seeded_meters(
+            turbines, start, end, step_seconds=step, seed=seed, readings=readings
+        )
+        for lo, hi, table in _chunks(start, end, turbines, step, seed, gap_rate, meters):
             with conn.transaction():
                 written += store.replace_samples(conn, table, lo, hi, turbines=ids, columns=columns)
             if on_chunk is not None:
@@ -221,7 +291,9 @@ def append_minutes(
     """Insert each turbine's 1-minute samples after its newest row up to ``until`` (at most a
     day's worth); returns the rows added.
 
-    A turbine without rows starts at ``until``'s minute; existing rows are never changed.
+    A turbine without rows starts at ``until``'s minute; existing rows are never changed. The
+    columns of ``columns`` the table lacks are added first, and the energy counter carries on
+    from each turbine's newest reading.
     """
     until = until.astimezone(UTC).replace(second=0, microsecond=0)
     real = {t for t, origin in store.origins(engine).items() if origin == store.IMPORTED}
@@ -238,10 +310,14 @@ def append_minutes(
     begin = min(firsts.values())
     if begin > until:
         return 0
+    meters = _feed_meters(engine, [spec.id for spec in turbines], firsts, columns)
     end = until + timedelta(minutes=1)
     parts = []
-    for day, lo, hi in iter_day_spans(begin, end):
-        table = generate_day(day, turbines=turbines, step_seconds=60, seed=seed)
+    spans = list(iter_day_spans(begin, end))
+    days = generate_days(
+        [day for day, _, _ in spans], turbines=turbines, step_seconds=60, seed=seed, meters=meters
+    )
+    for (_, lo, hi), table in zip(spans, days, strict=True):
         parts += [
             clip(rows, max(lo, firsts[turbine]), hi)
             for turbine, rows in split_by_turbine(table).items()
@@ -251,3 +327,31 @@ def append_minutes(
     if new is None or new.num_rows == 0:
         return 0
     return store.insert_new_samples(engine, new, columns=columns)  # all newer, so all new
+
+
+def _feed_meters(
+    engine: Engine,
+    turbines: Sequence[str],
+    firsts: Mapping[str, datetime],
+    columns: Sequence[str] | None,
+) -> dict[str, Meter]:
+    """Add the columns the table lacks; each turbine's meter: its newest reading, carried on from
+    its first new minute (``firsts``)."""
+    fills_energy = _ENERGY in (catalog.VARIABLES if columns is None else columns)
+    if columns is None and not fills_energy:
+        return {}
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        with conn.transaction():
+            if columns is not None:
+                _add_missing_columns(conn, columns)
+            last = _last_readings(conn, turbines) if fills_energy else {}
+    finally:
+        raw.close()
+    return {
+        turbine: Meter(kwh, firsts[turbine])
+        for turbine, (_, kwh) in last.items()
+        if kwh is not None
+    }
