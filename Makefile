@@ -43,6 +43,7 @@ bench: sync  ## side-by-side benchmarks (API formats, ETL paths, the fleet, load
 	$(RUN) python bench/load.py
 	$(RUN) python bench/changes.py
 	$(RUN) python bench/workers.py
+	$(RUN) python bench/kinds.py
 
 clean:
 	-$(RUN) windpipe db stop

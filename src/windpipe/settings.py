@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -126,11 +127,34 @@ class SignalConfig(BaseModel):
         return catalog.SignalKind(self.kind)
 
 
+#: The statistics of a period an export may give per signal (``Ws_min = "wind_speed:min"``).
+#: ``mean`` is stored in the signal's own column; each other one in ``<column>__<stat>``.
+PERIOD_STATISTICS = ("mean", "min", "max", "std", "count")
+#: Between a signal's column (or name) and one of its statistics: ``wind_speed__min``.
+STATISTIC_SEPARATOR = "__"
+#: The longest name PostgreSQL keeps for a column (longer ones are cut).
+MAX_IDENTIFIER = 63
+
+
+def statistic_column(column: str, stat: str) -> str:
+    """Where a period statistic of the signal in ``column`` is stored (and served, by signal
+    name): the column itself for ``mean``, else ``<column>__<stat>``."""
+    return column if stat == "mean" else f"{column}{STATISTIC_SEPARATOR}{stat}"
+
+
+def split_mapped(target: str) -> tuple[str, str | None]:
+    """A mapping's target, ``signal`` (raw samples) or ``signal:stat``, as (signal, stat)."""
+    signal, sep, stat = target.partition(":")
+    return signal.strip(), stat.strip() if sep else None
+
+
 class ImportConfig(BaseModel):
     """``[imports.<name>]`` in the configuration file: how to read one kind of SCADA export.
 
     ``columns`` maps the file's column names to configured signals (empty: the file's columns
-    named like a signal); every other column of the file is ignored.
+    named like a signal); every other column of the file is ignored. A target ``signal:stat``
+    (mean, min, max, std, count) reads the column as that statistic of each ``period`` (a
+    10-minute export), whose times label the period's ``start`` or ``end``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -143,7 +167,79 @@ class ImportConfig(BaseModel):
     ambiguous: Literal["error", "earliest", "latest", "infer"] = "error"
     turbine_column: str | None = Field(default=None, min_length=1)
     turbine: str | None = Field(default=None, pattern=f"^{catalog.TURBINE_ID}$")
+    # period, label and samples_per_period come before columns: columns' check reads them.
+    period: str | None = None
+    label: Literal["start", "end"] = "start"
+    samples_per_period: int | None = Field(default=None, ge=1, le=86_400_000)
     columns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("period")
+    @classmethod
+    def _known_period(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            catalog.parse_window(value)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("window", "period", 1)) from None
+        return value
+
+    @field_validator("label", "samples_per_period")
+    @classmethod
+    def _needs_period(cls, value: Any, info: ValidationInfo) -> Any:
+        if value not in (None, "start") and info.data.get("period") is None:
+            raise ValueError(
+                f"{info.field_name} = {value!r} describes the periods of an export of period "
+                "statistics: give period too (e.g. --period 10min)"
+            )
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _known_statistics(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        seen: dict[tuple[str, str], str] = {}
+        means = {s for s, stat in map(split_mapped, value.values()) if stat == "mean"}
+        period = info.data.get("period")
+        for column, target in value.items():
+            signal, stat = split_mapped(target)
+            where = f"{column} = {target!r}"
+            if stat is not None and stat not in PERIOD_STATISTICS:
+                raise ValueError(
+                    f"{where}: unknown statistic {stat!r}; accepted: "
+                    + ", ".join(PERIOD_STATISTICS)
+                )
+            if stat not in (None, "mean") and period is None:
+                raise ValueError(
+                    f"{where}: a statistic of a period needs the period: give period "
+                    '(e.g. --period 10min, or period = "10min")'
+                )
+            if stat not in (None, "mean") and signal not in means:
+                raise ValueError(
+                    f"{where}: a signal's period statistics need its mean too: map the column "
+                    f"of the period means to '{signal}:mean'"
+                )
+            key = (signal, stat or "mean")
+            if key in seen:
+                raise ValueError(
+                    f"columns {seen[key]} and {column} both map to {signal}:{key[1]}; "
+                    "accepted: one column per signal and statistic"
+                )
+            seen[key] = column
+        return value
+
+    @property
+    def period_length(self) -> timedelta | None:
+        """The period of the export's statistics (None: the rows are raw samples)."""
+        return None if self.period is None else catalog.parse_window(self.period)
+
+    @property
+    def period_samples(self) -> int | None:
+        """Samples each period stands for when no count column says: ``samples_per_period``,
+        by default the period in seconds (1 Hz sampling)."""
+        length = self.period_length
+        if length is None:
+            return None
+        return self.samples_per_period or int(length.total_seconds())
 
     @field_validator("timezone")
     @classmethod
@@ -599,7 +695,8 @@ class Settings(BaseSettings):
                     f"{_where(('imports',))}.{name[:40]}: not a mapping name; accepted: "
                     "letters, digits, _ . -"
                 )
-            for column, signal in mapping.columns.items():
+            for column, target in mapping.columns.items():
+                signal = split_mapped(target)[0]
                 if signal not in self.signals:
                     raise ValueError(
                         f"{_where(('imports', name, 'columns', column))}: {signal!r} is not a "

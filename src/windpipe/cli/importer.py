@@ -39,7 +39,7 @@ def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: l
     """The import mapping in effect: ``[imports.<name>]`` (or the defaults), then the options."""
     from pydantic import ValidationError
 
-    from windpipe.settings import ImportConfig
+    from windpipe.settings import ImportConfig, split_mapped
 
     if name is not None and name not in settings.imports:
         from windpipe.settings import config_path
@@ -61,22 +61,26 @@ def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: l
         base.pop("turbine", None)
     columns = dict(base.get("columns", {}))
     for entry in maps:
-        source, sep, signal = entry.partition("=")
-        if not sep or not source.strip() or not signal.strip():
-            raise UserError(f"--map {entry!r} is not SOURCE_COLUMN=signal")
-        if signal.strip() not in settings.signals:
+        source, sep, target = entry.partition("=")
+        signal, _ = split_mapped(target)
+        if not sep or not source.strip() or not signal:
             raise UserError(
-                f"--map {entry!r}: {signal.strip()!r} is not a configured signal; "
+                f"--map {entry!r} is not SOURCE_COLUMN=signal or SOURCE_COLUMN=signal:stat"
+            )
+        if signal not in settings.signals:
+            raise UserError(
+                f"--map {entry!r}: {signal!r} is not a configured signal; "
                 f"accepted: {', '.join(settings.signals)}"
             )
-        columns[source.strip()] = signal.strip()
+        columns[source.strip()] = target.strip()
     try:
         return ImportConfig.model_validate({**base, **given, "columns": columns})
     except ValidationError as exc:
         err = exc.errors()[0]
-        option = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "the options"
+        field = str(err["loc"][0]) if err["loc"] else ""
+        option = "--map" if field == "columns" else "--" + field.replace("_", "-")
         message = str(err["msg"]).removeprefix("Value error, ")
-        raise UserError(f"{option}: {message}") from None
+        raise UserError(f"{option if field else 'the options'}: {message}") from None
 
 
 def _period(report: Any) -> str:
@@ -174,6 +178,27 @@ def import_(
         ),
     ] = None,
     delimiter: Annotated[str | None, typer.Option(help="CSV field separator. Default: ,")] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            help="The rows are statistics of periods this long (a 10-minute export: 10min); "
+            "map their columns with --map COLUMN=signal:stat (mean, min, max, std, count)."
+        ),
+    ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            help="What a period's time labels: start (default) or end (an end-labelled 01:10 "
+            "is the period [01:00, 01:10), stored as 01:00)."
+        ),
+    ] = None,
+    samples_per_period: Annotated[
+        int | None,
+        typer.Option(
+            help="Samples each period stands for when no column gives the count "
+            "(signal:count). Default: the period in seconds (1 Hz)."
+        ),
+    ] = None,
     skip_bad_rows: Annotated[
         bool,
         typer.Option("--skip-bad-rows", help="Leave bad rows out (counted by reason) instead."),
@@ -216,6 +241,9 @@ def import_(
             "timezone": timezone,
             "ambiguous": ambiguous.value if ambiguous else None,
             "delimiter": delimiter,
+            "period": period,
+            "label": label,
+            "samples_per_period": samples_per_period,
         },
         map_ or [],
     )
@@ -226,7 +254,7 @@ def import_(
     engine = None
     if not dry_run:
         from windpipe.postgres import check_connection, database_url, make_engine
-        from windpipe.source.store import ensure_schema, table_columns, turbine_ids
+        from windpipe.source.store import ensure_schema, turbine_ids
 
         url = database_url(settings, "source")
         check_connection(url, label="the source")
@@ -234,15 +262,8 @@ def import_(
         ensure_schema(engine)
         if not settings.turbines_declared:
             fleet = [t.id for t in settings.fleet_of(turbine_ids(engine))]
-        held = set(table_columns(engine))
-        absent = sorted({signals[s] for s in spec.columns.values()} - held)
-        if absent:
-            raise UserError(
-                f"the source table has no column{'s' if len(absent) > 1 else ''} "
-                f"{', '.join(absent)}; add each as a double precision column first "
-                "(docs/configuration.md, adding a signal)"
-            )
-        signals = {s: c for s, c in signals.items() if c in held}
+        # A signal's column (and its statistics' columns) the table lacks is added by the
+        # import itself, in the file's transaction: no DDL by hand.
 
     # Every file is read with the same mapping, fleet and target.
     import_one = partial(

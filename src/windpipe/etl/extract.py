@@ -5,6 +5,7 @@ backoff and jitter; any other 4xx fails at once with the API's own ``detail``. A
 only when the HTTP transfer completed *and* the Arrow stream ends with its end-of-stream marker, so
 a day is never loaded from a partial response."""
 
+import itertools
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ from windpipe.errors import (
     IncompleteResponseError,
     first_line,
 )
+from windpipe.settings import PERIOD_STATISTICS, statistic_column
 
 if TYPE_CHECKING:
     import polars as pl
@@ -149,6 +151,26 @@ class ApiClient:
         self._check_columns(frame.columns, variables)
         return frame
 
+    def fetch_last(
+        self,
+        start: datetime,
+        end: datetime,
+        variables: Sequence[str],
+        turbines: Sequence[str] | None = None,
+    ) -> "pl.DataFrame":
+        """Per turbine of ``turbines`` (None: all), its latest sample in ``[start, end)`` (naive
+        = UTC) whose every variable is non-null: at most one row each, the columns of
+        :meth:`fetch_frame` (e.g. a counter's last reading before a day starts)."""
+        import polars as pl
+
+        body = self.fetch_ipc(start, end, variables, turbines, last=True)
+        try:
+            frame = pl.read_ipc_stream(body)
+        except (OSError, pl.exceptions.ComputeError) as exc:
+            raise self._malformed(start, end, exc) from exc
+        self._check_columns(frame.columns, variables)
+        return frame
+
     def _malformed(self, start: datetime, end: datetime, exc: Exception) -> EtlError:
         return IncompleteResponseError(
             f"the API at {self.base_url} sent a malformed Arrow stream for "
@@ -156,11 +178,25 @@ class ApiClient:
         )
 
     def _check_columns(self, columns: Sequence[str], variables: Sequence[str]) -> None:
+        """``turbine``, ``timestamp``, then each variable followed by those of its period
+        statistics the source holds (``wind_speed__min``, ...), in the API's order."""
         expected = ["turbine", "timestamp", *variables]
-        if list(columns) != expected:
+        served = iter(columns)
+        ok = list(itertools.islice(served, 2)) == expected[:2]
+        rest = list(served)
+        for variable in variables:
+            if not ok or not rest or rest.pop(0) != variable:
+                ok = False
+                break
+            allowed = [statistic_column(variable, s) for s in PERIOD_STATISTICS if s != "mean"]
+            while rest and rest[0] in allowed:
+                allowed = allowed[allowed.index(rest.pop(0)) + 1 :]  # in order, each once
+        if not ok or rest:
             raise EtlError(
                 f"the API at {self.base_url} answered with columns {list(columns)}, "
-                f"not {expected}; is it a windpipe connector API of the same version?"
+                f"not {expected} (each variable possibly followed by its period statistics, "
+                "v__min, v__max, v__std, v__count); is it a windpipe connector API of the same "
+                "version?"
             )
 
     def fetch_ipc(
@@ -169,16 +205,20 @@ class ApiClient:
         end: datetime,
         variables: Sequence[str],
         turbines: Sequence[str] | None = None,
+        *,
+        last: bool = False,
     ) -> bytes:
-        """The whole Arrow IPC stream of ``[start, end)``, retried until complete."""
+        """The whole Arrow IPC stream of ``[start, end)``, retried until complete (``last``:
+        only each turbine's latest complete sample)."""
         params = {
             "start": _moment(start),
             "end": _moment(end),
             "variables": ",".join(variables),
             **({"turbines": ",".join(turbines)} if turbines else {}),
+            **({"last": "true"} if last else {}),
             "format": "arrow",
         }
-        what = f"/data [{params['start']}, {params['end']})"
+        what = f"/data [{params['start']}, {params['end']})" + (" last" if last else "")
         return self._with_retries(lambda: self._get_arrow(params, what))
 
     def coverage(self) -> Coverage:

@@ -333,7 +333,7 @@ def previous_values(
     """Per turbine, each counter's last value in the day before ``start`` (``GET /data?last=``):
     the starting point of its first increase. A counter silent for longer starts afresh."""
     parts = [
-        client.fetch_last(start - catalog.DAY, start, [counter], turbines).select(  # type: ignore[attr-defined]
+        client.fetch_last(start - catalog.DAY, start, [counter], turbines).select(
             *(["turbine"] if len(turbines) > 1 else []), "timestamp", counter
         )
         for counter in counters

@@ -154,9 +154,20 @@ def aggregate(
     if stats:
         frame = frame.with_columns(e for v, found in stats.items() for e in _period_rows(v, found))
 
+    angles = [v for v in variables if rollup.kind(v) in _ANGLES]
+    if angles:
+        frame = frame.with_columns(e for v in angles for e in _angle_rows(v, v in stats))
     exprs: list[pl.Expr] = []
+    finals: list[pl.Expr] = []
     for v, aggregations in rollup.aggregations.items():
         kind = rollup.kind(v)
+        if kind in _ANGLES:
+            exprs.extend(_angle_parts(v, v in stats))
+            finals.extend(
+                _angle(v, a, kind, v in stats).cast(pl.Float64).alias(signal_name(v, a))
+                for a in aggregations
+            )
+            continue
         for a in aggregations:
             if kind is SignalKind.STATE and a == "mode":
                 continue  # joined below
@@ -180,6 +191,8 @@ def aggregate(
         start_by="window",
         group_by=by or None,
     ).agg(exprs)
+    if finals:  # angles: from the windows' sums of sines and cosines
+        wide = wide.with_columns(finals).select(pl.exclude(r"^_angle_.*$"))
     modes = [v for v, aggs in rollup.aggregations.items() if "mode" in aggs]
     for v in modes:
         wide = wide.join(_modes(frame, v, by, every), on=[*by, "timestamp"], how="left")
@@ -244,8 +257,6 @@ def _statistic(variable: str, aggregation: str, kind: SignalKind, periods: bool)
     """The expression of one aggregation of one variable over a window's rows."""
     value = pl.col(variable)
     rows = value.count()
-    if kind in (SignalKind.ANGLE, SignalKind.SIGNED_ANGLE):
-        return _angle(variable, aggregation, kind, periods)
     if kind in (SignalKind.COUNTER, SignalKind.STATE):
         if aggregation == "delta":
             increase = pl.col(f"{variable}__inc")
@@ -284,23 +295,53 @@ def _statistic(variable: str, aggregation: str, kind: SignalKind, periods: bool)
     )
 
 
-def _angle(variable: str, aggregation: str, kind: SignalKind, periods: bool) -> pl.Expr:
-    """Circular mean, Yamartino std or count of an angle in degrees."""
+_ANGLES = (SignalKind.ANGLE, SignalKind.SIGNED_ANGLE)
+
+
+def _angle_rows(variable: str, periods: bool) -> list[pl.Expr]:
+    """Per row of an angle: its weight (1, or a period's count) and its weighted sine and cosine,
+    so a window needs sums only (a trigonometric expression per window costs 10x more)."""
     value = pl.col(variable)
-    rows = value.count()
     weight = pl.col(f"{variable}__n") if periods else pl.when(value.is_not_null()).then(1.0)
-    total = weight.sum()
+    radians = value.radians()
+    return [
+        weight.alias(f"_angle_{variable}_w"),
+        (weight * radians.sin()).alias(f"_angle_{variable}_s"),
+        (weight * radians.cos()).alias(f"_angle_{variable}_c"),
+    ]
+
+
+def _angle_parts(variable: str, periods: bool) -> list[pl.Expr]:
+    """A window's sums for an angle: weights, sines, cosines, rows, and the value and std of a
+    window holding a single row (passed through)."""
+    name = f"_angle_{variable}"
+    parts = [
+        pl.col(f"{name}_w").sum().alias(f"{name}_W"),
+        pl.col(f"{name}_s").sum().alias(f"{name}_S"),
+        pl.col(f"{name}_c").sum().alias(f"{name}_C"),
+        pl.col(variable).count().alias(f"{name}_rows"),
+        pl.col(variable).max().alias(f"{name}_one"),  # the value, when it is the only one
+    ]
+    if periods:
+        parts += [
+            pl.col(f"{variable}__period").fill_null(False).any().alias(f"{name}_periods"),
+            pl.col(f"{variable}__std").max().alias(f"{name}_std"),
+        ]
+    return parts
+
+
+def _angle(variable: str, aggregation: str, kind: SignalKind, periods: bool) -> pl.Expr:
+    """Circular mean, Yamartino std or count of an angle in degrees, from a window's sums."""
+    name = f"_angle_{variable}"
+    rows, total = pl.col(f"{name}_rows"), pl.col(f"{name}_W")
     if aggregation == "count":
         return pl.when(rows > 0).then(total)
-    radians = value.radians()
-    sin = (weight * radians.sin()).sum() / total
-    cos = (weight * radians.cos()).sum() / total
+    sin = pl.col(f"{name}_S") / total
+    cos = pl.col(f"{name}_C") / total
     if aggregation == "mean":
         resultant = (sin.pow(2) + cos.pow(2)).sqrt()
         mean = (
-            pl.when(rows == 1)
-            .then(value.drop_nulls().first())
-            .otherwise(pl.arctan2(sin, cos).degrees())
+            pl.when(rows == 1).then(pl.col(f"{name}_one")).otherwise(pl.arctan2(sin, cos).degrees())
         )
         return pl.when((rows > 0) & (resultant >= CANCELLED)).then(_wrapped(mean, kind))
     # std (Yamartino): from samples only; one period passes its own through.
@@ -308,12 +349,10 @@ def _angle(variable: str, aggregation: str, kind: SignalKind, periods: bool) -> 
     yamartino = (spread.arcsin() * (1 + _YAMARTINO * spread.pow(3))).degrees()
     if not periods:
         return pl.when(rows >= 2).then(yamartino)
-    is_period = pl.col(f"{variable}__period")
-    any_period = is_period.fill_null(False).any()
-    single = pl.col(f"{variable}__std").filter(value.is_not_null()).first()
+    any_period = pl.col(f"{name}_periods")
     return (
         pl.when((rows == 1) & any_period)
-        .then(single)
+        .then(pl.col(f"{name}_std"))
         .when((rows >= 2) & ~any_period)
         .then(yamartino)
     )

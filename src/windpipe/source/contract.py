@@ -9,7 +9,9 @@ the statement that fixes it.
 
 The contract: ``timestamp`` is ``timestamp with time zone``; ``turbine`` is ``text`` (or
 ``varchar``); each configured signal's column is ``double precision`` (``real`` is accepted: it
-converts to double exactly). Other columns are the operator's business.
+converts to double exactly), and so is each column of its period statistics the table holds
+(``<column>__min``, ``__max``, ``__std``, ``__count``; optional). Other columns are the
+operator's business.
 """
 
 import re
@@ -20,7 +22,9 @@ from sqlalchemy import Engine
 
 from windpipe.catalog import Variable
 from windpipe.errors import SourceSchemaError
+from windpipe.settings import statistic_column
 from windpipe.source.store import (
+    STORED_STATISTICS,
     add_column_sql,
     column_types,
     grant_select_sql,
@@ -81,7 +85,8 @@ def breaches(
     found = _types(columns, variables)
     typed = {(b.column or "").split(" ")[0] for b in found}
     hidden = set(unreadable)
-    for name in ["timestamp", "turbine", *(v.column for v in variables)]:
+    statistics = [c for v in variables for c in _statistics(v) if c in columns]
+    for name in ["timestamp", "turbine", *(v.column for v in variables), *statistics]:
         if name in hidden and name in columns and name not in typed:
             fix = f"run `windpipe db init` (it grants SELECT) or {grant_select_sql('<the role>')}"
             found.append(Breach(name, columns[name], columns[name], fix, unreadable=True))
@@ -122,7 +127,17 @@ def _types(columns: Mapping[str, str], variables: Iterable[Variable]) -> list[Br
             continue
         why = "its values were rounded to whole numbers when written" if _WHOLE.match(kind) else ""
         found.append(Breach(label, kind, SIGNAL, _add_or_alter(name, kind), why))
+    for variable in variables:  # period statistics: optional, but served as numbers when held
+        for name in _statistics(variable):
+            kind = columns.get(name)
+            if kind is not None and not _SIGNAL.fullmatch(kind):
+                found.append(Breach(name, kind, SIGNAL, _add_or_alter(name, kind)))
     return found
+
+
+def _statistics(variable: Variable) -> list[str]:
+    """The columns that may hold ``variable``'s period statistics (``<column>__min``, ...)."""
+    return [statistic_column(variable.column, s) for s in STORED_STATISTICS]
 
 
 def _add_or_alter(column: str, found: str | None, expected: str | None = None) -> str:

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from windpipe.catalog import TURBINE_ID
 from windpipe.errors import WindpipeError
-from windpipe.settings import ImportConfig
+from windpipe.settings import MAX_IDENTIFIER, ImportConfig, split_mapped, statistic_column
 from windpipe.source import store
 
 #: CSV bytes parsed per batch: big enough for COPY to run at full speed, small enough that a
@@ -211,6 +211,12 @@ def plan(path: Path, mapping: ImportConfig, signals: Sequence[str]) -> _Plan:
     twice = sorted({s for s in wanted.values() if list(wanted.values()).count(s) > 1})
     if twice:
         raise ImportFileError(f"{path}: several columns map to the same signal: {', '.join(twice)}")
+    for column, target in wanted.items():
+        if split_mapped(target)[0] not in signals:
+            raise ImportFileError(
+                f"{path}: column {column} maps to {target!r}, whose signal is not configured; "
+                f"accepted: {', '.join(signals)}"
+            )
     needed = [mapping.time_column, *wanted]
     turbine_column = mapping.turbine_column
     if mapping.turbine is None and turbine_column is None:
@@ -411,6 +417,49 @@ class _Check:
     mask: pl.Series
 
 
+def _period_starts(stamps: pl.Series, period: timedelta, label: str) -> tuple[pl.Series, pl.Series]:
+    """The start of each row's period (an ``end`` label is its period's end), and whether each
+    lies on a period boundary (periods divide a UTC day, as the ETL's windows do)."""
+    micros = int(period.total_seconds()) * 1_000_000
+    if label == "end":
+        stamps = stamps - period
+    aligned = (stamps.cast(pl.Int64) % micros == 0).fill_null(True)
+    return stamps.alias("timestamp"), aligned
+
+
+def statistic_columns(
+    mapped: Mapping[str, str], signals: Mapping[str, str], mapping: ImportConfig
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Where each mapped target (``signal`` or ``signal:stat``) is stored, and the count columns
+    to fill with ``samples_per_period`` (-> the column of their means): a signal with period
+    statistics and no count column gets one."""
+    stored: dict[str, str] = {}
+    counted: dict[str, str] = {}
+    period = mapping.period_length is not None
+    for target in mapped.values():
+        signal, stat = split_mapped(target)
+        column = signals[signal]
+        if stat is not None and period:
+            longest = statistic_column(column, "count")
+            if (
+                len(longest) > MAX_IDENTIFIER
+                or len(statistic_column(signal, "count")) > MAX_IDENTIFIER
+            ):
+                too_long = column if len(column) >= len(signal) else signal
+                raise ImportFileError(
+                    f"signals.{signal}: {too_long!r} is too long to store its period statistics "
+                    f"({statistic_column(too_long, 'count')!r} has {len(too_long) + 7} "
+                    f"characters, PostgreSQL keeps {MAX_IDENTIFIER}); give the signal a name "
+                    f"and column of at most {MAX_IDENTIFIER - 7} characters"
+                )
+        stored[target] = statistic_column(column, stat if period and stat else "mean")
+    for target in mapped.values():
+        signal, stat = split_mapped(target)
+        if period and stat == "mean" and f"{signal}:count" not in mapped.values():
+            counted[statistic_column(signals[signal], "count")] = stored[target]
+    return stored, counted
+
+
 def _where(plan: _Plan, row: int) -> str:
     """A row of the file (0-based, in file order), as its line (CSV, header on line 1) or row."""
     return f"line {row + 2:,}" if plan.format == "csv" else f"row {row + 1:,}"
@@ -431,6 +480,10 @@ class _Converter:
     allow_new_turbines: bool
     skip_bad_rows: bool
     report: FileReport
+    #: Count columns filled with ``samples_per_period`` -> the column of their period means.
+    counts: Mapping[str, str] = field(default_factory=dict)
+    #: Statistics columns the table holds for a signal written, that the file does not give.
+    cleared: Sequence[str] = ()
     times: _TimeParser = field(init=False)
 
     def __post_init__(self) -> None:
@@ -462,6 +515,12 @@ class _Converter:
             self.times.decide(raw_time, lambda row: _where(plan, offset + row))
         stamps, time_checks = self.times.parse(raw_time, turbine)
         checks[:0] = time_checks
+        period = self.mapping.period_length
+        if period is not None:
+            stamps, aligned = _period_starts(stamps, period, self.mapping.label)
+            checks.append(
+                _Check(f"time not on a {self.mapping.period} boundary", raw_time.name, ~aligned)
+            )
         values = {}
         for source, signal in plan.mapped.items():
             raw = frame[source]
@@ -479,7 +538,20 @@ class _Converter:
                 bad = number.is_infinite()
             number = number.fill_nan(None)  # NaN means missing, in text ("NaN") as in numbers
             checks.append(_Check("non-numeric value", source, bad.fill_null(False)))
+            stat = split_mapped(signal)[1]
+            if stat == "std":
+                checks.append(_Check("negative standard deviation", source, number < 0))
+            elif stat == "count":
+                whole = (number >= 0) & (number == number.floor())
+                checks.append(_Check("count not a whole number >= 0", source, ~whole))
             values[self.columns[signal]] = number
+        for column, mean in self.counts.items():  # samples_per_period where a mean is given
+            per = float(self.mapping.period_samples or 0)
+            values[column] = pl.repeat(per, n, dtype=pl.Float64, eager=True).zip_with(
+                values[mean].is_not_null(), pl.repeat(None, n, dtype=pl.Float64, eager=True)
+            )
+        for column in self.cleared:  # statistics held of a signal written: this file's or none
+            values[column] = pl.repeat(None, n, dtype=pl.Float64, eager=True)
         known = turbine.is_in(list(self.fleet)).fill_null(True)
         if not self.allow_new_turbines:
             checks.append(
@@ -617,12 +689,11 @@ def import_file(
         )
     plan_ = plan(path, mapping, list(signals))
     report = FileReport(path, mapped=dict(plan_.mapped), ignored=list(plan_.ignored))
-    wanted = {signal: signals[signal] for signal in plan_.mapped.values()}
+    try:
+        wanted, counts = statistic_columns(plan_.mapped, signals, mapping)
+    except ImportFileError as exc:
+        raise ImportFileError(f"{path}: {exc}") from None
     report.nulls = dict.fromkeys(wanted, 0)
-    converter = _Converter(
-        plan_, mapping, wanted, frozenset(fleet), allow_new_turbines, skip_bad_rows, report
-    )
-    columns = list(wanted.values())
 
     def counted(size: int) -> None:
         report.bytes += size
@@ -633,6 +704,31 @@ def import_file(
     try:
         conn = raw.driver_connection if raw is not None else None
         assert conn is None or isinstance(conn, psycopg.Connection)
+        written = [*wanted.values(), *counts]
+        cleared: list[str] = []
+        if conn is not None:
+            # Columns the file writes that the table lacks are added in this file's transaction;
+            # a signal's statistics the file does not give are cleared, so no row mixes this
+            # file's values with another's statistics.
+            store.add_value_columns(conn, written)
+            in_table = set(store.held_columns(conn))
+            for signal in dict.fromkeys(split_mapped(t)[0] for t in plan_.mapped.values()):
+                for stat in store.STORED_STATISTICS:
+                    column = statistic_column(signals[signal], stat)
+                    if column in in_table and column not in written:
+                        cleared.append(column)
+        converter = _Converter(
+            plan_,
+            mapping,
+            wanted,
+            frozenset(fleet),
+            allow_new_turbines,
+            skip_bad_rows,
+            report,
+            counts=counts,
+            cleared=cleared,
+        )
+        columns = [*written, *cleared]
 
         def converted() -> Iterator[pl.DataFrame]:
             offset = 0

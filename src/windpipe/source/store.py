@@ -21,6 +21,7 @@ from sqlalchemy import Engine, text
 from windpipe import catalog
 from windpipe.catalog import Coverage
 from windpipe.migrations import History, ensure_current, is_current
+from windpipe.settings import PERIOD_STATISTICS, statistic_column
 
 _PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -81,6 +82,66 @@ def _turbine_literal(turbine: str) -> str:
     return f"'{turbine}'"
 
 
+#: The period statistics stored beside a signal's column (its mean), in the order served.
+STORED_STATISTICS = tuple(s for s in PERIOD_STATISTICS if s != "mean")
+
+
+def served_names(
+    variables: Sequence[str], statistics: Mapping[str, Sequence[str]] | None = None
+) -> list[str]:
+    """The value columns ``/data`` serves: each variable, then its statistics held
+    (``wind_speed``, ``wind_speed__min``, ...)."""
+    statistics = statistics or {}
+    return [
+        name
+        for v in variables
+        for name in (v, *(statistic_column(v, s) for s in statistics.get(v, ())))
+    ]
+
+
+def held_statistics(held: Mapping[str, str], columns: Mapping[str, str]) -> dict[str, list[str]]:
+    """Per signal (``columns``: signal -> its source column), the statistics whose columns the
+    table holds (``held``: its columns and types, as ``format_type`` spells them) as double
+    precision or real: those ``/data`` serves beside the signal."""
+    return {
+        name: found
+        for name, column in columns.items()
+        if (
+            found := [
+                s
+                for s in STORED_STATISTICS
+                if held.get(statistic_column(column, s)) in ("double precision", "real")
+            ]
+        )
+    }
+
+
+def _selected(
+    variables: Sequence[str],
+    columns: Mapping[str, str] | None,
+    statistics: Mapping[str, Sequence[str]] | None,
+) -> str:
+    """``turbine``, ``timestamp``, then each variable and its statistics, named as served."""
+    columns = columns or {}
+    statistics = statistics or {}
+    pairs = []
+    for v in variables:
+        source = columns.get(v, v)
+        pairs.append((source, v))
+        pairs += [
+            (statistic_column(source, s), statistic_column(v, s)) for s in statistics.get(v, ())
+        ]
+    sources = _quoted([src for src, _ in pairs])
+    names = _quoted([name for _, name in pairs])
+    return ", ".join(
+        ['"turbine"', '"timestamp"']
+        + [
+            src if src == name else f"{src} AS {name}"
+            for src, name in zip(sources, names, strict=True)
+        ]
+    )
+
+
 def select_range_sql(
     variables: Sequence[str],
     start: datetime,
@@ -88,26 +149,19 @@ def select_range_sql(
     *,
     turbines: Sequence[str] | None = None,
     columns: Mapping[str, str] | None = None,
+    statistics: Mapping[str, Sequence[str]] | None = None,
     limit: int | None = None,
     after: tuple[str, datetime] | None = None,
 ) -> str:
     """Samples of ``variables`` of ``turbines`` (None: all) in ``[start, end)``, by turbine and
-    time: ``turbine``, ``timestamp``, then each variable (read from its column in ``columns``).
+    time: ``turbine``, ``timestamp``, then each variable (read from its column in ``columns``)
+    followed by the period statistics of it named in ``statistics`` (``wind_speed__min``, ...).
 
     With ``limit``, at most that many rows; with ``after`` (a turbine and a timestamp), only the
     rows past it: a keyset page along the primary key. Paging by rows, not by time, costs one
     query for an empty range and none for gaps.
     """
-    columns = columns or {}
-    names = _quoted(variables)
-    sources = _quoted([columns.get(v, v) for v in variables])
-    selected = ", ".join(
-        ['"turbine"', '"timestamp"']
-        + [
-            src if src == name else f"{src} AS {name}"
-            for src, name in zip(sources, names, strict=True)
-        ]
-    )
+    selected = _selected(variables, columns, statistics)
     conditions = [f'"timestamp" >= {_literal(start)}', f'"timestamp" < {_literal(end)}']
     if turbines is not None:
         listed = ", ".join(_turbine_literal(t) for t in turbines) or "NULL"
@@ -120,6 +174,46 @@ def select_range_sql(
         f"SELECT {selected} FROM data "  # noqa: S608 - validated names and literals only
         f"WHERE {' AND '.join(conditions)} "
         'ORDER BY turbine, "timestamp"' + (f" LIMIT {int(limit)}" if limit is not None else "")
+    )
+
+
+def select_last_sql(
+    variables: Sequence[str],
+    start: datetime,
+    end: datetime,
+    *,
+    turbines: Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    statistics: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """Per turbine of ``turbines`` (None: every turbine with samples), its latest row in
+    ``[start, end)`` whose every variable is non-null, with the columns of
+    :func:`select_range_sql`; by turbine, at most one row each.
+
+    What ``SELECT DISTINCT ON (turbine) ... ORDER BY turbine, "timestamp" DESC`` answers, but
+    written as one backward probe of the primary key per turbine (a lateral ``LIMIT 1``), so a
+    long range costs no more than a short one.
+    """
+    columns = columns or {}
+    selected = _selected(variables, columns, statistics).replace('"turbine"', "t.turbine", 1)
+    conditions = [
+        "d.turbine = t.turbine",
+        f'd."timestamp" >= {_literal(start)}',
+        f'd."timestamp" < {_literal(end)}',
+        *(f"d.{c} IS NOT NULL" for c in _quoted([columns.get(v, v) for v in variables])),
+    ]
+    if turbines is not None:
+        listed = ", ".join(f"({_turbine_literal(t)})" for t in turbines) or "(NULL)"
+        each = f"(VALUES {listed}) AS t(turbine)"
+        head = ""
+    else:
+        each = "turbines t"
+        head = _EACH_TURBINE
+    return (
+        f"{head}SELECT {selected} FROM {each} "  # noqa: S608 - validated names and literals only
+        f"CROSS JOIN LATERAL (SELECT * FROM data d WHERE {' AND '.join(conditions)} "
+        'ORDER BY d."timestamp" DESC LIMIT 1) AS last '
+        "WHERE t.turbine IS NOT NULL ORDER BY t.turbine"
     )
 
 
@@ -392,17 +486,30 @@ def vacuum(engine: Engine) -> None:
 # -- imports of SCADA exports (CSV, Parquet) -------------------------------------------------------
 
 
-def table_columns(engine: Engine) -> list[str]:
-    """The source table's columns, in table order."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND table_name = 'data' "
-                "ORDER BY ordinal_position"
-            )
-        )
-        return [str(name) for (name,) in rows]
+def held_columns(conn: psycopg.Connection) -> list[str]:
+    """The source table's columns, in table order, on an open transaction."""
+    rows = conn.execute(
+        "SELECT attname::text FROM pg_catalog.pg_attribute WHERE attrelid = 'data'::regclass "
+        "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+    ).fetchall()
+    return [str(name) for (name,) in rows]
+
+
+def add_value_columns(conn: psycopg.Connection, columns: Sequence[str]) -> list[str]:
+    """Add those of ``columns`` the table lacks, as nullable double precision, on an open
+    transaction (a signal's column, or one of its period statistics); return those added.
+
+    The table's lock is taken only when a column is missing: ``ALTER TABLE`` locks out every
+    reader until the transaction ends, so columns already held cost no lock at all. The API's
+    role reads them at once (its SELECT is granted on the table, not per column), and the
+    fingerprint triggers hash whole rows, so values written into them move their day's
+    fingerprint.
+    """
+    held = set(held_columns(conn))
+    missing = [c for c in dict.fromkeys(columns) if c not in held]
+    for name in _quoted(missing):
+        conn.execute(f"ALTER TABLE data ADD COLUMN IF NOT EXISTS {name} double precision")
+    return missing
 
 
 def _validity(array: pa.Array) -> np.ndarray:

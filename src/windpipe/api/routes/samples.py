@@ -28,7 +28,15 @@ from windpipe.api.schemas import (
 )
 from windpipe.api.security import KeyDep
 from windpipe.api.streaming import record_schema, stream_pages
-from windpipe.source.store import TURBINE_IDS_SQL, select_range_sql
+from windpipe.source.store import (
+    COLUMN_TYPES_SQL,
+    STORED_STATISTICS,
+    TURBINE_IDS_SQL,
+    held_statistics,
+    select_last_sql,
+    select_range_sql,
+    served_names,
+)
 
 router = APIRouter(tags=["samples"], responses=ERRORS, dependencies=[KeyDep])
 #: Rows per page: one query each, keyset-paged. Arrow passes pages through as they are; the text
@@ -48,17 +56,28 @@ def _variables_schema(schema: dict[str, Any]) -> None:
             option["items"]["pattern"] = _VARIABLES_PATTERN
 
 
+_STATISTIC_TEXT = {
+    "min": "the period's minimum",
+    "max": "the period's maximum",
+    "std": "the sample standard deviation of the period's samples",
+    "count": "the period's sample count",
+}
 _SAMPLE = {
     "type": "object",
     "properties": {
         "turbine": {"type": "string"},
         "timestamp": {"type": "string", "format": "date-time"},
         **{
-            v: {
+            name: {
                 "type": ["number", "null"],
-                "description": "null: missing or non-finite (NaN, ±Infinity)",
+                "description": "null: missing or non-finite (NaN, ±Infinity)"
+                if name == v
+                else f"Served only once the source holds period statistics of {v} (an "
+                f"imported 10-minute export): {_STATISTIC_TEXT[name.rpartition('__')[2]]}, "
+                f"beside the period's mean in {v}; null on a raw sample's row",
             }
             for v in catalog.VARIABLES
+            for name in served_names([v], {v: STORED_STATISTICS})
         },
     },
     "required": ["turbine", "timestamp"],
@@ -86,6 +105,14 @@ async def get_data(
     ] = None,
     turbines: Turbines = None,
     format: FormatParam = None,
+    last: Annotated[
+        bool,
+        Query(
+            description="true: per turbine, only its latest row in [start, end) whose every "
+            "requested variable is non-null (at most one row per turbine), e.g. a counter's "
+            "last reading before a day starts. Default false: every row."
+        ),
+    ] = False,
     accept: AcceptHeader = None,
 ) -> StreamingResponse:
     """Samples with ``start <= timestamp < end``, by turbine then time, streamed.
@@ -93,6 +120,15 @@ async def get_data(
     Every record carries its ``turbine``. JSON (default) is an array of objects; CSV has a header
     line; Arrow is an IPC stream (`application/vnd.apache.arrow.stream`) whose end-of-stream
     marker proves completeness.
+
+    Period statistics: where the source holds a variable's statistics of periods (an imported
+    10-minute export), each record also carries, right after the variable ``v`` (then the
+    period's mean), ``v__min``, ``v__max``, ``v__std`` (sample standard deviation of the
+    period's samples) and ``v__count`` (its sample count), those the source holds, as numbers
+    (null on a raw sample's row). A source that never received statistics serves none of them.
+
+    With ``last=true``, only each turbine's latest row in the range whose every requested
+    variable is non-null (at most one per turbine; none for a turbine without one).
 
     Non-finite values are served as the source holds them, as far as the format allows: JSON has
     no NaN or Infinity, so a value is ``null`` when it is missing *or* non-finite; CSV writes
@@ -117,10 +153,27 @@ async def get_data(
             if any(t not in fleet for t in wanted):  # only then is the source asked
                 held = (await lease.query(TURBINE_IDS_SQL)).column("turbine").to_pylist()
                 check_turbines(wanted, list(dict.fromkeys([*fleet, *held])))
+        # Asked on each request, on its own connection: statistics an import has just added are
+        # served at once (a cached answer could hand the ETL a day's means without them).
+        types = (await lease.query(COLUMN_TYPES_SQL)).to_pylist()
+        statistics = held_statistics(
+            {r["name"]: r["type"] for r in types if r["readable"]}, columns
+        )
 
         def page_sql(after: tuple[str, Any] | None = None) -> str:
+            if last:
+                return select_last_sql(
+                    names, lo, hi, turbines=wanted, columns=columns, statistics=statistics
+                )
             return select_range_sql(
-                names, lo, hi, turbines=wanted, columns=columns, limit=page_rows, after=after
+                names,
+                lo,
+                hi,
+                turbines=wanted,
+                columns=columns,
+                statistics=statistics,
+                limit=page_rows,
+                after=after,
             )
 
         # The first page before answering: a dead database is a 503, not a broken 200, and an
@@ -134,7 +187,7 @@ async def get_data(
         page = first
         while True:
             pending = None
-            if page.num_rows == page_rows:  # more may follow: read ahead on this connection
+            if page.num_rows == page_rows and not last:  # more may follow: read ahead
                 after = (
                     page.column("turbine")[-1].as_py(),
                     page.column("timestamp")[-1].as_py(),
@@ -149,7 +202,7 @@ async def get_data(
         pages(),
         lease,
         chosen=chosen,
-        schema=record_schema(names),
+        schema=record_schema(served_names(names, statistics)),
         name="windpipe",
         start=lo,
         end=hi,
