@@ -1,6 +1,5 @@
 """Bulk-load a synthetic farm into the source table: one transaction per day, COPY in binary."""
 
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,7 +27,9 @@ from windpipe.source.generator import (
 FREQUENCIES = {"1s": 1, "10s": 10, "30s": 30, "1min": 60, "5min": 300, "10min": 600}
 #: The generated cumulative energy counter, carried on from the table's last reading.
 _ENERGY = "energy"
-_COLUMN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+#: How far back the seed and the feed look for the counter's last reading (as the ETL does for
+#: a day's first increase, a bounded backward probe).
+_READINGS_BACK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -174,45 +175,12 @@ def _chunks(
         yield lo, hi, _clip_farm(table, lo, hi)
 
 
-# The two statements below belong in store.py (the table's owner); they live here, private, while
-# the importer's column additions are being written there, and move beside them afterwards.
-
-
-def _add_missing_columns(conn: psycopg.Connection, columns: Sequence[str]) -> list[str]:
-    """Add each of ``columns`` the source table lacks, as ``double precision``; the ones added.
-
-    A signal declared in the configuration needs no DDL by hand: the seed makes its column.
-    """
-    bad = [c for c in columns if not _COLUMN.fullmatch(c)]
-    if bad:
-        raise ValueError(f"not a source column: {bad}")
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND table_name = 'data'"
-    ).fetchall()
-    held = {str(name) for (name,) in rows}
-    missing = [c for c in dict.fromkeys(columns) if c not in held]
-    for column in missing:
-        conn.execute(f'ALTER TABLE data ADD COLUMN IF NOT EXISTS "{column}" double precision')
-    return missing
-
-
-def _last_readings(
-    conn: psycopg.Connection, turbines: Sequence[str], before: datetime | None = None
-) -> dict[str, tuple[datetime, float | None]]:
-    """Each turbine's newest sample before ``before`` (None: its newest): its timestamp and its
-    energy counter (None where missing). One probe of the primary key per turbine."""
-    rows = conn.execute(
-        'SELECT t.turbine, d."timestamp", d.energy FROM unnest(%s::text[]) AS t(turbine) '
-        'CROSS JOIN LATERAL (SELECT "timestamp", energy FROM data '
-        'WHERE data.turbine = t.turbine AND "timestamp" < %s '
-        'ORDER BY "timestamp" DESC LIMIT 1) AS d',
-        (list(turbines), before or datetime.max.replace(tzinfo=UTC)),
-    ).fetchall()
-    return {
-        str(turbine): (stamp.astimezone(UTC), None if energy is None else float(energy))
-        for turbine, stamp, energy in rows
-    }
+def _readings(
+    conn: psycopg.Connection, turbines: Sequence[str], start: datetime, end: datetime
+) -> dict[str, float]:
+    """Each turbine's last energy reading in ``[start, end)`` (none where it has none)."""
+    sql = store.select_last_sql([_ENERGY], start, end, turbines=turbines)
+    return {str(row[0]): float(row[2]) for row in conn.execute(sql).fetchall()}
 
 
 def seed_source(
@@ -258,12 +226,11 @@ def seed_source(
                 )
             store.record_origin(conn, ids, store.SYNTHETIC)
             if columns is not None:
-                _add_missing_columns(conn, columns)
+                store.add_value_columns(conn, columns)
         readings: dict[str, float] = {}
         if _ENERGY in (catalog.VARIABLES if columns is None else columns):
             with conn.transaction():
-                last = _last_readings(conn, ids, start)
-            readings = {t: kwh for t, (_, kwh) in last.items() if kwh is not None}
+                readings = _readings(conn, ids, start - _READINGS_BACK, start)
         meters = seeded_meters(
             turbines, start, end, step_seconds=step, seed=seed, readings=readings
         )
@@ -346,12 +313,12 @@ def _feed_meters(
         assert isinstance(conn, psycopg.Connection)
         with conn.transaction():
             if columns is not None:
-                _add_missing_columns(conn, columns)
-            last = _last_readings(conn, turbines) if fills_energy else {}
+                store.add_value_columns(conn, columns)
+            readings = {}
+            if fills_energy:
+                # No turbine has a row at or after its first new minute: its newest is the last.
+                begin, end = min(firsts.values()) - _READINGS_BACK, max(firsts.values())
+                readings = _readings(conn, turbines, begin, end)
     finally:
         raw.close()
-    return {
-        turbine: Meter(kwh, firsts[turbine])
-        for turbine, (_, kwh) in last.items()
-        if kwh is not None
-    }
+    return {turbine: Meter(kwh, firsts[turbine]) for turbine, kwh in readings.items()}
