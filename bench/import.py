@@ -12,6 +12,9 @@ command runs as its own process under GNU ``time`` for its peak RSS:
 
 - ``windpipe import`` of the CSV into an empty source, then again (every row already held: the
   upsert path), then the Parquet file into an empty source, then ``--dry-run`` of the CSV;
+- the same CSV read as an export of period statistics (``[imports.stats]``: mean, min, max and
+  std of wind speed and of power, their counts from ``samples_per_period``, end-labelled times):
+  11 value columns written per row instead of 3, into an empty source, then again;
 - ``psql \\copy`` of the same CSV into a table shaped like the file, keyed like the source
   ``(turbine, timestamp)``: the database's own loader, the ceiling for this file.
 """
@@ -36,13 +39,33 @@ from windpipe.source.store import ensure_schema
 TURBINES = [f"R807{n:02d}" for n in range(10, 20)]
 #: The export's columns: the three windpipe maps, and the kind it ignores.
 COLUMNS = ["Wind_turbine_name", "Date_time", "Ba_avg", "Ba_min", "Rt_avg", "Ws_avg", "Ws_min"]
-COLUMNS += ["Ws_max", "Ws_std", "P_avg", "P_std", "Q_avg", "Ot_avg", "Yt_avg"]
+COLUMNS += ["Ws_max", "Ws_std", "P_avg", "P_min", "P_max", "P_std", "Q_avg", "Ot_avg", "Yt_avg"]
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
 CONFIG = """
 [imports.vendor]
 time_column = "Date_time"
 turbine_column = "Wind_turbine_name"
 columns = { Ws_avg = "wind_speed", P_avg = "power", Ot_avg = "ambient_temperature" }
+
+# The same file read as a 10-minute export: four statistics of wind speed and of power (the
+# bench's rows are a minute apart, so the periods are 1min; the work per row is the same).
+[imports.stats]
+time_column = "Date_time"
+turbine_column = "Wind_turbine_name"
+period = "1min"
+label = "end"
+samples_per_period = 60
+
+[imports.stats.columns]
+Ws_avg = "wind_speed:mean"
+Ws_min = "wind_speed:min"
+Ws_max = "wind_speed:max"
+Ws_std = "wind_speed:std"
+P_avg = "power:mean"
+P_min = "power:min"
+P_max = "power:max"
+P_std = "power:std"
+Ot_avg = "ambient_temperature"
 """
 
 
@@ -80,6 +103,8 @@ def write_export(csv: Path, parquet: Path, rows: int) -> None:
                 (noise + 3).round(2).alias("Ws_max"),
                 (noise / 10).round(2).alias("Ws_std"),
                 (noise * 180 - 20).round(2).alias("P_avg"),
+                (noise * 170 - 25).round(2).alias("P_min"),
+                (noise * 190 - 15).round(2).alias("P_max"),
                 (noise * 9).round(2).alias("P_std"),
                 (noise * 3).round(2).alias("Q_avg"),
                 (noise - 2).round(2).alias("Ot_avg"),
@@ -161,6 +186,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                 *run_process([*windpipe, "--dry-run", str(csv)], env),
             )
         )
+        # The same file as a 10-minute export: 4 statistics of 2 signals (+ their counts), the
+        # statistics columns added by the import itself; into an empty source, beside row 1.
+        empty()
+        stats = [*windpipe[:-1], "stats"]
+        results.append(
+            (
+                "windpipe import, CSV, 4 statistics x 2",
+                *run_process([*stats, str(csv)], env),
+            )
+        )
+        results.append(("the same again (all held)", *run_process([*stats, str(csv)], env)))
 
         psql = shutil.which("psql")
         if psql:

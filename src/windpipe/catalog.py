@@ -328,6 +328,23 @@ def parse_signal(name: str) -> tuple[str, str]:
     return variable, aggregation
 
 
+# -- period statistics (10-minute exports) ----------------------------------------------------
+
+#: The statistics of a period an export may give per signal (``Ws_min = "wind_speed:min"``).
+#: ``mean`` is stored in the signal's own column; each other one in ``<column>__<stat>``.
+PERIOD_STATISTICS = ("mean", "min", "max", "std", "count")
+#: Between a signal's column (or name) and one of its statistics: ``wind_speed__min``.
+STATISTIC_SEPARATOR = "__"
+#: The longest name PostgreSQL keeps for a column (longer ones are cut).
+MAX_IDENTIFIER = 63
+
+
+def statistic_column(column: str, stat: str) -> str:
+    """Where a period statistic of the signal in ``column`` is stored (and served, by signal
+    name): the column itself for ``mean``, else ``<column>__<stat>``."""
+    return column if stat == "mean" else f"{column}{STATISTIC_SEPARATOR}{stat}"
+
+
 # -- UTC days and windows --------------------------------------------------------------------------
 
 
@@ -407,3 +424,154 @@ def naive_utc_expr(dtype: "pl.DataType", column: str = "timestamp") -> "pl.Expr"
     if dtype.time_zone is not None:
         ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
     return ts.dt.cast_time_unit("us")
+
+
+# -- turbine states: IEC 61400-26-1 categories of events and windows -------------------------------
+
+#: The information categories of IEC 61400-26-1 (time-based availability), as snake_case, in the
+#: standard's order. A window two events cover equally gets the later one of this list.
+EVENT_CATEGORIES: tuple[str, ...] = (
+    "full_performance",
+    "partial_performance",
+    "technical_standby",
+    "out_of_environmental_specification",
+    "requested_shutdown",
+    "out_of_electrical_specification",
+    "scheduled_maintenance",
+    "planned_corrective_action",
+    "forced_outage",
+    "suspended",
+    "force_majeure",
+    "information_unavailable",
+)
+#: The category of an event whose code ``[event_codes]`` does not name.
+UNKNOWN_CODE_CATEGORY = "forced_outage"
+#: A window no event covers: holding data, or not.
+UNCOVERED_HELD = "full_performance"
+UNCOVERED_EMPTY = "information_unavailable"
+
+
+def check_event_category(category: str) -> str:
+    """``category`` if it is one of :data:`EVENT_CATEGORIES`; ValueError listing them if not."""
+    if category not in EVENT_CATEGORIES:
+        raise ValueError(
+            f"{category!r} is not an IEC 61400-26-1 category; accepted: "
+            + ", ".join(EVENT_CATEGORIES)
+        )
+    return category
+
+
+def event_category(code: str, codes: Mapping[str, str]) -> str:
+    """The category of an event ``code`` (``codes``: code -> category); unnamed: forced outage."""
+    return codes.get(code, UNKNOWN_CODE_CATEGORY)
+
+
+def unknown_codes(events: "pl.DataFrame", codes: Mapping[str, str]) -> list[str]:
+    """The distinct codes of ``events`` that ``codes`` does not name, sorted (to be reported)."""
+    seen = {str(c) for c in events["code"].unique().to_list() if c is not None}
+    return sorted(seen - set(codes))
+
+
+def window_categories(
+    events: "pl.DataFrame",
+    windows: "pl.DataFrame",
+    held: "pl.DataFrame",
+    codes: Mapping[str, str],
+    *,
+    window: timedelta = WINDOW,
+) -> "pl.DataFrame":
+    """Each window's IEC 61400-26-1 category (time-based availability's information model).
+
+    ``events``: ``turbine``, ``start``, ``end`` (null: ongoing), ``code``. ``windows``: the
+    windows to classify, ``turbine`` and ``timestamp`` (the window's start). ``held``: the windows
+    that hold data, ``turbine`` and ``timestamp``. ``codes``: code -> category (``[event_codes]``).
+
+    A window gets the category of the event that covers the largest part of it (ties: the later
+    category in :data:`EVENT_CATEGORIES`); an ongoing event covers everything after its start. A
+    window no event covers is ``full_performance`` when it holds data, ``information_unavailable``
+    when it does not. A code ``codes`` does not name is ``forced_outage`` (see
+    :func:`unknown_codes` to report them). Returns ``turbine``, ``timestamp`` (naive UTC),
+    ``category``, ``code`` (the deciding event's, null when none), in the order of ``windows``.
+    """
+    import polars as pl
+
+    width_us = window // timedelta(microseconds=1)
+    slots = windows.select(
+        pl.col("turbine").cast(pl.String),
+        naive_utc_expr(windows.schema["timestamp"]).alias("timestamp"),
+    ).with_row_index("_order")
+    kept = held.select(
+        pl.col("turbine").cast(pl.String),
+        naive_utc_expr(held.schema["timestamp"]).alias("timestamp"),
+        pl.lit(True).alias("_held"),
+    ).unique(["turbine", "timestamp"])
+    rank = {name: i for i, name in enumerate(EVENT_CATEGORIES)}
+    if slots.height and events.height:
+        last_end = slots["timestamp"].max() + window  # type: ignore[operator]
+        first_start = slots["timestamp"].min()
+        end_dtype = events.schema["end"]
+        spans = (
+            events.select(
+                pl.col("turbine").cast(pl.String),
+                pl.col("code").cast(pl.String),
+                naive_utc_expr(events.schema["start"], "start").alias("start"),
+                (
+                    naive_utc_expr(end_dtype, "end")
+                    if isinstance(end_dtype, pl.Datetime)
+                    else pl.lit(None, dtype=pl.Datetime("us"))
+                ).alias("end"),
+            )
+            .with_columns(pl.col("end").fill_null(pl.lit(last_end, dtype=pl.Datetime("us"))))
+            .filter((pl.col("end") > first_start) & (pl.col("start") < last_end))
+            .with_columns(
+                pl.col("code")
+                .replace_strict(dict(codes), default=UNKNOWN_CODE_CATEGORY, return_dtype=pl.String)
+                .alias("category")
+            )
+            .with_columns(
+                pl.col("category").replace_strict(rank, return_dtype=pl.Int32).alias("_rank"),
+                # every window the event touches: from its start's window to its end's
+                pl.datetime_ranges(
+                    pl.col("start").dt.truncate(f"{width_us}us"),
+                    pl.col("end") - pl.duration(microseconds=1),
+                    interval=f"{width_us}us",
+                    time_unit="us",
+                ).alias("timestamp"),
+            )
+            .explode("timestamp")
+            .with_columns(
+                (
+                    pl.min_horizontal(
+                        pl.col("end"), pl.col("timestamp") + pl.duration(microseconds=width_us)
+                    )
+                    - pl.max_horizontal(pl.col("start"), pl.col("timestamp"))
+                ).alias("_covered")
+            )
+            .filter(pl.col("_covered") > pl.duration(microseconds=0))
+            .sort(["_covered", "_rank", "start", "code"], descending=True)
+            .unique(["turbine", "timestamp"], keep="first")
+            .select("turbine", "timestamp", "category", "code")
+        )
+    else:
+        spans = pl.DataFrame(
+            schema={
+                "turbine": pl.String,
+                "timestamp": pl.Datetime("us"),
+                "category": pl.String,
+                "code": pl.String,
+            }
+        )
+    return (
+        slots.join(spans, on=["turbine", "timestamp"], how="left")
+        .join(kept, on=["turbine", "timestamp"], how="left")
+        .with_columns(
+            pl.when(pl.col("category").is_not_null())
+            .then(pl.col("category"))
+            .when(pl.col("_held").fill_null(False))
+            .then(pl.lit(UNCOVERED_HELD))
+            .otherwise(pl.lit(UNCOVERED_EMPTY))
+            .alias("category")
+        )
+        .sort("_order")
+        .select("turbine", "timestamp", "category", "code")
+    )

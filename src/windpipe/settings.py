@@ -37,6 +37,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from windpipe import catalog
+from windpipe.catalog import (
+    PERIOD_STATISTICS,
+)
 from windpipe.errors import ConfigError
 
 Host = Annotated[str, Field(min_length=1)]
@@ -125,21 +128,6 @@ class SignalConfig(BaseModel):
         if self.kind == "angle" and self.range is not None and self.range[0] < 0:
             return catalog.SignalKind.SIGNED_ANGLE
         return catalog.SignalKind(self.kind)
-
-
-#: The statistics of a period an export may give per signal (``Ws_min = "wind_speed:min"``).
-#: ``mean`` is stored in the signal's own column; each other one in ``<column>__<stat>``.
-PERIOD_STATISTICS = ("mean", "min", "max", "std", "count")
-#: Between a signal's column (or name) and one of its statistics: ``wind_speed__min``.
-STATISTIC_SEPARATOR = "__"
-#: The longest name PostgreSQL keeps for a column (longer ones are cut).
-MAX_IDENTIFIER = 63
-
-
-def statistic_column(column: str, stat: str) -> str:
-    """Where a period statistic of the signal in ``column`` is stored (and served, by signal
-    name): the column itself for ``mean``, else ``<column>__<stat>``."""
-    return column if stat == "mean" else f"{column}{STATISTIC_SEPARATOR}{stat}"
 
 
 def split_mapped(target: str) -> tuple[str, str | None]:
@@ -271,6 +259,21 @@ class ImportConfig(BaseModel):
         return self
 
 
+class EventCodeConfig(BaseModel):
+    """``"<code>" = { category = …, description = … }`` in ``[event_codes]``: what an event code
+    means, as one of the IEC 61400-26-1 categories (``catalog.EVENT_CATEGORIES``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: str
+    description: str = ""
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str) -> str:
+        return catalog.check_event_category(value)
+
+
 def _default_signals() -> dict[str, SignalConfig]:
     return {
         v.name: SignalConfig(
@@ -310,7 +313,7 @@ class TomlFileSource(PydanticBaseSettingsSource):
             "sampling_interval",
         )
     }
-    _TABLES = ("turbines", "signals", "imports")
+    _TABLES = ("turbines", "signals", "imports", "event_codes")
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
@@ -433,6 +436,10 @@ class Settings(BaseSettings):
     )
     imports: dict[str, ImportConfig] = Field(
         default_factory=dict, description="Named import mappings ([imports.<name>])."
+    )
+    event_codes: dict[str, EventCodeConfig] = Field(
+        default_factory=dict,
+        description="What each event code means, as an IEC 61400-26-1 category ([event_codes]).",
     )
     freshness_lag_minutes: Annotated[int, Field(ge=1, le=10_080)] = Field(
         default=30,
@@ -794,8 +801,9 @@ class Settings(BaseSettings):
         return self.api_url
 
 
-_FILE_ONLY = ("turbines", "signals", "imports")
+_FILE_ONLY = ("turbines", "signals", "imports", "event_codes")
 _ACCEPTED = {
+    "event_codes": list(EventCodeConfig.model_fields),
     "turbines": list(TurbineConfig.model_fields),
     "signals": list(SignalConfig.model_fields),
     "imports": list(ImportConfig.model_fields),

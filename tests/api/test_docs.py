@@ -19,6 +19,7 @@ TAGS = {
     "/data": "samples",
     "/variables": "samples",
     "/fingerprints": "samples",
+    "/events": "events",
     "/aggregates": "aggregates",
     "/turbines": "fleet",
     "/coverage": "fleet",
@@ -63,7 +64,13 @@ def test_openapi_groups_every_operation_under_a_tag_with_a_written_summary(
     """Swagger UI and ReDoc show one group per tag: nothing under "default", no "Get Data"."""
     app = create_app(settings, source_conninfo="unused")
     spec = app.openapi()
-    assert [t["name"] for t in spec["tags"]] == ["samples", "aggregates", "fleet", "operations"]
+    assert [t["name"] for t in spec["tags"]] == [
+        "samples",
+        "events",
+        "aggregates",
+        "fleet",
+        "operations",
+    ]
     assert all(t["description"] for t in spec["tags"])
     # Left out on purpose: the dashboard (/ui: its pages and the JSON they draw), the landing page,
     # the docs pages themselves and HEAD /health (the GET documents it).

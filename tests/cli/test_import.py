@@ -158,6 +158,56 @@ def test_options_override_and_name_themselves(env: dict[str, str], tmp_path: Pat
     assert "1 rows of 1 turbine(s), 2017-01-01 00:00:00 .. 2017-01-01 00:00:00 UTC" in done.stdout
 
 
+def test_a_10_minute_export_with_its_statistics_and_every_refusal(
+    env: dict[str, str], source: Engine, tmp_path: Path
+) -> None:
+    export = tmp_path / "10min.csv"
+    export.write_text(
+        "Wind_turbine_name;Date_time;Ws_avg;Ws_min;Ws_max;Ws_std\n"
+        "R80711;2017-03-26T01:10:00+01:00;5.5;3.0;8.0;1.25\n"
+        "R80711;2017-03-26T01:20:00+01:00;6.0;4.0;7.5;0.75\n"
+    )
+    base = ["import", str(export), "--delimiter", ";", "--time-column", "Date_time"]
+    base += ["--turbine-column", "Wind_turbine_name"]
+    maps = [f"--map=Ws_{c}=wind_speed:{s}" for c, s in (("avg", "mean"), ("min", "min"))]
+    maps += ["--map=Ws_max=wind_speed:max", "--map=Ws_std=wind_speed:std"]
+    done = windpipe(*base, *maps, "--period", "10min", "--label", "end", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "2017-03-26 00:00:00 .. 2017-03-26 00:10:00 UTC" in done.stdout  # period starts
+    assert "Ws_std -> wind_speed:std (0 null)" in done.stdout
+    with source.connect() as conn:
+        held = conn.execute(
+            text(
+                "SELECT wind_speed, wind_speed__min, wind_speed__std, wind_speed__count "
+                'FROM data ORDER BY "timestamp"'
+            )
+        ).all()
+    assert [tuple(r) for r in held] == [(5.5, 3.0, 1.25, 600.0), (6.0, 4.0, 0.75, 600.0)]
+    refusals = {
+        ("--map=Ws_avg=gust:mean",): "error: --map 'Ws_avg=gust:mean': 'gust' is not a configured "
+        "signal; accepted: wind_speed, power, ambient_temperature",
+        ("--map=Ws_avg=wind_speed:mean", "--map=Ws_min=wind_speed:lowest", "--period=10min"): (
+            "error: --map: Ws_min = 'wind_speed:lowest': unknown statistic 'lowest'; accepted: "
+            "mean, min, max, std, count"
+        ),
+        (*maps, "--period", "7min"): "error: --period: period '7min' is not a duration from 1min "
+        "to 1d that divides a day",
+        (*maps, "--period", "10 minutes"): "error: --period: period '10 minutes' is not",
+        (*maps, "--period", "10min", "--label", "middle"): "error: --label: 'middle': Input "
+        "should be 'start' or 'end'",
+        tuple(maps): "error: --map: Ws_min = 'wind_speed:min': a statistic of a period needs the "
+        "period: give period",
+        ("--map=Ws_avg=wind_speed:mean", "--map=Ws_min=wind_speed:mean", "--period=10min"): (
+            "error: --map: columns Ws_avg and Ws_min both map to wind_speed:mean"
+        ),
+    }
+    for options, message in refusals.items():
+        refused = windpipe(*base, *options, env=env)
+        assert refused.returncode == 1 and refused.stderr.startswith(message), refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert count(source) == 2
+
+
 def _export(path: Path, rows: int) -> int:
     """A 2-turbine minute export of ``rows`` rows, 11 columns; its size in bytes."""
     minutes = pl.int_range(0, rows // 2, eager=True)

@@ -2,6 +2,7 @@
 1 Hz samples, the export is written in ENGIE's La Haute Borne layout, imported into a real
 PostgreSQL and read back through the real API."""
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -524,3 +525,108 @@ def test_a_dry_run_reads_statistics_and_adds_no_column(source_url: URL, export: 
         assert report.rows == 2 * HOURS * 6 and report.first == START
         assert report.nulls == {t: 0 for t in HAUTE_BORNE.columns.values()}
         assert not any("__" in c for c in columns_of(source))
+
+
+# -- the ETL's roll-up of imported statistics equals the raw samples' statistics ---------------
+
+
+def raw_statistics(values: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """Statistics of consecutive blocks of ``size`` 1 Hz samples, NaN (missing) left out."""
+    blocks = values.reshape(-1, size)
+    return {
+        "mean": np.nanmean(blocks, axis=1),
+        "min": np.nanmin(blocks, axis=1),
+        "max": np.nanmax(blocks, axis=1),
+        "std": np.nanstd(blocks, axis=1, ddof=1),
+        "count": np.sum(~np.isnan(blocks), axis=1).astype(float),
+    }
+
+
+def gappy_export(
+    raw: dict[str, dict[str, np.ndarray]], path: Path, begin: datetime
+) -> tuple[Path, dict[str, dict[str, np.ndarray]]]:
+    """The samples with ~8 % missing in runs, as an export with a count column per signal (so
+    the periods weigh differently), starting at ``begin``; and the samples it was made from."""
+    rng = np.random.default_rng(7)
+    gappy: dict[str, dict[str, np.ndarray]] = {}
+    for turbine, signals in raw.items():
+        gone = np.repeat(rng.random(HOURS * 360) < 0.08, 10)  # runs of 10 s
+        gappy[turbine] = {s: np.where(gone, np.nan, v) for s, v in signals.items()}
+    header = ["Wind_turbine_name", "Date_time"]
+    header += [f"{p}_{s}" for p in ("Ws", "P") for s in ("avg", "min", "max", "std", "n")]
+    stats = {
+        t: {s: raw_statistics(v, PERIOD) for s, v in signals.items()}
+        for t, signals in gappy.items()
+    }
+    rows = []
+    for k in range(HOURS * 6):
+        end = (begin + timedelta(minutes=10 * (k + 1))).astimezone(PARIS).isoformat()
+        for turbine in FARM:
+            row = [turbine, end]
+            for signal in ("wind_speed", "power"):
+                row += [repr(float(stats[turbine][signal][s][k])) for s in STATS]
+            rows.append(row)
+    return write_csv(path, header, rows), gappy
+
+
+def test_the_hourly_rollup_of_an_export_equals_the_raw_samples_statistics(
+    empty: Engine,
+    export: Path,
+    api: str,
+    raw: dict[str, dict[str, np.ndarray]],
+    target_url: URL,
+    tmp_path: Path,
+) -> None:
+    from windpipe.etl.pipeline import run_range
+    from windpipe.warehouse.store import ensure_schema as ensure_target_schema
+
+    run(export, empty)  # hours 0-4: complete 1 Hz samples, no count column (600 stands in)
+    later = START + timedelta(hours=HOURS)  # hours 4-8: gaps, a count column
+    path, gappy = gappy_export(raw, tmp_path / "counted.csv", later)
+    columns = {
+        f"{prefix}_{suffix}": f"{signal}:{stat}"
+        for prefix, signal in (("Ws", "wind_speed"), ("P", "power"))
+        for suffix, stat in zip(("avg", "min", "max", "std", "n"), STATS, strict=True)
+    }
+    run(path, empty, HAUTE_BORNE.model_copy(update={"columns": columns}))
+
+    with (
+        new_database(target_url, "windpipe_import_statistics_target") as target,
+        ApiClient(api) as client,
+    ):
+        ensure_target_schema(target)
+        run_range(
+            START.date(),
+            START.date(),
+            client=client,
+            engine=target,
+            variables=["wind_speed", "power"],
+            aggregations=list(STATS),
+            turbines=FARM,
+            window=timedelta(hours=1),
+        )
+        with target.connect() as conn:
+            written = {
+                (turbine, name, moment): value
+                for turbine, name, moment, value in conn.execute(
+                    text(
+                        "SELECT s.turbine, s.name, d.timestamp AT TIME ZONE 'UTC', d.value "
+                        "FROM data d JOIN signal s ON s.id = d.signal_id"
+                    )
+                )
+            }
+    expected = {}
+    for turbine in FARM:
+        for signal in ("wind_speed", "power"):
+            for part, values in ((0, raw[turbine][signal]), (HOURS, gappy[turbine][signal])):
+                hourly = raw_statistics(values, 3600)
+                for hour in range(HOURS):
+                    moment = (START + timedelta(hours=part + hour)).replace(tzinfo=None)
+                    for stat in STATS:
+                        expected[(turbine, f"{signal}_{stat}", moment)] = hourly[stat][hour]
+    assert written.keys() == expected.keys()
+    for key, value in expected.items():
+        assert math.isclose(written[key], value, rel_tol=1e-9), (key, written[key], value)
+    # the gaps made the periods weigh differently: the count is the samples present
+    assert written[("R80711", "wind_speed_count", START.replace(tzinfo=None))] == 3600
+    assert min(v for (_, n, _), v in written.items() if n.endswith("_count")) < 3500

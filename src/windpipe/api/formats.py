@@ -16,6 +16,7 @@ import io
 from enum import StrEnum
 
 import polars as pl
+import polars.selectors as cs
 import pyarrow as pa
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"  # %.f prints nothing when there is no fraction
@@ -96,9 +97,7 @@ class Encoder:
             return b""
         if self.format is DataFormat.json:
             text = (
-                _frame(table)
-                .with_columns(pl.col("timestamp").dt.strftime(TIMESTAMP_FORMAT))
-                .write_json()
+                _frame(table).with_columns(cs.datetime().dt.strftime(TIMESTAMP_FORMAT)).write_json()
             )
             body = text[1:-1].encode()  # strip the page's own brackets
             out = body if self._first else b"," + body

@@ -7,7 +7,7 @@ console script's entry point, answers it before Typer is imported.
 
 import sys
 
-from windpipe.cli import apikey, config, dagster, db, etl, importer, serve, source, up
+from windpipe.cli import apikey, config, dagster, db, etl, events, importer, serve, source, up
 from windpipe.cli.app import app
 
 __all__ = ["app", "main"]
@@ -17,6 +17,7 @@ _ = (
     dagster,
     db,
     etl,
+    events,
     importer,
     serve,
     source,

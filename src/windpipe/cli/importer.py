@@ -80,6 +80,8 @@ def _mapping(settings: Any, name: str | None, overrides: dict[str, Any], maps: l
         field = str(err["loc"][0]) if err["loc"] else ""
         option = "--map" if field == "columns" else "--" + field.replace("_", "-")
         message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] != "value_error" and isinstance(err.get("input"), str | int):
+            message = f"{err['input']!r}: {message}"  # pydantic's own messages omit the value
         raise UserError(f"{option if field else 'the options'}: {message}") from None
 
 

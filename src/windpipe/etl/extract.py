@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
-from windpipe.catalog import Coverage
+from windpipe.catalog import PERIOD_STATISTICS, Coverage, statistic_column
 from windpipe.errors import (
     ApiRequestError,
     ApiUnavailableError,
@@ -24,7 +24,6 @@ from windpipe.errors import (
     IncompleteResponseError,
     first_line,
 )
-from windpipe.settings import PERIOD_STATISTICS, statistic_column
 
 if TYPE_CHECKING:
     import polars as pl
@@ -360,6 +359,46 @@ class ApiClient:
         """Exponential backoff with jitter: between half and all of base * 2^(n-1), capped."""
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (number - 1))
         return ceiling * random.uniform(0.5, 1.0)
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def events(
+        self, start: datetime, end: datetime, turbines: Sequence[str] | None = None
+    ) -> "pl.DataFrame":
+        """Events overlapping ``[start, end)`` (naive = UTC) of ``turbines`` (None: all), as
+        ``/events`` lists them: ``turbine``, ``start``, ``end`` (null: ongoing), ``code``,
+        ``message``; times aware UTC."""
+        import polars as pl
+
+        params = {"start": _moment(start), "end": _moment(end), "format": "json"}
+        if turbines is not None:
+            params["turbines"] = ",".join(turbines)
+        body = self._with_retries(partial(self._get_json, "/events", params))
+        try:
+            rows = [
+                {
+                    "turbine": str(row["turbine"]),
+                    "start": _parse_utc(row["start"]),
+                    "end": _parse_utc(row["end"]),
+                    "code": str(row["code"]),
+                    "message": row["message"],
+                }
+                for row in body
+            ]
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ApiRequestError(
+                f"the API at {self.base_url} sent an unexpected /events body: {exc}"
+            ) from None
+        return pl.DataFrame(
+            rows,
+            schema={
+                "turbine": pl.String,
+                "start": pl.Datetime("us", "UTC"),
+                "end": pl.Datetime("us", "UTC"),
+                "code": pl.String,
+                "message": pl.String,
+            },
+        )
 
 
 def _parse_utc(value: object) -> datetime | None:

@@ -83,4 +83,23 @@ class TurbineOrigin(SourceBase):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class TurbineEvent(SourceBase):
+    """A turbine's event: ``code`` and ``message`` from ``start`` to ``end`` (NULL: ongoing).
+
+    Written by ``windpipe events import`` (migration s0005), upserted by the primary key
+    ``(turbine, start, code)``; read by the API's ``/events``.
+    """
+
+    __tablename__ = "turbine_event"
+    __table_args__ = (
+        CheckConstraint('"end" IS NULL OR "end" > start', name="ck_turbine_event_end"),
+    )
+
+    turbine: Mapped[str] = mapped_column(Text, primary_key=True)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
 SOURCE_TABLE = SourceSample.__table__

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from windpipe.api.routes import aggregates, fingerprints, fleet, operations, samples
+from windpipe.api.routes import aggregates, events, fingerprints, fleet, operations, samples
 
 #: The tags the OpenAPI document groups the operations by, in the order the docs show them.
 TAGS: list[dict[str, Any]] = [
@@ -12,6 +12,10 @@ TAGS: list[dict[str, Any]] = [
         "name": "samples",
         "description": "The source's samples: streamed by time range, the variables served, "
         "and a fingerprint per turbine and UTC day that shows which days changed.",
+    },
+    {
+        "name": "events",
+        "description": "The turbines' events (stops, alarms, maintenance) overlapping a range.",
     },
     {
         "name": "aggregates",
@@ -27,6 +31,7 @@ TAGS: list[dict[str, Any]] = [
 ROUTERS: list[APIRouter] = [
     samples.router,
     fingerprints.router,
+    events.router,
     aggregates.router,
     fleet.router,
     operations.router,
