@@ -258,14 +258,14 @@ def run_backfill(
         raise AssertionError("unreachable")  # pragma: no cover - the last attempt does not check
 
     pool = ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="windpipe-month")
-    ahead: _Month | None = None
     try:
         ahead = fetch(months[0])
         for index in range(len(months)):
             fetched = ahead
             # Every group of this month is queued: the next month's follow them, so the workers
             # fetch it while this one is loaded.
-            ahead = fetch(months[index + 1]) if index + 1 < len(months) else None
+            if index + 1 < len(months):
+                ahead = fetch(months[index + 1])
             for result in load(fetched):
                 results.append(result)
                 if on_day is not None:
