@@ -202,8 +202,9 @@ def year_figures(api_url: str, target: Engine, *, skip_daily: bool, runs: int) -
         "no id index: ids given, unique built": dict(payload=binary_ids, ids=True, build=[unique]),
         "no id column: unique built": dict(payload=binary, build=[unique], id_column=False),
     }
-    load_s = []
-    for _ in range(runs):
+    floors: dict[str, list[float]] = {"binary": [], "csv": [], **{d: [] for d in designs}}
+    runs_bulk, load_s = [], []
+    for _ in range(runs):  # interleaved, so load on the machine falls on each alike
         _fresh(target)
         load_s.append(
             _timed(
@@ -213,9 +214,6 @@ def year_figures(api_url: str, target: Engine, *, skip_daily: bool, runs: int) -
                 ]
             )
         )
-    floors: dict[str, list[float]] = {"binary": [], "csv": [], **{d: [] for d in designs}}
-    runs_bulk = []
-    for _ in range(runs):  # interleaved, so load on the machine falls on each alike
         floors["binary"].append(floor(target, binary, fmt="binary"))
         floors["csv"].append(floor(target, csv, fmt="csv"))
         for name, design in designs.items():
@@ -471,9 +469,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 ),
                 {"first": _utc(MONTH_FIRST)},
             )
-        with source.connect() as conn:
+        with source.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
             conn.execute(text("VACUUM ANALYZE data"))
-            conn.commit()
         source.dispose()
         target = make_engine(target_url)
         declared = {n: {"aggregate": True} for n in FARM_VARIABLES}
