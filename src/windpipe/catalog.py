@@ -63,6 +63,16 @@ class Turbine(BaseModel):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     hub_height_m: float | None = Field(default=None, gt=0, le=500)
+    # -- power curves (IEC 61400-12-1): the site and the machine
+    #: Height of the site above sea level: the standard atmosphere's pressure when no pressure
+    #: signal is declared (``[power_curve] pressure_signal``).
+    elevation_m: float | None = Field(default=None, ge=-500, le=9_000)
+    rotor_diameter_m: float | None = Field(default=None, gt=0, le=400)
+    #: Cut-in wind speed (m/s): the low end of the curve's completeness range, and the speed above
+    #: which a turbine that does not produce is ``stopped_with_wind``. Unset: the curve's first
+    #: bin producing power (3.5 m/s for the flag, and when no bin produces).
+    cut_in_ms: float | None = Field(default=None, gt=0, le=30)
+    # -- end of the power-curve block
     #: ``windpipe seed`` and the live feed generate this turbine (a demo turbine); never set it on
     #: a turbine with real data (those holding imported data are refused whatever it says).
     synthetic: bool = Field(

@@ -56,6 +56,9 @@ def _split_csv(value: object) -> object:
     return value
 
 
+#: The units a pressure signal may declare, and their factor to Pa.
+PRESSURE_UNITS: dict[str, float] = {"Pa": 1.0, "hPa": 100.0, "mbar": 100.0, "kPa": 1000.0}
+
 CONFIG_ENV = "WINDPIPE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("windpipe.toml")
 _IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
@@ -311,7 +314,15 @@ class TomlFileSource(PydanticBaseSettingsSource):
             "close_margin_minutes",
             "min_coverage",
             "sampling_interval",
-        )
+        ),
+        "power_curve": (
+            "min_coverage",
+            "reference_density",
+            "temperature_signal",
+            "pressure_signal",
+            "humidity_signal",
+        ),
+        "flags": ("flatline_windows",),
     }
     _TABLES = ("turbines", "signals", "imports", "event_codes")
 
@@ -583,6 +594,69 @@ class Settings(BaseSettings):
 
     # -- end of the dashboard block
 
+    # -- Power curves (IEC 61400-12-1) and quality flags: [power_curve] and [flags] in the file.
+    power_curve_min_coverage: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=1.0,
+        description="A window enters a power curve only when it holds at least this share of its "
+        "expected samples (1: a complete window).",
+    )
+    power_curve_reference_density: Annotated[float, Field(gt=0.5, le=2.0)] = Field(
+        default=1.225,
+        description="Density (kg/m3) wind speeds are normalised to: V_n = V (rho/rho_ref)^(1/3).",
+    )
+    power_curve_temperature_signal: str = Field(
+        default="ambient_temperature",
+        description="The signal of the ambient temperature (degC) of the air density.",
+    )
+    power_curve_pressure_signal: str | None = Field(
+        default=None,
+        description="A signal of the air pressure (unit Pa, hPa, mbar or kPa); unset: the standard "
+        "atmosphere at the turbine's elevation_m, else 101325 Pa.",
+    )
+    power_curve_humidity_signal: str | None = Field(
+        default=None,
+        description="A signal of the relative humidity (%); set: the IEC humid-air density.",
+    )
+    flags_flatline_windows: Annotated[int, Field(ge=2, le=10_000)] = Field(
+        default=3,
+        description="A signal's window mean unchanged over this many consecutive windows is "
+        "flagged flatline.",
+    )
+
+    @model_validator(mode="after")
+    def _power_curve_signals(self) -> "Settings":
+        chosen = {
+            "power_curve_pressure_signal": self.power_curve_pressure_signal,
+            "power_curve_humidity_signal": self.power_curve_humidity_signal,
+        }
+        if "power_curve_temperature_signal" in self.model_fields_set:
+            chosen["power_curve_temperature_signal"] = self.power_curve_temperature_signal
+        for field, name in chosen.items():
+            if name is not None and name not in self.signals:
+                raise ValueError(
+                    f"{_where((field,))}: {name!r} is not a configured signal; accepted: "
+                    + ", ".join(self.signals)
+                )
+        if self.power_curve_pressure_signal is not None:
+            unit = self.signals[self.power_curve_pressure_signal].unit
+            if unit not in PRESSURE_UNITS:
+                raise ValueError(
+                    f"{_where(('power_curve_pressure_signal',))}: the unit of signal "
+                    f"{self.power_curve_pressure_signal!r} is {unit!r}; accepted: "
+                    + ", ".join(PRESSURE_UNITS)
+                    + " (declare it with [signals.<name>] unit = ...)"
+                )
+        return self
+
+    @property
+    def pressure_to_pa(self) -> float:
+        """The factor from the pressure signal's unit to Pa (1 without a pressure signal)."""
+        if self.power_curve_pressure_signal is None:
+            return 1.0
+        return PRESSURE_UNITS[self.signals[self.power_curve_pressure_signal].unit]
+
+    # -- end of the power-curve and flags block
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
@@ -819,6 +893,9 @@ def _file_key(field: str) -> str | None:
     except (OSError, ValueError):
         return None
     section, _, sub = field.partition("_")
+    for known in TomlFileSource._SECTIONS:  # sections with an underscore: power_curve
+        if field.startswith(f"{known}_"):
+            section, sub = known, field.removeprefix(f"{known}_")
     if field in document:
         return field
     if sub and isinstance(document.get(section), dict) and sub in document[section]:

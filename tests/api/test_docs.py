@@ -21,6 +21,8 @@ TAGS = {
     "/fingerprints": "samples",
     "/events": "events",
     "/aggregates": "aggregates",
+    "/power-curves": "power curves",
+    "/flags": "flags",
     "/turbines": "fleet",
     "/coverage": "fleet",
     "/health": "operations",
@@ -68,6 +70,8 @@ def test_openapi_groups_every_operation_under_a_tag_with_a_written_summary(
         "samples",
         "events",
         "aggregates",
+        "power curves",
+        "flags",
         "fleet",
         "operations",
     ]

@@ -215,3 +215,22 @@ def pairs_sql(
         f"AND {_range(start, end, 'w')} "
         f"AND {_range(start, end, 'p')}"
     )
+
+
+#: Whether the target has its flags' table (migration t0009; an older target has no flags).
+HAS_FLAGS_SQL = "SELECT to_regclass('window_flag') IS NOT NULL AS ready"
+
+
+def flags_sql(
+    start: datetime | date, end: datetime | date, *, turbines: Sequence[str] | None = None
+) -> str:
+    """The stored flags of windows starting in ``[start, end)``: ``turbine``, ``timestamp``
+    (naive UTC), ``flag``, ``signal`` (null for a flag about the whole window), by turbine, time,
+    flag and signal."""
+    where = "TRUE" if turbines is None else f"f.turbine IN ({_turbine_literals(turbines)})"
+    return (
+        f'SELECT f.turbine, f.{_START} AS "timestamp", f.flag, '  # noqa: S608 - literals only
+        "NULLIF(f.signal, '') AS signal FROM window_flag f "
+        f"WHERE {where} AND {_range(start, end, 'f')} "
+        'ORDER BY f.turbine, f."timestamp", f.flag, f.signal'
+    )
