@@ -509,12 +509,18 @@ def window_categories(
     slots = windows.select(
         pl.col("turbine").cast(pl.String),
         naive_utc_expr(windows.schema["timestamp"]).alias("timestamp"),
-    ).with_row_index("_order")
-    kept = held.select(
-        pl.col("turbine").cast(pl.String),
-        naive_utc_expr(held.schema["timestamp"]).alias("timestamp"),
-        pl.lit(True).alias("_held"),
-    ).unique(["turbine", "timestamp"])
+    )
+    # Whether each window holds data; ``held`` is often ``windows`` itself (every window held).
+    if held is windows:
+        slots = slots.with_columns(_held=pl.lit(True))
+    else:  # one integer key per (turbine, window): a hash-set lookup, not a join
+        names = pl.Enum(pl.concat([slots["turbine"], held["turbine"].cast(pl.String)]).unique())
+
+        def key(frame: "pl.DataFrame") -> "pl.Expr":
+            at = naive_utc_expr(frame.schema["timestamp"]).dt.epoch("us") // width_us
+            return at * 65_536 + pl.col("turbine").cast(pl.String).cast(names).to_physical()
+
+        slots = slots.with_columns(_held=key(slots).is_in(held.select(key(held)).to_series()))
     rank = {name: i for i, name in enumerate(EVENT_CATEGORIES)}
     if slots.height and events.height:
         last_end = slots["timestamp"].max() + window  # type: ignore[operator]
@@ -571,17 +577,17 @@ def window_categories(
                 "code": pl.String,
             }
         )
-    return (
-        slots.join(spans, on=["turbine", "timestamp"], how="left")
-        .join(kept, on=["turbine", "timestamp"], how="left")
-        .with_columns(
-            pl.when(pl.col("category").is_not_null())
-            .then(pl.col("category"))
-            .when(pl.col("_held").fill_null(False))
-            .then(pl.lit(UNCOVERED_HELD))
-            .otherwise(pl.lit(UNCOVERED_EMPTY))
-            .alias("category")
+    if spans.height:
+        slots = slots.join(spans, on=["turbine", "timestamp"], how="left", maintain_order="left")
+    else:
+        slots = slots.with_columns(
+            category=pl.lit(None, dtype=pl.String), code=pl.lit(None, dtype=pl.String)
         )
-        .sort("_order")
-        .select("turbine", "timestamp", "category", "code")
-    )
+    return slots.with_columns(
+        pl.when(pl.col("category").is_not_null())
+        .then(pl.col("category"))
+        .when(pl.col("_held").fill_null(False))
+        .then(pl.lit(UNCOVERED_HELD))
+        .otherwise(pl.lit(UNCOVERED_EMPTY))
+        .alias("category")
+    ).select("turbine", "timestamp", "category", "code")
