@@ -7,7 +7,19 @@ console script's entry point, answers it before Typer is imported.
 
 import sys
 
-from windpipe.cli import apikey, config, dagster, db, etl, events, importer, serve, source, up
+from windpipe.cli import (
+    apikey,
+    config,
+    dagster,
+    db,
+    etl,
+    events,
+    export,
+    importer,
+    serve,
+    source,
+    up,
+)
 from windpipe.cli.app import app
 
 __all__ = ["app", "main"]
@@ -18,6 +30,7 @@ _ = (
     db,
     etl,
     events,
+    export,
     importer,
     serve,
     source,
