@@ -335,3 +335,32 @@ def test_a_bad_or_shared_iec_name_is_refused(settings: Settings) -> None:
     twice = {**settings.signals, "pitch": SignalConfig(iec_name="WTUR_W")}
     with pytest.raises(ConfigError, match="signals power, pitch share the iec_name WTUR_W"):
         load_settings(data_dir=settings.data_dir, signals=twice, _env_file=None)
+
+
+def test_the_command_refuses_a_bad_range_an_unknown_turbine_and_a_file(tmp_path: Path) -> None:
+    config = tmp_path / "windpipe.toml"
+    config.write_text(CONFIG)
+    env = {"WINDPIPE_CONFIG": str(config), "WINDPIPE_DATA_DIR": str(tmp_path / "data")}
+    out = str(tmp_path / "out")
+    refusals = {
+        ("--start", "2024-06-12", "--end", "2024-06-03", "--out", out): (
+            1,
+            "error: --end 2024-06-03 is before --start 2024-06-12",
+        ),
+        ("--start", "2024-6-3", "--end", "2024-06-03", "--out", out): (
+            1,
+            "error: --start '2024-6-3' is not a date; expected YYYY-MM-DD",
+        ),
+        ("--start", "2024-06-03", "--end", "2024-06-03", "--out", str(config)): (
+            1,
+            f"error: --out '{config}' is a file; give a folder (new or empty)",
+        ),
+        ("--start", "2024-06-03", "--end", "2024-06-03", "--out", out, "--turbine", "WTG09"): (
+            2,
+            "error: unknown turbine WTG09; known: WTG01, WTG02",
+        ),
+    }
+    for args, (code, line) in refusals.items():
+        done = windpipe("export", "openoa", *args, env=env)
+        assert (done.returncode, done.stderr.strip()) == (code, line), args
+    assert not (tmp_path / "out").exists()
