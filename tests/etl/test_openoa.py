@@ -22,7 +22,7 @@ from tests.conftest import new_database, serve
 from windpipe import catalog
 from windpipe.api import create_app
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.openoa import scada_plan
+from windpipe.etl.openoa import asset_frame, fleet_of, scada_plan, status_frame
 from windpipe.etl.pipeline import run_range
 from windpipe.postgres import libpq_conninfo
 from windpipe.settings import Settings, SignalConfig, load_settings
@@ -237,6 +237,7 @@ def test_the_export_loads_in_openoa_and_its_yaw_misalignment_is_found(
         "WMET_HorWdDirRel",
     ]
     assert scada["time"][0] == "2024-06-03 00:00:00+00:00"
+    assert scada["WTUR_TurSt"].dtype == pl.Int64 and set(scada["WTUR_TurSt"]) <= {1, 2}
     # The relative direction, recomputed here from the target's two means.
     with target.connect() as conn:
         means = dict(
@@ -364,3 +365,25 @@ def test_the_command_refuses_a_bad_range_an_unknown_turbine_and_a_file(tmp_path:
         done = windpipe("export", "openoa", *args, env=env)
         assert (done.returncode, done.stderr.strip()) == (code, line), args
     assert not (tmp_path / "out").exists()
+
+
+def test_no_events_give_a_status_file_of_its_header_and_a_bare_turbine_empty_fields(
+    settings: Settings,
+) -> None:
+    events = pl.DataFrame(
+        schema={
+            "turbine": pl.String,
+            "start": pl.Datetime("us", "UTC"),
+            "end": pl.Datetime("us", "UTC"),
+            "code": pl.String,
+            "message": pl.String,
+        }
+    )
+    status = status_frame(events, {})
+    assert status.columns == [
+        "asset_id", "start", "end", "status_id", "code", "message", "category"
+    ]  # fmt: skip
+    assert status.height == 0
+    # Without [[turbines]] a turbine of the source has its id only.
+    assets = asset_frame(fleet_of(settings, ["T7"]))
+    assert assets.row(0) == ("T7", None, None, None, None, None, None, "turbine", None)

@@ -56,6 +56,8 @@ class ScadaColumn:
 
     iec_name: str
     signal: str
+    #: Integer codes (a state's): written as integers, as OpenOA reads ``WTUR_TurSt`` as text.
+    codes: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,8 @@ def scada_plan(rollup: catalog.Rollup, iec_names: Mapping[str, str]) -> ScadaPla
         iec = iec_names.get(variable)
         statistic = exported_statistic(rollup.kind(variable), aggregations)
         if iec is not None and statistic is not None:
-            columns.append(ScadaColumn(iec, catalog.signal_name(variable, statistic)))
+            codes = rollup.kind(variable) is catalog.SignalKind.STATE
+            columns.append(ScadaColumn(iec, catalog.signal_name(variable, statistic), codes))
     means = {v for v, aggs in rollup.aggregations.items() if "mean" in aggs}
     derive = (
         catalog.RELATIVE_DIRECTION_IEC not in {c.iec_name for c in columns}
@@ -119,7 +122,12 @@ def scada_frame(wide: pl.DataFrame, plan: ScadaPlan) -> pl.DataFrame:
     columns = [
         pl.col("timestamp").dt.strftime(_TIME_FORMAT).alias("time"),
         pl.col("turbine").alias("asset_id"),
-        *[pl.col(c.signal).alias(c.iec_name) for c in plan.columns],
+        *[
+            (pl.col(c.signal).round().cast(pl.Int64) if c.codes else pl.col(c.signal)).alias(
+                c.iec_name
+            )
+            for c in plan.columns
+        ],
     ]
     if plan.derive_relative:
         columns.append(
@@ -182,8 +190,8 @@ def plant_metadata(
     minutes = int(window.total_seconds() // 60)
     frequency = f"{minutes}min" if window.total_seconds() % 60 == 0 else f"{window.seconds}s"
     return {
-        "latitude": sum(lats) / len(lats) if lats else 0.0,
-        "longitude": sum(lons) / len(lons) if lons else 0.0,
+        "latitude": round(sum(lats) / len(lats), 7) if lats else 0.0,
+        "longitude": round(sum(lons) / len(lons), 7) if lons else 0.0,
         "capacity": sum(t.rated_power_kw or 0.0 for t in fleet) / 1000.0,
         "scada": {
             "time": "time",
