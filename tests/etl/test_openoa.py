@@ -218,6 +218,15 @@ def test_the_export_loads_in_openoa_and_its_yaw_misalignment_is_found(
         )  # fmt: skip
         assert forced.returncode == 0, forced.stderr
         assert "144 windows of 1 turbine(s)" in forced.stdout
+        empty = windpipe(
+            "export", "openoa", "--start", "2024-07-01", "--end", "2024-07-02",
+            "--out", str(tmp_path / "none"), env=env,
+        )  # fmt: skip
+        assert (empty.returncode, empty.stderr.strip()) == (
+            1,
+            "error: the target holds no windows of WTG01, WTG02 from 2024-07-01 to 2024-07-02; "
+            "load them first: windpipe backfill --start 2024-07-01 --end 2024-07-02",
+        )
         done = windpipe(
             "export", "openoa", "--start", str(FIRST), "--end", str(LAST), "--out", str(out),
             "--force", env=env,
