@@ -67,7 +67,7 @@ class Turbine(BaseModel):
     #: Height of the site above sea level: the standard atmosphere's pressure when no pressure
     #: signal is declared (``[power_curve] pressure_signal``).
     elevation_m: float | None = Field(default=None, ge=-500, le=9_000)
-    rotor_diameter_m: float | None = Field(default=None, gt=0, le=400)
+    rotor_diameter_m: float | None = Field(default=None, gt=0, le=500)
     #: Cut-in wind speed (m/s): the low end of the curve's completeness range, and the speed above
     #: which a turbine that does not produce is ``stopped_with_wind``. Unset: the curve's first
     #: bin producing power (3.5 m/s for the flag, and when no bin produces).
@@ -141,6 +141,29 @@ VARIABLES: dict[str, Variable] = {
         ),
     )
 }
+
+#: The IEC 61400-25 name (as OpenOA's ``PlantData`` reads it) of each signal windpipe knows by
+#: name, when ``[signals.<name>] iec_name`` does not say: its 10-minute mean is exported under it.
+DEFAULT_IEC_NAMES: dict[str, str] = {
+    "wind_speed": "WMET_HorWdSpd",
+    "power": "WTUR_W",
+    "ambient_temperature": "WMET_EnvTmp",
+    "wind_direction": "WMET_HorWdDir",
+    "pitch_angle": "WROT_BlPthAngVal",
+    "status": "WTUR_TurSt",
+}
+#: The relative wind direction (wind vane, yaw error): derived as wind_direction - nacelle_direction
+#: when no signal declares it.
+RELATIVE_DIRECTION_IEC = "WMET_HorWdDirRel"
+#: An IEC 61400-25 name as accepted in a configuration: a logical-node prefix, ``_``, a data name.
+IEC_NAME = r"^[A-Z][A-Za-z0-9]{2,15}_[A-Za-z][A-Za-z0-9]{0,47}$"
+
+
+def relative_direction(wind_direction: "pl.Expr", nacelle_direction: "pl.Expr") -> "pl.Expr":
+    """The wind direction relative to the nacelle in [-180, 180) degrees (the yaw error, OpenOA's
+    ``WMET_HorWdDirRel``): ``wind_direction - nacelle_direction`` wrapped, e.g. 5 - 355 = 10."""
+    return (wind_direction - nacelle_direction + 180.0).mod(360.0) - 180.0
+
 
 #: The aggregations the ETL knows, in their canonical order.
 AGGREGATIONS: dict[str, Aggregation] = {

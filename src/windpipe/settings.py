@@ -85,6 +85,19 @@ class SignalConfig(BaseModel):
     kind: str = "linear"
     #: This signal's aggregations; None: ``[etl] aggregations`` as its kind has them.
     aggregations: list[str] | None = None
+    #: Its IEC 61400-25 name in exports for OpenOA (``windpipe export openoa``), e.g.
+    #: ``WROT_BlPthAngVal``; None: ``catalog.DEFAULT_IEC_NAMES`` for a signal named there.
+    iec_name: str | None = None
+
+    @field_validator("iec_name")
+    @classmethod
+    def _iec_shaped(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(catalog.IEC_NAME, value):
+            raise ValueError(
+                f"iec_name {value!r} is not an IEC 61400-25 name; accepted: a logical node, _ "
+                "and a data name, letters and digits, e.g. WMET_HorWdSpd, WROT_BlPthAngVal"
+            )
+        return value
 
     @field_validator("range")
     @classmethod
@@ -749,6 +762,17 @@ class Settings(BaseSettings):
             raise ValueError(f"signal name(s) {bad} are not lower-case identifiers (a-z, 0-9, _)")
         if not value:
             raise ValueError("no signals declared")
+        named: dict[str, list[str]] = {}
+        for name, signal in value.items():
+            iec = signal.iec_name or catalog.DEFAULT_IEC_NAMES.get(name)
+            if iec is not None:
+                named.setdefault(iec, []).append(name)
+        twice = {iec: names for iec, names in named.items() if len(names) > 1}
+        if twice:
+            iec, names = next(iter(twice.items()))
+            raise ValueError(
+                f"signals {', '.join(names)} share the iec_name {iec}; each signal needs its own"
+            )
         return value
 
     @model_validator(mode="after")
@@ -812,6 +836,17 @@ class Settings(BaseSettings):
                 column=signal.column or name,
                 aggregate=signal.aggregate,
             )
+        return result
+
+    @property
+    def iec_names(self) -> dict[str, str]:
+        """Each signal's IEC 61400-25 name for OpenOA: its ``iec_name``, else the catalog's default
+        for its name (``catalog.DEFAULT_IEC_NAMES``); signals with neither are left out."""
+        result = {}
+        for name, signal in self.signals.items():
+            iec = signal.iec_name or catalog.DEFAULT_IEC_NAMES.get(name)
+            if iec is not None:
+                result[name] = iec
         return result
 
     @property

@@ -341,3 +341,52 @@ def aggregates_frame(
         },
         orient="row",
     )
+
+
+def wide_aggregates(
+    conn: Connection,
+    first: date,
+    last: date,
+    signals: Sequence[str],
+    *,
+    turbines: Sequence[str],
+) -> pl.DataFrame:
+    """The windows of ``turbines`` in ``[first, last]`` holding any of ``signals``, one row per
+    (turbine, window): ``turbine``, ``timestamp`` (naive UTC window start) and a Float64 column
+    per signal (null where that window lacks it), ordered by turbine and time."""
+    schema: dict[str, pl.DataType] = {"turbine": pl.String(), "timestamp": pl.Datetime("us")}
+    schema |= {name: pl.Float64() for name in signals}
+    if not signals or not turbines or not _has_tables(conn):
+        return pl.DataFrame(schema=schema)
+    rows = conn.execute(
+        text(
+            """
+            SELECT s.turbine, d."timestamp" AT TIME ZONE 'UTC', s.name, d.value
+            FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE s.name = ANY(:signals) AND s.turbine = ANY(:turbines)
+              AND d."timestamp" >= :lo AND d."timestamp" < :hi
+            """
+        ),
+        {"signals": list(signals), "turbines": list(turbines), **_day_span(first, last)},
+    ).all()
+    long = pl.DataFrame(
+        rows,
+        schema={
+            "turbine": pl.String,
+            "timestamp": pl.Datetime("us"),
+            "signal": pl.String,
+            "value": pl.Float64,
+        },
+        orient="row",
+    )
+    if long.is_empty():
+        return pl.DataFrame(schema=schema)
+    wide = long.pivot(on="signal", index=["turbine", "timestamp"], values="value")
+    return wide.select(
+        "turbine",
+        "timestamp",
+        *[
+            pl.col(name) if name in wide.columns else pl.lit(None, dtype=pl.Float64).alias(name)
+            for name in signals
+        ],
+    ).sort("turbine", "timestamp")
