@@ -167,3 +167,45 @@ def test_the_curl_examples_answer_with_data_as_written(settings: Settings, targe
                     assert len(done.stdout.splitlines()) > 2, (line, done.stdout[:200])
                 else:
                     assert json.loads(done.stdout), (line, done.stdout[:200])
+
+
+#: What the README's SCADA example aggregates, each as its kind says.
+SCADA_SIGNALS = {
+    *(f"{v}_{a}" for v in ("wind_speed", "power") for a in ("mean", "min", "max", "std")),
+    *(f"{v}_{a}" for v in ("pitch_angle", "rotor_speed") for a in ("mean", "min", "max", "std")),
+    *(f"{v}_{a}" for v in ("wind_direction", "nacelle_direction") for a in ("mean", "std")),
+    "energy_delta",
+    "energy_last",
+    "status_mode",
+    "status_last",
+}
+
+
+def scada_example() -> str:
+    """The README's windpipe.toml of the synthetic farm's SCADA signals."""
+    (block,) = [b for b in _blocks(README, "toml") if "[signals.nacelle_direction]" in b]
+    return block
+
+
+def test_the_readme_scada_example_declares_every_generated_signal_with_its_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from windpipe.catalog import SignalKind
+    from windpipe.source.generator import COLUMNS
+
+    (tmp_path / "windpipe.toml").write_text(scada_example())
+    monkeypatch.setenv("WINDPIPE_CONFIG", str(tmp_path / "windpipe.toml"))
+    settings = load_settings(data_dir=tmp_path, _env_file=None)
+    assert set(settings.signals) == set(COLUMNS) - {"turbine", "timestamp"}
+    rollup = settings.rollup
+    assert set(rollup.signals) == SCADA_SIGNALS
+    kinds = {v: rollup.kind(v) for v in rollup.variables}
+    assert kinds["wind_direction"] is kinds["nacelle_direction"] is SignalKind.ANGLE
+    assert kinds["energy"] is SignalKind.COUNTER and kinds["status"] is SignalKind.STATE
+    assert kinds["pitch_angle"] is kinds["rotor_speed"] is SignalKind.LINEAR
+    assert all(s.unit for n, s in settings.signals.items() if n != "status")
+    assert all(s.range is not None for s in settings.signals.values())
+    # Without a file, still the brief's eight signals.
+    monkeypatch.delenv("WINDPIPE_CONFIG")
+    default = load_settings(data_dir=tmp_path / "none", _env_file=None).rollup.signals
+    assert len(default) == 8 and set(default) < SCADA_SIGNALS

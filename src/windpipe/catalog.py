@@ -65,6 +65,16 @@ class Turbine(BaseModel):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     hub_height_m: float | None = Field(default=None, gt=0, le=500)
+    # -- power curves (IEC 61400-12-1): the site and the machine
+    #: Height of the site above sea level: the standard atmosphere's pressure when no pressure
+    #: signal is declared (``[power_curve] pressure_signal``).
+    elevation_m: float | None = Field(default=None, ge=-500, le=9_000)
+    rotor_diameter_m: float | None = Field(default=None, gt=0, le=500)
+    #: Cut-in wind speed (m/s): the low end of the curve's completeness range, and the speed above
+    #: which a turbine that does not produce is ``stopped_with_wind``. Unset: the curve's first
+    #: bin producing power (3.5 m/s for the flag, and when no bin produces).
+    cut_in_ms: float | None = Field(default=None, gt=0, le=30)
+    # -- end of the power-curve block
     #: ``windpipe seed`` and the live feed generate this turbine (a demo turbine); never set it on
     #: a turbine with real data (those holding imported data are refused whatever it says).
     synthetic: bool = Field(
@@ -166,6 +176,29 @@ VARIABLES: dict[str, Variable] = {
         ),
     )
 }
+
+#: The IEC 61400-25 name (as OpenOA's ``PlantData`` reads it) of each signal windpipe knows by
+#: name, when ``[signals.<name>] iec_name`` does not say: its 10-minute mean is exported under it.
+DEFAULT_IEC_NAMES: dict[str, str] = {
+    "wind_speed": "WMET_HorWdSpd",
+    "power": "WTUR_W",
+    "ambient_temperature": "WMET_EnvTmp",
+    "wind_direction": "WMET_HorWdDir",
+    "pitch_angle": "WROT_BlPthAngVal",
+    "status": "WTUR_TurSt",
+}
+#: The relative wind direction (wind vane, yaw error): derived as wind_direction - nacelle_direction
+#: when no signal declares it.
+RELATIVE_DIRECTION_IEC = "WMET_HorWdDirRel"
+#: An IEC 61400-25 name as accepted in a configuration: a logical-node prefix, ``_``, a data name.
+IEC_NAME = r"^[A-Z][A-Za-z0-9]{2,15}_[A-Za-z][A-Za-z0-9]{0,47}$"
+
+
+def relative_direction(wind_direction: "pl.Expr", nacelle_direction: "pl.Expr") -> "pl.Expr":
+    """The wind direction relative to the nacelle in [-180, 180) degrees (the yaw error, OpenOA's
+    ``WMET_HorWdDirRel``): ``wind_direction - nacelle_direction`` wrapped, e.g. 5 - 355 = 10."""
+    return (wind_direction - nacelle_direction + 180.0).mod(360.0) - 180.0
+
 
 #: The aggregations the ETL knows, in their canonical order.
 AGGREGATIONS: dict[str, Aggregation] = {
@@ -363,6 +396,23 @@ def parse_signal(name: str) -> tuple[str, str]:
     return variable, aggregation
 
 
+# -- period statistics (10-minute exports) ----------------------------------------------------
+
+#: The statistics of a period an export may give per signal (``Ws_min = "wind_speed:min"``).
+#: ``mean`` is stored in the signal's own column; each other one in ``<column>__<stat>``.
+PERIOD_STATISTICS = ("mean", "min", "max", "std", "count")
+#: Between a signal's column (or name) and one of its statistics: ``wind_speed__min``.
+STATISTIC_SEPARATOR = "__"
+#: The longest name PostgreSQL keeps for a column (longer ones are cut).
+MAX_IDENTIFIER = 63
+
+
+def statistic_column(column: str, stat: str) -> str:
+    """Where a period statistic of the signal in ``column`` is stored (and served, by signal
+    name): the column itself for ``mean``, else ``<column>__<stat>``."""
+    return column if stat == "mean" else f"{column}{STATISTIC_SEPARATOR}{stat}"
+
+
 # -- UTC days and windows --------------------------------------------------------------------------
 
 
@@ -517,12 +567,18 @@ def window_categories(
     slots = windows.select(
         pl.col("turbine").cast(pl.String),
         naive_utc_expr(windows.schema["timestamp"]).alias("timestamp"),
-    ).with_row_index("_order")
-    kept = held.select(
-        pl.col("turbine").cast(pl.String),
-        naive_utc_expr(held.schema["timestamp"]).alias("timestamp"),
-        pl.lit(True).alias("_held"),
-    ).unique(["turbine", "timestamp"])
+    )
+    # Whether each window holds data; ``held`` is often ``windows`` itself (every window held).
+    if held is windows:
+        slots = slots.with_columns(_held=pl.lit(True))
+    else:  # one integer key per (turbine, window): a hash-set lookup, not a join
+        names = pl.Enum(pl.concat([slots["turbine"], held["turbine"].cast(pl.String)]).unique())
+
+        def key(frame: "pl.DataFrame") -> "pl.Expr":
+            at = naive_utc_expr(frame.schema["timestamp"]).dt.epoch("us") // width_us
+            return at * 65_536 + pl.col("turbine").cast(pl.String).cast(names).to_physical()
+
+        slots = slots.with_columns(_held=key(slots).is_in(held.select(key(held)).to_series()))
     rank = {name: i for i, name in enumerate(EVENT_CATEGORIES)}
     if slots.height and events.height:
         last_end = slots["timestamp"].max() + window  # type: ignore[operator]
@@ -579,20 +635,20 @@ def window_categories(
                 "code": pl.String,
             }
         )
-    return (
-        slots.join(spans, on=["turbine", "timestamp"], how="left")
-        .join(kept, on=["turbine", "timestamp"], how="left")
-        .with_columns(
-            pl.when(pl.col("category").is_not_null())
-            .then(pl.col("category"))
-            .when(pl.col("_held").fill_null(False))
-            .then(pl.lit(UNCOVERED_HELD))
-            .otherwise(pl.lit(UNCOVERED_EMPTY))
-            .alias("category")
+    if spans.height:
+        slots = slots.join(spans, on=["turbine", "timestamp"], how="left", maintain_order="left")
+    else:
+        slots = slots.with_columns(
+            category=pl.lit(None, dtype=pl.String), code=pl.lit(None, dtype=pl.String)
         )
-        .sort("_order")
-        .select("turbine", "timestamp", "category", "code")
-    )
+    return slots.with_columns(
+        pl.when(pl.col("category").is_not_null())
+        .then(pl.col("category"))
+        .when(pl.col("_held").fill_null(False))
+        .then(pl.lit(UNCOVERED_HELD))
+        .otherwise(pl.lit(UNCOVERED_EMPTY))
+        .alias("category")
+    ).select("turbine", "timestamp", "category", "code")
 
 
 # -- availability: how each category counts (IEC 61400-26-1) ---------------------------------------

@@ -193,3 +193,12 @@ def test_availability_and_power_curve_settings_are_validated(
     assert (
         catalog.check_classification(catalog.DEFAULT_AVAILABILITY) == AvailabilityConfig().classes
     )
+
+
+def test_the_stored_columns_are_the_computed_ones() -> None:
+    """``turbine_day_kpi`` (the warehouse's model) holds exactly what ``daily_kpis`` returns."""
+    from windpipe.analytics.availability import KPI_SCHEMA, LOSS_SCHEMA
+    from windpipe.warehouse.reads import kpi_columns, loss_columns
+
+    assert kpi_columns() == KPI_SCHEMA
+    assert loss_columns() == LOSS_SCHEMA

@@ -91,7 +91,7 @@ class Page:
                 out[div.id] = {
                   traces: div.data.length,
                   types: div.data.map(t => t.type),
-                  points: div.data.map(t => t.z ? t.z.length * t.z[0].length : t.x.length),
+                  points: div.data.map(t => t.z ? t.z.length * t.z[0].length : (t.x || t.r).length),
                   drawn: div.querySelectorAll('g.trace, g.hm, image, canvas').length,
                   draw_ms: Number(div.dataset.drawMs),
                 };

@@ -129,7 +129,11 @@ def test_missing_columns_are_listed_in_words(tmp_path: Path) -> None:
     export = tmp_path / "export.csv"
     export.write_text("timestamp,turbine,power\n2024-01-01T00:00:00Z,WTG01,1\n")
     with pytest.raises(WindpipeError, match=r"line 1: columns Ws_avg, Ot_avg not in the file"):
-        plan(export, ImportConfig(columns={"Ws_avg": "wind_speed", "Ot_avg": "power"}), [])
+        plan(
+            export,
+            ImportConfig(columns={"Ws_avg": "wind_speed", "Ot_avg": "power"}),
+            ["wind_speed", "power"],
+        )
 
 
 def test_unknown_turbines_are_named_with_the_known_ones(tmp_path: Path) -> None:

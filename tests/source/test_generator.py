@@ -10,18 +10,39 @@ import pyarrow as pa
 import pytest
 
 from windpipe.source.generator import (
+    CURTAILED,
     DEFAULT_TURBINE,
+    RUNNING,
+    STATUS_CODES,
+    STOPPED,
+    STORM,
+    WAITING,
+    Meter,
     TurbineSpec,
     farm,
     generate,
     generate_day,
+    generate_days,
     power_curve,
+    seeded_meters,
     split_by_turbine,
 )
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 FARM = farm(4)
-COLUMNS = ["turbine", "timestamp", "wind_speed", "power", "ambient_temperature", "wind_direction"]
+COLUMNS = [
+    "turbine",
+    "timestamp",
+    "wind_speed",
+    "power",
+    "ambient_temperature",
+    "wind_direction",
+    "nacelle_direction",
+    "pitch_angle",
+    "rotor_speed",
+    "energy",
+    "status",
+]
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +213,13 @@ def test_a_turbine_has_the_same_values_whatever_the_farm_and_the_period() -> Non
     small = generate(
         start + timedelta(hours=20), start + timedelta(hours=30), turbines=[FARM[2]], seed=5
     )
-    assert big["WTG03"].slice(20 * 60, small.num_rows).equals(small)
+    same = big["WTG03"].slice(20 * 60, small.num_rows)
+    memoryless = [c for c in COLUMNS if c != "energy"]
+    assert same.select(memoryless).equals(small.select(memoryless))
+    # The energy counter remembers where it started; what it adds does not depend on that.
+    assert np.allclose(
+        np.diff(_column(same, "energy")), np.diff(_column(small, "energy")), atol=2e-3
+    )
     alone = generate_day(date(2025, 6, 2), turbines=[FARM[3]], seed=5, gap_rate=0.05)
     among = generate_day(date(2025, 6, 2), turbines=FARM, seed=5, gap_rate=0.05)
     assert split_by_turbine(among)["WTG04"].equals(alone)
@@ -264,3 +291,130 @@ def test_bad_parameters_are_refused(step: int, rate: float) -> None:
 def test_no_turbines_or_twice_the_same_are_refused(turbines: list[TurbineSpec]) -> None:
     with pytest.raises(ValueError, match=r"no turbines|not unique"):
         generate_day(date(2025, 1, 1), turbines=turbines)
+
+
+# -- SCADA: yaw, pitch, rotor, status, energy ---------------------------------------------------
+
+
+def _yaw_error(table: pa.Table) -> np.ndarray:
+    """Wind direction minus nacelle direction, in [-180, 180)."""
+    return (
+        _column(table, "wind_direction") - _column(table, "nacelle_direction") + 180
+    ) % 360 - 180
+
+
+def test_the_nacelle_follows_the_wind_a_few_degrees_off_and_wraps(
+    season: dict[str, pa.Table],
+) -> None:
+    for part in season.values():
+        nacelle, error = _column(part, "nacelle_direction"), np.abs(_yaw_error(part))
+        assert np.all((nacelle >= 0.0) & (nacelle < 360.0))
+        assert (nacelle < 5).any() and (nacelle > 355).any()  # it turns through north
+        windy = _column(part, "wind_speed") > 4.0
+        assert 1.0 < np.median(error) < 4.0  # steps of 5 degrees and a calibration offset
+        assert np.percentile(error[windy], 95) < 10.0  # a minute late, even when the wind veers
+        # It moves in steps: most minutes it holds its heading.
+        assert 0.5 < (np.diff(nacelle) == 0).mean() < 0.99
+
+
+def test_status_codes_match_what_the_turbine_does(season: dict[str, pa.Table]) -> None:
+    for spec in FARM:
+        part = season[spec.id]
+        status, wind = _column(part, "status"), _column(part, "wind_speed")
+        power, pitch, rotor = (_column(part, c) for c in ("power", "pitch_angle", "rotor_speed"))
+        assert set(np.unique(status)) == set(STATUS_CODES)  # every code shows up in 120 days
+        assert STATUS_CODES[STOPPED].startswith("stopped")
+        producing = (status == RUNNING) | (status == CURTAILED)
+        assert np.all(power[~producing] <= 0.0)  # waiting, stopped, storm: own consumption only
+        assert np.all(wind[status == WAITING] < spec.cut_in)
+        assert np.all(wind[status == STORM] >= spec.cut_out)
+        stopped = status == STOPPED
+        assert np.median(wind[stopped]) > spec.cut_in  # stopped while the wind blows
+        assert 0.005 < stopped.mean() < 0.1
+        # Feathered and braked exactly when stopped; otherwise fine pitch below rated.
+        feathered = stopped | (status == STORM)
+        assert np.all(pitch[feathered] == 90.0) and np.all(rotor[feathered] == 0.0)
+        assert np.all(pitch[~feathered] < 60.0)
+        below = (status == RUNNING) & (wind < spec.rated_speed - 1.0)
+        assert np.all(np.abs(pitch[below]) < 1.0)
+        # Above rated the blades pitch more the harder it blows, at a constant rotor speed.
+        above = (status == RUNNING) & (wind > spec.rated_speed + 2.0)
+        assert np.all(pitch[above] > 1.0)
+        assert np.corrcoef(pitch[above], wind[above])[0, 1] > 0.95
+        assert np.all(np.abs(rotor[above] / 16.5 - 1) < 0.05)
+        # Below rated the rotor turns in proportion to the wind (a constant tip-speed ratio).
+        middle = (status == RUNNING) & (wind > 6.0) & (wind < spec.rated_speed - 1.0)
+        assert np.corrcoef(rotor[middle], wind[middle])[0, 1] > 0.95
+        assert np.all(rotor[status == WAITING] < 3.0)
+
+
+def test_curtailment_caps_power_below_rated_and_pitches_the_blades(
+    season: dict[str, pa.Table],
+) -> None:
+    for spec in FARM:
+        part = season[spec.id]
+        status, wind = _column(part, "status"), _column(part, "wind_speed")
+        power, pitch = _column(part, "power"), _column(part, "pitch_angle")
+        curtailed = status == CURTAILED
+        assert 0.001 < curtailed.mean() < 0.05
+        windy = curtailed & (wind > spec.rated_speed + 1.0)
+        assert windy.sum() > 30  # episodes with wind enough to bind
+        assert np.median(power[windy]) < 0.85 * spec.rated_power_kw
+        free = (status == RUNNING) & (wind > spec.rated_speed + 1.0)
+        assert np.median(power[free]) > 0.95 * spec.rated_power_kw
+        # At the same wind, a curtailed turbine's blades are pitched further.
+        assert np.median(pitch[windy]) > np.median(pitch[free & (wind < wind[windy].max())])
+    # The setpoint is the farm's: while one turbine is curtailed, none runs free.
+    statuses = np.array([_column(season[spec.id], "status") for spec in FARM])
+    assert not ((statuses == RUNNING) & (statuses == CURTAILED).any(axis=0)).any()
+
+
+def test_the_energy_counter_is_the_integral_of_positive_power(
+    season: dict[str, pa.Table],
+) -> None:
+    for part in season.values():
+        energy, power = _column(part, "energy"), _column(part, "power")
+        steps = np.diff(energy)
+        assert np.all(steps >= 0.0)  # monotonic across 120 midnights: no reset unless seeded
+        # Each minute adds that minute's production, not what the turbine draws (to 1 Wh).
+        assert np.allclose(steps, np.maximum(power[1:], 0.0) / 60.0, atol=1.1e-3)
+        assert energy.min() > 0.0
+
+
+def test_a_seeded_span_resets_each_counter_once_and_carries_it_across_midnight() -> None:
+    start, end = datetime(2025, 3, 1, 6, tzinfo=UTC), datetime(2025, 3, 4, tzinfo=UTC)
+    readings = {"WTG01": 12_345.0}
+    meters = seeded_meters(FARM, start, end, step_seconds=60, seed=7, readings=readings)
+    assert meters == seeded_meters(FARM, start, end, step_seconds=60, seed=7, readings=readings)
+    assert meters != seeded_meters(FARM, start, end, step_seconds=60, seed=8, readings=readings)
+    days = [date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)]
+    tables = list(generate_days(days, turbines=FARM, seed=7, gap_rate=0.02, meters=meters))
+    for spec in FARM:
+        meter = meters[spec.id]
+        assert meter.reset is not None and start < meter.reset < end
+        parts = [split_by_turbine(t)[spec.id] for t in tables]
+        stamps = np.concatenate([_column(p, "timestamp").astype("datetime64[us]") for p in parts])
+        energy = np.concatenate([_column(p, "energy") for p in parts])
+        power = np.concatenate([_column(p, "power") for p in parts])
+        kept = stamps >= np.datetime64(start.replace(tzinfo=None))
+        stamps, energy, power = stamps[kept], energy[kept], power[kept]
+        drops = np.flatnonzero(np.diff(energy) < 0)
+        assert len(drops) == 1  # exactly one reset, wherever the day boundaries fall
+        assert np.all(energy >= 0.0)
+        first_after = drops[0] + 1
+        assert stamps[first_after] >= np.datetime64(meter.reset.replace(tzinfo=None))
+        assert energy[first_after] < 40.0  # restarted from 0 (plus at most a gap's production)
+        # The counter starts at the reading it was given (the table's), plus the first minute.
+        assert meter.kwh == readings.get(spec.id, meter.kwh) > 0.0
+        if stamps[0] == np.datetime64(start.replace(tzinfo=None)):  # not a gap
+            expected = meter.kwh + max(power[0], 0.0) / 60.0
+            assert energy[0] == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_meter_set_mid_day_is_carried_on_from_its_instant() -> None:
+    day = date(2025, 3, 1)
+    noon = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    table = generate_day(day, seed=4, meters={"WTG01": Meter(500.0, noon)})
+    energy, power = _column(table, "energy"), _column(table, "power")
+    assert energy[720] == pytest.approx(500.0 + max(power[720], 0.0) / 60.0, abs=1e-3)
+    assert np.all(energy >= 0.0) and np.all(np.diff(energy) >= 0.0)

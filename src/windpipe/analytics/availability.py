@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from windpipe.analytics.power_curve import MIN_BIN_WINDOWS
 from windpipe.catalog import (
     DAY,
     EVENT_CATEGORIES,
@@ -24,8 +25,6 @@ from windpipe.catalog import (
 
 #: Width of the measured curve's wind-speed bins (IEC 61400-12-1): centred on multiples of 0.5.
 BIN_WIDTH = 0.5
-#: A bin of the measured curve holding fewer full-performance windows borrows from its neighbours.
-MIN_BIN_WINDOWS = 3
 #: What each turbine row holds, in order (``turbine_day_kpi``'s columns, ``computed_at`` aside).
 KPI_SCHEMA: dict[str, pl.DataType] = {
     "turbine": pl.String(),

@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import polars as pl
@@ -433,6 +434,89 @@ def density(pairs: pl.DataFrame) -> dict[str, Any]:
     }
 
 
+# -- the wind rose: how often the wind came from each sector, by speed ------------------------
+
+#: The rose's direction sectors (the first centred on north) and its speed classes' lower edges
+#: (m/s; the last class is open).
+ROSE_SECTORS = 16
+ROSE_SPEEDS = (0.0, 4.0, 8.0, 12.0, 16.0)
+
+
+def rose_signal(settings: Settings) -> str | None:
+    """The direction the wind rose is drawn from: the mean of an aggregated unsigned angle
+    (``wind_direction`` first, then any with ``wind`` in its name, then the first), when
+    ``wind_speed_mean`` is aggregated too; None: no rose."""
+    rollup = settings.rollup
+    if catalog.signal_name("wind_speed", "mean") not in rollup.signals:
+        return None
+    angles = [
+        v
+        for v in rollup.variables
+        if rollup.kind(v) is catalog.SignalKind.ANGLE and "mean" in rollup.aggregations[v]
+    ]
+    if not angles:
+        return None
+    ranked = sorted(angles, key=lambda v: (v != "wind_direction", "wind" not in v))
+    return catalog.signal_name(ranked[0], "mean")
+
+
+def _speed_classes() -> list[str]:
+    edges = [f"{e:g}" for e in ROSE_SPEEDS]
+    return [f"{lo}-{hi}" for lo, hi in pairwise(edges)] + [f">{edges[-1]}"]
+
+
+def wind_rose(pairs: pl.DataFrame, signal: str) -> dict[str, Any]:
+    """Windows counted by direction sector and speed class from ``direction, speed`` pairs (the
+    10-minute means): ``counts[class][sector]`` and the same as a percentage of all windows.
+
+    Sector k covers [k w - w/2, k w + w/2) degrees, w = 360 / ROSE_SECTORS (sector 0 is north,
+    centred on 0); a speed falls in the class whose lower edge it reaches."""
+    width = 360.0 / ROSE_SECTORS
+    cells = (
+        pairs.select(
+            (((pl.col("direction") + width / 2) % 360.0) / width)
+            .floor()
+            .cast(pl.Int64)
+            .clip(0, ROSE_SECTORS - 1)
+            .alias("sector"),
+            pl.sum_horizontal(
+                [(pl.col("speed") >= edge).cast(pl.Int64) for edge in ROSE_SPEEDS[1:]]
+            ).alias("speed_class"),
+        )
+        .group_by("speed_class", "sector")
+        .len()
+    )
+    counts = [[0] * ROSE_SECTORS for _ in ROSE_SPEEDS]
+    for speed_class, sector, count in cells.iter_rows():
+        counts[speed_class][sector] = count
+    total = pairs.height
+    return {
+        "signal": signal,
+        "sector_width": width,
+        "directions": [k * width for k in range(ROSE_SECTORS)],
+        "speed_classes": _speed_classes(),
+        "counts": counts,
+        "percent": [[round(100.0 * c / total, 3) if total else 0.0 for c in row] for row in counts],
+        "windows": total,
+    }
+
+
+async def _rose(
+    session: TargetSession, settings: Settings, turbine: str, start: datetime, end: datetime
+) -> dict[str, Any] | None:
+    """The turbine's wind rose over ``[start, end)``, or None where no direction is aggregated."""
+    signal = rose_signal(settings)
+    if signal is None or not session.ready:
+        return None
+    speed = catalog.signal_name("wind_speed", "mean")
+    # The warehouse's pairs of two signals per window: here a direction and a speed.
+    both = await session.frame(queries.pairs_sql(signal, speed, turbine, start, end))
+    pairs = both.select(
+        pl.col("wind_speed").alias("direction"), pl.col("power").alias("speed")
+    ).drop_nans()
+    return wind_rose(pairs, signal)
+
+
 async def turbine_view(
     session: TargetSession,
     settings: Settings,
@@ -445,7 +529,8 @@ async def turbine_view(
 ) -> bytes:
     """One turbine over ``[start, end)`` as compact JSON: the wind speed and power series (mean,
     min, max; null where nothing is held), its binned power curve, its windows (as points, or as a
-    density above MAX_CLOUD_POINTS) and the farm's median curve.
+    density above MAX_CLOUD_POINTS), the farm's median curve and its wind rose (null without an
+    aggregated direction: :func:`rose_signal`).
 
     Up to ``points`` windows the series are every window; beyond, per bucket (``resolution``) the
     mean of the means, the lowest minimum and the highest maximum, computed by the database: the
@@ -541,4 +626,6 @@ async def turbine_view(
         "}"
     )
     parts.append(f'"bin_width":{queries.BIN_WIDTH!r}')
+    rose = await _rose(session, settings, turbine, start, end)
+    parts.append('"rose":' + json.dumps(rose, separators=(",", ":")))
     return ("{" + ",".join(parts) + "}").encode()

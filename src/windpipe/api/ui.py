@@ -28,6 +28,7 @@ from windpipe.api.dashboard import (
     latest,
     overview,
     quality,
+    rose_signal,
     source_spans,
     turbine_view,
 )
@@ -183,10 +184,20 @@ async def farm_page(request: Request, settings: SettingsDep, reader: ReaderDep) 
 async def turbine_page(
     request: Request, settings: SettingsDep, reader: ReaderDep, turbine: str
 ) -> HTMLResponse:
-    """One turbine: wind speed and power with their min-max band, and the power curve."""
+    """One turbine: wind speed and power with their min-max band, the power curve, and a wind
+    rose when a direction is aggregated."""
     if not is_turbine_id(turbine):
         return HTMLResponse("not a turbine id", status_code=404)
-    main = """
+    direction = rose_signal(settings)
+    rose = (
+        ""
+        if direction is None
+        else "<section><h2>Wind rose: share of 10-minute windows by direction "
+        f"({html.escape(direction)}) and wind speed</h2>\n"
+        '<div id="rose" class="chart tall"></div></section>\n'
+    )
+    main = (
+        """
 <form id="range" class="range" method="get">
 <label>from <input type="date" name="start" id="start"></label>
 <label>to (exclusive) <input type="date" name="end" id="end"></label>
@@ -201,6 +212,8 @@ async def turbine_page(
 <section><h2>Power curve: 10-minute means, 0.5 m/s bins, the farm's median</h2>
 <div id="curve" class="chart tall"></div></section>
 """
+        + rose
+    )
     spans = await source_spans(reader)
     fleet = [t.id for t in settings.fleet_of(list(spans))]
     first, last = spans.get(turbine, (None, None))

@@ -37,12 +37,14 @@ import polars as pl
 
 from windpipe.catalog import (
     AGGREGATIONS,
+    PERIOD_STATISTICS,
     WINDOW,
     Rollup,
     SignalKind,
     naive_utc_expr,
     polars_duration,
     signal_name,
+    statistic_column,
 )
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ AGGREGATE_SCHEMA: dict[str, pl.DataType] = {
     "value": pl.Float64(),
 }
 #: The statistics a period row may carry beside its mean, as ``<variable>__<statistic>``.
-PERIOD_STATISTICS = ("min", "max", "std", "count")
+BESIDE_THE_MEAN = tuple(s for s in PERIOD_STATISTICS if s != "mean")
 #: Below this mean resultant length an angle's samples cancel: no mean direction.
 CANCELLED = 1e-9
 _YAMARTINO = 2 / math.sqrt(3) - 1
@@ -123,7 +125,7 @@ def aggregate(
         return Aggregated(pl.DataFrame(schema=schema))
 
     stats = {
-        v: [s for s in PERIOD_STATISTICS if f"{v}__{s}" in frame.columns]
+        v: [s for s in BESIDE_THE_MEAN if statistic_column(v, s) in frame.columns]
         for v in variables
         if rollup.kind(v) in (SignalKind.LINEAR, SignalKind.ANGLE, SignalKind.SIGNED_ANGLE)
     }

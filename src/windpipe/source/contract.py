@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from windpipe.catalog import Variable
+from windpipe.catalog import Variable, statistic_column
 from windpipe.errors import SourceSchemaError
-from windpipe.settings import statistic_column
 from windpipe.source.store import (
     STORED_STATISTICS,
     add_column_sql,

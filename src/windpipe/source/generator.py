@@ -7,15 +7,23 @@ or late; each turbine adds its own eddies (a 10 min curve) and gusts (white turb
 proportion to the wind). Curves are built from random knots drawn per UTC day, so any timestamp
 gets the same value whichever period is generated, and a turbine's randomness is seeded from its
 id, so it gets the same values whichever farm it is generated with. On top of the power curve:
-downtime episodes (stopped for hours while the wind blows), the turbine's own consumption whenever
-it does not produce (small negative power), and sensor gaps (missing rows).
+downtime episodes (stopped for hours while the wind blows), curtailment (the farm's output capped
+below rated now and then), the turbine's own consumption whenever it does not produce (small
+negative power), and sensor gaps (missing rows).
+
+It speaks SCADA: besides the wind direction, each turbine reports where its nacelle points (it
+yaws after the wind in steps, a minute late), its blade pitch (fine below rated, rising above
+rated wind and under curtailment, feathered when stopped), its rotor speed, a cumulative energy
+counter (the integral of its positive power, reset to 0 once in a seeded span) and a status code
+(:data:`STATUS_CODES`). The energy counter is the one column with a memory: where it stands comes
+from a :class:`Meter` (the seed reads it from the source table), its increments from the power.
 """
 
 import math
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import TypedDict, Unpack
 
 import numpy as np
@@ -38,11 +46,36 @@ _GUSTS = 0.08
 _MAX_LAG = 45.0  # s, either way: the spread of arrival times of a gust across the farm
 # Downtime: episodes start at random (per turbine and day) and last hours; ~2.5 % of the time.
 _DOWN_PER_DAY, _DOWN_MIN_S, _DOWN_MEAN_S, _DOWN_MAX_DAYS = 0.2, 1800.0, 3 * 3600.0, 2
+# Curtailment: now and then the grid operator caps the farm's output below rated for an hour or a
+# few; one setpoint (a share of rated power) for every turbine, as a farm controller receives it.
+_CURTAIL_PER_DAY, _CURTAIL_MIN_S, _CURTAIL_MEAN_S = 0.15, 1800.0, 7200.0
+_CURTAIL_SETPOINT = (0.4, 0.8)
+# Yaw: the nacelle follows the wind vane in steps (a deadband), a minute late.
+_YAW_LAG_S, _YAW_STEP = 60, 5.0  # s, degrees
+# Pitch (degrees): fine (~0) below rated, up to ~25 at cut-out, feathered when stopped.
+_PITCH_AT_CUT_OUT, _FEATHERED = 25.0, 90.0
+# Rotor speed (rpm): proportional to the wind (a constant tip-speed ratio) between the lowest
+# generating speed and rated; a slow idle below cut-in; braked when stopped.
+_RPM_MIN, _RPM_RATED, _RPM_IDLE_PER_MS = 9.0, 16.5, 0.5
+# The energy counter of a turbine no meter is given for: commissioned on this day, producing at
+# this capacity factor since.
+_COMMISSIONED, _CAPACITY_FACTOR = date(2010, 1, 1), 0.3
 # Own consumption (kW) when not producing: mostly ~1 kW, now and then a yaw or heater burst.
 _CONSUMPTION_MEDIAN, _CONSUMPTION_SIGMA, _CONSUMPTION_MAX, _CONSUMPTION_OFF = 1.0, 0.8, 19.5, 0.07
 # Random streams: per farm (seeded by seed only) and per turbine (seeded by seed and id).
 _U, _V, _TEMPERATURE = 1, 2, 30
 _NOISE, _DOWN, _GUSTS_STREAM, _GAPS = 7, 8, 19, 99
+_CURTAIL, _SCADA, _RESET = 23, 29, 31
+
+#: The ``status`` codes and what they mean.
+STATUS_CODES = {
+    0: "waiting for wind (below cut-in)",
+    1: "running",
+    2: "stopped (a downtime episode: fault or maintenance)",
+    3: "curtailed (producing under a setpoint below rated)",
+    4: "stopped for high wind (above cut-out)",
+}
+WAITING, RUNNING, STOPPED, CURTAILED, STORM = 0, 1, 2, 3, 4
 
 _SCHEMA = pa.schema(
     [
@@ -54,8 +87,26 @@ _SCHEMA = pa.schema(
         # Not in the default catalog (the brief's table has no such column): declaring it
         # there, with the column in the table, is all it takes to serve and aggregate it.
         pa.field("wind_direction", pa.float64()),
+        pa.field("nacelle_direction", pa.float64()),  # degrees, [0, 360)
+        pa.field("pitch_angle", pa.float64()),  # degrees
+        pa.field("rotor_speed", pa.float64()),  # rpm
+        pa.field("energy", pa.float64()),  # kWh, cumulative
+        pa.field("status", pa.float64()),  # a code of STATUS_CODES (the table's columns are float8)
     ]
 )
+#: The columns :func:`generate_day` produces, in order.
+COLUMNS = tuple(_SCHEMA.names)
+
+
+@dataclass(frozen=True)
+class Meter:
+    """Where a turbine's energy counter stands: ``kwh`` just before the first sample at or after
+    ``at`` adds its energy; and ``reset``, an instant (at or after ``at``) where it restarts from
+    0, if any."""
+
+    kwh: float
+    at: datetime
+    reset: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +231,24 @@ def _downtime(seconds: np.ndarray, day: int, seed: int, turbine: int) -> np.ndar
     return _runs_mask(seconds.size, lo, hi)
 
 
+def _curtailment(seconds: np.ndarray, day: int, seed: int) -> np.ndarray:
+    """The farm's setpoint per sample, a share of rated power (1.0: none): episodes drawn per day
+    they start from the farm's stream, so every turbine gets the same; one before midnight may
+    carry on after it."""
+    setpoint = np.ones(seconds.shape)
+    for d in (day - 1, day):
+        rng = _rng(seed, d, _CURTAIL)
+        count = rng.poisson(_CURTAIL_PER_DAY)
+        begin = rng.uniform(0, _DAY, count) + (d - day) * _DAY
+        length = _CURTAIL_MIN_S + rng.gamma(2.0, (_CURTAIL_MEAN_S - _CURTAIL_MIN_S) / 2.0, count)
+        share = rng.uniform(*_CURTAIL_SETPOINT, count)
+        lo = np.searchsorted(seconds, begin, side="left")
+        hi = np.searchsorted(seconds, begin + np.minimum(length, _DAY), side="left")
+        for a, b, c in zip(lo.tolist(), hi.tolist(), share.tolist(), strict=True):
+            setpoint[a:b] = np.minimum(setpoint[a:b], c)
+    return setpoint
+
+
 def _gap_mask(n: int, gap_rate: float, rng: np.random.Generator) -> np.ndarray:
     """Rows to keep: ``gap_rate`` of them removed in short runs (mean 5 samples)."""
     if gap_rate <= 0.0:
@@ -189,6 +258,66 @@ def _gap_mask(n: int, gap_rate: float, rng: np.random.Generator) -> np.ndarray:
     starts = rng.integers(0, n, size=runs)
     lengths = rng.geometric(1.0 / mean_run, size=runs)
     return ~_runs_mask(n, starts, starts + lengths)
+
+
+def _seconds_after(moment: datetime, midnight: datetime) -> float:
+    return (moment - midnight).total_seconds()
+
+
+def commissioned_meter(spec: TurbineSpec, day: date) -> Meter:
+    """The counter of a turbine no meter is given for, at ``day`` 00:00: producing at a capacity
+    factor of 30 % since 2010-01-01."""
+    days = max(0, day.toordinal() - _COMMISSIONED.toordinal())
+    kwh = spec.rated_power_kw * _CAPACITY_FACTOR * 24.0 * days
+    return Meter(kwh, utc_midnight(day))
+
+
+def seeded_meters(
+    turbines: Sequence[TurbineSpec],
+    start: datetime,
+    end: datetime,
+    *,
+    step_seconds: int,
+    seed: int,
+    readings: Mapping[str, float] | None = None,
+) -> dict[str, Meter]:
+    """Each turbine's meter for a seeded span ``[start, end)``: its reading at ``start`` (from
+    ``readings``, the counter's last value before ``start``, else :func:`commissioned_meter`),
+    and one reset to 0 at a sample drawn from the seed and the turbine's id, between 10 % and
+    90 % of the span."""
+    readings = readings or {}
+    meters = {}
+    for spec in turbines:
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, _id_key(spec.id), _RESET])
+        share = rng.uniform(0.1, 0.9)
+        step_us = step_seconds * 1_000_000
+        moment = _micros(start) + int(share * (_micros(end) - _micros(start)))
+        reset = _EPOCH + timedelta(microseconds=max(moment - moment % step_us, _micros(start)))
+        kwh = readings.get(spec.id)
+        if kwh is None or not math.isfinite(kwh) or kwh < 0.0:
+            kwh = commissioned_meter(spec, start.astimezone(UTC).date()).kwh
+        meters[spec.id] = Meter(kwh, start, reset)
+    return meters
+
+
+def _counter(
+    energy: np.ndarray, seconds: np.ndarray, meter: Meter, midnight: datetime
+) -> np.ndarray:
+    """The energy counter (kWh) at each sample: ``meter``'s reading carried on by each sample's
+    ``energy``; from 0 at the reset if it falls in the day. Never negative (a reading before the
+    meter's ``at`` is only notional: callers start there)."""
+    cum = np.empty(energy.size + 1)
+    cum[0] = 0.0
+    np.cumsum(energy, out=cum[1:])
+    at = int(np.searchsorted(seconds, _seconds_after(meter.at, midnight), side="left"))
+    counter = meter.kwh + (cum[1:] - cum[at])
+    if meter.reset is not None and meter.reset >= meter.at:
+        offset = _seconds_after(meter.reset, midnight)
+        if 0.0 <= offset < _DAY:
+            r = int(np.searchsorted(seconds, offset, side="left"))
+            # Reset just before sample r: its reading is the energy of its own step only.
+            counter[r:] = cum[r + 1 :] - cum[r]
+    return np.maximum(counter, 0.0)
 
 
 def _turbine_day(
@@ -201,8 +330,11 @@ def _turbine_day(
     gap_rate: float,
     diurnal: np.ndarray,
     temperature: np.ndarray,
-) -> tuple[np.ndarray, ...]:
-    """One turbine's columns for one day, gaps removed: stamps offset, wind, power, temp, dir."""
+    setpoint: np.ndarray,
+    meter: Meter,
+) -> tuple[list[np.ndarray], Meter]:
+    """One turbine's columns for one day, gaps removed (stamps offset, then :data:`COLUMNS` after
+    ``turbine`` and ``timestamp``), and its meter at the next midnight."""
     turbine = _id_key(spec.id)
     traits = np.random.default_rng([seed & 0xFFFFFFFF, turbine]).uniform(-1.0, 1.0, 4)
     # Where the turbine stands along the wind comes from its id, not from the farm it is generated
@@ -221,39 +353,79 @@ def _turbine_day(
     rng = _rng(seed, day, _NOISE + step * 100, turbine)
     ideal = power_curve(wind, spec)
     running = (wind >= spec.cut_in) & (wind < spec.cut_out)
-    producing = running & ~_downtime(seconds, day, seed, turbine)
+    stopped = _downtime(seconds, day, seed, turbine)
+    producing = running & ~stopped
     noisy = np.clip(ideal * (1.0 + 0.03 * rng.standard_normal(wind.shape)), 0.0, None)
     consumption = np.minimum(
         _CONSUMPTION_MEDIAN * np.exp(_CONSUMPTION_SIGMA * rng.standard_normal(wind.shape)),
         _CONSUMPTION_MAX,
     ) * (rng.random(wind.shape) >= _CONSUMPTION_OFF)
-    power = np.where(producing, np.minimum(noisy, spec.rated_power_kw), -consumption)
+    capped = setpoint < 1.0
+    power = np.where(producing, np.minimum(noisy, spec.rated_power_kw * setpoint), -consumption)
+    power = np.round(power, 2) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0
     temp = temperature + 0.3 * traits[3] + 0.05 * rng.standard_normal(wind.shape)
 
+    # SCADA: yaw, pitch, rotor, status, energy (its own stream, so the signals above stay as they
+    # were before it).
+    scada = np.random.default_rng([seed & 0xFFFFFFFF, turbine, _SCADA])
+    yaw_offset = 2.0 * scada.uniform(-1.0, 1.0)  # the nacelle's position sensor's calibration
+    noise = _rng(seed, day, _SCADA + step * 100, turbine).standard_normal((2, seconds.size))
+    lag_steps = min(_YAW_LAG_S // step, seconds.size)
+    vane = direction
+    if lag_steps:
+        vane = np.concatenate([np.full(lag_steps, direction[0]), direction[:-lag_steps]])
+    nacelle = np.round(vane / _YAW_STEP) * _YAW_STEP + yaw_offset
+    feathered = stopped | (wind >= spec.cut_out)
+    # The wind above which the blades pitch to hold the power down: rated, lower under a setpoint
+    # (where the power curve meets it).
+    holding = np.cbrt(spec.cut_in**3 + setpoint * (spec.rated_speed**3 - spec.cut_in**3))
+    above = np.maximum(wind - holding, 0.0) / (spec.cut_out - spec.rated_speed)
+    pitch = np.where(feathered, _FEATHERED, _PITCH_AT_CUT_OUT * above**0.8 + 0.1 * noise[0])
+    rotor = np.clip(wind * (_RPM_RATED / spec.rated_speed), _RPM_MIN, _RPM_RATED)
+    rotor = np.where(wind < spec.cut_in, _RPM_IDLE_PER_MS * wind, rotor) * (1.0 + 0.01 * noise[1])
+    rotor = np.where(feathered, 0.0, rotor)
+    status = np.select(
+        [stopped, feathered, wind < spec.cut_in, capped],
+        [float(STOPPED), float(STORM), float(WAITING), float(CURTAILED)],
+        float(RUNNING),
+    )
+    midnight = utc_midnight(date.fromordinal(day))
+    # The meter counts what the turbine delivers, not what it draws, over each sample's step.
+    counter = _counter(np.maximum(power, 0.0) * (step / 3600.0), seconds, meter, midnight)
+    after = midnight + timedelta(days=1)
+    carried = replace(meter, kwh=float(counter[-1]), at=after) if meter.at < after else meter
+
     keep = _gap_mask(seconds.size, gap_rate, _rng(seed, day, _GAPS + step * 100, turbine))
-    direction = np.round(np.mod(direction[keep], 360.0), 1)
-    return (
+    return [
         (seconds[keep] * 1_000_000).astype(np.int64),
         wind[keep],
-        np.round(power[keep], 2) + 0.0,  # + 0.0 turns a rounded -0.0 into 0.0
+        power[keep],
         np.round(temp[keep], 2),
-        np.where(direction >= 360.0, direction - 360.0, direction),
-    )
+        _degrees(direction[keep]),
+        _degrees(nacelle[keep]),
+        np.round(pitch[keep], 1) + 0.0,
+        np.round(rotor[keep], 2),
+        np.round(counter[keep], 3),
+        status[keep],
+    ], carried
 
 
-def generate_day(
+def _degrees(angle: np.ndarray) -> np.ndarray:
+    """Angles to 0.1 degree in [0, 360)."""
+    wrapped = np.round(np.mod(angle, 360.0), 1)
+    return np.where(wrapped >= 360.0, wrapped - 360.0, wrapped)
+
+
+def _farm_day(
     day: date,
     *,
-    turbines: Sequence[TurbineSpec] = DEFAULT_FLEET,
-    step_seconds: int = 60,
-    seed: int = 42,
-    gap_rate: float = 0.0,
-) -> pa.Table:
-    """One UTC day of samples every ``step_seconds`` per turbine, sorted by turbine then time.
-
-    ``gap_rate`` removes that share of samples in short contiguous runs (missing rows), to mimic
-    sensor outages.
-    """
+    turbines: Sequence[TurbineSpec],
+    step_seconds: int,
+    seed: int,
+    gap_rate: float,
+    meters: Mapping[str, Meter],
+) -> tuple[pa.Table, dict[str, Meter]]:
+    """:func:`generate_day` and each turbine's meter at the next midnight."""
     if step_seconds < 1 or _DAY % step_seconds:
         raise ValueError(f"step of {step_seconds} s does not divide a day; use e.g. 1, 10, 60, 600")
     if not 0.0 <= gap_rate < 1.0:
@@ -270,9 +442,11 @@ def generate_day(
     seasonal = 10.0 - 8.0 * math.cos(2 * np.pi * (ordinal - date(2000, 1, 15).toordinal()) / 365.25)
     slow = _smooth_component(seconds, ordinal, _TEMPERATURE, 6 * 3600, (seed, None))
     temperature = seasonal + 5.0 * np.sin(2 * np.pi * (hours - 9.0) / 24.0) + 1.5 * slow
+    setpoint = _curtailment(seconds, ordinal, seed)
 
-    parts = [
-        _turbine_day(
+    parts, carried = [], {}
+    for spec in turbines:
+        columns, carried[spec.id] = _turbine_day(
             spec,
             seconds,
             ordinal,
@@ -281,13 +455,14 @@ def generate_day(
             gap_rate=gap_rate,
             diurnal=diurnal,
             temperature=temperature,
+            setpoint=setpoint,
+            meter=meters.get(spec.id) or commissioned_meter(spec, day),
         )
-        for spec in turbines
-    ]
+        parts.append(columns)
     columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
     start_us = int((utc_midnight(day) - _EPOCH).total_seconds()) * 1_000_000
     counts = [p[0].size for p in parts]
-    return pa.Table.from_arrays(
+    table = pa.Table.from_arrays(
         [
             _turbine_column(ids, counts),
             _to_arrow(start_us + columns[0], pa.timestamp("us", tz="UTC")),
@@ -295,6 +470,57 @@ def generate_day(
         ],
         schema=_SCHEMA,
     )
+    return table, carried
+
+
+def generate_day(
+    day: date,
+    *,
+    turbines: Sequence[TurbineSpec] = DEFAULT_FLEET,
+    step_seconds: int = 60,
+    seed: int = 42,
+    gap_rate: float = 0.0,
+    meters: Mapping[str, Meter] | None = None,
+) -> pa.Table:
+    """One UTC day of samples every ``step_seconds`` per turbine, sorted by turbine then time.
+
+    ``gap_rate`` removes that share of samples in short contiguous runs (missing rows), to mimic
+    sensor outages. ``meters``: where each turbine's energy counter stands (default:
+    :func:`commissioned_meter`); :func:`generate_days` carries them from one day to the next.
+    """
+    table, _ = _farm_day(
+        day,
+        turbines=turbines,
+        step_seconds=step_seconds,
+        seed=seed,
+        gap_rate=gap_rate,
+        meters=meters or {},
+    )
+    return table
+
+
+def generate_days(
+    days: Sequence[date],
+    *,
+    turbines: Sequence[TurbineSpec] = DEFAULT_FLEET,
+    step_seconds: int = 60,
+    seed: int = 42,
+    gap_rate: float = 0.0,
+    meters: Mapping[str, Meter] | None = None,
+) -> Iterator[pa.Table]:
+    """:func:`generate_day` of consecutive ``days``, each turbine's energy counter carried from
+    one day's last sample to the next day's first (``meters``: where they stand at the start)."""
+    carried = dict(meters or {})
+    for day in days:
+        table, carried = _farm_day(
+            day,
+            turbines=turbines,
+            step_seconds=step_seconds,
+            seed=seed,
+            gap_rate=gap_rate,
+            meters=carried,
+        )
+        yield table
 
 
 def _to_arrow(values: np.ndarray, type_: pa.DataType = pa.float64()) -> pa.Array:
@@ -347,21 +573,21 @@ def split_by_turbine(table: pa.Table) -> dict[str, pa.Table]:
 
 
 class Synthesis(TypedDict, total=False):
-    """The options of :func:`generate_day`, which :func:`generate` passes on to it."""
+    """The options of :func:`generate_days`, which :func:`generate` passes on to it."""
 
     turbines: Sequence[TurbineSpec]
     step_seconds: int
     seed: int
     gap_rate: float
+    meters: Mapping[str, Meter] | None
 
 
 def generate(start: datetime, end: datetime, **options: Unpack[Synthesis]) -> pa.Table:
-    """Samples in ``[start, end)`` per turbine, sorted by turbine then time: :func:`generate_day`
-    of each day it touches, with the same ``options``."""
+    """Samples in ``[start, end)`` per turbine, sorted by turbine then time: :func:`generate_days`
+    of the days it touches, with the same ``options``."""
     fleet = options.get("turbines", DEFAULT_FLEET)
     per_turbine: dict[str, list[pa.Table]] = {t.id: [] for t in fleet}
-    for day in days_touched(start, end):
-        table = generate_day(day, **options)
+    for table in generate_days(list(days_touched(start, end)), **options):
         for turbine_id, rows in split_by_turbine(table).items():
             per_turbine[turbine_id].append(clip(rows, start, end))
     parts = [t for tables in per_turbine.values() for t in tables]

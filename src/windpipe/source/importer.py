@@ -23,9 +23,9 @@ import psycopg
 import pyarrow as pa
 from sqlalchemy import Engine
 
-from windpipe.catalog import TURBINE_ID
+from windpipe.catalog import MAX_IDENTIFIER, TURBINE_ID, statistic_column
 from windpipe.errors import WindpipeError
-from windpipe.settings import MAX_IDENTIFIER, ImportConfig, split_mapped, statistic_column
+from windpipe.settings import ImportConfig, split_mapped
 from windpipe.source import store
 
 #: CSV bytes parsed per batch: big enough for COPY to run at full speed, small enough that a

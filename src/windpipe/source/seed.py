@@ -1,7 +1,7 @@
 """Bulk-load a synthetic farm into the source table: one transaction per day, COPY in binary."""
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -9,19 +9,27 @@ import psycopg
 import pyarrow as pa
 from sqlalchemy import Engine
 
+from windpipe import catalog
 from windpipe.catalog import Coverage, Turbine, iter_day_spans, utc_midnight
 from windpipe.errors import SeedInputError
 from windpipe.source import store
 from windpipe.source.generator import (
     DEFAULT_TURBINE,
+    Meter,
     TurbineSpec,
     clip,
     farm,
-    generate_day,
+    generate_days,
+    seeded_meters,
     split_by_turbine,
 )
 
 FREQUENCIES = {"1s": 1, "10s": 10, "30s": 30, "1min": 60, "5min": 300, "10min": 600}
+#: The generated cumulative energy counter, carried on from the table's last reading.
+_ENERGY = "energy"
+#: How far back the seed and the feed look for the counter's last reading (as the ETL does for
+#: a day's first increase, a bounded backward probe).
+_READINGS_BACK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -151,13 +159,28 @@ def _chunks(
     step: int,
     seed: int,
     gap_rate: float,
+    meters: Mapping[str, Meter],
 ) -> Iterator[tuple[datetime, datetime, pa.Table]]:
     """Per UTC day touched: the part of ``[start, end)`` in it, and the farm's samples."""
-    for day, lo, hi in iter_day_spans(start, end):
-        table = generate_day(
-            day, turbines=turbines, step_seconds=step, seed=seed, gap_rate=gap_rate
-        )
+    spans = list(iter_day_spans(start, end))
+    tables = generate_days(
+        [day for day, _, _ in spans],
+        turbines=turbines,
+        step_seconds=step,
+        seed=seed,
+        gap_rate=gap_rate,
+        meters=meters,
+    )
+    for (_, lo, hi), table in zip(spans, tables, strict=True):
         yield lo, hi, _clip_farm(table, lo, hi)
+
+
+def _readings(
+    conn: psycopg.Connection, turbines: Sequence[str], start: datetime, end: datetime
+) -> dict[str, float]:
+    """Each turbine's last energy reading in ``[start, end)`` (none where it has none)."""
+    sql = store.select_last_sql([_ENERGY], start, end, turbines=turbines)
+    return {str(row[0]): float(row[2]) for row in conn.execute(sql).fetchall()}
 
 
 def seed_source(
@@ -173,7 +196,12 @@ def seed_source(
     on_chunk: Callable[[int], None] | None = None,
 ) -> SeedResult:
     """Seed ``[start, end)`` for ``turbines``; each UTC day is replaced in one transaction, so a
-    re-run is exact. ``columns``: the source columns to fill (default: the catalog's)."""
+    re-run is exact. ``columns``: the source columns to fill (default: the catalog's); those the
+    table lacks are added first.
+
+    The energy counter (when it is filled) carries on from each turbine's last reading before
+    ``start`` and resets to 0 once in the span (:func:`~windpipe.source.generator.seeded_meters`).
+    """
     if not turbines:
         raise SeedInputError("no turbines to seed; give at least one")
     step = parse_frequency(freq)
@@ -197,7 +225,16 @@ def seed_source(
                     "the seed never writes a turbine with real samples"
                 )
             store.record_origin(conn, ids, store.SYNTHETIC)
-        for lo, hi, table in _chunks(start, end, turbines, step, seed, gap_rate):
+            if columns is not None:
+                store.add_value_columns(conn, columns)
+        readings: dict[str, float] = {}
+        if _ENERGY in (catalog.VARIABLES if columns is None else columns):
+            with conn.transaction():
+                readings = _readings(conn, ids, start - _READINGS_BACK, start)
+        meters = seeded_meters(
+            turbines, start, end, step_seconds=step, seed=seed, readings=readings
+        )
+        for lo, hi, table in _chunks(start, end, turbines, step, seed, gap_rate, meters):
             with conn.transaction():
                 written += store.replace_samples(conn, table, lo, hi, turbines=ids, columns=columns)
             if on_chunk is not None:
@@ -221,7 +258,9 @@ def append_minutes(
     """Insert each turbine's 1-minute samples after its newest row up to ``until`` (at most a
     day's worth); returns the rows added.
 
-    A turbine without rows starts at ``until``'s minute; existing rows are never changed.
+    A turbine without rows starts at ``until``'s minute; existing rows are never changed. The
+    columns of ``columns`` the table lacks are added first, and the energy counter carries on
+    from each turbine's newest reading.
     """
     until = until.astimezone(UTC).replace(second=0, microsecond=0)
     real = {t for t, origin in store.origins(engine).items() if origin == store.IMPORTED}
@@ -238,10 +277,14 @@ def append_minutes(
     begin = min(firsts.values())
     if begin > until:
         return 0
+    meters = _feed_meters(engine, [spec.id for spec in turbines], firsts, columns)
     end = until + timedelta(minutes=1)
     parts = []
-    for day, lo, hi in iter_day_spans(begin, end):
-        table = generate_day(day, turbines=turbines, step_seconds=60, seed=seed)
+    spans = list(iter_day_spans(begin, end))
+    days = generate_days(
+        [day for day, _, _ in spans], turbines=turbines, step_seconds=60, seed=seed, meters=meters
+    )
+    for (_, lo, hi), table in zip(spans, days, strict=True):
         parts += [
             clip(rows, max(lo, firsts[turbine]), hi)
             for turbine, rows in split_by_turbine(table).items()
@@ -251,3 +294,31 @@ def append_minutes(
     if new is None or new.num_rows == 0:
         return 0
     return store.insert_new_samples(engine, new, columns=columns)  # all newer, so all new
+
+
+def _feed_meters(
+    engine: Engine,
+    turbines: Sequence[str],
+    firsts: Mapping[str, datetime],
+    columns: Sequence[str] | None,
+) -> dict[str, Meter]:
+    """Add the columns the table lacks; each turbine's meter: its newest reading, carried on from
+    its first new minute (``firsts``)."""
+    fills_energy = _ENERGY in (catalog.VARIABLES if columns is None else columns)
+    if columns is None and not fills_energy:
+        return {}
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        with conn.transaction():
+            if columns is not None:
+                store.add_value_columns(conn, columns)
+            readings = {}
+            if fills_energy:
+                # No turbine has a row at or after its first new minute: its newest is the last.
+                begin, end = min(firsts.values()) - _READINGS_BACK, max(firsts.values())
+                readings = _readings(conn, turbines, begin, end)
+    finally:
+        raw.close()
+    return {turbine: Meter(kwh, firsts[turbine]) for turbine, kwh in readings.items()}

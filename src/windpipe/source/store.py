@@ -19,9 +19,8 @@ import pyarrow as pa
 from sqlalchemy import Engine, text
 
 from windpipe import catalog
-from windpipe.catalog import Coverage
+from windpipe.catalog import PERIOD_STATISTICS, Coverage, statistic_column
 from windpipe.migrations import History, ensure_current, is_current
-from windpipe.settings import PERIOD_STATISTICS, statistic_column
 
 _PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"

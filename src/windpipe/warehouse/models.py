@@ -101,6 +101,33 @@ class DayLoad(TargetBase):
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class WindowFlag(TargetBase):
+    """A quality flag of one turbine's window (``analytics.flags``): the data stays in ``data``.
+
+    ``signal`` is the target signal the flag concerns (``wind_speed_mean``), or ``''`` for a flag
+    about the whole window (``icing_suspect``, ``stopped_with_wind``): the API serves it as null.
+    Replaced per (turbine, UTC day) by ``windpipe flags`` (``warehouse.flags``); migration t0009.
+    """
+
+    __tablename__ = "window_flag"
+
+    turbine: Mapped[str] = mapped_column(String(64), primary_key=True)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    flag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    signal: Mapped[str] = mapped_column(String(255), primary_key=True, server_default=text("''"))
+
+
+class FlagDay(TargetBase):
+    """Which (turbine, UTC day)s have their flags computed, how many, and when (t0009)."""
+
+    __tablename__ = "flag_day"
+
+    turbine: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    flags: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class TurbineDayKpi(TargetBase):
     """A turbine's figures of one UTC day (README, "Availability and energy"): energy, capacity
     factor, time-based (IEC 61400-26-1) and production-based (IEC 61400-26-2) availability.

@@ -14,7 +14,6 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from windpipe.analytics.availability import KPI_SCHEMA
 from windpipe.catalog import is_turbine_id
 
 #: Bins of the power curve: 0.5 m/s wide, centred on multiples of 0.5 m/s (IEC 61400-12-1).
@@ -233,11 +232,10 @@ def _days(first: date, last: date, turbines: Sequence[str] | None) -> str:
 
 
 def kpis_sql(first: date, last: date, *, turbines: Sequence[str] | None = None) -> str:
-    """The stored daily figures (``KPI_SCHEMA``'s columns) of ``turbines`` (None: all) on the
-    UTC days ``[first, last]``, by turbine then day."""
-    columns = ", ".join(f'"{c}"' for c in KPI_SCHEMA)
+    """The stored daily figures (every column of ``turbine_day_kpi``) of ``turbines`` (None: all)
+    on the UTC days ``[first, last]``, by turbine then day."""
     return (
-        f"SELECT {columns} FROM turbine_day_kpi "  # noqa: S608 - literals only
+        "SELECT * FROM turbine_day_kpi "  # noqa: S608 - literals only
         f"WHERE {_days(first, last, turbines)} ORDER BY turbine, day"
     )
 
@@ -247,4 +245,23 @@ def kpi_losses_sql(first: date, last: date, *, turbines: Sequence[str] | None = 
     return (
         "SELECT turbine, day, category, lost_kwh FROM turbine_day_loss "  # noqa: S608
         f"WHERE {_days(first, last, turbines)} ORDER BY turbine, day, category"
+    )
+
+
+#: Whether the target has its flags' table (migration t0009; an older target has no flags).
+HAS_FLAGS_SQL = "SELECT to_regclass('window_flag') IS NOT NULL AS ready"
+
+
+def flags_sql(
+    start: datetime | date, end: datetime | date, *, turbines: Sequence[str] | None = None
+) -> str:
+    """The stored flags of windows starting in ``[start, end)``: ``turbine``, ``timestamp``
+    (naive UTC), ``flag``, ``signal`` (null for a flag about the whole window), by turbine, time,
+    flag and signal."""
+    where = "TRUE" if turbines is None else f"f.turbine IN ({_turbine_literals(turbines)})"
+    return (
+        f'SELECT f.turbine, f.{_START} AS "timestamp", f.flag, '  # noqa: S608 - literals only
+        "NULLIF(f.signal, '') AS signal FROM window_flag f "
+        f"WHERE {where} AND {_range(start, end, 'f')} "
+        'ORDER BY f.turbine, f."timestamp", f.flag, f.signal'
     )

@@ -116,7 +116,7 @@ def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
 
 
 #: The target database's Alembic history, beside this module (``migrations/``).
-HISTORY = History.beside(__file__, database="target", head="t0008", baseline="t0001")
+HISTORY = History.beside(__file__, database="target", head="t0009", baseline="t0001")
 
 
 def ensure_schema(engine: Engine) -> bool:

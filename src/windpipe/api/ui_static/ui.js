@@ -48,7 +48,8 @@
     timings.drawMs += elapsed;
     div.dataset.traces = String(div.data.length);
     div.dataset.points = div.data
-      .map((trace) => (trace.z ? trace.z.length * (trace.z[0] || []).length : trace.x.length))
+      .map((trace) =>
+        trace.z ? trace.z.length * (trace.z[0] || []).length : (trace.x || trace.r).length)
       .join(",");
     div.dataset.drawMs = elapsed.toFixed(1);
     return div;
@@ -318,6 +319,34 @@
     }
   }
 
+  // The wind rose: one stacked polar bar per speed class, its sectors' shares computed by the
+  // server (the frequency of 10-minute windows by direction sector and speed class).
+  const ROSE_COLOURS = ["#c6dbef", "#6baed6", "#2171b5", "#08306b", "#e6550d"];
+
+  async function drawRose(rose) {
+    const traces = rose.speed_classes.map((label, i) => ({
+      type: "barpolar",
+      r: rose.percent[i],
+      theta: rose.directions,
+      width: rose.directions.map(() => rose.sector_width),
+      name: label + " m/s",
+      marker: { color: ROSE_COLOURS[i % ROSE_COLOURS.length] },
+      customdata: rose.counts[i],
+      hovertemplate: "%{theta}°, " + label + " m/s: %{r:.1f} % (%{customdata} windows)" +
+        "<extra></extra>",
+    }));
+    await draw("rose", traces, {
+      height: 460,
+      margin: { l: 40, r: 40, t: 30, b: 30 },
+      polar: {
+        angularaxis: { direction: "clockwise", rotation: 90, dtick: 45 },
+        radialaxis: { ticksuffix: " %", angle: 90 },
+      },
+      legend: { title: { text: rose.windows + " windows" } },
+    });
+    document.getElementById("rose").dataset.windows = String(rose.windows);
+  }
+
   async function turbine() {
     const id = body.dataset.turbine;
     const params = new URLSearchParams();
@@ -386,6 +415,7 @@
         legend: { x: 0.01, y: 0.99 },
       },
     );
+    if (data.rose && document.getElementById("rose")) await drawRose(data.rose);
     body.dataset.windows = String(data.windows);
     body.dataset.resolution = String(data.resolution_minutes);
     return (
