@@ -417,14 +417,14 @@ def window_means(
     ).sort("turbine", "timestamp")
 
 
-#: Polars types of the daily figures' SQL types.
-_POLARS = {"INTEGER": pl.Int64(), "DOUBLE PRECISION": pl.Float64(), "DATE": pl.Date()}
+#: Polars types of the daily figures' columns, by the Python type of their SQL type.
+_POLARS: dict[type, pl.DataType] = {int: pl.Int64(), float: pl.Float64(), date: pl.Date()}
 
 
 def _frame_schema(table: Any, leave_out: Collection[str] = ()) -> dict[str, pl.DataType]:
     """A table's columns (its model's order) as a Polars schema: text is ``String``."""
     return {
-        c.name: _POLARS.get(str(c.type).upper(), pl.String())
+        c.name: _POLARS.get(c.type.python_type, pl.String())
         for c in table.columns
         if c.name not in leave_out
     }
