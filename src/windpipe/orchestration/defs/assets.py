@@ -31,7 +31,7 @@ from dagster import (
 from windpipe.orchestration.defs.partitions import daily_partitions, partition_days
 from windpipe.orchestration.defs.resources import EtlResource
 from windpipe.orchestration.fleet import asset_path
-from windpipe.orchestration.instance import code_location_fleet
+from windpipe.orchestration.instance import DATABASES_POOL, code_location_fleet
 
 if TYPE_CHECKING:
     from windpipe.etl.pipeline import DayResult
@@ -63,6 +63,9 @@ def build_aggregates(turbines: Sequence[str]) -> AssetsDefinition:
         name="aggregates_10min",
         partitions_def=daily_partitions,
         can_subset=True,
+        # Reads the source through the API and writes the target: the instance bounds the runs
+        # using them at once, however launched (WINDPIPE_DAGSTER_POOL_LIMIT).
+        pool=DATABASES_POOL,
         # A backfill or catch-up of many days is one run: the ETL handles a range as cheaply as
         # a day, and every selected turbine in the same requests.
         backfill_policy=BackfillPolicy.single_run(),
