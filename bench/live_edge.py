@@ -16,6 +16,7 @@ Dagster's start-up on two cores, besides its ETL.
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -110,14 +111,15 @@ def watch_up(minutes: float, turbines: int, src: str | None) -> None:
                 )
             time.sleep(2)
         since = datetime.now(UTC)
-        print(f"caught up; watching {minutes} min from {since:%H:%M:%S} UTC ({work})", flush=True)
+        print(f"caught up; watching {minutes} min from {since:%H:%M:%S} UTC", flush=True)
         time.sleep(minutes * 60)
         until = datetime.now(UTC)
         report(*count_runs(work / ".windpipe" / "dagster", since, until), minutes)
     finally:
-        up.send_signal(signal.SIGINT)
+        up.send_signal(signal.SIGINT)  # `up` stops the embedded PostgreSQL it started
         up.wait(timeout=60)
         log.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
