@@ -515,6 +515,13 @@ class Settings(BaseSettings):
     dagster_etl_runs: Annotated[int, Field(ge=1, le=64)] = Field(
         default=1, description="ETL runs at once, reading the source and writing the target."
     )
+    # -- Dagster's concurrency pool of the steps that use the databases (orchestration/defs).
+    dagster_pool_limit: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1,
+        description="Runs at once whose steps read the source (through the API) or write the "
+        "target, however launched (schedules, sensors, backfills from the UI): Dagster's pool "
+        "`windpipe_databases`.",
+    )
     dagster_host: Host = Field(default="127.0.0.1", description="Dagster webserver interface.")
     dagster_port: Port = Field(default=3000, description="Dagster webserver port.")
     partitions_start: date | None = Field(
