@@ -23,6 +23,8 @@ from windpipe.api.dashboard import (
     DEFAULT_POINTS,
     POINTS_RANGE,
     FarmWindow,
+    farm_curves,
+    farm_kpis,
     known_turbines,
     last_day,
     latest,
@@ -30,6 +32,7 @@ from windpipe.api.dashboard import (
     quality,
     rose_signal,
     source_spans,
+    turbine_curve,
     turbine_view,
 )
 from windpipe.api.deps import ReaderDep, SettingsDep
@@ -343,3 +346,84 @@ async def turbine_data(
             cache=getattr(request.app.state, "curve_cache", None),
         )
     return Response(body, media_type="application/json")
+
+
+async def _farm_range(
+    session: TargetSession, settings: Settings, start: str | None, end: str | None
+) -> tuple[date, date]:
+    """The UTC days ``[first, last]`` of ``start`` to ``end`` (exclusive); by default the
+    :data:`DEFAULT_DAYS` days up to the latest day the target holds."""
+    stop = _day("end", end)
+    last = stop - timedelta(days=1) if stop is not None else None
+    first = _day("start", start)
+    if last is None:
+        if first is not None:
+            last = first + timedelta(days=DEFAULT_DAYS - 1)
+        else:
+            turbines = await known_turbines(session, settings)
+            last = last_day(await latest(session, settings, turbines))
+    if first is None:
+        first = last - timedelta(days=DEFAULT_DAYS - 1)
+    check_range(
+        catalog.utc_midnight(first),
+        catalog.utc_midnight(last + timedelta(days=1)),
+        settings.api_max_range_days,
+    )
+    return first, last
+
+
+@router.get("/api/kpis", dependencies=[KeyDep])
+async def kpis_data(
+    request: Request,
+    settings: SettingsDep,
+    start: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+    end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+) -> JSONResponse:
+    """The farm table, availability per (turbine, day) and lost production per category over the
+    UTC days [start, end) (default: the last 30 days held), from the stored daily figures."""
+    async with target_session(request) as session:
+        first, last = await _farm_range(session, settings, start, end)
+        return JSONResponse(await farm_kpis(session, settings, first, last))
+
+
+@router.get("/api/curves", dependencies=[KeyDep])
+async def curves_data(
+    request: Request,
+    settings: SettingsDep,
+    reader: ReaderDep,
+    start: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+    end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+) -> JSONResponse:
+    """The farm's median IEC power curve over [start, end) and the turbines ranked by their
+    deviation from it."""
+    async with target_session(request) as session:
+        first, last = await _farm_range(session, settings, start, end)
+        body = await farm_curves(
+            session,
+            reader,
+            settings,
+            catalog.utc_midnight(first),
+            catalog.utc_midnight(last + timedelta(days=1)),
+        )
+    body.update(first=first.isoformat(), last=last.isoformat())
+    return JSONResponse(body)
+
+
+@router.get("/api/turbine/{turbine}/curve", dependencies=[KeyDep])
+async def turbine_curve_data(
+    request: Request,
+    settings: SettingsDep,
+    reader: ReaderDep,
+    turbine: str,
+    start: Annotated[str, Query(pattern=MOMENT_PATTERN)],
+    end: Annotated[str, Query(pattern=MOMENT_PATTERN)],
+) -> JSONResponse:
+    """One turbine's IEC power curve over [start, end): its bins with their spread, the
+    warranted curve when configured, its full-performance windows beside every window, and its
+    events."""
+    async with target_session(request) as session:
+        known = await known_turbines(session, settings, list(await source_spans(reader)))
+        check_turbines([turbine], known)
+        lo, hi = parse_moment("start", start), parse_moment("end", end)
+        check_range(lo, hi, settings.api_max_range_days)
+        return JSONResponse(await turbine_curve(session, reader, settings, turbine, lo, hi))
