@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
+from tests.api.ui_browser import chromium, find_chromium
 from tests.conftest import FARM_DAYS, FARM_TURBINES, LiveApi, new_database, serve
 from windpipe.analytics.flags import FlagConfig
 from windpipe.analytics.power_curve import Site
@@ -284,3 +285,41 @@ def test_curve_deviation_ranking_equals_numpy_over_the_served_curves(dash_farm: 
         assert row["deviation"] == pytest.approx(expected[row["turbine"]], abs=1e-5)
     assert data["median"]["bin"] == sorted(median)
     assert data["median"]["power"] == pytest.approx([median[b] for b in sorted(median)], abs=0.01)
+
+
+@pytest.mark.slow
+def test_the_new_charts_are_drawn_in_headless_chromium(dash_farm: Farm, tmp_path: Path) -> None:
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium on PATH: install Debian's chromium (.ci/run does, as root)")
+    query = "start=2024-06-01&end=2024-06-03"
+    with chromium(binary) as page:
+        page.open(f"{dash_farm.api.url}/ui?{query}&days=2")
+        assert page.evaluate("document.body.dataset.error || ''") == ""
+        charts = page.charts()
+        assert {"availability", "lost", "deviation"} <= set(charts)
+        assert charts["availability"]["points"] == [2 * 3]
+        assert charts["deviation"]["points"] == [3]
+        assert page.evaluate("document.querySelectorAll('#farm-table tbody tr').length") == 4
+        page.screenshot(tmp_path / "farm.png")
+        page.open(f"{dash_farm.api.url}/ui/turbine/WTG01?{query}")
+        assert page.evaluate("document.body.dataset.error || ''") == ""
+        charts = page.charts()
+        # every window, the full-performance ones, the IEC bins, the warranted curve
+        assert charts["iec-curve"]["traces"] == 4
+        assert page.evaluate("document.getElementById('events').dataset.events") == "1"
+        page.screenshot(tmp_path / "turbine.png")
+        page.open(f"{dash_farm.api.url}/ui/quality?end=2024-06-02&days=2")
+        assert page.evaluate("document.body.dataset.error || ''") == ""
+        assert "flag-chart" in page.charts()
+        assert page.evaluate("document.querySelectorAll('#flags tbody tr a').length") >= 2
+        page.screenshot(tmp_path / "quality.png")
+        # without figures nor flags the pages say which command computes them
+        page.open(f"{dash_farm.bare.url}/ui?{query}&days=2")
+        assert page.evaluate("document.body.dataset.error || ''") == ""
+        assert "windpipe kpis" in page.evaluate("document.getElementById('kpi-hint').textContent")
+        page.open(f"{dash_farm.bare.url}/ui/quality?end=2024-06-02&days=2")
+        assert "windpipe flags" in page.evaluate("document.getElementById('flag-hint').textContent")
+        assert page.foreign_requests() == []
+        assert page.problems == []
+    print(f"screenshots in {tmp_path}")

@@ -165,6 +165,7 @@ async def _farm_page(
         fleet=await _fleet(reader, settings),
         end=request.query_params.get("end", ""),
         days=request.query_params.get("days", str(DEFAULT_DAYS)),
+        start=request.query_params.get("start", ""),
     )
 
 
@@ -177,6 +178,21 @@ async def farm_page(request: Request, settings: SettingsDep, reader: ReaderDep) 
 <div id="completeness" class="chart short"></div></section>
 <section><h2>Energy per day (MWh, from the 10-minute mean power)</h2>
 <div id="energy" class="chart short"></div></section>
+<h2>The farm's numbers</h2>
+<form id="farm-range" class="range" method="get">
+<label>from <input type="date" name="start" id="start"></label>
+<label>to (exclusive) <input type="date" name="end" id="end"></label>
+<button type="submit">Show</button>
+</form>
+<p id="kpi-hint" class="note"></p>
+<section><h2>Energy, capacity factor, availability, lost production (lowest production-based
+availability first)</h2><table id="farm-table" class="grid"></table></section>
+<section><h2>Time-based availability per day (IEC 61400-26-1)</h2>
+<div id="availability" class="chart short"></div></section>
+<section><h2>Lost production by category (kWh, IEC 61400-26-2)</h2>
+<div id="lost" class="chart short"></div></section>
+<section><h2>Power-curve deviation from the farm's median curve (IEC 61400-12-1 curves)</h2>
+<div id="deviation" class="chart short"></div></section>
 """
     return await _farm_page(
         request, settings, reader, title="Farm overview", page="farm", main=main
@@ -214,6 +230,10 @@ async def turbine_page(
 <div id="power" class="chart"></div></section>
 <section><h2>Power curve: 10-minute means, 0.5 m/s bins, the farm's median</h2>
 <div id="curve" class="chart tall"></div></section>
+<section><h2>IEC 61400-12-1 power curve: full-performance windows beside every window, the
+normalised bins (mean &plusmn; standard deviation), the warranted curve</h2>
+<div id="iec-curve" class="chart tall"></div></section>
+<section><h2>Events</h2><table id="events" class="grid"></table></section>
 """
         + rose
     )
@@ -244,6 +264,10 @@ async def quality_page(request: Request, settings: SettingsDep, reader: ReaderDe
 <section><h2>Missing 10-minute windows per day</h2>
 <div id="missing" class="chart short"></div></section>
 <section><h2>Days with missing windows</h2><table id="gaps" class="grid"></table></section>
+<section><h2>Quality flags per turbine and day</h2>
+<p id="flag-hint" class="note"></p>
+<div id="flag-chart" class="chart short"></div>
+<table id="flags" class="grid"></table></section>
 """
     return await _farm_page(
         request, settings, reader, title="Data quality", page="quality", main=main
