@@ -704,7 +704,6 @@ async def farm_kpis(
     farm table (:func:`farm_table`), both availabilities per (turbine, day), lost production per
     turbine and category; ``ready`` false (with the command to run) when none are stored."""
     from windpipe.analytics.availability import KPI_SCHEMA
-    from windpipe.api.routes.kpis import LOST_COLUMNS, answer_frame
 
     days = catalog.days_between(first, last)
     answer: dict[str, Any] = {
@@ -725,18 +724,19 @@ async def farm_kpis(
     if kpis.height == 0:
         return answer
     losses = await session.frame(queries.kpi_losses_sql(first, last))
-    rows = answer_frame(kpis, losses).filter(pl.col("turbine") != catalog.FARM)
+    rows = kpis.filter(pl.col("turbine") != catalog.FARM)
     turbines = sorted(rows["turbine"].unique().to_list())
     table = farm_table(rows)
-    per_turbine = rows.group_by("turbine").agg(pl.col(c).sum() for c in LOST_COLUMNS)
-    categories = [c.removeprefix("lost_kwh_") for c in LOST_COLUMNS if per_turbine[c].sum() > 0]
-    lost = {
-        c: [
-            round(float(per_turbine.filter(pl.col("turbine") == t)[f"lost_kwh_{c}"].sum()), 3)
-            for t in turbines
-        ]
-        for c in categories
+    summed = {
+        (t, c): float(v or 0.0)
+        for t, c, v in losses.group_by("turbine", "category")
+        .agg(pl.col("lost_kwh").sum())
+        .iter_rows()
     }
+    categories = [
+        c for c in catalog.EVENT_CATEGORIES if any(summed.get((t, c), 0.0) > 0 for t in turbines)
+    ]
+    lost = {c: [round(summed.get((t, c), 0.0), 3) for t in turbines] for c in categories}
     answer.update(
         ready=True,
         hint=None,
@@ -776,11 +776,11 @@ async def iec_curves(
     (``windows``: every held window; ``used``: the full-performance, complete, unflagged ones)."""
     from windpipe.analytics.power_curve import (
         CurveConfig,
+        Site,
         power_curves,
         usable_windows,
     )
     from windpipe.analytics.windows import wide_windows
-    from windpipe.api.routes.curves import sites_of
     from windpipe.source.events import select_events_sql
 
     config = CurveConfig.of(settings)
@@ -836,7 +836,9 @@ async def iec_curves(
     held = windows.select("turbine", "timestamp")
     codes = {code: entry.category for code, entry in settings.event_codes.items()}
     categories = catalog.window_categories(events, held, held, codes, window=config.window)
-    curves = power_curves(windows, categories, marks, sites_of(settings, turbines), config)
+    fleet = {t.id: t for t in settings.fleet}
+    sites = {t: Site.of(fleet[t]) if t in fleet else Site() for t in turbines}
+    curves = power_curves(windows, categories, marks, sites, config)
     used = usable_windows(windows, categories, marks, config)
     return CurveData(
         windows=windows,
