@@ -265,3 +265,23 @@ def flags_sql(
         f"WHERE {where} AND {_range(start, end, 'f')} "
         'ORDER BY f.turbine, f."timestamp", f.flag, f.signal'
     )
+
+
+def flag_days_sql(first: date, last: date) -> str:
+    """The (turbine, day)s ``windpipe flags`` flagged on the UTC days ``[first, last]``."""
+    return (
+        "SELECT turbine, day, flags FROM flag_day "  # noqa: S608 - literals only
+        f"WHERE {_days(first, last, None)} ORDER BY turbine, day"
+    )
+
+
+def flag_counts_sql(start: datetime | date, end: datetime | date) -> str:
+    """The stored flags of windows starting in ``[start, end)`` counted per turbine, UTC day and
+    flag: ``turbine``, ``day``, ``flag``, ``flags`` (one per flagged window and signal) and
+    ``windows`` (distinct windows)."""
+    return (
+        f"SELECT f.turbine, (f.{_START})::date AS day, f.flag, "  # noqa: S608 - literals only
+        'count(*)::bigint AS flags, count(DISTINCT f."timestamp")::bigint AS windows '
+        f"FROM window_flag f WHERE {_range(start, end, 'f')} "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )
