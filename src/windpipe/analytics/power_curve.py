@@ -15,7 +15,7 @@ that hold their own windows:
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -112,6 +112,12 @@ class Site:
             rated_power_kw=turbine.rated_power_kw,
             cut_in_ms=getattr(turbine, "cut_in_ms", None),
         )
+
+
+def sites_of(fleet: "Iterable[Turbine]", turbines: "Iterable[str]") -> dict[str, Site]:
+    """Each of ``turbines``' site: its entry of the fleet (``[[turbines]]``), or nothing known."""
+    entries = {t.id: t for t in fleet}
+    return {t: Site.of(entries[t]) if t in entries else Site() for t in turbines}
 
 
 def standard_pressure(elevation_m: float | None) -> float:

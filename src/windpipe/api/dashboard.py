@@ -776,8 +776,8 @@ async def iec_curves(
     (``windows``: every held window; ``used``: the full-performance, complete, unflagged ones)."""
     from windpipe.analytics.power_curve import (
         CurveConfig,
-        Site,
         power_curves,
+        sites_of,
         usable_windows,
     )
     from windpipe.analytics.windows import wide_windows
@@ -836,8 +836,7 @@ async def iec_curves(
     held = windows.select("turbine", "timestamp")
     codes = {code: entry.category for code, entry in settings.event_codes.items()}
     categories = catalog.window_categories(events, held, held, codes, window=config.window)
-    fleet = {t.id: t for t in settings.fleet}
-    sites = {t: Site.of(fleet[t]) if t in fleet else Site() for t in turbines}
+    sites = sites_of(settings.fleet, turbines)
     curves = power_curves(windows, categories, marks, sites, config)
     used = usable_windows(windows, categories, marks, config)
     return CurveData(

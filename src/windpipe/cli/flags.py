@@ -24,7 +24,7 @@ def flags(
     """Flag the windows of a range of days (out_of_range, flatline, icing_suspect,
     stopped_with_wind) and replace their stored flags; the aggregates are never changed."""
     from windpipe.analytics.flags import FLAGS, FlagConfig
-    from windpipe.analytics.power_curve import Site
+    from windpipe.analytics.power_curve import sites_of
     from windpipe.etl.flags import run_flags
     from windpipe.etl.session import open_session
 
@@ -40,7 +40,6 @@ def flags(
             last = last or coverage.last.date()
         if last < first:
             raise UserError(f"--end {last} is before --start {first}")
-        fleet = {t.id: t for t in settings.fleet}
         result = run_flags(
             client=session.client,
             engine=session.engine,
@@ -48,7 +47,7 @@ def flags(
             first=first,
             last=last,
             config=FlagConfig.of(settings),
-            sites={t: Site.of(fleet[t]) if t in fleet else Site() for t in session.turbines},
+            sites=sites_of(settings.fleet, session.turbines),
             codes={code: entry.category for code, entry in settings.event_codes.items()},
         )
     counts = ", ".join(f"{f} {result.per_flag.get(f, 0):,}" for f in FLAGS)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from windpipe.analytics.power_curve import CurveConfig, Curves, Site, power_curves
+from windpipe.analytics.power_curve import CurveConfig, Curves, power_curves, sites_of
 from windpipe.analytics.windows import wide_windows
 from windpipe.api.dashboard import known_turbines
 from windpipe.api.deps import ReaderDep, SettingsDep
@@ -65,12 +65,6 @@ _BIN = {
     },
     "required": [f.name for f in CURVE_SCHEMA],
 }
-
-
-def sites_of(settings: Settings, turbines: list[str]) -> dict[str, Site]:
-    """Each turbine's site: its ``[[turbines]]`` entry, or nothing known."""
-    fleet = {t.id: t for t in settings.fleet}
-    return {t: Site.of(fleet[t]) if t in fleet else Site() for t in turbines}
 
 
 def curve_records(curves: Curves) -> pa.Table:
@@ -145,7 +139,7 @@ def compute(
     held = windows.select("turbine", "timestamp")
     codes = {code: entry.category for code, entry in settings.event_codes.items()}
     categories = window_categories(happened, held, held, codes, window=config.window)
-    curves = power_curves(windows, categories, marks, sites_of(settings, turbines), config)
+    curves = power_curves(windows, categories, marks, sites_of(settings.fleet, turbines), config)
     return curve_records(curves)
 
 
