@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
+from sqlalchemy.engine import URL
 
-from tests.conftest import LiveApi
+from tests.conftest import LiveApi, new_database
 from windpipe.orchestration.instance import (
     DATABASES_POOL,
     DEFAULT_PARTITIONS_START,
@@ -297,3 +298,20 @@ def test_the_pool_limit_is_validated() -> None:
     for bad in (0, 65):
         with pytest.raises(ValueError, match="WINDPIPE_DAGSTER_POOL_LIMIT"):
             load_settings(dagster_pool_limit=bad, _env_file=None)
+
+
+def test_two_homes_sharing_a_postgresql_storage_both_start(tmp_path: Path, target_url: URL) -> None:
+    """compose's webserver and daemon each prepare their own home over one PostgreSQL storage:
+    the second finds the databases' pool made (Dagster's own insert of it is not idempotent on
+    PostgreSQL: it failed the daemon's start, restart after restart)."""
+    with new_database(target_url, "windpipe_dagster_shared") as engine:
+        url = engine.url.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+        for name in ("webserver", "daemon"):
+            home = tmp_path / name
+            ensure_instance(home, load_settings(dagster_pool_limit=2, _env_file=None))
+            laptop = (home / "dagster.yaml").read_text()
+            storage = f"storage:\n  postgres:\n    postgres_url: {url!r}\n"
+            (home / "dagster.yaml").write_text(laptop + "\n" + storage)
+            initialize_storage(home)
+            with DagsterInstance.from_config(str(home)) as instance:
+                assert DATABASES_POOL in instance.event_log_storage.get_concurrency_keys()

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from windpipe.settings import Settings
 
@@ -163,11 +164,25 @@ def initialize_storage(home: Path) -> bool:
                 if instance.global_op_concurrency_default_limit is not None:
                     # A dagster.yaml of the user's without pools: their limits, left alone.
                     storage = instance.event_log_storage
-                    storage.initialize_concurrency_limit_to_default(DATABASES_POOL)
+                    _create_pool(storage)
         if created:
             marker.write_text("Dagster storage created by windpipe; delete to redo.\n")
         pooled.write_text(f"Dagster pool {DATABASES_POOL} initialized by windpipe.\n")
     return created
+
+
+def _create_pool(storage: Any) -> None:
+    """Create the databases' pool with the instance's default limit, unless it exists. Several
+    processes sharing one PostgreSQL storage (compose's webserver and daemon) may race here, and
+    Dagster's insert is not idempotent there (a second one aborts its transaction): whoever
+    loses finds the pool made."""
+    if DATABASES_POOL in storage.get_concurrency_keys():
+        return
+    try:
+        storage.initialize_concurrency_limit_to_default(DATABASES_POOL)
+    except Exception:
+        if DATABASES_POOL not in storage.get_concurrency_keys():
+            raise
 
 
 def partitions_start(
