@@ -6,7 +6,7 @@ which set every ``WINDPIPE_*`` variable the resources read, with defaults applie
 
 from collections.abc import Sequence
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, in_process_executor
 
 from windpipe.orchestration.defs.assets import FLEET, build_aggregates, turbine_keys
 from windpipe.orchestration.defs.checks import build_checks
@@ -47,6 +47,9 @@ def build_definitions(turbines: Sequence[str]) -> Definitions:
             build_automation_sensor([kpis, flags]),
         ],
         resources=RESOURCES,
+        # The implicit job's (the automation sensor's runs, a materialization from the UI): one
+        # process per run as windpipe_etl's, not one per asset and check on two cores.
+        executor=in_process_executor,
     )
 
 
