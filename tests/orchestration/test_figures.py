@@ -55,6 +55,7 @@ def test_the_figures_are_wired_as_the_issue_asks() -> None:
         assert asset.descriptions_by_key[key]
     sensors = {s.name: s for s in defs.sensors or []}  # type: ignore[union-attr]
     assert sensors["figures_automation"].default_status == DefaultSensorStatus.RUNNING
+    assert sensors["figures_automation"].run_tags["dagster/priority"] == "-1"  # type: ignore[attr-defined]
     # Its runs (the implicit asset job's) run in one process, as windpipe_etl's.
     assert defs.executor is not None and defs.executor.name == "in_process"
 

@@ -54,6 +54,8 @@ FIGURES_CONDITION = (
 FIGURES_RUN_DAYS = 100
 #: The sensor's run tag saying who asked (as the catch-up's and the change sensor's runs do).
 TRIGGER_TAG = "windpipe/trigger"
+#: Dagster's run-queue priority tag (higher first; untagged runs are 0).
+PRIORITY_TAG = "dagster/priority"
 #: A check's 5 % margin over the rated energy of a day (rounding of ratings, over-rating).
 ENERGY_MARGIN = 1.05
 
@@ -385,7 +387,9 @@ def build_automation_sensor(
         target=AssetSelection.assets(*assets),
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
-        run_tags={TRIGGER_TAG: "automation"},
+        # Below the catch-up's and the schedules' runs in the queue (same pool): the figures of
+        # a day wait for the aggregates still missing, not the other way round.
+        run_tags={TRIGGER_TAG: "automation", PRIORITY_TAG: "-1"},
         description="Requests each turbine's daily figures and flags of the days whose "
         "aggregates were materialized (declarative automation, FIGURES_CONDITION).",
     )
