@@ -305,6 +305,9 @@ class AvailabilityConfig(BaseModel):
     excluded: list[str] = Field(
         default_factory=lambda: list(catalog.DEFAULT_AVAILABILITY["excluded"])
     )
+    #: The days before a day computed with it (Dagster's ``kpis_daily``): the measured reference
+    #: curve is fitted over them and the day, so a day's figures do not depend on the range run.
+    reference_days: int = Field(default=30, ge=0, le=366)
 
     @model_validator(mode="after")
     def _each_category_once(self) -> "AvailabilityConfig":
@@ -370,7 +373,7 @@ class TomlFileSource(PydanticBaseSettingsSource):
             "pressure_signal",
             "humidity_signal",
         ),
-        "flags": ("flatline_windows",),
+        "flags": ("flatline_windows", "icing_reference_days"),
     }
     _TABLES = ("turbines", "signals", "imports", "event_codes", "availability")
 
@@ -681,6 +684,11 @@ class Settings(BaseSettings):
         default=3,
         description="A signal's window mean unchanged over this many consecutive windows is "
         "flagged flatline.",
+    )
+    flags_icing_reference_days: Annotated[int, Field(ge=1, le=3660)] = Field(
+        default=365,
+        description="The icing flag's reference bins (windows above +3 degC) come from this many "
+        "days before the days flagged, and those days.",
     )
 
     @model_validator(mode="after")

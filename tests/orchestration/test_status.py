@@ -29,8 +29,15 @@ from windpipe.testing import free_port
 
 
 def test_the_asset_keys_are_the_turbines_assets() -> None:
-    keys = [key.path for key in defs.resolve_all_asset_keys()]
-    assert keys == [asset_path("WTG01")] == [["aggregates_10min", "WTG01"]]
+    keys = sorted(key.path for key in defs.resolve_all_asset_keys())
+    assert [k for k in keys if k[0] == "aggregates_10min"] == [asset_path("WTG01")]
+    assert asset_path("WTG01") == ["aggregates_10min", "WTG01"]
+    # Downstream of it, the day's figures and flags (which the status client does not ask for).
+    assert keys == [
+        ["aggregates_10min", "WTG01"],
+        ["flags_daily", "WTG01"],
+        ["kpis_daily", "WTG01"],
+    ]
 
 
 def test_a_webserver_that_is_not_there() -> None:

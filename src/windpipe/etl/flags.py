@@ -50,15 +50,17 @@ def run_flags(
     config: FlagConfig,
     sites: Mapping[str, Site],
     codes: Mapping[str, str],
+    icing_reference: timedelta = ICING_REFERENCE,
 ) -> FlagRun:
     """Flag every window of ``turbines`` on the UTC days ``[first, last]`` and replace their
     stored flags. Windows just outside the range are read too, so a flatline or icing run across
-    its edges is seen whole."""
+    its edges is seen whole; the icing reference bins come from ``icing_reference`` before the
+    range and the range itself."""
     margin = max(1, math.ceil(config.flatline_windows * config.window / DAY))
     lo, hi = first - timedelta(days=margin), last + timedelta(days=margin)
     ensure_schema(engine)
     with engine.connect() as conn:
-        long = aggregates_frame(conn, lo - ICING_REFERENCE, hi, config.signals)
+        long = aggregates_frame(conn, lo - icing_reference, hi, config.signals)
     long = long.filter(pl.col("turbine").is_in(turbines))
     reference = wide_windows(long, config.signals)
     windows = reference.filter(pl.col("timestamp") >= day_start(lo))

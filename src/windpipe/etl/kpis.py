@@ -101,15 +101,26 @@ def run_kpis(
     classes: Mapping[str, str],
     window: timedelta = WINDOW,
     max_days: int = 366,
+    history_days: int = 0,
 ) -> KpiRun:
     """Compute ``fleet``'s daily figures on ``[first, last]`` and replace them in the target (one
-    transaction): the windows read from the target, the events through the API."""
+    transaction): the windows read from the target, the events through the API. With
+    ``history_days``, the ``history_days`` days before ``first`` are computed too (the measured
+    reference curve is fitted over all of them) but only ``[first, last]`` is stored, so a day's
+    figures do not depend on how long a range it was computed in."""
     ids = [t.id for t in fleet]
-    events = fetch_events(client, ids, first, last, max_days=max_days)
+    lo = first - timedelta(days=max(0, history_days))
+    events = fetch_events(client, ids, lo, last, max_days=max_days)
     with engine.connect() as conn:
-        windows = window_means(conn, first, last, ids)
+        windows = window_means(conn, lo, last, ids)
     figures = compute_kpis(
-        windows, events, fleet, first, last, codes=codes, classes=classes, window=window
+        windows, events, fleet, lo, last, codes=codes, classes=classes, window=window
     )
+    if lo < first:
+        figures = DailyKpis(
+            kpis=figures.kpis.filter(pl.col("day") >= first),
+            losses=figures.losses.filter(pl.col("day") >= first),
+        )
+        events = fetch_events(client, ids, first, last, max_days=max_days)
     rows = replace_kpis(engine, first, last, figures.kpis, figures.losses, turbines=ids)
     return KpiRun(figures, events.height, unknown_codes(events, codes), rows)

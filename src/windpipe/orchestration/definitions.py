@@ -6,10 +6,16 @@ which set every ``WINDPIPE_*`` variable the resources read, with defaults applie
 
 from collections.abc import Sequence
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, in_process_executor
 
 from windpipe.orchestration.defs.assets import FLEET, build_aggregates, turbine_keys
 from windpipe.orchestration.defs.checks import build_checks
+from windpipe.orchestration.defs.figures import (
+    build_automation_sensor,
+    build_figure_checks,
+    build_figures,
+    figure_keys,
+)
 from windpipe.orchestration.defs.jobs import build_job
 from windpipe.orchestration.defs.resources import EtlResource
 from windpipe.orchestration.defs.schedules import build_schedules
@@ -24,9 +30,10 @@ def build_definitions(turbines: Sequence[str]) -> Definitions:
     keys = turbine_keys(turbines)
     aggregates = build_aggregates(turbines)
     job = build_job(aggregates)
+    kpis, flags = build_figures(turbines)
     return Definitions(
-        assets=[aggregates],
-        asset_checks=build_checks(keys),
+        assets=[aggregates, kpis, flags],
+        asset_checks=[*build_checks(keys), *build_figure_checks(*figure_keys(turbines))],
         jobs=[job],
         schedules=build_schedules(job),
         sensors=[
@@ -37,8 +44,12 @@ def build_definitions(turbines: Sequence[str]) -> Definitions:
                 interval_seconds=settings.changes_interval_seconds,
                 lookback_days=settings.changes_lookback_days,
             ),
+            build_automation_sensor([kpis, flags]),
         ],
         resources=RESOURCES,
+        # The implicit job's (the automation sensor's runs, a materialization from the UI): one
+        # process per run as windpipe_etl's, not one per asset and check on two cores.
+        executor=in_process_executor,
     )
 
 

@@ -29,3 +29,18 @@ def turbine_of(path: Sequence[str], turbines: Sequence[str]) -> str:
         if list(path) == asset_path(turbine):
             return turbine
     raise KeyError(f"no turbine of {list(turbines)} has the asset {'/'.join(path)}")
+
+
+#: The first components of each turbine's daily figures and flags: ``kpis_daily/<turbine>``.
+KPIS_PREFIX = "kpis_daily"
+FLAGS_PREFIX = "flags_daily"
+
+
+def kpis_path(turbine: str) -> list[str]:
+    """The asset key path of a turbine's daily figures, e.g. ``["kpis_daily", "WTG01"]``."""
+    return [KPIS_PREFIX, asset_name(turbine)]
+
+
+def flags_path(turbine: str) -> list[str]:
+    """The asset key path of a turbine's quality flags, e.g. ``["flags_daily", "WTG01"]``."""
+    return [FLAGS_PREFIX, asset_name(turbine)]

@@ -44,7 +44,7 @@ def checked_days(context: AssetCheckExecutionContext) -> tuple[date, date]:
     return today, today
 
 
-def _table(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> TableMetadataValue:
+def table_of(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> TableMetadataValue:
     """A metadata table of text columns."""
     return MetadataValue.table(
         [TableRecord(dict(row)) for row in rows],
@@ -68,45 +68,51 @@ class Outcome:
 CheckBody = Callable[[AssetCheckExecutionContext, EtlResource, list[str]], Iterator[Outcome]]
 
 
+def per_turbine_check(
+    keys: dict[str, AssetKey], description: str
+) -> Callable[[CheckBody], AssetChecksDefinition]:
+    """A check named after the decorated body on every turbine's asset in ``keys`` (turbine id ->
+    asset key), run for the turbines selected, in the pool of the databases."""
+
+    def define(body: CheckBody) -> AssetChecksDefinition:
+        name = body.__name__
+
+        @multi_asset_check(
+            name=name,
+            description=body.__doc__,
+            specs=[AssetCheckSpec(name, asset=k, description=description) for k in keys.values()],
+            can_subset=True,
+            pool=DATABASES_POOL,
+        )
+        def run(
+            context: AssetCheckExecutionContext, etl: EtlResource
+        ) -> Iterator[AssetCheckResult]:
+            chosen = {k.asset_key for k in context.selected_asset_check_keys if k.name == name}
+            turbines = [t for t, key in keys.items() if key in chosen]
+            for outcome in body(context, etl, turbines):
+                t = outcome.turbine
+                yield AssetCheckResult(
+                    asset_key=keys[t],
+                    check_name=name,
+                    passed=outcome.problem is None,
+                    severity=outcome.severity,
+                    description=outcome.note
+                    if outcome.problem is None
+                    else f"{t}: {outcome.problem}",
+                    metadata={"turbine": t, **outcome.metadata},
+                )
+
+        return run
+
+    return define
+
+
 def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
     """The checks of every turbine's asset in ``keys`` (turbine id -> asset key)."""
 
     def check(description: str) -> Callable[[CheckBody], AssetChecksDefinition]:
         """A check named after ``body`` on every turbine's asset, run for the turbines selected."""
-
-        def define(body: CheckBody) -> AssetChecksDefinition:
-            name = body.__name__
-
-            @multi_asset_check(
-                name=name,
-                description=body.__doc__,
-                specs=[
-                    AssetCheckSpec(name, asset=k, description=description) for k in keys.values()
-                ],
-                can_subset=True,
-                pool=DATABASES_POOL,
-            )
-            def run(
-                context: AssetCheckExecutionContext, etl: EtlResource
-            ) -> Iterator[AssetCheckResult]:
-                chosen = {k.asset_key for k in context.selected_asset_check_keys if k.name == name}
-                turbines = [t for t, key in keys.items() if key in chosen]
-                for outcome in body(context, etl, turbines):
-                    t = outcome.turbine
-                    yield AssetCheckResult(
-                        asset_key=keys[t],
-                        check_name=name,
-                        passed=outcome.problem is None,
-                        severity=outcome.severity,
-                        description=outcome.note
-                        if outcome.problem is None
-                        else f"{t}: {outcome.problem}",
-                        metadata={"turbine": t, **outcome.metadata},
-                    )
-
-            return run
-
-        return define
+        return per_turbine_check(keys, description)
 
     @check("Each full day has 144 windows per signal; source gaps WARN, losses fail.")
     def windows_complete(
@@ -168,7 +174,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                 "complete_days": report.full_days - len({f.day for f in findings if f.full_day}),
                 "days_with_source_gaps": len({f.day for f in gaps}),
                 "mismatches": len(mismatches),
-                "findings": _table(columns, rows),
+                "findings": table_of(columns, rows),
             }
             if mismatches:
                 bad = mismatches[0]
@@ -234,7 +240,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                 {
                     "windows_checked": report.windows,
                     "violations": report.violations,
-                    "examples": _table(["variable", "window", "problem", "values"], rows),
+                    "examples": table_of(["variable", "window", "problem", "values"], rows),
                 },
             )
 
@@ -266,7 +272,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                 {
                     "rows_checked": total,
                     "duplicated_pairs": len(mine),
-                    "examples": _table(["signal", "window", "rows"], rows),
+                    "examples": table_of(["signal", "window", "rows"], rows),
                 },
             )
 
@@ -331,7 +337,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
             )
             metadata = {
                 "non_finite": sum(bad.values()),
-                "days": _table(["day", "samples", "non_finite"], rows),
+                "days": table_of(["day", "samples", "non_finite"], rows),
             }
             yield Outcome(turbine, problem, metadata, AssetCheckSeverity.WARN)
 
@@ -362,7 +368,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
             metadata = {
                 "thin_windows": sum(mine.values()),
                 "min_coverage": settings.etl_min_coverage,
-                "days": _table(["day", "thin_windows"], rows),
+                "days": table_of(["day", "thin_windows"], rows),
             }
             yield Outcome(turbine, problem, metadata, AssetCheckSeverity.WARN)
 
