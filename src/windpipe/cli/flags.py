@@ -1,5 +1,6 @@
 """``windpipe flags``: compute the quality flags of a range of UTC days and store them."""
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -48,6 +49,7 @@ def flags(
             last=last,
             config=FlagConfig.of(settings),
             sites=sites_of(settings.fleet, session.turbines),
+            icing_reference=timedelta(days=settings.flags_icing_reference_days),
             codes={code: entry.category for code, entry in settings.event_codes.items()},
         )
     counts = ", ".join(f"{f} {result.per_flag.get(f, 0):,}" for f in FLAGS)

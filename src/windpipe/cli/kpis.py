@@ -70,6 +70,7 @@ def kpis(
             classes=settings.availability.classes,
             window=settings.window,
             max_days=settings.api_max_range_days,
+            history_days=settings.availability.reference_days,  # as the Dagster assets do
         )
     if run.unknown_codes:
         listed = ", ".join(run.unknown_codes[:12])
