@@ -9,8 +9,8 @@ gets the same value whichever period is generated, and a turbine's randomness is
 id, so it gets the same values whichever farm it is generated with. On top of the power curve:
 downtime episodes (stopped for hours while the wind blows), scheduled maintenance (a few daytime
 visits a year, stopped too), curtailment (the farm's output capped below rated now and then), the
-turbine's own consumption whenever it does not produce (small
-negative power), and sensor gaps (missing rows).
+turbine's own consumption whenever it does not produce (small negative power), and sensor gaps
+(missing rows).
 
 It speaks SCADA: besides the wind direction, each turbine reports where its nacelle points (it
 yaws after the wind in steps, a minute late), its blade pitch (fine below rated, rising above
@@ -75,7 +75,7 @@ _CONSUMPTION_MEDIAN, _CONSUMPTION_SIGMA, _CONSUMPTION_MAX, _CONSUMPTION_OFF = 1.
 # Random streams: per farm (seeded by seed only) and per turbine (seeded by seed and id).
 _U, _V, _TEMPERATURE = 1, 2, 30
 _NOISE, _DOWN, _GUSTS_STREAM, _GAPS = 7, 8, 19, 99
-_CURTAIL, _SCADA, _RESET, _MAINTENANCE, _FAULT = 23, 29, 31, 37, 41
+_CURTAIL, _SCADA, _RESET, _MAINTENANCE = 23, 29, 31, 37
 
 #: The ``status`` codes and what they mean.
 STATUS_CODES = {
@@ -94,15 +94,6 @@ WAITING, RUNNING, STOPPED, CURTAILED, STORM = 0, 1, 2, 3, 4
 FORCED_STOP, SCHEDULED_MAINTENANCE, GRID_CURTAILMENT, HIGH_WIND_STOP = SYNTHETIC_EVENT_CODES
 #: Each event code with its description.
 EVENT_CODES = {code: entry.description for code, entry in SYNTHETIC_EVENT_CODES.items()}
-# What a forced stop's message names, one drawn per event from its turbine and start.
-_FAULTS = (
-    "pitch system fault",
-    "converter fault",
-    "gearbox oil temperature high",
-    "yaw system fault",
-    "generator bearing temperature high",
-    "hydraulic pressure low",
-)
 # The code of each sample's state as a small integer (0: none worth an event), and back.
 _NO_EVENT = 0
 _EVENT_KEYS = {FORCED_STOP: 1, SCHEDULED_MAINTENANCE: 2, GRID_CURTAILMENT: 3, HIGH_WIND_STOP: 4}
