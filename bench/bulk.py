@@ -20,6 +20,7 @@ One embedded PostgreSQL in a temporary directory; ``windpipe api`` as its own pr
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from windpipe.catalog import signal_names
-from windpipe.etl.backfill import run_backfill
+from windpipe.etl.backfill import FETCH_WORKERS, GROUP_SAMPLES, run_backfill, turbine_groups
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
 from windpipe.etl.transform import aggregate_10min
@@ -53,7 +55,20 @@ from windpipe.warehouse.store import HISTORY, _signal_ids, ensure_schema
 
 AGGREGATIONS = ["mean", "min", "max", "std"]
 YEAR_VARIABLES = ["wind_speed", "power"]
-FARM_VARIABLES = ["wind_speed", "power", "ambient_temperature"]
+DAY_VARIABLES = ["wind_speed", "power", "ambient_temperature"]  # what the generator makes
+#: The six signals being added to the generator, as double columns of this bench's source only,
+#: derived from the generated ones (``EXTRA``) and aggregated as linear signals (4 statistics).
+EXTRA = {
+    "wind_direction": "mod((wind_speed * 37.0)::numeric, 360)::float8",
+    "nacelle_direction": "mod((wind_speed * 37.0 + 3)::numeric, 360)::float8",
+    "pitch_angle": "greatest(0.0, wind_speed - 11.0) * 2.0",
+    "rotor_speed": "least(wind_speed * 1.3, 16.0)",
+    "energy": "power / 60.0",
+    "status": "(power > 0)::int::float8",
+}
+FARM_VARIABLES = [*DAY_VARIABLES, *EXTRA]
+#: The commit before ``data`` was partitioned (t0006): the daily path's "before".
+BEFORE_PARTITIONING = "0453b61"
 TEN = [s.id for s in farm(10)]
 FIFTY = [s.id for s in farm(50)]
 YEAR_FIRST, YEAR_LAST = date(2025, 1, 1), date(2025, 12, 31)
@@ -78,14 +93,27 @@ def _fresh(engine: Engine) -> None:
         conn.execute(text("TRUNCATE data, day_load"))
 
 
-def floor(engine: Engine, payload: bytes, *, fmt: str) -> float:
-    """Seconds to COPY ``payload`` into a table like ``data`` with no index or constraint."""
+def floor(
+    engine: Engine,
+    payload: bytes,
+    *,
+    fmt: str,
+    ids: bool = False,
+    build: Sequence[str] = (),
+    id_column: bool = True,
+) -> float:
+    """Seconds to COPY ``payload`` into a table like ``data`` with no index or constraint (its
+    ``id`` from ``data_id_seq`` row by row, or given in ``payload`` with ``ids``), then run the
+    ``build`` statements on it (``{t}``: the table): the floor of another layout (without the
+    ``id`` column: ``id_column=False``)."""
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS floor_copy"))
         conn.execute(
             text(
-                'CREATE TABLE floor_copy (id bigserial NOT NULL, "timestamp" timestamptz '
-                "NOT NULL, signal_id integer NOT NULL, value double precision NOT NULL)"
+                "CREATE TABLE floor_copy ("
+                + ("id bigint NOT NULL DEFAULT nextval('data_id_seq'), " if id_column else "")
+                + '"timestamp" timestamptz NOT NULL, signal_id integer NOT NULL, '
+                "value double precision NOT NULL)"
             )
         )
     began = time.perf_counter()
@@ -94,11 +122,14 @@ def floor(engine: Engine, payload: bytes, *, fmt: str) -> float:
         with (
             driver.cursor() as cur,
             cur.copy(  # type: ignore[union-attr]
-                f'COPY floor_copy ("timestamp", signal_id, value) FROM STDIN (FORMAT {fmt})'
+                f'COPY floor_copy ({"id, " if ids else ""}"timestamp", signal_id, value) '
+                f"FROM STDIN (FORMAT {fmt})"
             ) as copy,
         ):
             for start in range(0, len(payload), 1 << 22):
                 copy.write(payload[start : start + (1 << 22)])
+        for statement in build:
+            conn.execute(text(statement.format(t="floor_copy")))
     seconds = time.perf_counter() - began
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE floor_copy"))
@@ -113,16 +144,34 @@ def months_of(first: date, last: date) -> list[date]:
     return months
 
 
+def fetch_groups(client: ApiClient, months: Sequence[date], turbines: Sequence[str]) -> list:
+    """The months' samples as the bulk path fetches them: in groups of turbines of at most
+    ``GROUP_SAMPLES`` samples, ``FETCH_WORKERS`` requests at once."""
+    held: dict[str, int] = {}
+    for (turbine, _), fingerprint in client.fingerprints(months[0], months[-1] + timedelta(
+        days=27), turbines).items():  # fmt: skip
+        held[turbine] = held.get(turbine, 0) + int(fingerprint.partition(":")[0])
+    groups = turbine_groups(turbines, {t: n // len(months) for t, n in held.items()})
+    with ThreadPoolExecutor(FETCH_WORKERS) as pool:
+        return list(
+            pool.map(
+                lambda job: client.fetch_frame(*bulk.month_bounds(job[0]), YEAR_VARIABLES, job[1]),
+                [(m, g) for m in months for g in groups],
+            )
+        )
+
+
 def year_figures(api_url: str, target: Engine, *, skip_daily: bool, runs: int) -> None:
     print(f"\n== a year of 10 turbines @ 1 min ({YEAR_FIRST}..{YEAR_LAST}), {os.cpu_count()} CPUs")
     months = months_of(YEAR_FIRST, YEAR_LAST)
     with ApiClient(api_url, timeout=600) as client:
         frames: list[pl.DataFrame] = []
-        fetch_s = _timed(
+        whole_s = _timed(
             lambda: frames.extend(
                 client.fetch_frame(*bulk.month_bounds(m), YEAR_VARIABLES, TEN) for m in months
             )
         )
+        groups_s = _timed(lambda: fetch_groups(client, months, TEN))
     samples = sum(f.height for f in frames)
     aggs: list[pl.DataFrame] = []
     agg_s = _timed(
@@ -135,16 +184,27 @@ def year_figures(api_url: str, target: Engine, *, skip_daily: bool, runs: int) -
     _fresh(target)
     with target.begin() as conn:
         ids = _signal_ids(conn, TEN, signals)
-    binary = b"".join(
-        [bulk._BINARY_HEADER]
-        + [bulk.encode_copy_binary(a, ids)[19:-2] for a in aggs]
-        + [bulk._BINARY_TRAILER]
-    )
+
+    def payload(with_ids: bool) -> bytes:
+        parts, first = [], 1
+        for a in aggs:
+            parts.append(bulk.encode_copy_binary(a, ids, first_id=first if with_ids else None))
+            first += a.height
+        return b"".join([bulk._BINARY_HEADER] + [p[19:-2] for p in parts] + [bulk._BINARY_TRAILER])
+
+    binary, binary_ids = payload(False), payload(True)
     from windpipe.warehouse.store import encode_copy_csv
 
     csv = b"".join(encode_copy_csv(a, ids) for a in aggs)
-    load_s = []
-    for _ in range(runs):
+    unique = 'ALTER TABLE {t} ADD UNIQUE (signal_id, "timestamp")'
+    designs = {
+        "the same, ids given (no nextval a row)": dict(payload=binary_ids, ids=True),
+        "no id index: ids given, unique built": dict(payload=binary_ids, ids=True, build=[unique]),
+        "no id column: unique built": dict(payload=binary, build=[unique], id_column=False),
+    }
+    floors: dict[str, list[float]] = {"binary": [], "csv": [], **{d: [] for d in designs}}
+    runs_bulk, load_s = [], []
+    for _ in range(runs):  # interleaved, so load on the machine falls on each alike
         _fresh(target)
         load_s.append(
             _timed(
@@ -154,10 +214,10 @@ def year_figures(api_url: str, target: Engine, *, skip_daily: bool, runs: int) -
                 ]
             )
         )
-    floors_bin, floors_csv, runs_bulk = [], [], []
-    for _ in range(runs):  # interleaved, so load on the machine falls on each alike
-        floors_bin.append(floor(target, binary, fmt="binary"))
-        floors_csv.append(floor(target, csv, fmt="csv"))
+        floors["binary"].append(floor(target, binary, fmt="binary"))
+        floors["csv"].append(floor(target, csv, fmt="csv"))
+        for name, design in designs.items():
+            floors[name].append(floor(target, fmt="binary", **design))  # type: ignore[arg-type]
         _fresh(target)
         with ApiClient(api_url, timeout=600) as client:
             runs_bulk.append(
@@ -168,15 +228,20 @@ def year_figures(api_url: str, target: Engine, *, skip_daily: bool, runs: int) -
                     )
                 )
             )  # fmt: skip
-    fb, fc, bk = (statistics.median(v) for v in (floors_bin, floors_csv, runs_bulk))
+    fb, fc, bk = (statistics.median(v) for v in (floors["binary"], floors["csv"], runs_bulk))
     print(f"{'samples / target rows':>40}: {samples:,} / {rows:,}")
     print(f"{'floor: binary COPY, unindexed table':>40}: {fb:6.2f} s ({rows / fb:,.0f} rows/s)")
     print(f"{'floor: CSV COPY, unindexed table':>40}: {fc:6.2f} s ({rows / fc:,.0f} rows/s)")
+    for name in designs:
+        f = statistics.median(floors[name])
+        print(f"{'  ' + name:>40}: {f:6.2f} s ({f / fb:.2f}x the binary floor)")
     print(
         f"{'bulk backfill (run_backfill), end to end':>40}: {bk:6.2f} s = {bk / fb:.2f}x the "
         f"binary floor, {bk / fc:.2f}x the CSV floor (min {min(runs_bulk):.2f} s, n={runs})"
     )
-    print(f"{'  fetch alone (API, Arrow, 12 requests)':>40}: {fetch_s:6.2f} s")
+    print(f"{'  fetch alone, 12 whole-month requests':>40}: {whole_s:6.2f} s")
+    print(f"{'  fetch alone, as the bulk path does':>40}: {groups_s:6.2f} s "
+          f"(groups of <= {GROUP_SAMPLES:,} samples, {FETCH_WORKERS} at once)")  # fmt: skip
     print(f"{'  aggregate alone (Polars)':>40}: {agg_s:6.2f} s")
     print(
         f"{'  load alone (replace_month x 12)':>40}: {statistics.median(load_s):6.2f} s "
@@ -260,12 +325,27 @@ def farm_month_figures(api_url: str, target: Engine, target_url: URL, runs: int)
     )
 
 
+DAY_CHILD = """
+import sys, time
+from datetime import date
+from windpipe.etl.pipeline import run_range
+from windpipe.etl.extract import ApiClient
+from windpipe.postgres import make_engine
+from sqlalchemy.engine import make_url
+api, url, day, turbines, variables, n = sys.argv[1:7]
+engine, day = make_engine(make_url(url)), date.fromisoformat(day)
+with ApiClient(api, timeout=600) as client:
+    for _ in range(int(n)):
+        began = time.perf_counter()
+        run_range(day, day, client=client, engine=engine, variables=variables.split(","),
+                  aggregations=["mean", "min", "max", "std"], turbines=turbines.split(","))
+        print(time.perf_counter() - began)
+"""
+
+
 def before_after(api_url: str, target: Engine, target_url: URL, runs: int) -> None:
     """A farm day by the daily path, and the README query over a year: t0005 table vs now."""
-    import windpipe.etl.pipeline as pipeline
-    import windpipe.warehouse.store as store
-
-    print("\n== before (t0005: one table) / after (t0006: by month)")
+    print("\n== before (t0005: one table) / after (by month)")
     old_url = target_url.set(database="windpipe_bench_t0005")
     admin = make_engine(target_url.set(database="postgres")).execution_options(
         isolation_level="AUTOCOMMIT"
@@ -315,24 +395,40 @@ def before_after(api_url: str, target: Engine, target_url: URL, runs: int) -> No
     b, a = statistics.median(times["before"]), statistics.median(times["after"])
     print(f"{'README query, a year of one signal':>40}: before {b * 1000:.1f} ms, after "
           f"{a * 1000:.1f} ms ({n:,} rows; after/before {a / b:.2f}x)")  # fmt: skip
-    # A day of the 50-turbine farm through the daily path, into each layout holding its month.
-    day = MONTH_FIRST + timedelta(days=14)
+    # A day of the 50-turbine farm through the daily path: the code before partitioning on its
+    # single table, this checkout on the months, each in processes of its own, alternately.
+    day = (MONTH_FIRST + timedelta(days=14)).isoformat()
     days: dict[str, list[float]] = {"before": [], "after": []}
-    real_ensure, real_months = store.ensure_schema, store.ensure_months
-    with ApiClient(api_url, timeout=600) as client:
-        for _ in range(max(runs, 5)):
-            for name, engine in (("before", old), ("after", target)):
-                if name == "before":  # today's daily path on the release before's table
-                    pipeline.ensure_schema = lambda _e: False  # type: ignore[assignment]
-                    store.ensure_months = lambda _c, _m: []  # type: ignore[assignment]
-                began = time.perf_counter()
-                run_range(day, day, client=client, engine=engine, variables=FARM_VARIABLES,
-                          aggregations=AGGREGATIONS, turbines=FIFTY)  # fmt: skip
-                days[name].append(time.perf_counter() - began)
-                pipeline.ensure_schema, store.ensure_months = real_ensure, real_months
+    with tempfile.TemporaryDirectory(prefix="windpipe-before-") as tree:
+        archive = subprocess.run(
+            ["git", "archive", BEFORE_PARTITIONING, "src"], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        for _ in range(max(runs, 4)):
+            for name, url, path in (
+                ("before", old_url, f"{tree}/src"),
+                ("after", target_url, str(Path(__file__).parents[1] / "src")),
+            ):
+                argv = [
+                    sys.executable, "-c", DAY_CHILD, api_url,
+                    url.render_as_string(hide_password=False), day, ",".join(FIFTY),
+                    ",".join(DAY_VARIABLES), "5",
+                ]  # fmt: skip
+                env = {**os.environ, "PYTHONPATH": path}
+                out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env)
+                days[name].extend(float(x) for x in out.stdout.split())
+        wide = [
+            sys.executable, "-c", DAY_CHILD, api_url,
+            target_url.render_as_string(hide_password=False), day, ",".join(FIFTY),
+            ",".join(FARM_VARIABLES), "5",
+        ]  # fmt: skip
+        out = subprocess.run(wide, check=True, capture_output=True, text=True)
+        w = statistics.median(float(x) for x in out.stdout.split())
     b, a = statistics.median(days["before"]), statistics.median(days["after"])
-    print(f"{'a farm day (50 turbines) by the daily path':>40}: before {b:.3f} s, after {a:.3f} s "
-          f"(after/before {a / b:.2f}x, n={len(days['after'])})")  # fmt: skip
+    n = len(days["after"])
+    print(f"{'a farm day (50 turbines x 3 variables)':>40}: before ({BEFORE_PARTITIONING}) "
+          f"{b:.3f} s, after {a:.3f} s (after/before {a / b:.2f}x, n={n} each)")  # fmt: skip
+    print(f"{'the same day, 9 variables (after)':>40}: {w:.3f} s (n=5)")
     old.dispose()
     with admin.connect() as conn:
         conn.execute(text("DROP DATABASE windpipe_bench_t0005 WITH (FORCE)"))
@@ -358,12 +454,27 @@ def main(argv: Sequence[str] | None = None) -> None:
             done = seed_source(source, _utc(first), _utc(last) + timedelta(days=1),
                                turbines=farm(turbines), freq="1min", seed=11)  # fmt: skip
             print(f"seeded {label}: {done.rows_written:,} samples in {done.seconds:.1f} s")
-        with source.connect() as conn:
-            conn.execute(text("ANALYZE data"))
-            conn.commit()
+        with source.begin() as conn:  # the farm month's six more signals
+            conn.execute(
+                text(
+                    "ALTER TABLE data "
+                    + ", ".join(f"ADD COLUMN {n} double precision" for n in EXTRA)
+                )
+            )
+            conn.execute(
+                text(
+                    "UPDATE data SET "  # noqa: S608 - the bench's own expressions
+                    + ", ".join(f"{n} = {sql}" for n, sql in EXTRA.items())
+                    + ' WHERE "timestamp" >= :first'
+                ),
+                {"first": _utc(MONTH_FIRST)},
+            )
+        with source.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text("VACUUM ANALYZE data"))
         source.dispose()
         target = make_engine(target_url)
-        api = start_api(source_url, wait=60)
+        declared = {n: {"aggregate": True} for n in FARM_VARIABLES}
+        api = start_api(source_url, wait=60, env={"WINDPIPE_SIGNALS": json.dumps(declared)})
         try:
             year_figures(api.url, target, skip_daily=args.skip_daily, runs=args.runs)
             before_after(api.url, target, target_url, args.runs)

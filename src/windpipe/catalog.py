@@ -7,6 +7,8 @@ pydantic, which the settings load anyway, models the turbine), so the CLI can re
 for free.
 """
 
+import itertools
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
     import polars as pl
@@ -63,11 +65,54 @@ class Turbine(BaseModel):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     hub_height_m: float | None = Field(default=None, gt=0, le=500)
+    # -- power curves (IEC 61400-12-1): the site and the machine
+    #: Height of the site above sea level: the standard atmosphere's pressure when no pressure
+    #: signal is declared (``[power_curve] pressure_signal``).
+    elevation_m: float | None = Field(default=None, ge=-500, le=9_000)
+    rotor_diameter_m: float | None = Field(default=None, gt=0, le=500)
+    #: Cut-in wind speed (m/s): the low end of the curve's completeness range, and the speed above
+    #: which a turbine that does not produce is ``stopped_with_wind``. Unset: the curve's first
+    #: bin producing power (3.5 m/s for the flag, and when no bin produces).
+    cut_in_ms: float | None = Field(default=None, gt=0, le=30)
+    # -- end of the power-curve block
     #: ``windpipe seed`` and the live feed generate this turbine (a demo turbine); never set it on
     #: a turbine with real data (those holding imported data are refused whatever it says).
     synthetic: bool = Field(
         default=False, description="Marked synthetic = true: the seed and live feed generate it."
     )
+    #: The warranted power curve, ``[[wind speed m/s, power kW], …]`` with wind speeds strictly
+    #: ascending and powers >= 0: the reference of the lost production (README, "Availability
+    #: and energy"); None: the turbine's own measured curve.
+    power_curve: tuple[tuple[float, float], ...] | None = Field(
+        default=None,
+        description="Warranted power curve, [[wind speed m/s, power kW], ...], wind speeds "
+        "ascending: the reference of lost production (default: the measured curve).",
+    )
+
+    @field_validator("power_curve")
+    @classmethod
+    def _valid_curve(
+        cls, value: tuple[tuple[float, float], ...] | None
+    ) -> tuple[tuple[float, float], ...] | None:
+        if value is None:
+            return None
+        if len(value) < 2:
+            raise ValueError(
+                f"power_curve has {len(value)} point(s); give at least two [wind speed m/s, kW] "
+                "pairs, e.g. [[3, 0], [12, 2000], [25, 2000]]"
+            )
+        for (ws, _), (next_ws, _) in itertools.pairwise(value):
+            if not next_ws > ws:
+                raise ValueError(
+                    f"power_curve wind speeds must be strictly ascending: {next_ws:g} follows "
+                    f"{ws:g}"
+                )
+        for ws, kw in value:
+            if not (math.isfinite(ws) and math.isfinite(kw)) or ws < 0 or kw < 0:
+                raise ValueError(
+                    f"power_curve point [{ws:g}, {kw:g}] is not [wind speed >= 0, power >= 0]"
+                )
+        return value
 
 
 #: The turbine of the brief, when no configuration names any: its rows carry this id.
@@ -131,6 +176,29 @@ VARIABLES: dict[str, Variable] = {
         ),
     )
 }
+
+#: The IEC 61400-25 name (as OpenOA's ``PlantData`` reads it) of each signal windpipe knows by
+#: name, when ``[signals.<name>] iec_name`` does not say: its 10-minute mean is exported under it.
+DEFAULT_IEC_NAMES: dict[str, str] = {
+    "wind_speed": "WMET_HorWdSpd",
+    "power": "WTUR_W",
+    "ambient_temperature": "WMET_EnvTmp",
+    "wind_direction": "WMET_HorWdDir",
+    "pitch_angle": "WROT_BlPthAngVal",
+    "status": "WTUR_TurSt",
+}
+#: The relative wind direction (wind vane, yaw error): derived as wind_direction - nacelle_direction
+#: when no signal declares it.
+RELATIVE_DIRECTION_IEC = "WMET_HorWdDirRel"
+#: An IEC 61400-25 name as accepted in a configuration: a logical-node prefix, ``_``, a data name.
+IEC_NAME = r"^[A-Z][A-Za-z0-9]{2,15}_[A-Za-z][A-Za-z0-9]{0,47}$"
+
+
+def relative_direction(wind_direction: "pl.Expr", nacelle_direction: "pl.Expr") -> "pl.Expr":
+    """The wind direction relative to the nacelle in [-180, 180) degrees (the yaw error, OpenOA's
+    ``WMET_HorWdDirRel``): ``wind_direction - nacelle_direction`` wrapped, e.g. 5 - 355 = 10."""
+    return (wind_direction - nacelle_direction + 180.0).mod(360.0) - 180.0
+
 
 #: The aggregations the ETL knows, in their canonical order.
 AGGREGATIONS: dict[str, Aggregation] = {
@@ -499,12 +567,18 @@ def window_categories(
     slots = windows.select(
         pl.col("turbine").cast(pl.String),
         naive_utc_expr(windows.schema["timestamp"]).alias("timestamp"),
-    ).with_row_index("_order")
-    kept = held.select(
-        pl.col("turbine").cast(pl.String),
-        naive_utc_expr(held.schema["timestamp"]).alias("timestamp"),
-        pl.lit(True).alias("_held"),
-    ).unique(["turbine", "timestamp"])
+    )
+    # Whether each window holds data; ``held`` is often ``windows`` itself (every window held).
+    if held is windows:
+        slots = slots.with_columns(_held=pl.lit(True))
+    else:  # one integer key per (turbine, window): a hash-set lookup, not a join
+        names = pl.Enum(pl.concat([slots["turbine"], held["turbine"].cast(pl.String)]).unique())
+
+        def key(frame: "pl.DataFrame") -> "pl.Expr":
+            at = naive_utc_expr(frame.schema["timestamp"]).dt.epoch("us") // width_us
+            return at * 65_536 + pl.col("turbine").cast(pl.String).cast(names).to_physical()
+
+        slots = slots.with_columns(_held=key(slots).is_in(held.select(key(held)).to_series()))
     rank = {name: i for i, name in enumerate(EVENT_CATEGORIES)}
     if slots.height and events.height:
         last_end = slots["timestamp"].max() + window  # type: ignore[operator]
@@ -561,17 +635,58 @@ def window_categories(
                 "code": pl.String,
             }
         )
-    return (
-        slots.join(spans, on=["turbine", "timestamp"], how="left")
-        .join(kept, on=["turbine", "timestamp"], how="left")
-        .with_columns(
-            pl.when(pl.col("category").is_not_null())
-            .then(pl.col("category"))
-            .when(pl.col("_held").fill_null(False))
-            .then(pl.lit(UNCOVERED_HELD))
-            .otherwise(pl.lit(UNCOVERED_EMPTY))
-            .alias("category")
+    if spans.height:
+        slots = slots.join(spans, on=["turbine", "timestamp"], how="left", maintain_order="left")
+    else:
+        slots = slots.with_columns(
+            category=pl.lit(None, dtype=pl.String), code=pl.lit(None, dtype=pl.String)
         )
-        .sort("_order")
-        .select("turbine", "timestamp", "category", "code")
-    )
+    return slots.with_columns(
+        pl.when(pl.col("category").is_not_null())
+        .then(pl.col("category"))
+        .when(pl.col("_held").fill_null(False))
+        .then(pl.lit(UNCOVERED_HELD))
+        .otherwise(pl.lit(UNCOVERED_EMPTY))
+        .alias("category")
+    ).select("turbine", "timestamp", "category", "code")
+
+
+# -- availability: how each category counts (IEC 61400-26-1) ---------------------------------------
+
+#: The three classes of a category in time-based availability.
+AVAILABILITY_CLASSES: tuple[str, ...] = ("operative", "non_operative", "excluded")
+#: The default classification (IEC 61400-26-1): the first six categories are operative, the next
+#: four non-operative; force majeure and missing information count in neither.
+DEFAULT_AVAILABILITY: dict[str, tuple[str, ...]] = {
+    "operative": EVENT_CATEGORIES[:6],
+    "non_operative": EVENT_CATEGORIES[6:10],
+    "excluded": EVENT_CATEGORIES[10:],
+}
+#: A window of this category loses production whatever its class (it ran, below its curve).
+PARTIAL_PERFORMANCE = "partial_performance"
+#: The farm's rows carry this in their ``turbine`` column (never a turbine id: ``TURBINE_ID``).
+FARM = "*"
+
+
+def check_classification(classes: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Category -> class (operative, non_operative, excluded) of a classification naming every
+    category exactly once; ValueError naming what is missing, repeated or unknown."""
+    where: dict[str, str] = {}
+    for name, categories in classes.items():
+        if name not in AVAILABILITY_CLASSES:
+            raise ValueError(f"unknown class {name!r}; accepted: {', '.join(AVAILABILITY_CLASSES)}")
+        for category in categories:
+            check_event_category(category)
+            if category in where:
+                raise ValueError(
+                    f"{category} is in both {where[category]} and {name}; each category belongs "
+                    "to exactly one of operative, non_operative, excluded"
+                )
+            where[category] = name
+    missing = [c for c in EVENT_CATEGORIES if c not in where]
+    if missing:
+        raise ValueError(
+            f"{', '.join(missing)} in none of operative, non_operative, excluded; each category "
+            "belongs to exactly one (moving one means editing two lists)"
+        )
+    return {c: where[c] for c in EVENT_CATEGORIES}

@@ -56,6 +56,9 @@ def _split_csv(value: object) -> object:
     return value
 
 
+#: The units a pressure signal may declare, and their factor to Pa.
+PRESSURE_UNITS: dict[str, float] = {"Pa": 1.0, "hPa": 100.0, "mbar": 100.0, "kPa": 1000.0}
+
 CONFIG_ENV = "WINDPIPE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("windpipe.toml")
 _IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
@@ -82,6 +85,19 @@ class SignalConfig(BaseModel):
     kind: str = "linear"
     #: This signal's aggregations; None: ``[etl] aggregations`` as its kind has them.
     aggregations: list[str] | None = None
+    #: Its IEC 61400-25 name in exports for OpenOA (``windpipe export openoa``), e.g.
+    #: ``WROT_BlPthAngVal``; None: ``catalog.DEFAULT_IEC_NAMES`` for a signal named there.
+    iec_name: str | None = None
+
+    @field_validator("iec_name")
+    @classmethod
+    def _iec_shaped(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(catalog.IEC_NAME, value):
+            raise ValueError(
+                f"iec_name {value!r} is not an IEC 61400-25 name; accepted: a logical node, _ "
+                "and a data name, letters and digits, e.g. WMET_HorWdSpd, WROT_BlPthAngVal"
+            )
+        return value
 
     @field_validator("range")
     @classmethod
@@ -294,6 +310,41 @@ def _default_event_codes() -> dict[str, EventCodeConfig]:
     return dict(SYNTHETIC_EVENT_CODES)
 
 
+class AvailabilityConfig(BaseModel):
+    """``[availability]`` in the configuration file: which IEC 61400-26-1 categories count as
+    operative, non-operative or neither (a contract's view); every category exactly once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    operative: list[str] = Field(
+        default_factory=lambda: list(catalog.DEFAULT_AVAILABILITY["operative"])
+    )
+    non_operative: list[str] = Field(
+        default_factory=lambda: list(catalog.DEFAULT_AVAILABILITY["non_operative"])
+    )
+    excluded: list[str] = Field(
+        default_factory=lambda: list(catalog.DEFAULT_AVAILABILITY["excluded"])
+    )
+
+    @model_validator(mode="after")
+    def _each_category_once(self) -> "AvailabilityConfig":
+        catalog.check_classification(self.lists())
+        return self
+
+    def lists(self) -> dict[str, list[str]]:
+        """Class -> its categories."""
+        return {
+            "operative": self.operative,
+            "non_operative": self.non_operative,
+            "excluded": self.excluded,
+        }
+
+    @property
+    def classes(self) -> dict[str, str]:
+        """Category -> its class (operative, non_operative, excluded)."""
+        return catalog.check_classification(self.lists())
+
+
 def _default_signals() -> dict[str, SignalConfig]:
     return {
         v.name: SignalConfig(
@@ -331,9 +382,17 @@ class TomlFileSource(PydanticBaseSettingsSource):
             "close_margin_minutes",
             "min_coverage",
             "sampling_interval",
-        )
+        ),
+        "power_curve": (
+            "min_coverage",
+            "reference_density",
+            "temperature_signal",
+            "pressure_signal",
+            "humidity_signal",
+        ),
+        "flags": ("flatline_windows",),
     }
-    _TABLES = ("turbines", "signals", "imports", "event_codes")
+    _TABLES = ("turbines", "signals", "imports", "event_codes", "availability")
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
@@ -462,6 +521,11 @@ class Settings(BaseSettings):
         description="What each event code means, as an IEC 61400-26-1 category ([event_codes]); "
         "unset: the synthetic farm's codes 101, 201, 301, 401.",
     )
+    availability: AvailabilityConfig = Field(
+        default_factory=AvailabilityConfig,
+        description="Which IEC 61400-26-1 categories count as operative, non-operative or "
+        "neither ([availability]); default: the standard's.",
+    )
     freshness_lag_minutes: Annotated[int, Field(ge=1, le=10_080)] = Field(
         default=30,
         description="Oldest the latest window of a turbine may be before the check warns.",
@@ -471,6 +535,13 @@ class Settings(BaseSettings):
     )
     dagster_etl_runs: Annotated[int, Field(ge=1, le=64)] = Field(
         default=1, description="ETL runs at once, reading the source and writing the target."
+    )
+    # -- Dagster's concurrency pool of the steps that use the databases (orchestration/defs).
+    dagster_pool_limit: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1,
+        description="Runs at once whose steps read the source (through the API) or write the "
+        "target, however launched (schedules, sensors, backfills from the UI): Dagster's pool "
+        "`windpipe_databases`.",
     )
     dagster_host: Host = Field(default="127.0.0.1", description="Dagster webserver interface.")
     dagster_port: Port = Field(default=3000, description="Dagster webserver port.")
@@ -604,6 +675,69 @@ class Settings(BaseSettings):
 
     # -- end of the dashboard block
 
+    # -- Power curves (IEC 61400-12-1) and quality flags: [power_curve] and [flags] in the file.
+    power_curve_min_coverage: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=1.0,
+        description="A window enters a power curve only when it holds at least this share of its "
+        "expected samples (1: a complete window).",
+    )
+    power_curve_reference_density: Annotated[float, Field(gt=0.5, le=2.0)] = Field(
+        default=1.225,
+        description="Density (kg/m3) wind speeds are normalised to: V_n = V (rho/rho_ref)^(1/3).",
+    )
+    power_curve_temperature_signal: str = Field(
+        default="ambient_temperature",
+        description="The signal of the ambient temperature (degC) of the air density.",
+    )
+    power_curve_pressure_signal: str | None = Field(
+        default=None,
+        description="A signal of the air pressure (unit Pa, hPa, mbar or kPa); unset: the standard "
+        "atmosphere at the turbine's elevation_m, else 101325 Pa.",
+    )
+    power_curve_humidity_signal: str | None = Field(
+        default=None,
+        description="A signal of the relative humidity (%); set: the IEC humid-air density.",
+    )
+    flags_flatline_windows: Annotated[int, Field(ge=2, le=10_000)] = Field(
+        default=3,
+        description="A signal's window mean unchanged over this many consecutive windows is "
+        "flagged flatline.",
+    )
+
+    @model_validator(mode="after")
+    def _power_curve_signals(self) -> "Settings":
+        chosen = {
+            "power_curve_pressure_signal": self.power_curve_pressure_signal,
+            "power_curve_humidity_signal": self.power_curve_humidity_signal,
+        }
+        if "power_curve_temperature_signal" in self.model_fields_set:
+            chosen["power_curve_temperature_signal"] = self.power_curve_temperature_signal
+        for field, name in chosen.items():
+            if name is not None and name not in self.signals:
+                raise ValueError(
+                    f"{_where((field,))}: {name!r} is not a configured signal; accepted: "
+                    + ", ".join(self.signals)
+                )
+        if self.power_curve_pressure_signal is not None:
+            unit = self.signals[self.power_curve_pressure_signal].unit
+            if unit not in PRESSURE_UNITS:
+                raise ValueError(
+                    f"{_where(('power_curve_pressure_signal',))}: the unit of signal "
+                    f"{self.power_curve_pressure_signal!r} is {unit!r}; accepted: "
+                    + ", ".join(PRESSURE_UNITS)
+                    + " (declare it with [signals.<name>] unit = ...)"
+                )
+        return self
+
+    @property
+    def pressure_to_pa(self) -> float:
+        """The factor from the pressure signal's unit to Pa (1 without a pressure signal)."""
+        if self.power_curve_pressure_signal is None:
+            return 1.0
+        return PRESSURE_UNITS[self.signals[self.power_curve_pressure_signal].unit]
+
+    # -- end of the power-curve and flags block
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
@@ -696,6 +830,17 @@ class Settings(BaseSettings):
             raise ValueError(f"signal name(s) {bad} are not lower-case identifiers (a-z, 0-9, _)")
         if not value:
             raise ValueError("no signals declared")
+        named: dict[str, list[str]] = {}
+        for name, signal in value.items():
+            iec = signal.iec_name or catalog.DEFAULT_IEC_NAMES.get(name)
+            if iec is not None:
+                named.setdefault(iec, []).append(name)
+        twice = {iec: names for iec, names in named.items() if len(names) > 1}
+        if twice:
+            iec, names = next(iter(twice.items()))
+            raise ValueError(
+                f"signals {', '.join(names)} share the iec_name {iec}; each signal needs its own"
+            )
         return value
 
     @model_validator(mode="after")
@@ -762,6 +907,17 @@ class Settings(BaseSettings):
         return result
 
     @property
+    def iec_names(self) -> dict[str, str]:
+        """Each signal's IEC 61400-25 name for OpenOA: its ``iec_name``, else the catalog's default
+        for its name (``catalog.DEFAULT_IEC_NAMES``); signals with neither are left out."""
+        result = {}
+        for name, signal in self.signals.items():
+            iec = signal.iec_name or catalog.DEFAULT_IEC_NAMES.get(name)
+            if iec is not None:
+                result[name] = iec
+        return result
+
+    @property
     def fleet(self) -> list[catalog.Turbine]:
         """The turbines of the configuration, in its order."""
         return list(self.turbines)
@@ -822,8 +978,9 @@ class Settings(BaseSettings):
         return self.api_url
 
 
-_FILE_ONLY = ("turbines", "signals", "imports", "event_codes")
+_FILE_ONLY = ("turbines", "signals", "imports", "event_codes", "availability")
 _ACCEPTED = {
+    "availability": list(AvailabilityConfig.model_fields),
     "event_codes": list(EventCodeConfig.model_fields),
     "turbines": list(TurbineConfig.model_fields),
     "signals": list(SignalConfig.model_fields),
@@ -840,6 +997,9 @@ def _file_key(field: str) -> str | None:
     except (OSError, ValueError):
         return None
     section, _, sub = field.partition("_")
+    for known in TomlFileSource._SECTIONS:  # sections with an underscore: power_curve
+        if field.startswith(f"{known}_"):
+            section, sub = known, field.removeprefix(f"{known}_")
     if field in document:
         return field
     if sub and isinstance(document.get(section), dict) and sub in document[section]:

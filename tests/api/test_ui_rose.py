@@ -147,6 +147,7 @@ def test_the_rose_is_drawn_in_headless_chromium(rose_api: LiveApi, tmp_path: Pat
             "wind": 3,
             "power": 3,
             "curve": 3,
+            "iec-curve": 3,
             "rose": len(ROSE_SPEEDS),
         }
         assert charts["rose"]["points"] == [ROSE_SECTORS] * len(ROSE_SPEEDS)

@@ -37,7 +37,7 @@ CHART_KEYS = {
     "generatePostgresqlPasswordSecret", "generateCeleryConfigSecret", "rabbitmq", "redis",
     "flower", "ingress", "imagePullSecrets", "computeLogManager", "scheduler", "runLauncher",
     "pythonLogs", "dagsterDaemon", "busybox", "migrate", "telemetry", "serviceAccount",
-    "retention", "additionalInstanceConfig",
+    "retention", "additionalInstanceConfig", "concurrency",
 }  # fmt: skip
 
 #: Variables that carry passwords or keys: never a plain value in the file, always a Secret.
@@ -119,24 +119,78 @@ def test_dagster_storage_is_an_external_postgresql(values: dict[str, Any]) -> No
 
 
 def test_run_queue_limits_the_same_tags_as_the_containers(values: dict[str, Any]) -> None:
-    """The run queue limits the tags docker/dagster/dagster.yaml limits (values may differ)."""
+    """The run queue limits the tags and the pool docker/dagster/dagster.yaml limits (values may
+    differ)."""
     coordinator = values["dagsterDaemon"]["runCoordinator"]
     assert coordinator["enabled"] and coordinator["type"] == "QueuedRunCoordinator"
-    queued = coordinator["config"]["queuedRunCoordinator"]
-    assert queued["maxConcurrentRuns"] >= 1
-    helm_tags = {limit["key"] for limit in queued.get("tagConcurrencyLimits") or []}
-    runs = yaml.safe_load(DAGSTER_YAML.read_text()).get("concurrency", {}).get("runs", {})
-    compose_tags = {limit["key"] for limit in runs.get("tag_concurrency_limits") or []}
+    assert not coordinator["config"]["queuedRunCoordinator"], "limits go in `concurrency`"
+    concurrency = values["concurrency"]
+    assert concurrency["enabled"]
+    runs, pools = concurrency["runs"], concurrency["pools"]
+    assert runs["maxConcurrentRuns"] >= 1
+    helm_tags = {limit["key"] for limit in runs.get("tagConcurrencyLimits") or []}
+    local = yaml.safe_load(DAGSTER_YAML.read_text()).get("concurrency", {})
+    compose_tags = {limit["key"] for limit in local.get("runs", {}).get("tag_concurrency_limits")}
     assert helm_tags == compose_tags == {ETL_RUN_TAG}
+    assert pools["granularity"] == local["pools"]["granularity"] == "run"
     # The limits are the settings' on one machine: within the bounds the settings model accepts.
-    etl = next(limit["limit"] for limit in queued["tagConcurrencyLimits"])
+    etl = next(limit["limit"] for limit in runs["tagConcurrencyLimits"])
     Settings(  # type: ignore[call-arg]
         _env_file=None,
-        dagster_max_concurrent_runs=queued["maxConcurrentRuns"],
+        dagster_max_concurrent_runs=runs["maxConcurrentRuns"],
         dagster_etl_runs=etl,
+        dagster_pool_limit=pools["defaultLimit"],
     )
-    assert etl <= queued["maxConcurrentRuns"]
+    assert etl <= runs["maxConcurrentRuns"]
     assert values["dagsterDaemon"]["runRetries"]["enabled"]
+
+
+def _instance_concurrency(values: dict[str, Any]) -> dict[str, Any]:
+    """``concurrency`` of the dagster.yaml the chart writes from ``values`` (its instance
+    ConfigMap: each key of the values' ``concurrency`` in the instance's spelling)."""
+    runs, pools = values["concurrency"]["runs"], values["concurrency"]["pools"]
+    return {
+        "runs": {
+            "max_concurrent_runs": runs["maxConcurrentRuns"],
+            "tag_concurrency_limits": runs["tagConcurrencyLimits"],
+        },
+        "pools": {"default_limit": pools["defaultLimit"], "granularity": pools["granularity"]},
+    }
+
+
+QUEUED = {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"}
+
+
+def test_dagster_accepts_the_instance_the_values_make(
+    values: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The run queue and the pool, as the chart's instance ConfigMap holds them, opened by
+    Dagster itself; the same limits in the coordinator's config beside a pool are refused, which
+    is why the values keep them in `concurrency`."""
+    from dagster import DagsterInstance
+    from dagster._core.errors import DagsterInvalidConfigError
+
+    home = tmp_path_factory.mktemp("dagster-home")
+    concurrency = _instance_concurrency(values)
+    instance_yaml = {"run_coordinator": QUEUED, "concurrency": concurrency}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_yaml))
+    with DagsterInstance.from_config(str(home)) as instance:
+        config = instance.get_concurrency_config()
+        queue = config.run_queue_config
+        assert queue is not None
+        assert queue.max_concurrent_runs == values["concurrency"]["runs"]["maxConcurrentRuns"]
+        assert queue.tag_concurrency_limits == values["concurrency"]["runs"]["tagConcurrencyLimits"]
+        assert (
+            config.pool_config.default_pool_limit == values["concurrency"]["pools"]["defaultLimit"]
+        )
+
+    limits_in_the_coordinator = {
+        "run_coordinator": {**QUEUED, "config": {"max_concurrent_runs": 4}},
+        "concurrency": {"pools": concurrency["pools"]},
+    }
+    (home / "dagster.yaml").write_text(yaml.safe_dump(limits_in_the_coordinator))
+    with pytest.raises(DagsterInvalidConfigError, match="max_concurrent_runs"):
+        DagsterInstance.from_config(str(home))
 
 
 def test_scale_out_doc_points_at_the_values_and_says_what_was_tested() -> None:

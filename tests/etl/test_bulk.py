@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 from tests.conftest import FARM_TURBINES as TURBINES
 from tests.conftest import LiveApi, new_database, serve
 from windpipe.api.app import create_app
-from windpipe.etl.backfill import bulk_months, run_backfill
+from windpipe.etl.backfill import bulk_months, run_backfill, turbine_groups
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
 from windpipe.postgres import libpq_conninfo
@@ -21,6 +21,7 @@ from windpipe.source import store as source_store
 from windpipe.source.generator import farm
 from windpipe.source.seed import seed_source
 from windpipe.warehouse import queries
+from windpipe.warehouse.bulk import reserve_ids
 from windpipe.warehouse.store import ensure_schema
 
 VARIABLES = ["wind_speed", "power"]
@@ -201,3 +202,19 @@ def test_a_signal_of_a_turbine_over_a_range_reads_only_its_months(
     assert "data_2024_02" in plan
     assert "data_2024_01" not in plan and "data_2024_03" not in plan
     assert 0 < len(rows) <= 2 * 144  # two days of windows
+
+
+def test_a_month_is_fetched_in_groups_of_turbines_of_bounded_samples() -> None:
+    held = {"A": 50_000, "B": 50_000, "C": 50_000, "D": 300_000, "E": 0}
+    assert turbine_groups(["A", "B", "C", "D", "E"], held, limit=120_000) == [
+        ["A", "B"], ["C"], ["D"], ["E"],
+    ]  # fmt: skip
+    assert turbine_groups(["A"], {}, limit=10) == [["A"]]
+
+
+def test_ids_are_reserved_as_one_block_that_nextval_then_passes(bulk_target: Engine) -> None:
+    with bulk_target.begin() as conn:
+        before = conn.execute(text("SELECT nextval('data_id_seq')")).scalar_one()
+        first = reserve_ids(conn, 1_000)
+        after = conn.execute(text("SELECT nextval('data_id_seq')")).scalar_one()
+    assert before < first and after == first + 1_000

@@ -11,7 +11,9 @@ from dagster import DagsterInstance
 
 from tests.conftest import LiveApi
 from windpipe.orchestration.instance import (
+    DATABASES_POOL,
     DEFAULT_PARTITIONS_START,
+    DEFINITIONS_MODULE,
     ETL_RUN_TAG,
     FIRST_DAY_FILE,
     PARTITIONS_START_ENV,
@@ -216,3 +218,82 @@ def test_without_turbines_configured_the_code_location_covers_the_sources_turbin
         assert instance.code_location_fleet(home) == ["R80711"]
     finally:
         instance.code_location_settings.cache_clear()
+
+
+def _dequeued(home: Path, runs: int) -> int:
+    """How many of ``runs`` queued runs of the windpipe job (two turbines' days, tagged like the
+    catch-up's) Dagster's queue daemon would start now, in the instance at ``home``."""
+    from dagster import DagsterRunStatus, Definitions
+    from dagster._core.remote_origin import (
+        GrpcServerCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
+        QueuedRunCoordinatorDaemon,
+    )
+
+    from tests.orchestration.conftest import etl_resource
+    from windpipe.orchestration.defs.assets import build_aggregates, turbine_keys
+    from windpipe.orchestration.defs.checks import build_checks
+    from windpipe.orchestration.defs.jobs import build_job
+
+    aggregates = build_aggregates(["WTG01", "WTG02"])
+    job = Definitions(  # nothing runs: an address that is never dialled will do
+        assets=[aggregates],
+        asset_checks=build_checks(turbine_keys(["WTG01", "WTG02"])),
+        jobs=[build_job(aggregates)],
+        resources={"etl": etl_resource("http://127.0.0.1:9", "postgresql+psycopg://u@127.0.0.1/t")},
+    ).resolve_job_def("windpipe_etl")
+    # Queued runs carry where their code lives (the code server of `windpipe up`); the queue
+    # never dials it to decide, so its address is a stand-in.
+    origin = RemoteJobOrigin(
+        repository_origin=RemoteRepositoryOrigin(
+            code_location_origin=GrpcServerCodeLocationOrigin(
+                host="127.0.0.1", port=9, location_name=DEFINITIONS_MODULE
+            ),
+            repository_name="__repository__",
+        ),
+        job_name=job.name,
+    )
+    with DagsterInstance.from_config(str(home)) as instance:
+        for n in range(runs):
+            day = date(2024, 6, 1 + n).isoformat()
+            planned = instance.create_run_for_job(job_def=job, tags={"dagster/partition": day})
+            assert planned.run_op_concurrency is not None
+            assert set(planned.run_op_concurrency.all_pools or ()) == {DATABASES_POOL}
+            instance.delete_run(planned.run_id)
+            instance.add_run(planned.with_job_origin(origin).with_status(DagsterRunStatus.QUEUED))
+        with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon:
+            chosen = daemon._get_runs_to_dequeue(  # what one iteration of the daemon would start
+                instance, instance.get_concurrency_config(), fixed_iteration_time=None
+            )
+        return len(chosen)
+
+
+def test_the_databases_pool_limit_reaches_the_instance_and_holds_runs_in_the_queue(
+    tmp_path: Path,
+) -> None:
+    """Every step of the ETL job is in the databases' pool, whose limit the settings write into
+    the instance: with room for 8 runs and 8 ETL runs, the pool alone decides how many start."""
+    for limit in (1, 3):
+        home = tmp_path / f"pool-{limit}"
+        settings = load_settings(
+            dagster_max_concurrent_runs=8,
+            dagster_etl_runs=8,
+            dagster_pool_limit=limit,
+            _env_file=None,
+        )
+        ensure_instance(home, settings)
+        initialize_storage(home)  # as `windpipe dagster` and `up` do before Dagster starts
+        with DagsterInstance.from_config(str(home)) as instance:
+            pools = instance.get_concurrency_config().pool_config
+            assert pools.default_pool_limit == limit
+            assert pools.pool_granularity is not None and pools.pool_granularity.value == "run"
+        assert _dequeued(home, 5) == limit
+
+
+def test_the_pool_limit_is_validated() -> None:
+    for bad in (0, 65):
+        with pytest.raises(ValueError, match="WINDPIPE_DAGSTER_POOL_LIMIT"):
+            load_settings(dagster_pool_limit=bad, _env_file=None)

@@ -2,7 +2,7 @@
 source; the sensor requests exactly the stale turbines and days, and their run restores equality
 with PostgreSQL's own aggregates of the source."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from dagster import AssetCheckKey, DagsterInstance, SensorResult, build_sensor_context
 from sqlalchemy import Engine, text
@@ -15,9 +15,11 @@ from windpipe.etl.changes import stale_days
 from windpipe.orchestration.defs.assets import build_aggregates
 from windpipe.orchestration.defs.jobs import build_job
 from windpipe.orchestration.defs.sensors import (
+    HANDOVER,
     RANGE_END_TAG,
     RANGE_START_TAG,
     build_source_changes,
+    live_edge,
 )
 
 D0, D1 = FARM_DAYS
@@ -176,3 +178,68 @@ def test_a_live_edge_day_is_stale_once_a_window_has_closed_since_its_load() -> N
 
     assert at(51) == [("WTG02", "changed")]  # 00:49 is in the 00:40 window, still filling
     assert at(52) == [("WTG02", "changed"), ("WTG01", "closed")]
+
+
+def test_the_live_edge_is_left_to_the_schedules() -> None:
+    """Today always; yesterday until its final load has been requested (00:05 UTC) and handed
+    over; then the change sensor watches it like any past day."""
+    today = D1
+    yesterday = D0
+
+    def at(hour: int, minute: int) -> set[date]:
+        return live_edge(datetime(today.year, today.month, today.day, hour, minute, tzinfo=UTC))
+
+    assert at(0, 1) == {yesterday, today}
+    assert at(0, 5) == {yesterday, today}  # the daily schedule's tick: its run is on its way
+    assert at(0, 5 + int(HANDOVER.total_seconds() // 60)) == {today}
+    assert at(12, 0) == at(23, 59) == {today}
+
+
+def test_the_change_sensor_leaves_today_to_the_schedules(
+    mutable_farm: MutableFarm, instance: DagsterInstance
+) -> None:
+    """Late samples on both farm days, seen as if the second were today: the sensor asks for
+    the first only; the second is the 10-minute schedule's until after its final load."""
+    resources = _resources(mutable_farm)
+    job = FLEET.resolve_job_def("windpipe_etl")
+    assert job.execute_in_process(instance=instance, resources=resources, tags=RANGE).success
+    with mutable_farm.source.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE data SET power = power + 50 WHERE turbine = 'WTG02' "
+                "AND EXTRACT(HOUR FROM \"timestamp\" AT TIME ZONE 'UTC') = 6"
+            )
+        )
+
+    def sensor_at(moment: datetime) -> SensorResult:
+        sensor = build_source_changes(
+            KEYS,
+            build_job(build_aggregates(FARM_TURBINES)),
+            lookback_days=2000,
+            clock=lambda: moment,
+        )
+        with build_sensor_context(
+            instance=instance, resources=resources, repository_def=FLEET.get_repository_def()
+        ) as context:
+            result = sensor(context)  # type: ignore[operator]
+        assert isinstance(result, SensorResult)
+        return result
+
+    noon = datetime(D1.year, D1.month, D1.day, 12, tzinfo=UTC)
+    (request,) = sensor_at(noon).run_requests or []
+    assert request.asset_selection == [KEYS["WTG02"]]
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (D0.isoformat(),) * 2
+
+    after_midnight = noon + timedelta(hours=12, minutes=5)  # D1 is yesterday, its load due now
+    (request,) = sensor_at(after_midnight).run_requests or []
+    assert request.tags[RANGE_END_TAG] == D0.isoformat()
+
+    handed_over = after_midnight + HANDOVER
+    (request,) = sensor_at(handed_over).run_requests or []
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+        D0.isoformat(),
+        D1.isoformat(),
+    )
+
+    only_today = sensor_at(datetime(D0.year, D0.month, D0.day, 9, tzinfo=UTC))
+    assert not only_today.run_requests

@@ -292,6 +292,7 @@ async def quality(session: TargetSession, settings: Settings, window: FarmWindow
         "missing_total": sum(map(sum, missing)),
         "stale": [r for r in farm.latest if r["stale"]],
         "freshness_lag_minutes": settings.freshness_lag_minutes,
+        "flags": await flag_counts(session, farm.first, farm.last),
     }
 
 
@@ -629,3 +630,382 @@ async def turbine_view(
     rose = await _rose(session, settings, turbine, start, end)
     parts.append('"rose":' + json.dumps(rose, separators=(",", ":")))
     return ("{" + ",".join(parts) + "}").encode()
+
+
+# -- the farm's numbers: the daily figures over a range, availability, lost production -------------
+
+#: The farm table's columns, from the summed daily figures.
+FARM_COLUMNS = (
+    "turbine",
+    "energy_kwh",
+    "capacity_factor",
+    "availability_time",
+    "availability_energy",
+    "lost_production_kwh",
+    "coverage",
+)
+
+
+def _hint(command: str, first: date, last: date) -> str:
+    """How to compute what a figure lacks, for the range shown."""
+    return (
+        f"No {command} for {first.isoformat()} to {last.isoformat()}: compute them with "
+        f"`windpipe {command} --start {first.isoformat()} --end {last.isoformat()}`."
+    )
+
+
+def _records(frame: pl.DataFrame, digits: int = 4) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as JSON-ready dicts (floats rounded, NaN as null)."""
+    rows = []
+    for row in frame.iter_rows(named=True):
+        rows.append(
+            {
+                k: (
+                    None
+                    if isinstance(v, float) and not math.isfinite(v)
+                    else round(v, digits)
+                    if isinstance(v, float)
+                    else v.isoformat()
+                    if isinstance(v, date)
+                    else v
+                )
+                for k, v in row.items()
+            }
+        )
+    return rows
+
+
+def _ratio_matrix(
+    rows: pl.DataFrame, column: str, turbines: list[str], days: list[date]
+) -> list[list[float | None]]:
+    """A turbines x days matrix of a ratio (None where no figure, or an empty one, is stored)."""
+    cells = {(t, d): v for t, d, v in rows.select("turbine", "day", column).iter_rows()}
+    return [
+        [None if cells.get((t, d)) is None else round(float(cells[(t, d)]), 4) for d in days]
+        for t in turbines
+    ]
+
+
+def farm_table(rows: pl.DataFrame) -> pl.DataFrame:
+    """Each turbine's period from its daily figures (``/kpis`` rows without the farm's), ranked
+    by production-based availability, lowest first (who is behind; none last), then the farm's
+    period (``*``): sums, with the ratios recomputed from them (``availability.summarise``)."""
+    from windpipe.analytics.availability import summarise
+
+    turbines = summarise(rows, ["turbine"]).sort("availability_energy", "turbine", nulls_last=True)
+    farm = summarise(rows, [])
+    return pl.concat([turbines, farm], how="vertical").select(FARM_COLUMNS)
+
+
+async def farm_kpis(
+    session: TargetSession, settings: Settings, first: date, last: date
+) -> dict[str, Any]:
+    """The farm's numbers on the UTC days ``[first, last]`` from the stored daily figures: the
+    farm table (:func:`farm_table`), both availabilities per (turbine, day), lost production per
+    turbine and category; ``ready`` false (with the command to run) when none are stored."""
+    from windpipe.analytics.availability import KPI_SCHEMA
+
+    days = catalog.days_between(first, last)
+    answer: dict[str, Any] = {
+        "first": first.isoformat(),
+        "last": last.isoformat(),
+        "days": [d.isoformat() for d in days],
+        "ready": False,
+        "hint": _hint("kpis", first, last),
+    }
+    if (
+        not session.ready
+        or not (await session.query(queries.HAS_KPIS_SQL)).column("ready")[0].as_py()
+    ):
+        return answer
+    kpis = (await session.frame(queries.kpis_sql(first, last))).select(
+        [pl.col(n).cast(t) for n, t in KPI_SCHEMA.items()]
+    )
+    if kpis.height == 0:
+        return answer
+    losses = await session.frame(queries.kpi_losses_sql(first, last))
+    rows = kpis.filter(pl.col("turbine") != catalog.FARM)
+    turbines = sorted(rows["turbine"].unique().to_list())
+    table = farm_table(rows)
+    summed = {
+        (t, c): float(v or 0.0)
+        for t, c, v in losses.group_by("turbine", "category")
+        .agg(pl.col("lost_kwh").sum())
+        .iter_rows()
+    }
+    categories = [
+        c for c in catalog.EVENT_CATEGORIES if any(summed.get((t, c), 0.0) > 0 for t in turbines)
+    ]
+    lost = {c: [round(summed.get((t, c), 0.0), 3) for t in turbines] for c in categories}
+    answer.update(
+        ready=True,
+        hint=None,
+        table=_records(table),
+        turbines=turbines,
+        availability_time=_ratio_matrix(rows, "availability_time", turbines, days),
+        availability_energy=_ratio_matrix(rows, "availability_energy", turbines, days),
+        lost_by_category={"turbines": turbines, "categories": categories, "kwh": lost},
+    )
+    return answer
+
+
+# -- IEC power curves for the dashboard: the windows used, the bins, the farm's deviations -------
+
+
+@dataclass(frozen=True)
+class CurveData:
+    """What the IEC curves of a range were computed from, and the curves."""
+
+    windows: pl.DataFrame
+    used: pl.DataFrame
+    bins: pl.DataFrame
+    complete: dict[str, bool]
+    events: pl.DataFrame
+
+
+async def iec_curves(
+    session: TargetSession,
+    reader: ReadOnlyPool,
+    settings: Settings,
+    turbines: list[str],
+    start: datetime,
+    end: datetime,
+) -> CurveData:
+    """The IEC 61400-12-1 curves of ``turbines`` over ``[start, end)`` as ``GET /power-curves``
+    computes them (the same windows, events, flags and function), with the windows they read
+    (``windows``: every held window; ``used``: the full-performance, complete, unflagged ones)."""
+    from windpipe.analytics.power_curve import (
+        CurveConfig,
+        Site,
+        power_curves,
+        usable_windows,
+    )
+    from windpipe.analytics.windows import wide_windows
+    from windpipe.source.events import select_events_sql
+
+    config = CurveConfig.of(settings)
+    long_schema: dict[str, Any] = {
+        "turbine": pl.String,
+        "timestamp": pl.Datetime("us"),
+        "signal": pl.String,
+        "value": pl.Float64,
+    }
+    flag_schema: dict[str, Any] = {
+        "turbine": pl.String,
+        "timestamp": pl.Datetime("us"),
+        "flag": pl.String,
+        "signal": pl.String,
+    }
+    long = pl.DataFrame(schema=long_schema)
+    marks = pl.DataFrame(schema=flag_schema)
+    if session.ready and turbines:
+        registered = set((await session.query(queries.SIGNALS_SQL)).column("name").to_pylist())
+        names = [s for s in config.signals if s in registered]
+        if names:
+            long = await session.frame(queries.aggregates_sql(names, start, end, turbines=turbines))
+        if (await session.query(queries.HAS_FLAGS_SQL)).column("ready")[0].as_py():
+            marks = await session.frame(queries.flags_sql(start, end, turbines=turbines))
+    events = pl.DataFrame(
+        schema={
+            "turbine": pl.String,
+            "start": pl.Datetime("us", "UTC"),
+            "end": pl.Datetime("us", "UTC"),
+            "code": pl.String,
+            "message": pl.String,
+        }
+    )
+    if turbines:
+        try:
+            lease = await reader.lease()
+            try:
+                found = pl.from_arrow(
+                    await lease.query(select_events_sql(start, end, turbines=turbines))
+                )
+            finally:
+                lease.release()
+            assert isinstance(found, pl.DataFrame)
+            events = found
+        except (SourceUnavailableError, SourceQueryError):
+            pass  # no source: every held window counts as full performance
+    windows = wide_windows(long, config.signals).with_columns(
+        pl.col("timestamp").cast(pl.Datetime("us"))
+    )
+    for name in config.signals[:2]:
+        if name not in windows.columns:
+            windows = windows.with_columns(pl.lit(None, pl.Float64).alias(name))
+    held = windows.select("turbine", "timestamp")
+    codes = {code: entry.category for code, entry in settings.event_codes.items()}
+    categories = catalog.window_categories(events, held, held, codes, window=config.window)
+    fleet = {t.id: t for t in settings.fleet}
+    sites = {t: Site.of(fleet[t]) if t in fleet else Site() for t in turbines}
+    curves = power_curves(windows, categories, marks, sites, config)
+    used = usable_windows(windows, categories, marks, config)
+    return CurveData(
+        windows=windows,
+        used=used,
+        bins=curves.bins,
+        complete={t: c.complete for t, c in curves.completeness.items()},
+        events=events,
+    )
+
+
+def curve_deviations(bins: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The farm's median curve and each turbine's deviation from it.
+
+    ``bins``: the drawn bins (``turbine``, ``bin``, ``windows``, ``power``). The farm's median
+    per bin: the median of the turbines' mean powers, where at least two turbines draw the bin.
+    A turbine's deviation D = sum_b n_b (P_b - M_b) / sum_b n_b M_b over its bins b with a farm
+    median M_b > 0 (n_b its windows, P_b its mean power): the energy its windows produced beside
+    the energy the farm's median curve gives the same windows, relative (-0.05: 5 % behind).
+    Returns (median: bin, power, turbines; ranking: turbine, deviation, bins, windows), the
+    ranking lowest first."""
+    drawn = bins.filter(pl.col("drawn"))
+    median = (
+        drawn.group_by("bin")
+        .agg(pl.col("power").median(), pl.col("turbine").n_unique().alias("turbines"))
+        .filter(pl.col("turbines") >= 2)
+        .sort("bin")
+    )
+    joined = drawn.join(
+        median.select("bin", pl.col("power").alias("median")), on="bin", how="inner"
+    ).filter(pl.col("median") > 0)
+    n = pl.col("windows").cast(pl.Float64)
+    ranking = (
+        joined.group_by("turbine")
+        .agg(
+            ((n * (pl.col("power") - pl.col("median"))).sum() / (n * pl.col("median")).sum()).alias(
+                "deviation"
+            ),
+            pl.len().alias("bins"),
+            pl.col("windows").sum().cast(pl.Int64).alias("windows"),
+        )
+        .sort("deviation", "turbine")
+    )
+    return median, ranking
+
+
+async def farm_curves(
+    session: TargetSession,
+    reader: ReadOnlyPool,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+) -> dict[str, Any]:
+    """The farm's median IEC curve over ``[start, end)`` and the turbines ranked by their
+    deviation from it (:func:`curve_deviations`)."""
+    turbines = await known_turbines(session, settings, list(await source_spans(reader)))
+    data = await iec_curves(session, reader, settings, turbines, start, end)
+    median, ranking = curve_deviations(data.bins)
+    return {
+        "median": {
+            "bin": median["bin"].to_list(),
+            "power": [round(p, 2) for p in median["power"].to_list()],
+            "turbines": median["turbines"].to_list(),
+        },
+        "ranking": _records(ranking, 5),
+    }
+
+
+#: Up to this many windows per set the IEC curve's view sends every window; above, every k-th.
+MAX_CURVE_POINTS = 5000
+
+
+def _thinned(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """``frame`` with every k-th row (k = 1 up to :data:`MAX_CURVE_POINTS` rows), and k."""
+    step = max(1, math.ceil(frame.height / MAX_CURVE_POINTS))
+    return frame.gather_every(step), step
+
+
+async def turbine_curve(
+    session: TargetSession,
+    reader: ReadOnlyPool,
+    settings: Settings,
+    turbine: str,
+    start: datetime,
+    end: datetime,
+) -> dict[str, Any]:
+    """One turbine's IEC curve over ``[start, end)``: its bins (mean normalised speed, mean and
+    standard deviation of power), the warranted curve when configured, its full-performance
+    windows beside every held window (points), and its events with their categories."""
+    from windpipe.analytics.windows import POWER, WIND_SPEED, mean_of
+
+    data = await iec_curves(session, reader, settings, [turbine], start, end)
+    wind, power = mean_of(WIND_SPEED), mean_of(POWER)
+    every = data.windows.filter(
+        (pl.col("turbine") == turbine) & pl.col(wind).is_not_null() & pl.col(power).is_not_null()
+    ).sort("timestamp")
+    used = data.used.filter(pl.col("turbine") == turbine).sort("timestamp")
+    bins = data.bins.filter((pl.col("turbine") == turbine) & pl.col("drawn"))
+    every_shown, every_step = _thinned(every)
+    used_shown, used_step = _thinned(used)
+    fleet = {t.id: t for t in settings.fleet}
+    warranted = fleet[turbine].power_curve if turbine in fleet else None
+    codes = {code: entry.category for code, entry in settings.event_codes.items()}
+    events = [
+        {
+            "start": _iso(_naive(e["start"])),
+            "end": _iso(_naive(e["end"])) if e["end"] is not None else None,
+            "code": e["code"],
+            "category": codes.get(e["code"], "forced_outage"),
+            "known_code": e["code"] in codes,
+            "message": e["message"],
+        }
+        for e in data.events.filter(pl.col("turbine") == turbine)
+        .sort("start")
+        .iter_rows(named=True)
+    ]
+
+    def points(frame: pl.DataFrame, step: int, total: int) -> dict[str, Any]:
+        return {
+            "wind_speed": [round(v, 3) for v in frame[wind].to_list()],
+            "power": [round(v, 2) for v in frame[power].to_list()],
+            "every": step,
+            "windows": total,
+        }
+
+    return {
+        "turbine": turbine,
+        "start": _iso(catalog.naive_utc(start)),
+        "end": _iso(catalog.naive_utc(end)),
+        "bins": {
+            "bin": bins["bin"].to_list(),
+            "wind_speed": [round(v, 3) for v in bins["wind_speed"].to_list()],
+            "power": [round(v, 2) for v in bins["power"].to_list()],
+            "power_std": [None if v is None else round(v, 2) for v in bins["power_std"].to_list()],
+            "windows": bins["windows"].to_list(),
+        },
+        "complete": data.complete.get(turbine, False),
+        "warranted": None
+        if warranted is None
+        else {"wind_speed": [p[0] for p in warranted], "power": [p[1] for p in warranted]},
+        "all": points(every_shown, every_step, every.height),
+        "full_performance": points(used_shown, used_step, used.height),
+        "events": events,
+    }
+
+
+# -- quality flags per turbine, day and flag -----------------------------------------------------
+
+
+async def flag_counts(session: TargetSession, first: date, last: date) -> dict[str, Any]:
+    """The stored quality flags on the UTC days ``[first, last]`` counted per (turbine, day,
+    flag) (a window with a flag on two signals counts twice); ``ready`` false with the command to
+    run when the target holds no flags for them."""
+    answer: dict[str, Any] = {"ready": False, "hint": _hint("flags", first, last), "rows": []}
+    if (
+        not session.ready
+        or not (await session.query(queries.HAS_FLAGS_SQL)).column("ready")[0].as_py()
+    ):
+        return answer
+    flagged = await session.frame(queries.flag_days_sql(first, last))
+    if flagged.height == 0:
+        return answer
+    counts = await session.frame(queries.flag_counts_sql(first, last + catalog.DAY))
+    answer.update(
+        ready=True,
+        hint=None,
+        flagged_days=flagged.height,
+        rows=_records(counts.sort("turbine", "day", "flag")),
+        total=int(counts["flags"].sum()) if counts.height else 0,
+    )
+    return answer

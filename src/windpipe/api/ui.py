@@ -23,6 +23,8 @@ from windpipe.api.dashboard import (
     DEFAULT_POINTS,
     POINTS_RANGE,
     FarmWindow,
+    farm_curves,
+    farm_kpis,
     known_turbines,
     last_day,
     latest,
@@ -30,6 +32,7 @@ from windpipe.api.dashboard import (
     quality,
     rose_signal,
     source_spans,
+    turbine_curve,
     turbine_view,
 )
 from windpipe.api.deps import ReaderDep, SettingsDep
@@ -162,6 +165,7 @@ async def _farm_page(
         fleet=await _fleet(reader, settings),
         end=request.query_params.get("end", ""),
         days=request.query_params.get("days", str(DEFAULT_DAYS)),
+        start=request.query_params.get("start", ""),
     )
 
 
@@ -174,6 +178,21 @@ async def farm_page(request: Request, settings: SettingsDep, reader: ReaderDep) 
 <div id="completeness" class="chart short"></div></section>
 <section><h2>Energy per day (MWh, from the 10-minute mean power)</h2>
 <div id="energy" class="chart short"></div></section>
+<h2>The farm's numbers</h2>
+<form id="farm-range" class="range" method="get">
+<label>from <input type="date" name="start" id="start"></label>
+<label>to (exclusive) <input type="date" name="end" id="end"></label>
+<button type="submit">Show</button>
+</form>
+<p id="kpi-hint" class="note"></p>
+<section><h2>Energy, capacity factor, availability, lost production (lowest production-based
+availability first)</h2><table id="farm-table" class="grid"></table></section>
+<section><h2>Time-based availability per day (IEC 61400-26-1)</h2>
+<div id="availability" class="chart short"></div></section>
+<section><h2>Lost production by category (kWh, IEC 61400-26-2)</h2>
+<div id="lost" class="chart short"></div></section>
+<section><h2>Power-curve deviation from the farm's median curve (IEC 61400-12-1 curves)</h2>
+<div id="deviation" class="chart short"></div></section>
 """
     return await _farm_page(
         request, settings, reader, title="Farm overview", page="farm", main=main
@@ -211,6 +230,10 @@ async def turbine_page(
 <div id="power" class="chart"></div></section>
 <section><h2>Power curve: 10-minute means, 0.5 m/s bins, the farm's median</h2>
 <div id="curve" class="chart tall"></div></section>
+<section><h2>IEC 61400-12-1 power curve: full-performance windows beside every window, the
+normalised bins (mean &plusmn; standard deviation), the warranted curve</h2>
+<div id="iec-curve" class="chart tall"></div></section>
+<section><h2>Events</h2><table id="events" class="grid"></table></section>
 """
         + rose
     )
@@ -241,6 +264,10 @@ async def quality_page(request: Request, settings: SettingsDep, reader: ReaderDe
 <section><h2>Missing 10-minute windows per day</h2>
 <div id="missing" class="chart short"></div></section>
 <section><h2>Days with missing windows</h2><table id="gaps" class="grid"></table></section>
+<section><h2>Quality flags per turbine and day</h2>
+<p id="flag-hint" class="note"></p>
+<div id="flag-chart" class="chart short"></div>
+<table id="flags" class="grid"></table></section>
 """
     return await _farm_page(
         request, settings, reader, title="Data quality", page="quality", main=main
@@ -343,3 +370,84 @@ async def turbine_data(
             cache=getattr(request.app.state, "curve_cache", None),
         )
     return Response(body, media_type="application/json")
+
+
+async def _farm_range(
+    session: TargetSession, settings: Settings, start: str | None, end: str | None
+) -> tuple[date, date]:
+    """The UTC days ``[first, last]`` of ``start`` to ``end`` (exclusive); by default the
+    :data:`DEFAULT_DAYS` days up to the latest day the target holds."""
+    stop = _day("end", end)
+    last = stop - timedelta(days=1) if stop is not None else None
+    first = _day("start", start)
+    if last is None:
+        if first is not None:
+            last = first + timedelta(days=DEFAULT_DAYS - 1)
+        else:
+            turbines = await known_turbines(session, settings)
+            last = last_day(await latest(session, settings, turbines))
+    if first is None:
+        first = last - timedelta(days=DEFAULT_DAYS - 1)
+    check_range(
+        catalog.utc_midnight(first),
+        catalog.utc_midnight(last + timedelta(days=1)),
+        settings.api_max_range_days,
+    )
+    return first, last
+
+
+@router.get("/api/kpis", dependencies=[KeyDep])
+async def kpis_data(
+    request: Request,
+    settings: SettingsDep,
+    start: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+    end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+) -> JSONResponse:
+    """The farm table, availability per (turbine, day) and lost production per category over the
+    UTC days [start, end) (default: the last 30 days held), from the stored daily figures."""
+    async with target_session(request) as session:
+        first, last = await _farm_range(session, settings, start, end)
+        return JSONResponse(await farm_kpis(session, settings, first, last))
+
+
+@router.get("/api/curves", dependencies=[KeyDep])
+async def curves_data(
+    request: Request,
+    settings: SettingsDep,
+    reader: ReaderDep,
+    start: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+    end: Annotated[str | None, Query(pattern=MOMENT_PATTERN)] = None,
+) -> JSONResponse:
+    """The farm's median IEC power curve over [start, end) and the turbines ranked by their
+    deviation from it."""
+    async with target_session(request) as session:
+        first, last = await _farm_range(session, settings, start, end)
+        body = await farm_curves(
+            session,
+            reader,
+            settings,
+            catalog.utc_midnight(first),
+            catalog.utc_midnight(last + timedelta(days=1)),
+        )
+    body.update(first=first.isoformat(), last=last.isoformat())
+    return JSONResponse(body)
+
+
+@router.get("/api/turbine/{turbine}/curve", dependencies=[KeyDep])
+async def turbine_curve_data(
+    request: Request,
+    settings: SettingsDep,
+    reader: ReaderDep,
+    turbine: str,
+    start: Annotated[str, Query(pattern=MOMENT_PATTERN)],
+    end: Annotated[str, Query(pattern=MOMENT_PATTERN)],
+) -> JSONResponse:
+    """One turbine's IEC power curve over [start, end): its bins with their spread, the
+    warranted curve when configured, its full-performance windows beside every window, and its
+    events."""
+    async with target_session(request) as session:
+        known = await known_turbines(session, settings, list(await source_spans(reader)))
+        check_turbines([turbine], known)
+        lo, hi = parse_moment("start", start), parse_moment("end", end)
+        check_range(lo, hi, settings.api_max_range_days)
+        return JSONResponse(await turbine_curve(session, reader, settings, turbine, lo, hi))

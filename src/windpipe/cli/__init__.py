@@ -7,7 +7,21 @@ console script's entry point, answers it before Typer is imported.
 
 import sys
 
-from windpipe.cli import apikey, config, dagster, db, etl, events, importer, serve, source, up
+from windpipe.cli import (
+    apikey,
+    config,
+    dagster,
+    db,
+    etl,
+    events,
+    export,
+    flags,
+    importer,
+    kpis,
+    serve,
+    source,
+    up,
+)
 from windpipe.cli.app import app
 
 __all__ = ["app", "main"]
@@ -18,7 +32,10 @@ _ = (
     db,
     etl,
     events,
+    flags,
+    export,
     importer,
+    kpis,
     serve,
     source,
     up,

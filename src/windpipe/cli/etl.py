@@ -26,6 +26,7 @@ from windpipe.cli.app import (
 )
 
 if TYPE_CHECKING:
+    from windpipe.etl.extract import ApiClient
     from windpipe.etl.pipeline import DayResult
 
 
@@ -140,21 +141,10 @@ def backfill(
     results: list[DayResult] = []
     outcome = "stopped by the error below after loading"
     try:
-        if first is None or last is None:
-            coverage = session.client.coverage()
-            covered_first, covered_last = coverage.first, coverage.last
-            if covered_first is None or covered_last is None:
-                warn("the API reports an empty source; nothing to backfill")
-                return
-            held = f"the API holds {covered_first.date()}..{covered_last.date()}"
-            if first is None and last is not None and last < covered_first.date():
-                raise UserError(f"--end {last} is before the first day with data ({held})")
-            if last is None and first is not None and first > covered_last.date():
-                raise UserError(f"--start {first} is after the last day with data ({held})")
-            first = first or covered_first.date()
-            last = last or covered_last.date()
-        if last < first:
-            raise UserError(f"--end {last} is before --start {first}")
+        span = day_range(session.client, first, last, doing="backfill")
+        if span is None:
+            return
+        first, last = span
         total = (last - first).days + 1
         with Progress(
             TextColumn("[bold]backfill"),
@@ -186,6 +176,29 @@ def backfill(
         if results:
             _summary(results, time.perf_counter() - began, outcome=outcome)
         gc.freeze()  # spare the interpreter's final collections
+
+
+def day_range(
+    client: "ApiClient", first: date | None, last: date | None, *, doing: str
+) -> tuple[date, date] | None:
+    """``--start`` and ``--end`` as days, a missing one taken from the days the API holds; None
+    (with a warning) when it holds none; a UserError for an empty or inverted range."""
+    if first is None or last is None:
+        coverage = client.coverage()
+        covered_first, covered_last = coverage.first, coverage.last
+        if covered_first is None or covered_last is None:
+            warn(f"the API reports an empty source; nothing to {doing}")
+            return None
+        held = f"the API holds {covered_first.date()}..{covered_last.date()}"
+        if first is None and last is not None and last < covered_first.date():
+            raise UserError(f"--end {last} is before the first day with data ({held})")
+        if last is None and first is not None and first > covered_last.date():
+            raise UserError(f"--start {first} is after the last day with data ({held})")
+        first = first or covered_first.date()
+        last = last or covered_last.date()
+    if last < first:
+        raise UserError(f"--end {last} is before --start {first}")
+    return first, last
 
 
 def _summary(results: "list[DayResult]", seconds: float, *, outcome: str) -> None:

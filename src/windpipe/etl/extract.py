@@ -140,15 +140,7 @@ class ApiClient:
         turbines: Sequence[str] | None = None,
     ) -> "pl.DataFrame":
         """As :meth:`fetch`, decoded straight into Polars (no PyArrow import on the hot path)."""
-        import polars as pl
-
-        body = self.fetch_ipc(start, end, variables, turbines)
-        try:
-            frame = pl.read_ipc_stream(body)
-        except (OSError, pl.exceptions.ComputeError) as exc:
-            raise self._malformed(start, end, exc) from exc
-        self._check_columns(frame.columns, variables)
-        return frame
+        return self._frame(start, end, variables, turbines, last=False)
 
     def fetch_last(
         self,
@@ -160,9 +152,20 @@ class ApiClient:
         """Per turbine of ``turbines`` (None: all), its latest sample in ``[start, end)`` (naive
         = UTC) whose every variable is non-null: at most one row each, the columns of
         :meth:`fetch_frame` (e.g. a counter's last reading before a day starts)."""
+        return self._frame(start, end, variables, turbines, last=True)
+
+    def _frame(
+        self,
+        start: datetime,
+        end: datetime,
+        variables: Sequence[str],
+        turbines: Sequence[str] | None,
+        *,
+        last: bool,
+    ) -> "pl.DataFrame":
         import polars as pl
 
-        body = self.fetch_ipc(start, end, variables, turbines, last=True)
+        body = self.fetch_ipc(start, end, variables, turbines, last=last)
         try:
             frame = pl.read_ipc_stream(body)
         except (OSError, pl.exceptions.ComputeError) as exc:

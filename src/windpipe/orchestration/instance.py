@@ -30,14 +30,19 @@ LOOKUP_SECONDS = 20.0
 _log = logging.getLogger(__name__)
 #: Run tag on every ETL run; the instance lets one such run go at a time.
 ETL_RUN_TAG = "windpipe/etl"
+#: Dagster's concurrency pool of every step that reads the source (through the API) or writes the
+#: target: the aggregates and their checks, in whatever job they run (a backfill launched from the
+#: UI runs them outside ``windpipe_etl`` and its tag).
+DATABASES_POOL = "windpipe_databases"
 
 #: The first line of the instance file windpipe writes; while it is there, windpipe keeps the file
 #: in step with the settings (remove it to keep edits of your own).
 MANAGED_HEADER = "# Dagster instance of windpipe, written from WINDPIPE_DAGSTER_* settings."
 
 
-def instance_yaml(*, max_runs: int = 2, etl_runs: int = 1) -> str:
-    """The laptop instance's ``dagster.yaml``: ``max_runs`` runs at once, ``etl_runs`` ETL."""
+def instance_yaml(*, max_runs: int = 2, etl_runs: int = 1, pool_limit: int = 1) -> str:
+    """The laptop instance's ``dagster.yaml``: ``max_runs`` runs at once, ``etl_runs`` ETL, and
+    ``pool_limit`` runs using the databases (``DATABASES_POOL``), however they were launched."""
     return f"""\
 {MANAGED_HEADER}
 # Remove the line above to keep edits of your own; windpipe then never rewrites this file.
@@ -55,6 +60,12 @@ concurrency:
     tag_concurrency_limits:
       - key: "{ETL_RUN_TAG}"
         limit: {etl_runs}
+  # Steps that use the databases name the pool {DATABASES_POOL} (WINDPIPE_DAGSTER_POOL_LIMIT):
+  # also a backfill launched from the UI, which does not carry the tag above. Enforced per run,
+  # at the queue: a run waits there, not started and holding a process, for a free slot.
+  pools:
+    default_limit: {pool_limit}
+    granularity: run
 
 # Notice runs whose process died (e.g. the machine slept) instead of leaving them "started".
 run_monitoring:
@@ -101,7 +112,9 @@ def ensure_instance(home: Path, settings: Settings | None = None) -> Path:
         INSTANCE_YAML
         if settings is None
         else instance_yaml(
-            max_runs=settings.dagster_max_concurrent_runs, etl_runs=settings.dagster_etl_runs
+            max_runs=settings.dagster_max_concurrent_runs,
+            etl_runs=settings.dagster_etl_runs,
+            pool_limit=settings.dagster_pool_limit,
         )
     )
     try:
@@ -117,30 +130,44 @@ def ensure_instance(home: Path, settings: Settings | None = None) -> Path:
 
 
 def initialize_storage(home: Path) -> bool:
-    """Create the instance's storage once; return whether this call created it.
+    """Create the instance's storage once, and its databases' pool; return whether this call
+    created the storage.
 
     The webserver and the daemon (and their code servers) each create missing SQLite storage when
     they open the instance; started at the same moment on a fresh home, they stamp its schema twice
     and then refuse to load ("more than one head"). A file lock makes the first one do it alone.
+
+    The pool ``DATABASES_POOL`` gets its limit (the instance's ``pools.default_limit``) here, before
+    any run is queued: Dagster's queue creates a pool's limit only when it first sees a run in it,
+    and does not hold back the runs of that first pass (measured: five queued runs, limit 1, five
+    started). Later changes of the default reach the pool at the queue's next pass.
     """
     import fcntl
     import warnings
 
     marker = home / ".storage-initialized"
-    if marker.exists():
+    pooled = home / ".pool-initialized"
+    if marker.exists() and pooled.exists():
         return False
     with (home / ".storage.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists():
+        if marker.exists() and pooled.exists():
             return False
+        created = not marker.exists()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from dagster import DagsterInstance
 
             with DagsterInstance.from_config(str(home)) as instance:
                 instance.get_runs(limit=1)
-        marker.write_text("Dagster storage created by windpipe; delete to redo.\n")
-    return True
+                if instance.global_op_concurrency_default_limit is not None:
+                    # A dagster.yaml of the user's without pools: their limits, left alone.
+                    storage = instance.event_log_storage
+                    storage.initialize_concurrency_limit_to_default(DATABASES_POOL)
+        if created:
+            marker.write_text("Dagster storage created by windpipe; delete to redo.\n")
+        pooled.write_text(f"Dagster pool {DATABASES_POOL} initialized by windpipe.\n")
+    return created
 
 
 def partitions_start(

@@ -141,6 +141,25 @@ def _selected(
     )
 
 
+def _limit(limit: int | None) -> str:
+    """``LIMIT``, as a scalar subquery: the planner cannot read its value, so it plans for a
+    tenth of the rows (PostgreSQL's rule for a limit it cannot estimate) and keeps the primary
+    key's ordered scan. With the number written out, a page of 131,072 rows looks like a large
+    part of the range to it, and it scans the heap and sorts instead (the heap is in time order,
+    not turbine order, so its statistics price an index scan as random reads)."""
+    return "" if limit is None else f" LIMIT (SELECT {int(limit)})"
+
+
+def _one_of(turbines: Sequence[str]) -> str:
+    """``turbine`` among ``turbines`` (sorted, each validated). One turbine is written as a
+    range of one value, not ``=``: the planner drops an equality's column from the order it
+    knows a branch has, and a ``UNION ALL`` of branches would then be sorted again."""
+    listed = [_turbine_literal(t) for t in turbines]
+    if len(listed) == 1:
+        return f"turbine >= {listed[0]} AND turbine <= {listed[0]}"
+    return f"turbine IN ({', '.join(listed) or 'NULL'})"
+
+
 def select_range_sql(
     variables: Sequence[str],
     start: datetime,
@@ -159,20 +178,40 @@ def select_range_sql(
     With ``limit``, at most that many rows; with ``after`` (a turbine and a timestamp), only the
     rows past it: a keyset page along the primary key. Paging by rows, not by time, costs one
     query for an empty range and none for gaps.
+
+    Every page is read in the primary key's order, without a sort. A later page is two ranges
+    of the key, merged: the rest of ``after``'s turbine, then the turbines after it over the
+    whole range (a skip scan). ``(turbine, "timestamp") > (...)`` in one scan would read every
+    later turbine's samples *outside* the range too, and the planner often gave that up for a
+    scan of the whole table and a sort on disk.
     """
     selected = _selected(variables, columns, statistics)
-    conditions = [f'"timestamp" >= {_literal(start)}', f'"timestamp" < {_literal(end)}']
-    if turbines is not None:
-        listed = ", ".join(_turbine_literal(t) for t in turbines) or "NULL"
-        conditions.append(f"turbine IN ({listed})")
-    if after is not None:
-        conditions.append(
-            f'(turbine, "timestamp") > ({_turbine_literal(after[0])}, {_literal(after[1])})'
-        )
-    return (
+    within = [f'"timestamp" >= {_literal(start)}', f'"timestamp" < {_literal(end)}']
+    listed = None if turbines is None else sorted(set(turbines))
+    if after is None:
+        branches = [within if listed is None else [_one_of(listed), *within]]
+    else:
+        turbine, moment = after
+        current = _turbine_literal(turbine)
+        branches = []
+        if listed is None or turbine in listed:
+            branches.append([_one_of([turbine]), f'"timestamp" > {_literal(moment)}', *within])
+        if listed is None:
+            branches.append([f"turbine > {current}", *within])
+        elif later := [t for t in listed if t > turbine]:
+            branches.append([_one_of(later), *within])
+    order = ' ORDER BY turbine, "timestamp"'
+    selects = [
         f"SELECT {selected} FROM data "  # noqa: S608 - validated names and literals only
-        f"WHERE {' AND '.join(conditions)} "
-        'ORDER BY turbine, "timestamp"' + (f" LIMIT {int(limit)}" if limit is not None else "")
+        f"WHERE {' AND '.join(conditions)}"
+        for conditions in branches or [[*within, "false"]]
+    ]
+    if len(selects) == 1:
+        return selects[0] + order + _limit(limit)
+    return (
+        " UNION ALL ".join(f"({select}{order}{_limit(limit)})" for select in selects)
+        + order
+        + _limit(limit)
     )
 
 

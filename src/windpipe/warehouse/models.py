@@ -1,5 +1,7 @@
 """The target's tables as typed SQLAlchemy models: the brief's ``signal`` and ``data``.
 
+And the farm's daily figures: ``turbine_day_kpi``, ``turbine_day_loss``.
+
 The schema's declaration, for the migrations (which must produce exactly this) and for readers
 who want the ORM. The statements are in ``warehouse.store``, ``warehouse.reads`` and
 ``warehouse.queries`` and need no ORM, so a one-day run does not pay for importing it.
@@ -97,6 +99,76 @@ class DayLoad(TargetBase):
     #: Windows ending by then were complete when loaded (the day's end, or the live edge's).
     complete_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WindowFlag(TargetBase):
+    """A quality flag of one turbine's window (``analytics.flags``): the data stays in ``data``.
+
+    ``signal`` is the target signal the flag concerns (``wind_speed_mean``), or ``''`` for a flag
+    about the whole window (``icing_suspect``, ``stopped_with_wind``): the API serves it as null.
+    Replaced per (turbine, UTC day) by ``windpipe flags`` (``warehouse.flags``); migration t0009.
+    """
+
+    __tablename__ = "window_flag"
+
+    turbine: Mapped[str] = mapped_column(String(64), primary_key=True)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    flag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    signal: Mapped[str] = mapped_column(String(255), primary_key=True, server_default=text("''"))
+
+
+class FlagDay(TargetBase):
+    """Which (turbine, UTC day)s have their flags computed, how many, and when (t0009)."""
+
+    __tablename__ = "flag_day"
+
+    turbine: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    flags: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TurbineDayKpi(TargetBase):
+    """A turbine's figures of one UTC day (README, "Availability and energy"): energy, capacity
+    factor, time-based (IEC 61400-26-1) and production-based (IEC 61400-26-2) availability.
+
+    Replaced per (turbines, day range) in one transaction by ``windpipe kpis``; the farm's rows are
+    not stored, they are summed from these when read (``analytics.availability.summarise``)."""
+
+    __tablename__ = "turbine_day_kpi"
+
+    turbine: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    windows_expected: Mapped[int] = mapped_column(Integer)
+    windows_held: Mapped[int] = mapped_column(Integer)  # windows with a power_mean
+    coverage: Mapped[float] = mapped_column(Float(precision=53))
+    energy_kwh: Mapped[float] = mapped_column(Float(precision=53))
+    rated_power_kw: Mapped[float | None] = mapped_column(Float(precision=53))
+    capacity_factor: Mapped[float | None] = mapped_column(Float(precision=53))
+    time_operative_s: Mapped[float] = mapped_column(Float(precision=53))
+    time_non_operative_s: Mapped[float] = mapped_column(Float(precision=53))
+    time_excluded_s: Mapped[float] = mapped_column(Float(precision=53))
+    availability_time: Mapped[float | None] = mapped_column(Float(precision=53))
+    lost_production_kwh: Mapped[float] = mapped_column(Float(precision=53))
+    availability_energy: Mapped[float | None] = mapped_column(Float(precision=53))
+    #: Windows that lost production at an unknown wind speed or outside the reference curve.
+    lost_unpriced_windows: Mapped[int] = mapped_column(Integer)
+    #: The reference curve of the lost production: ``warranted`` or ``measured``.
+    reference: Mapped[str] = mapped_column(String(16))
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TurbineDayLoss(TargetBase):
+    """A turbine's time and lost production in one IEC 61400-26-1 category on one UTC day (the
+    categories present that day only), written with its ``turbine_day_kpi`` row."""
+
+    __tablename__ = "turbine_day_loss"
+
+    turbine: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    category: Mapped[str] = mapped_column(String(40), primary_key=True)
+    time_s: Mapped[float] = mapped_column(Float(precision=53))
+    lost_kwh: Mapped[float] = mapped_column(Float(precision=53))
 
 
 SIGNAL_TABLE = Signal.__table__

@@ -215,3 +215,73 @@ def pairs_sql(
         f"AND {_range(start, end, 'w')} "
         f"AND {_range(start, end, 'p')}"
     )
+
+
+#: Whether the target holds the daily figures' tables (``windpipe kpis`` creates them).
+HAS_KPIS_SQL = (
+    "SELECT (to_regclass('turbine_day_kpi') IS NOT NULL "
+    "AND to_regclass('turbine_day_loss') IS NOT NULL) AS ready"
+)
+
+
+def _days(first: date, last: date, turbines: Sequence[str] | None) -> str:
+    where = f"day >= '{first.isoformat()}'::date AND day <= '{last.isoformat()}'::date"
+    if turbines is not None:
+        where += f" AND turbine IN ({_turbine_literals(turbines)})"
+    return where
+
+
+def kpis_sql(first: date, last: date, *, turbines: Sequence[str] | None = None) -> str:
+    """The stored daily figures (every column of ``turbine_day_kpi``) of ``turbines`` (None: all)
+    on the UTC days ``[first, last]``, by turbine then day."""
+    return (
+        "SELECT * FROM turbine_day_kpi "  # noqa: S608 - literals only
+        f"WHERE {_days(first, last, turbines)} ORDER BY turbine, day"
+    )
+
+
+def kpi_losses_sql(first: date, last: date, *, turbines: Sequence[str] | None = None) -> str:
+    """The stored lost production per (turbine, day, category) on ``[first, last]``."""
+    return (
+        "SELECT turbine, day, category, lost_kwh FROM turbine_day_loss "  # noqa: S608
+        f"WHERE {_days(first, last, turbines)} ORDER BY turbine, day, category"
+    )
+
+
+#: Whether the target has its flags' table (migration t0009; an older target has no flags).
+HAS_FLAGS_SQL = "SELECT to_regclass('window_flag') IS NOT NULL AS ready"
+
+
+def flags_sql(
+    start: datetime | date, end: datetime | date, *, turbines: Sequence[str] | None = None
+) -> str:
+    """The stored flags of windows starting in ``[start, end)``: ``turbine``, ``timestamp``
+    (naive UTC), ``flag``, ``signal`` (null for a flag about the whole window), by turbine, time,
+    flag and signal."""
+    where = "TRUE" if turbines is None else f"f.turbine IN ({_turbine_literals(turbines)})"
+    return (
+        f'SELECT f.turbine, f.{_START} AS "timestamp", f.flag, '  # noqa: S608 - literals only
+        "NULLIF(f.signal, '') AS signal FROM window_flag f "
+        f"WHERE {where} AND {_range(start, end, 'f')} "
+        'ORDER BY f.turbine, f."timestamp", f.flag, f.signal'
+    )
+
+
+def flag_days_sql(first: date, last: date) -> str:
+    """The (turbine, day)s ``windpipe flags`` flagged on the UTC days ``[first, last]``."""
+    return (
+        "SELECT turbine, day, flags FROM flag_day "  # noqa: S608 - literals only
+        f"WHERE {_days(first, last, None)} ORDER BY turbine, day"
+    )
+
+
+def flag_counts_sql(start: datetime | date, end: datetime | date) -> str:
+    """The stored flags of windows starting in ``[start, end)`` counted per turbine, UTC day and
+    flag: ``turbine``, ``day``, ``flag``, ``flags`` (one per flagged window and signal) and
+    ``windows`` (distinct windows)."""
+    return (
+        f"SELECT f.turbine, (f.{_START})::date AS day, f.flag, "  # noqa: S608 - literals only
+        'count(*)::bigint AS flags, count(DISTINCT f."timestamp")::bigint AS windows '
+        f"FROM window_flag f WHERE {_range(start, end, 'f')} "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )

@@ -6,8 +6,10 @@ compare with, and days are UTC days, whatever the session's TimeZone. The writes
 ``windpipe.warehouse.store``, the API's reads in ``windpipe.warehouse.queries``.
 """
 
+import io
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 from sqlalchemy import text
@@ -341,3 +343,197 @@ def aggregates_frame(
         },
         orient="row",
     )
+
+
+def window_means(
+    conn: Connection,
+    first: date,
+    last: date,
+    turbines: Sequence[str],
+    *,
+    power: str = "power_mean",
+    wind_speed: str = "wind_speed_mean",
+) -> pl.DataFrame:
+    """The windows of ``turbines`` in ``[first, last]`` holding ``power`` or ``wind_speed``:
+    ``turbine``, ``timestamp`` (naive UTC start), ``power``, ``wind_speed`` (null where the
+    signal has no row), by turbine then time.
+
+    Read with ``COPY … TO STDOUT`` (one index range per signal, no row through Python): a year
+    of a 10-turbine farm is a million rows."""
+    schema: dict[str, pl.DataType] = {
+        "turbine": pl.String(),
+        "timestamp": pl.Datetime("us"),
+        "power": pl.Float64(),
+        "wind_speed": pl.Float64(),
+    }
+    if not turbines or not _has_tables(conn):
+        return pl.DataFrame(schema=schema)
+    span = _day_span(first, last)
+    buffer = io.BytesIO()
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        # Epoch microseconds and a flag, not text: formatting a million timestamps costs more
+        # than the query itself.
+        statement = (
+            "COPY (SELECT s.turbine, "
+            '(extract(epoch FROM d."timestamp") * 1000000)::bigint, '
+            "(s.name = %(power)s)::int, d.value "
+            "FROM data d JOIN signal s ON s.id = d.signal_id "
+            "WHERE s.turbine = ANY(%(turbines)s) AND s.name IN (%(power)s, %(wind)s) "
+            'AND d."timestamp" >= %(lo)s AND d."timestamp" < %(hi)s) TO STDOUT (FORMAT csv)'
+        )
+        params = {"turbines": list(turbines), "power": power, "wind": wind_speed, **span}
+        with cursor.copy(statement, params) as copy:
+            for block in copy:
+                buffer.write(block)
+    if not buffer.getbuffer().nbytes:
+        return pl.DataFrame(schema=schema)
+    buffer.seek(0)
+    long = pl.read_csv(
+        buffer,
+        has_header=False,
+        new_columns=["turbine", "timestamp", "is_power", "value"],
+        schema_overrides={
+            "turbine": pl.String,
+            "timestamp": pl.Int64,
+            "is_power": pl.Int8,
+            "value": pl.Float64,
+        },
+    )
+    keys = ["turbine", "timestamp"]
+    wide = (
+        long.filter(pl.col("is_power") == 1)
+        .select(*keys, pl.col("value").alias("power"))
+        .join(
+            long.filter(pl.col("is_power") == 0).select(*keys, pl.col("value").alias("wind_speed")),
+            on=keys,
+            how="full",
+            coalesce=True,
+        )
+    )
+    return wide.select(
+        "turbine", pl.col("timestamp").cast(pl.Datetime("us")), "power", "wind_speed"
+    ).sort("turbine", "timestamp")
+
+
+#: Polars types of the daily figures' columns, by the Python type of their SQL type.
+_POLARS: dict[type, pl.DataType] = {int: pl.Int64(), float: pl.Float64(), date: pl.Date()}
+
+
+def _frame_schema(table: Any, leave_out: Collection[str] = ()) -> dict[str, pl.DataType]:
+    """A table's columns (its model's order) as a Polars schema: text is ``String``."""
+    return {
+        c.name: _POLARS.get(c.type.python_type, pl.String())
+        for c in table.columns
+        if c.name not in leave_out
+    }
+
+
+def kpi_columns() -> dict[str, pl.DataType]:
+    """The daily figures as ``kpi_rows`` returns them: ``turbine_day_kpi``'s columns but
+    ``computed_at`` (``analytics.availability.KPI_SCHEMA``, which a test holds equal)."""
+    from windpipe.warehouse.models import TurbineDayKpi  # the ORM, only where it is needed
+
+    return _frame_schema(TurbineDayKpi.__table__, ("computed_at",))
+
+
+def loss_columns() -> dict[str, pl.DataType]:
+    """``turbine_day_loss``'s columns as ``kpi_losses`` returns them."""
+    from windpipe.warehouse.models import TurbineDayLoss
+
+    return _frame_schema(TurbineDayLoss.__table__)
+
+
+def _has_kpis(conn: Connection) -> bool:
+    return bool(
+        conn.execute(text("SELECT to_regclass('turbine_day_kpi') IS NOT NULL")).scalar_one()
+    )
+
+
+def kpi_rows(
+    conn: Connection, first: date, last: date, turbines: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """The stored daily figures (``turbine_day_kpi``, ``computed_at`` aside) of ``turbines``
+    (None: all) in ``[first, last]``, by turbine then day."""
+    return _read_days(conn, "turbine_day_kpi", kpi_columns(), first, last, turbines)
+
+
+def kpi_losses(
+    conn: Connection, first: date, last: date, turbines: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """The stored time and lost production per category (``turbine_day_loss``) of ``turbines``
+    (None: all) in ``[first, last]``, by turbine, day and category."""
+    return _read_days(conn, "turbine_day_loss", loss_columns(), first, last, turbines)
+
+
+def _read_days(
+    conn: Connection,
+    table: str,
+    schema: dict[str, pl.DataType],
+    first: date,
+    last: date,
+    turbines: Sequence[str] | None,
+) -> pl.DataFrame:
+    if not _has_kpis(conn):
+        return pl.DataFrame(schema=schema)
+    condition = "TRUE" if turbines is None else "turbine = ANY(:turbines)"
+    columns = ", ".join(f'"{c}"' for c in schema)
+    order = "turbine, day, category" if "category" in schema else "turbine, day"
+    rows = conn.execute(
+        text(
+            f"SELECT {columns} FROM {table} "  # noqa: S608 - names from the models
+            f"WHERE day >= :first AND day <= :last AND {condition} ORDER BY {order}"
+        ),
+        {"first": first, "last": last, "turbines": list(turbines or [])},
+    ).all()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def wide_aggregates(
+    conn: Connection,
+    first: date,
+    last: date,
+    signals: Sequence[str],
+    *,
+    turbines: Sequence[str],
+) -> pl.DataFrame:
+    """The windows of ``turbines`` in ``[first, last]`` holding any of ``signals``, one row per
+    (turbine, window): ``turbine``, ``timestamp`` (naive UTC window start) and a Float64 column
+    per signal (null where that window lacks it), ordered by turbine and time."""
+    schema: dict[str, pl.DataType] = {"turbine": pl.String(), "timestamp": pl.Datetime("us")}
+    schema |= {name: pl.Float64() for name in signals}
+    if not signals or not turbines or not _has_tables(conn):
+        return pl.DataFrame(schema=schema)
+    rows = conn.execute(
+        text(
+            """
+            SELECT s.turbine, d."timestamp" AT TIME ZONE 'UTC', s.name, d.value
+            FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE s.name = ANY(:signals) AND s.turbine = ANY(:turbines)
+              AND d."timestamp" >= :lo AND d."timestamp" < :hi
+            """
+        ),
+        {"signals": list(signals), "turbines": list(turbines), **_day_span(first, last)},
+    ).all()
+    long = pl.DataFrame(
+        rows,
+        schema={
+            "turbine": pl.String,
+            "timestamp": pl.Datetime("us"),
+            "signal": pl.String,
+            "value": pl.Float64,
+        },
+        orient="row",
+    )
+    if long.is_empty():
+        return pl.DataFrame(schema=schema)
+    wide = long.pivot(on="signal", index=["turbine", "timestamp"], values="value")
+    return wide.select(
+        "turbine",
+        "timestamp",
+        *[
+            pl.col(name) if name in wide.columns else pl.lit(None, dtype=pl.Float64).alias(name)
+            for name in signals
+        ],
+    ).sort("turbine", "timestamp")

@@ -116,7 +116,7 @@ def _target_errors(engine: Engine, doing: str) -> Iterator[None]:
 
 
 #: The target database's Alembic history, beside this module (``migrations/``).
-HISTORY = History.beside(__file__, database="target", head="t0007", baseline="t0001")
+HISTORY = History.beside(__file__, database="target", head="t0009", baseline="t0001")
 
 
 def ensure_schema(engine: Engine) -> bool:
@@ -348,3 +348,100 @@ def _record_loads(conn: Connection, records: Sequence[DayRecord]) -> None:
 def _instant(moment: datetime) -> datetime:
     """``moment`` as an aware UTC datetime (naive means UTC), bound as a timestamptz."""
     return naive_utc(moment).replace(tzinfo=UTC)
+
+
+# -- the farm's daily figures: turbine_day_kpi and turbine_day_loss -------------------------------
+
+
+def _kpi_lock(turbine: str) -> int:
+    """The advisory-lock key of a turbine's daily figures (apart from its aggregates' locks)."""
+    return zlib.crc32(f"windpipe-kpi:{turbine}".encode()) - 2**31
+
+
+def replace_kpis(
+    engine: Engine,
+    first: date,
+    last: date,
+    kpis: pl.DataFrame,
+    losses: pl.DataFrame,
+    *,
+    turbines: Sequence[str],
+    computed_at: datetime | None = None,
+    lock_wait: timedelta = LOCK_WAIT,
+) -> int:
+    """Atomically replace ``turbines``' daily figures of ``[first, last]`` by ``kpis`` (the
+    columns of ``analytics.availability.KPI_SCHEMA``) and ``losses`` (``LOSS_SCHEMA``).
+
+    One transaction: under an advisory lock per turbine (taken in order, so overlapping calls
+    serialize and cannot deadlock), delete the range's rows of both tables, insert the new ones.
+    Re-running gives the same rows; a failure leaves the previous ones. Returns the rows of
+    ``turbine_day_kpi`` written."""
+    turbines = sorted(set(turbines))
+    if last < first:
+        raise ValueError(f"last day {last} is before the first {first}")
+    for name, frame in (("kpis", kpis), ("losses", losses)):
+        if frame.height == 0:
+            continue
+        strays = set(frame["turbine"].unique().to_list()) - set(turbines)
+        lo, hi = frame["day"].min(), frame["day"].max()
+        if strays or not (isinstance(lo, date) and isinstance(hi, date)) or lo < first or hi > last:
+            raise ValueError(
+                f"{name} hold turbines {sorted(strays)} or days outside "
+                f"{turbines} x [{first}, {last}]"
+            )
+    moment = (computed_at or datetime.now(UTC)).astimezone(UTC)
+    with _target_errors(engine, f"storing the daily figures of {first}..{last}"):
+        ensure_schema(engine)
+        with engine.begin() as conn:
+            conn.execute(
+                text("SELECT set_config('lock_timeout', :ms, true)"),
+                {"ms": str(int(lock_wait.total_seconds() * 1000))},
+            )
+            for turbine in turbines:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _kpi_lock(turbine)})
+            span = {"turbines": turbines, "first": first, "last": last}
+            for table in ("turbine_day_loss", "turbine_day_kpi"):
+                conn.execute(
+                    text(
+                        f"DELETE FROM {table} WHERE turbine = ANY(:turbines) "  # noqa: S608
+                        "AND day >= :first AND day <= :last"
+                    ),
+                    span,
+                )
+            if kpis.height:
+                _insert(conn, "turbine_day_kpi", kpis, {"computed_at": moment})
+            if losses.height:
+                _insert(conn, "turbine_day_loss", losses, {})
+    return kpis.height
+
+
+#: PostgreSQL array types of the frames' columns, for ``unnest``.
+_ARRAY_TYPES = {
+    pl.String: "text[]",
+    pl.Date: "date[]",
+    pl.Int64: "bigint[]",
+    pl.Int32: "bigint[]",
+    pl.Float64: "float8[]",
+}
+
+
+def _insert(
+    conn: Connection, table: str, frame: pl.DataFrame, constants: dict[str, object]
+) -> None:
+    """Insert every row of ``frame`` (and ``constants``) into ``table`` in one ``unnest``."""
+    names = list(frame.columns)
+    casts = []
+    for name in names:
+        kind = _ARRAY_TYPES.get(type(frame.schema[name]))
+        if kind is None:
+            raise ValueError(f"column {name} of type {frame.schema[name]} cannot be stored")
+        casts.append(f"CAST(:{name} AS {kind})")
+    quoted = ", ".join(f'"{n}"' for n in [*names, *constants])
+    extra = "".join(f", :{name}" for name in constants)
+    conn.execute(
+        text(
+            f"INSERT INTO {table} ({quoted}) "  # noqa: S608 - names from the frames' schemas
+            f"SELECT *{extra} FROM unnest({', '.join(casts)})"
+        ),
+        {**{n: frame[n].to_list() for n in names}, **constants},
+    )

@@ -4,7 +4,17 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from windpipe.api.routes import aggregates, events, fingerprints, fleet, operations, samples
+from windpipe.api.routes import (
+    aggregates,
+    curves,
+    events,
+    fingerprints,
+    flags,
+    fleet,
+    kpis,
+    operations,
+    samples,
+)
 
 #: The tags the OpenAPI document groups the operations by, in the order the docs show them.
 TAGS: list[dict[str, Any]] = [
@@ -22,6 +32,21 @@ TAGS: list[dict[str, Any]] = [
         "description": "The target's 10-minute windows, streamed like the samples.",
     },
     {
+        "name": "power curves",
+        "description": "Each turbine's power curve, IEC 61400-12-1 style: density-normalised, "
+        "0.5 m/s bins, from full-performance windows without quality flags.",
+    },
+    {
+        "name": "flags",
+        "description": "Quality flags of the windows (out of range, flatline, icing suspect, "
+        "stopped with wind); the data itself is never deleted.",
+    },
+    {
+        "name": "kpis",
+        "description": "The farm's daily figures per turbine and for the farm: energy, capacity "
+        "factor, time- and production-based availability (IEC 61400-26), lost production.",
+    },
+    {
         "name": "fleet",
         "description": "The turbines, configured or found in the source, and what it holds.",
     },
@@ -33,6 +58,9 @@ ROUTERS: list[APIRouter] = [
     fingerprints.router,
     events.router,
     aggregates.router,
+    curves.router,
+    flags.router,
+    kpis.router,
     fleet.router,
     operations.router,
 ]

@@ -220,7 +220,103 @@
       { height: height, xaxis: { type: "category", nticks: 10 }, yaxis: { type: "category" } },
     );
     onCellClick(energy, turbineDayUrl);
-    return data.days[0] + " to " + data.days[data.days.length - 1];
+    const numbers = await farmNumbers();
+    return data.days[0] + " to " + data.days[data.days.length - 1] + "; " + numbers;
+  }
+
+  function percent(value) {
+    return value === null || value === undefined ? null : (100 * value).toFixed(1) + " %";
+  }
+
+  function farmRangeQuery() {
+    const params = new URLSearchParams();
+    if (body.dataset.start) params.set("start", body.dataset.start);
+    if (body.dataset.end) params.set("end", body.dataset.end);
+    const text = params.toString();
+    return text ? "?" + text : "";
+  }
+
+  // The farm's numbers over a range, from the stored daily figures, and the turbines ranked by
+  // their IEC power curve's deviation from the farm's median curve.
+  async function farmNumbers() {
+    const query = farmRangeQuery();
+    const data = await getJSON("/ui/api/kpis" + query);
+    document.getElementById("start").value = data.first;
+    document.getElementById("end").value = nextDay(data.last);
+    const hint = document.getElementById("kpi-hint");
+    let summary = "figures " + data.first + " to " + data.last;
+    if (!data.ready) {
+      hint.textContent = data.hint;
+      hint.classList.add("bad");
+      summary += ": none stored";
+    } else {
+      const table = document.getElementById("farm-table");
+      head(table, ["turbine", "energy (MWh)", "capacity factor", "availability (time)",
+        "availability (energy)", "lost production (MWh)", "coverage"]);
+      const rows = table.createTBody();
+      for (const item of data.table) {
+        const row = rows.insertRow();
+        const farmRow = item.turbine === "*";
+        cell(row, farmRow ? "farm" : link(root + "/ui/turbine/" + encodeURIComponent(item.turbine) +
+          "?start=" + data.first + "&end=" + nextDay(data.last), item.turbine));
+        cell(row, fixed(item.energy_kwh / 1000, 2), "num");
+        cell(row, percent(item.capacity_factor), "num");
+        cell(row, percent(item.availability_time), "num");
+        cell(row, percent(item.availability_energy), "num");
+        cell(row, fixed(item.lost_production_kwh / 1000, 2), "num");
+        cell(row, percent(item.coverage), "num");
+        if (farmRow) row.className = "total";
+      }
+      const grid = { days: data.days, turbines: data.turbines };
+      const height = 80 + 28 * data.turbines.length;
+      const availability = await draw(
+        "availability",
+        [
+          heatmap(grid, data.availability_time, "available", [
+            [0, "#b2182b"],
+            [0.9, "#fddbc7"],
+            [1, "#1a9850"],
+          ], 0, 1, "%{y} %{x}<br>%{z:.1%} available (time)<extra></extra>"),
+        ],
+        { height: height, xaxis: { type: "category", nticks: 10 }, yaxis: { type: "category" } },
+      );
+      onCellClick(availability, turbineDayUrl);
+      const lost = data.lost_by_category;
+      await draw(
+        "lost",
+        lost.categories.map((category) => ({
+          type: "bar",
+          x: lost.turbines,
+          y: lost.kwh[category],
+          name: category.replaceAll("_", " "),
+          hovertemplate: "%{x}: %{y:.0f} kWh<extra>" + category + "</extra>",
+        })).concat(lost.categories.length ? [] : [{ type: "bar", x: lost.turbines,
+          y: lost.turbines.map(() => 0), name: "no lost production" }]),
+        { height: 320, barmode: "stack", yaxis: { title: { text: "kWh" } } },
+      );
+      summary += ", " + data.turbines.length + " turbines";
+    }
+    const curves = await getJSON("/ui/api/curves" + query);
+    const ranking = curves.ranking;
+    await draw(
+      "deviation",
+      [{
+        type: "bar",
+        orientation: "h",
+        y: ranking.map((r) => r.turbine),
+        x: ranking.map((r) => 100 * r.deviation),
+        customdata: ranking.map((r) => r.windows),
+        marker: { color: ranking.map((r) => (r.deviation < 0 ? "#b2182b" : "#1a9850")) },
+        hovertemplate: "%{y}: %{x:.2f} % (%{customdata} windows)<extra></extra>",
+        name: "deviation",
+      }],
+      {
+        height: 80 + 28 * Math.max(1, ranking.length),
+        xaxis: { title: { text: "energy-weighted deviation from the farm's median curve (%)" } },
+        yaxis: { type: "category", autorange: "reversed" },
+      },
+    );
+    return summary;
   }
 
   // -- one turbine -------------------------------------------------------------------------------
@@ -415,6 +511,7 @@
         legend: { x: 0.01, y: 0.99 },
       },
     );
+    await iecCurve(id, data.start, data.end);
     if (data.rose && document.getElementById("rose")) await drawRose(data.rose);
     body.dataset.windows = String(data.windows);
     body.dataset.resolution = String(data.resolution_minutes);
@@ -423,6 +520,87 @@
       " windows" + (data.decimated ? ", drawn as " + t.length + " " +
         duration(data.resolution_minutes) + " buckets" : "")
     );
+  }
+
+  // The IEC 61400-12-1 curve of the range: the full-performance windows beside every window,
+  // the normalised bins with their spread (mean +- standard deviation), the warranted curve; and
+  // the range's events.
+  async function iecCurve(id, start, end) {
+    const query = "?start=" + start.slice(0, 19) + "&end=" + end.slice(0, 19);
+    const data = await getJSON("/ui/api/turbine/" + encodeURIComponent(id) + "/curve" + query);
+    const b = data.bins;
+    const every = (set) => (set.every > 1 ? ", every " + set.every + "th shown" : "");
+    const traces = [
+      {
+        type: "scattergl",
+        mode: "markers",
+        x: data.all.wind_speed,
+        y: data.all.power,
+        name: "every window (" + data.all.windows + every(data.all) + ")",
+        marker: { size: 3, color: "rgba(150, 150, 150, 0.5)" },
+        hoverinfo: "skip",
+      },
+      {
+        type: "scattergl",
+        mode: "markers",
+        x: data.full_performance.wind_speed,
+        y: data.full_performance.power,
+        name: "full-performance windows (" + data.full_performance.windows +
+          every(data.full_performance) + ")",
+        marker: { size: 3, color: "rgba(31, 119, 180, 0.6)" },
+        hoverinfo: "skip",
+      },
+      {
+        type: "scatter",
+        mode: "lines+markers",
+        x: b.wind_speed,
+        y: b.power,
+        name: "IEC curve, normalised (" + (data.complete ? "complete" : "incomplete") + ")",
+        line: { color: "rgb(214, 39, 40)", width: 2 },
+        marker: { size: 5 },
+        error_y: {
+          type: "data",
+          array: b.power_std.map((v) => (v === null ? 0 : v)),
+          visible: true,
+          thickness: 1,
+          width: 2,
+          color: "rgba(214, 39, 40, 0.6)",
+        },
+        customdata: b.windows,
+        hovertemplate: "V_n %{x:.2f} m/s: %{y:.0f} kW ± %{error_y.array:.0f} " +
+          "(%{customdata} windows)<extra></extra>",
+      },
+    ];
+    if (data.warranted) {
+      traces.push({
+        type: "scatter",
+        mode: "lines",
+        x: data.warranted.wind_speed,
+        y: data.warranted.power,
+        name: "warranted",
+        line: { color: "rgb(44, 160, 44)", width: 2, dash: "dot" },
+      });
+    }
+    await draw("iec-curve", traces, {
+      height: 460,
+      xaxis: { title: { text: "wind speed (m/s; the bins: normalised V_n)" }, rangemode: "tozero" },
+      yaxis: { title: { text: "power, 10-minute mean (kW)" } },
+      legend: { x: 0.01, y: 0.99 },
+    });
+    const table = document.getElementById("events");
+    head(table, ["start (UTC)", "end (UTC)", "code", "category", "message"]);
+    const rows = table.createTBody();
+    for (const event of data.events) {
+      const row = rows.insertRow();
+      cell(row, event.start.replace("T", " ").slice(0, 16));
+      cell(row, event.end ? event.end.replace("T", " ").slice(0, 16) : "ongoing");
+      cell(row, event.code);
+      cell(row, event.category.replaceAll("_", " ") + (event.known_code ? "" : " (unknown code)"),
+        event.category === "full_performance" ? "good" : "bad");
+      cell(row, event.message);
+    }
+    if (!data.events.length) cell(rows.insertRow(), "no event in this range");
+    table.dataset.events = String(data.events.length);
   }
 
   // -- data quality ------------------------------------------------------------------------------
@@ -488,8 +666,52 @@
         }
       });
     });
-    return data.missing_total + " windows missing, " + data.days[0] + " to " +
+    const flagged = await flagCounts(data);
+    return data.missing_total + " windows missing, " + flagged + ", " + data.days[0] + " to " +
       data.days[data.days.length - 1];
+  }
+
+  // Quality flags per (turbine, day, flag): a stacked bar per turbine and a table linking each
+  // row to the turbine's day.
+  async function flagCounts(data) {
+    const flags = data.flags;
+    const hint = document.getElementById("flag-hint");
+    if (!flags.ready) {
+      hint.textContent = flags.hint;
+      hint.classList.add("bad");
+      return "no flags stored";
+    }
+    const names = [...new Set(flags.rows.map((r) => r.flag))].sort();
+    const turbines = [...new Set(flags.rows.map((r) => r.turbine))].sort();
+    const total = (turbine, flag) => flags.rows
+      .filter((r) => r.turbine === turbine && r.flag === flag)
+      .reduce((sum, r) => sum + r.flags, 0);
+    await draw(
+      "flag-chart",
+      names.map((flag) => ({
+        type: "bar",
+        x: turbines,
+        y: turbines.map((t) => total(t, flag)),
+        name: flag.replaceAll("_", " "),
+        hovertemplate: "%{x}: %{y} flags<extra>" + flag + "</extra>",
+      })).concat(names.length ? [] : [{ type: "bar", x: [], y: [], name: "no flag" }]),
+      { height: 300, barmode: "stack", yaxis: { title: { text: "flags" } } },
+    );
+    const table = document.getElementById("flags");
+    head(table, ["turbine", "day", "flag", "flags", "windows", ""]);
+    const rows = table.createTBody();
+    for (const item of flags.rows) {
+      const row = rows.insertRow();
+      cell(row, item.turbine);
+      cell(row, item.day);
+      cell(row, item.flag);
+      cell(row, item.flags, "num");
+      cell(row, item.windows, "num");
+      cell(row, link(turbineDayUrl(item.turbine, item.day), "view"));
+    }
+    if (!flags.rows.length) cell(rows.insertRow(), "no flag in these " + flags.flagged_days +
+      " flagged turbine-days");
+    return flags.total + " flags";
   }
 
   const pages = { farm: farm, turbine: turbine, quality: quality };

@@ -18,6 +18,7 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Backoff,
+    FreshnessPolicy,
     Jitter,
     MaterializeResult,
     MetadataValue,
@@ -31,7 +32,11 @@ from dagster import (
 from windpipe.orchestration.defs.partitions import daily_partitions, partition_days
 from windpipe.orchestration.defs.resources import EtlResource
 from windpipe.orchestration.fleet import asset_path
-from windpipe.orchestration.instance import code_location_fleet
+from windpipe.orchestration.instance import (
+    DATABASES_POOL,
+    code_location_fleet,
+    code_location_settings,
+)
 
 if TYPE_CHECKING:
     from windpipe.etl.pipeline import DayResult
@@ -42,9 +47,18 @@ def turbine_keys(turbines: Sequence[str]) -> dict[str, AssetKey]:
     return {t: AssetKey(asset_path(t)) for t in turbines}
 
 
-def build_aggregates(turbines: Sequence[str]) -> AssetsDefinition:
-    """The multi-asset of the fleet ``turbines``: one asset each, computed together."""
+def build_aggregates(
+    turbines: Sequence[str], *, freshness_lag_minutes: int | None = None
+) -> AssetsDefinition:
+    """The multi-asset of the fleet ``turbines``: one asset each, computed together; each fails
+    Dagster's freshness once not materialized for ``freshness_lag_minutes`` (default: the
+    setting's)."""
     keys = turbine_keys(turbines)
+    lag = (
+        code_location_settings().freshness_lag_minutes
+        if freshness_lag_minutes is None
+        else freshness_lag_minutes
+    )
 
     @multi_asset(
         specs=[
@@ -57,12 +71,20 @@ def build_aggregates(turbines: Sequence[str]) -> AssetsDefinition:
                 tags={"layer": "aggregates", "windpipe/turbine": key.path[-1]},
                 metadata={"turbine": turbine},
                 partitions_def=daily_partitions,
+                # Dagster's own freshness (its daemon, the UI's asset health): a run of the
+                # turbine within the lag, which the 10-minute refresh gives while it runs. It
+                # judges when Dagster last materialized, not how old the data is: a stopped
+                # feed still refreshes on time; the live_edge_fresh check judges the windows.
+                freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(minutes=lag)),
             )
             for turbine, key in keys.items()
         ],
         name="aggregates_10min",
         partitions_def=daily_partitions,
         can_subset=True,
+        # Reads the source through the API and writes the target: the instance bounds the runs
+        # using them at once, however launched (WINDPIPE_DAGSTER_POOL_LIMIT).
+        pool=DATABASES_POOL,
         # A backfill or catch-up of many days is one run: the ETL handles a range as cheaply as
         # a day, and every selected turbine in the same requests.
         backfill_policy=BackfillPolicy.single_run(),

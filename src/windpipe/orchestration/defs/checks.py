@@ -29,6 +29,7 @@ from dagster import (
 from windpipe.orchestration.defs.assets import TURBINE_KEYS
 from windpipe.orchestration.defs.partitions import partition_days
 from windpipe.orchestration.defs.resources import EtlResource
+from windpipe.orchestration.instance import DATABASES_POOL
 
 if TYPE_CHECKING:
     import polars as pl
@@ -83,6 +84,7 @@ def build_checks(keys: dict[str, AssetKey]) -> list[AssetChecksDefinition]:
                     AssetCheckSpec(name, asset=k, description=description) for k in keys.values()
                 ],
                 can_subset=True,
+                pool=DATABASES_POOL,
             )
             def run(
                 context: AssetCheckExecutionContext, etl: EtlResource

@@ -2,7 +2,7 @@
 each run covers every turbine of the job."""
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from dagster import (
@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # Dagster does not export the type of define_asset_job's resu
 from windpipe.orchestration.defs.jobs import etl_job
 from windpipe.orchestration.defs.partitions import daily_partitions
 from windpipe.orchestration.kubernetes import k8s_run_tags
+
+#: When the daily schedule loads yesterday in full (UTC), and the cron of today's refresh.
+YESTERDAY_AT = time(0, 5)
+TODAY_CRON = "*/10 * * * *"
 
 
 def _scheduled_utc(context: ScheduleEvaluationContext) -> datetime:
@@ -53,13 +57,13 @@ def _running_utc(
 def build_schedules(job: "UnresolvedAssetJobDefinition") -> list[ScheduleDefinition]:
     """Yesterday at 00:05 UTC and today every 10 minutes, for every turbine ``job`` covers."""
 
-    @_running_utc(job, "5 0 * * *")
+    @_running_utc(job, f"{YESTERDAY_AT.minute} {YESTERDAY_AT.hour} * * *")
     def daily_yesterday(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
         """At 00:05 UTC, load yesterday's partition in full, its last live minute included."""
         day = _scheduled_utc(context).date() - timedelta(days=1)
         return _request(day, run_key=f"daily-{day.isoformat()}")
 
-    @_running_utc(job, "*/10 * * * *")
+    @_running_utc(job, TODAY_CRON)
     def today_every_10min(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
         """Every 10 minutes, reload today's partition as the live feed grows (idempotent)."""
         moment = _scheduled_utc(context)

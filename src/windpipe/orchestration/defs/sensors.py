@@ -2,6 +2,7 @@
 days whose source changed since: late data, corrections), each requesting one run at a time."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -40,6 +41,7 @@ from windpipe.orchestration.defs.assets import TURBINE_KEYS
 from windpipe.orchestration.defs.jobs import etl_job
 from windpipe.orchestration.defs.partitions import daily_partitions
 from windpipe.orchestration.defs.resources import EtlResource
+from windpipe.orchestration.defs.schedules import YESTERDAY_AT
 from windpipe.orchestration.kubernetes import k8s_run_tags
 
 #: Dagster's run tags for a single run over a partition range (what a single-run backfill sets).
@@ -52,6 +54,9 @@ TRIGGER_TAG = "windpipe/trigger"
 SEEN_RUNS = 200
 #: A day requested less than this long ago is not requested again (e.g. while its run fails).
 COOLDOWN_SECONDS = 600
+#: How long after the daily schedule's tick yesterday stays the schedules' (its run is queued or
+#: running by then, and skipped as in flight); the change sensor owns it afterwards.
+HANDOVER = timedelta(minutes=10)
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -59,6 +64,16 @@ IN_FLIGHT = [
     DagsterRunStatus.STARTED,
     DagsterRunStatus.CANCELING,
 ]
+
+
+def live_edge(now: datetime) -> set[date]:
+    """The days the schedules own at ``now`` (aware UTC): today, refreshed every 10 minutes while
+    its windows close and its samples arrive, and yesterday until its final load at
+    ``YESTERDAY_AT`` has been requested (plus ``HANDOVER``). The change sensor leaves them out,
+    so that one mechanism, not two, materializes the live edge."""
+    today = now.astimezone(UTC).date()
+    handover = datetime.combine(today, YESTERDAY_AT, tzinfo=UTC) + HANDOVER
+    return {today, today - timedelta(days=1)} if now < handover else {today}
 
 
 def run_days(tags: dict[str, str]) -> list[date]:
@@ -334,10 +349,12 @@ def build_source_changes(
     *,
     interval_seconds: int = 120,
     lookback_days: int = 30,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SensorDefinition:
     """The change sensor of every turbine's asset in ``keys``: each pass compares the source's
     fingerprints of the last ``lookback_days`` (one API request) with those the loads recorded
-    (one target query), and requests one run for the turbines and days that went stale."""
+    (one target query), and requests one run for the turbines and days that went stale, but for
+    the live edge (:func:`live_edge`), which the schedules own. ``clock``: now, aware UTC."""
 
     @sensor(
         name="source_changes",
@@ -347,10 +364,14 @@ def build_source_changes(
     )
     def source_changes(context: SensorEvaluationContext, etl: EtlResource) -> SensorResult:
         """Materializes again, in one run, every loaded (turbine, day) whose source changed
-        (late, back-filled or corrected samples) or whose live-edge windows have closed since."""
-        now = datetime.now(UTC)
-        last = now.date()
-        first = max(daily_partitions.start.date(), last - timedelta(days=lookback_days - 1))
+        (late, back-filled or corrected samples) or whose windows have closed since; today (and
+        yesterday until its final load) is the schedules'."""
+        now = clock()
+        edge = live_edge(now)
+        last = min(edge) - timedelta(days=1)
+        first = max(daily_partitions.start.date(), now.date() - timedelta(days=lookback_days - 1))
+        if first > last:
+            return SensorResult(skip_reason=f"only the live edge ({describe_days(edge)}) to watch")
         try:
             with etl.session(list(keys), retries=1) as session:
                 stale = session.stale(first, last, now=now)
@@ -362,7 +383,8 @@ def build_source_changes(
         if not todo:
             waiting = f" ({len(stale)} waiting for runs in flight)" if stale else ""
             return SensorResult(
-                skip_reason=f"no loaded day from {first} to {last} is stale{waiting}",
+                skip_reason=f"no loaded day from {first} to {last} is stale{waiting}; the live "
+                f"edge ({describe_days(edge)}) is the schedules'",
                 cursor=json.dumps({"requested": cooling}),
             )
         turbines = sorted({s.turbine for s in todo}, key=list(keys).index)

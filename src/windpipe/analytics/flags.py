@@ -1,0 +1,274 @@
+"""Quality flags of 10-minute windows: pure functions from windows to flagged windows.
+
+A flag never removes data: it marks a window (and, where it concerns one, a signal) so that the
+power curves leave it out and the dashboard can count it. :func:`window_flags` computes every
+flag; each flag's own function is public for tests and callers with their own windows. Frames:
+``windows`` has one row per (turbine, window), sorted or not, with ``turbine``, ``timestamp``
+(naive UTC window start) and a column per target signal (``wind_speed_mean``, ...); the flags
+come back as ``turbine``, ``timestamp``, ``flag``, ``signal`` (null for a flag about the whole
+window).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from windpipe.analytics.power_curve import DEFAULT_CUT_IN, Site
+from windpipe.analytics.windows import (
+    POWER,
+    WIND_SPEED,
+    bin_index,
+    consecutive,
+    mean_of,
+    previous,
+    with_run_lengths,
+)
+from windpipe.catalog import UNCOVERED_HELD, WINDOW
+
+if TYPE_CHECKING:
+    from windpipe.settings import Settings
+
+OUT_OF_RANGE = "out_of_range"
+FLATLINE = "flatline"
+ICING_SUSPECT = "icing_suspect"
+STOPPED_WITH_WIND = "stopped_with_wind"
+#: Every flag, in the order they are listed.
+FLAGS: tuple[str, ...] = (OUT_OF_RANGE, FLATLINE, ICING_SUSPECT, STOPPED_WITH_WIND)
+
+#: Flags as stored and served.
+FLAG_SCHEMA: dict[str, pl.DataType] = {
+    "turbine": pl.String(),
+    "timestamp": pl.Datetime("us"),
+    "flag": pl.String(),
+    "signal": pl.String(),
+}
+
+#: IEA Wind Task 19: icing is suspected below this temperature (degC)...
+ICING_BELOW_C = 0.0
+#: ...when power is below this quantile of the reference bin's powers...
+ICING_QUANTILE = 0.10
+#: ...the reference being the windows above this temperature (degC)...
+REFERENCE_ABOVE_C = 3.0
+#: ...for at least this long.
+ICING_DURATION = timedelta(minutes=30)
+#: A reference bin gives a quantile from this many windows on.
+MIN_REFERENCE_WINDOWS = 3
+
+
+@dataclass(frozen=True)
+class FlagConfig:
+    """What the flags hold the windows to."""
+
+    #: Target signal -> its physical range [low, high] (inclusive), ``[signals.<name>] range``.
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: Target signals checked for a flatline (the windows' means).
+    flatline_signals: Sequence[str] = ()
+    #: A run of at least this many equal consecutive means is a flatline.
+    flatline_windows: int = 3
+    window: timedelta = WINDOW
+    #: The variable of the ambient temperature (degC); None: no icing flag.
+    temperature: str | None = "ambient_temperature"
+
+    @classmethod
+    def of(cls, settings: "Settings") -> "FlagConfig":
+        """The configuration in effect: the range of every signal whose mean the ETL writes,
+        every such mean checked for flatlines, ``[flags]``, ``[power_curve] temperature_signal``."""
+        means = [s for s in settings.etl_signals if s.endswith("_mean")]
+        ranges = {
+            mean_of(name): signal.range
+            for name, signal in settings.signals.items()
+            if signal.range is not None and mean_of(name) in means
+        }
+        temperature = settings.power_curve_temperature_signal
+        return cls(
+            ranges=ranges,
+            flatline_signals=means,
+            flatline_windows=settings.flags_flatline_windows,
+            window=settings.window,
+            temperature=temperature if temperature in settings.signals else None,
+        )
+
+    @property
+    def signals(self) -> list[str]:
+        """The target signals the flags read: the checked means, speed, power, temperature."""
+        wanted = [*self.ranges, *self.flatline_signals, mean_of(WIND_SPEED), mean_of(POWER)]
+        if self.temperature is not None:
+            wanted.append(mean_of(self.temperature))
+        return list(dict.fromkeys(wanted))
+
+
+def empty_flags() -> pl.DataFrame:
+    """No flag."""
+    return pl.DataFrame(schema=FLAG_SCHEMA)
+
+
+def _rows(frame: pl.DataFrame, flag: str, signal: str | None) -> pl.DataFrame:
+    return frame.select(
+        pl.col("turbine").cast(pl.String),
+        pl.col("timestamp").cast(pl.Datetime("us")),
+        pl.lit(flag, pl.String).alias("flag"),
+        pl.lit(signal, pl.String).alias("signal"),
+    )
+
+
+def _sorted(windows: pl.DataFrame) -> pl.DataFrame:
+    return windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us"))).sort(
+        "turbine", "timestamp"
+    )
+
+
+def out_of_range_flags(
+    windows: pl.DataFrame, ranges: Mapping[str, tuple[float, float]]
+) -> pl.DataFrame:
+    """``out_of_range``: a signal's window value outside its physical range ``[low, high]``."""
+    parts = [
+        _rows(windows.filter((pl.col(s) < low) | (pl.col(s) > high)), OUT_OF_RANGE, s)
+        for s, (low, high) in ranges.items()
+        if s in windows.columns
+    ]
+    return pl.concat([empty_flags(), *parts])
+
+
+def flatline_flags(
+    windows: pl.DataFrame,
+    signals: Sequence[str],
+    *,
+    min_windows: int = 3,
+    window: timedelta = WINDOW,
+) -> pl.DataFrame:
+    """``flatline``: a signal's value equal over at least ``min_windows`` consecutive windows of a
+    turbine, every window of the run flagged; a missing window or a missing value ends a run (as
+    OpenOA's ``filters.unresponsive_flag`` on the series with its gaps as NaN)."""
+    frame = _sorted(windows)
+    parts = []
+    for signal in signals:
+        if signal not in frame.columns:
+            continue
+        value = pl.col(signal)
+        runs = with_run_lengths(
+            frame.select("turbine", "timestamp", signal),
+            (value == previous(signal)) & consecutive(window),
+            "_length",
+        )
+        parts.append(
+            _rows(
+                runs.filter(value.is_not_null() & (pl.col("_length") >= min_windows)),
+                FLATLINE,
+                signal,
+            )
+        )
+    return pl.concat([empty_flags(), *parts])
+
+
+def icing_flags(
+    windows: pl.DataFrame,
+    *,
+    temperature: str,
+    reference: pl.DataFrame | None = None,
+    window: timedelta = WINDOW,
+) -> pl.DataFrame:
+    """``icing_suspect`` (IEA Wind Task 19, "Ice detection guidelines"): ambient temperature
+    below 0 degC and power below the 10th percentile (linear interpolation) of the powers of the
+    turbine's windows in the same 0.5 m/s wind-speed bin when the temperature was above +3 degC,
+    for at least 30 minutes of consecutive windows. The reference is taken from ``reference``
+    (default: ``windows``); a bin with fewer than 3 reference windows flags nothing."""
+    wind, power, temp = mean_of(WIND_SPEED), mean_of(POWER), mean_of(temperature)
+    if any(c not in windows.columns for c in (wind, power, temp)):
+        return empty_flags()
+    source = windows if reference is None else reference
+    if any(c not in source.columns for c in (wind, power, temp)):
+        return empty_flags()
+    thresholds = (
+        source.filter(
+            (pl.col(temp) > REFERENCE_ABOVE_C)
+            & pl.col(wind).is_not_null()
+            & pl.col(power).is_not_null()
+        )
+        .with_columns(bin_index(pl.col(wind)).alias("_bin"))
+        .group_by("turbine", "_bin")
+        .agg(
+            pl.col(power).quantile(ICING_QUANTILE, interpolation="linear").alias("_p10"),
+            pl.len().alias("_n"),
+        )
+        .filter(pl.col("_n") >= MIN_REFERENCE_WINDOWS)
+        .select("turbine", "_bin", "_p10")
+    )
+    frame = (
+        _sorted(windows)
+        .select("turbine", "timestamp", wind, power, temp)
+        .with_columns(bin_index(pl.col(wind)).alias("_bin"))
+        .join(thresholds, on=["turbine", "_bin"], how="left")
+        .sort("turbine", "timestamp")
+    )
+    iced = ((pl.col(temp) < ICING_BELOW_C) & (pl.col(power) < pl.col("_p10"))).fill_null(False)
+    runs = with_run_lengths(
+        frame.with_columns(iced.alias("_iced")),
+        pl.col("_iced") & previous("_iced").fill_null(False) & consecutive(window),
+        "_length",
+    )
+    needed = -(-ICING_DURATION // window)  # windows covering 30 minutes, rounded up
+    return _rows(runs.filter(pl.col("_iced") & (pl.col("_length") >= needed)), ICING_SUSPECT, None)
+
+
+def stopped_with_wind_flags(
+    windows: pl.DataFrame, categories: pl.DataFrame, sites: Mapping[str, Site]
+) -> pl.DataFrame:
+    """``stopped_with_wind``: no production (mean power <= 0) while the mean wind speed is above
+    the turbine's cut-in (``cut_in_ms``, else 3.5 m/s) and no event explains it (the window's
+    category is ``full_performance``: no event covers it)."""
+    wind, power = mean_of(WIND_SPEED), mean_of(POWER)
+    if wind not in windows.columns or power not in windows.columns:
+        return empty_flags()
+    cut_in = pl.col("turbine").replace_strict(
+        {t: s.cut_in_ms or DEFAULT_CUT_IN for t, s in sites.items()},
+        default=DEFAULT_CUT_IN,
+        return_dtype=pl.Float64,
+    )
+    unexplained = categories.filter(pl.col("category") == UNCOVERED_HELD).select(
+        "turbine", pl.col("timestamp").cast(pl.Datetime("us"))
+    )
+    stopped = (
+        windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+        .filter((pl.col(power) <= 0) & (pl.col(wind) > cut_in))
+        .join(unexplained, on=["turbine", "timestamp"], how="semi")
+    )
+    return _rows(stopped, STOPPED_WITH_WIND, None)
+
+
+def window_flags(
+    windows: pl.DataFrame,
+    categories: pl.DataFrame,
+    sites: Mapping[str, Site],
+    config: FlagConfig,
+    *,
+    reference: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Every flag of ``windows`` (``categories``: their ``catalog.window_categories``;
+    ``reference``: the windows the icing reference is taken from, default ``windows``), by
+    turbine, time, flag and signal."""
+    parts = [
+        out_of_range_flags(windows, config.ranges),
+        flatline_flags(
+            windows,
+            config.flatline_signals,
+            min_windows=config.flatline_windows,
+            window=config.window,
+        ),
+        stopped_with_wind_flags(windows, categories, sites),
+    ]
+    if config.temperature is not None:
+        parts.append(
+            icing_flags(
+                windows, temperature=config.temperature, reference=reference, window=config.window
+            )
+        )
+    order = {f: i for i, f in enumerate(FLAGS)}
+    return (
+        pl.concat(parts)
+        .with_columns(pl.col("flag").replace_strict(order, return_dtype=pl.Int32).alias("_order"))
+        .sort(["turbine", "timestamp", "_order", "signal"], nulls_last=False)
+        .drop("_order")
+    )

@@ -1,0 +1,430 @@
+"""Power curves by the method of IEC 61400-12-1:2017, from SCADA 10-minute windows.
+
+Pure: frames in, frames out. :func:`power_curves` is the one entry point (the API's
+``/power-curves``, the daily KPIs' reference curve); the steps are public for tests and callers
+that hold their own windows:
+
+1. :func:`usable_windows`: full-performance windows (IEC 61400-26-1, ``catalog.window_categories``)
+   whose coverage reaches ``min_coverage`` and that carry no quality flag on the curve's signals;
+2. :func:`with_density`: air density per window (section 9.1.5, eq. (11)/(12)) and the wind speed
+   normalised to the reference density (eq. (14), a pitch-regulated turbine);
+3. :func:`binned`: 0.5 m/s bins centred on multiples of 0.5 m/s (section 9.1): windows, mean
+   normalised speed, mean and standard deviation of power, mean density;
+4. :func:`completeness`: the database rule of section 8.3 (each bin from 1 m/s below cut-in to
+   1.5 x the speed at 85 % of rated power holds 30 minutes, 180 hours in all).
+"""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from windpipe.analytics.windows import (
+    POWER,
+    WIND_SPEED,
+    bin_index,
+    count_of,
+    mean_of,
+)
+from windpipe.catalog import UNCOVERED_HELD, WINDOW, Turbine, parse_signal
+
+if TYPE_CHECKING:
+    from windpipe.settings import Settings
+
+#: Gas constant of dry air, J/(kg K) (IEC 61400-12-1:2017 eq. (11)/(12)).
+R_DRY = 287.05
+#: Gas constant of water vapour, J/(kg K) (eq. (12)).
+R_VAPOUR = 461.5
+#: Standard sea-level pressure, Pa (ISO 2533).
+SEA_LEVEL_PRESSURE = 101_325.0
+KELVIN = 273.15
+#: A bin is drawn, and counts for completeness, from this many windows on (30 minutes).
+MIN_BIN_WINDOWS = 3
+#: The database is complete with at least this many hours of windows in all (section 8.3).
+MIN_DATABASE_HOURS = 180.0
+#: The cut-in wind speed when the configuration names none and no bin produces (m/s).
+DEFAULT_CUT_IN = 3.5
+#: The share of rated power whose speed bounds the completeness range (1.5 x that speed).
+RATED_SHARE = 0.85
+
+
+@dataclass(frozen=True)
+class CurveConfig:
+    """How curves are computed: ``[power_curve]`` and the signals the density is computed from."""
+
+    reference_density: float = 1.225
+    min_coverage: float = 1.0
+    #: The length of a window (hours of data = windows x window).
+    window: timedelta = WINDOW
+    #: Variables whose ``_mean`` windows give the temperature (degC), pressure, humidity (%).
+    temperature: str | None = "ambient_temperature"
+    pressure: str | None = None
+    pressure_to_pa: float = 1.0
+    humidity: str | None = None
+    #: The source's sampling interval: the expected count of a window is window / interval. None:
+    #: per turbine, the largest count among the windows given.
+    sampling_interval: timedelta | None = None
+
+    @classmethod
+    def of(cls, settings: "Settings") -> "CurveConfig":
+        """The configuration in effect (``[power_curve]``, ``[etl]``)."""
+        temperature = settings.power_curve_temperature_signal
+        return cls(
+            reference_density=settings.power_curve_reference_density,
+            min_coverage=settings.power_curve_min_coverage,
+            window=settings.window,
+            temperature=temperature if temperature in settings.signals else None,
+            pressure=settings.power_curve_pressure_signal,
+            pressure_to_pa=settings.pressure_to_pa,
+            humidity=settings.power_curve_humidity_signal,
+            sampling_interval=settings.rollup.sampling_interval,
+        )
+
+    @property
+    def density_variables(self) -> list[str]:
+        """The variables the density is computed from."""
+        return [v for v in (self.temperature, self.pressure, self.humidity) if v]
+
+    @property
+    def signals(self) -> list[str]:
+        """The target signals a curve reads: means of speed, power and the density's inputs, and
+        the sample counts of speed and power (coverage) where the ETL writes them."""
+        means = [mean_of(v) for v in (WIND_SPEED, POWER, *self.density_variables)]
+        return [*means, count_of(WIND_SPEED), count_of(POWER)]
+
+
+@dataclass(frozen=True)
+class Site:
+    """What a curve needs of a turbine: elevation, rated power, cut-in (each may be unknown)."""
+
+    elevation_m: float | None = None
+    rated_power_kw: float | None = None
+    cut_in_ms: float | None = None
+
+    @classmethod
+    def of(cls, turbine: Turbine) -> "Site":
+        """The site of a configured turbine (``[[turbines]]``)."""
+        return cls(
+            elevation_m=getattr(turbine, "elevation_m", None),
+            rated_power_kw=turbine.rated_power_kw,
+            cut_in_ms=getattr(turbine, "cut_in_ms", None),
+        )
+
+
+def standard_pressure(elevation_m: float | None) -> float:
+    """Air pressure (Pa) of the standard atmosphere at ``elevation_m`` (ISO 2533, troposphere):
+    101325 x (1 - 2.25577e-5 x h)^5.25588; 101325 Pa when the elevation is unknown."""
+    if elevation_m is None:
+        return SEA_LEVEL_PRESSURE
+    return SEA_LEVEL_PRESSURE * (1.0 - 2.25577e-5 * elevation_m) ** 5.25588
+
+
+def vapour_pressure(temperature_k: pl.Expr) -> pl.Expr:
+    """Vapour pressure of water (Pa) at ``temperature_k`` as IEC 61400-12-1:2017 eq. (12) takes
+    it: P_w = 2.05e-5 x exp(0.0631846 x T)."""
+    return 2.05e-5 * (0.0631846 * temperature_k).exp()
+
+
+def air_density(
+    temperature_c: pl.Expr, pressure_pa: pl.Expr, relative_humidity: pl.Expr | None = None
+) -> pl.Expr:
+    """Air density (kg/m3), IEC 61400-12-1:2017 section 9.1.5.
+
+    Dry air, eq. (11): rho = B / (R0 x T). Humid air, eq. (12), with ``relative_humidity`` phi
+    as a fraction (0 to 1): rho = (1 / T) x (B / R0 - phi x P_w x (1 / R0 - 1 / R_w)), with
+    R0 = 287.05 J/(kg K), R_w = 461.5 J/(kg K), P_w from :func:`vapour_pressure`; T in kelvin,
+    B in Pa."""
+    kelvin = temperature_c + KELVIN
+    dry = pressure_pa / R_DRY
+    if relative_humidity is None:
+        return dry / kelvin
+    vapour = relative_humidity * vapour_pressure(kelvin) * (1.0 / R_DRY - 1.0 / R_VAPOUR)
+    return (dry - vapour) / kelvin
+
+
+def normalised_wind_speed(
+    speed: pl.Expr, density: pl.Expr, reference_density: float = 1.225
+) -> pl.Expr:
+    """Wind speed normalised to ``reference_density`` for a pitch-regulated turbine,
+    IEC 61400-12-1:2017 eq. (14): V_n = V x (rho / rho_ref)^(1/3)."""
+    return speed * (density / reference_density) ** (1.0 / 3.0)
+
+
+def coverage(windows: pl.DataFrame, config: CurveConfig) -> pl.Expr:
+    """Each window's share of its expected samples: the smaller of speed's and power's counts
+    (``*_count`` aggregates) over the expected count (window / ``sampling_interval``, else the
+    turbine's largest count among ``windows``). Without counts, 1: the ETL wrote the window, so
+    it passed ``[etl] min_coverage``."""
+    counts = [c for c in (count_of(WIND_SPEED), count_of(POWER)) if c in windows.columns]
+    if not counts:
+        return pl.lit(1.0)
+    held = pl.min_horizontal(*[pl.col(c) for c in counts])
+    if config.sampling_interval is not None:
+        expected: pl.Expr = pl.lit(config.window / config.sampling_interval)
+    else:
+        expected = pl.max_horizontal(*[pl.col(c).max().over("turbine") for c in counts])
+    # a window with no count row (older loads) is taken as complete, as without counts
+    return (held / expected).fill_null(1.0)
+
+
+def _flagged(flags: pl.DataFrame, config: CurveConfig) -> pl.DataFrame:
+    """Windows (turbine, timestamp) with a flag that keeps them out of a curve: one on speed,
+    power or the density's inputs, or one about the whole window (no signal)."""
+    concerned = {WIND_SPEED, POWER, *config.density_variables}
+    if not flags.height:
+        return pl.DataFrame(schema={"turbine": pl.String, "timestamp": pl.Datetime("us")})
+
+    def variable(signal: str | None) -> str | None:
+        if signal is None:
+            return None
+        try:
+            return parse_signal(signal)[0]
+        except ValueError:
+            return signal
+
+    variables = {s: variable(s) for s in flags["signal"].unique().to_list()}
+    keep = [s for s, v in variables.items() if v is None or v in concerned]
+    return (
+        flags.filter(pl.col("signal").is_null() | pl.col("signal").is_in([k for k in keep if k]))
+        .select("turbine", pl.col("timestamp").cast(pl.Datetime("us")))
+        .unique()
+    )
+
+
+def usable_windows(
+    windows: pl.DataFrame,
+    categories: pl.DataFrame,
+    flags: pl.DataFrame,
+    config: CurveConfig,
+) -> pl.DataFrame:
+    """The windows a curve is made of: full-performance ones (``categories``: ``turbine``,
+    ``timestamp``, ``category`` as ``catalog.window_categories`` gives them), holding speed and
+    power, with a coverage of at least ``min_coverage`` and no flag on speed, power or the
+    density's inputs nor on the whole window (``flags``: ``turbine``, ``timestamp``, ``flag``,
+    ``signal``). Adds ``coverage``."""
+    wind, power = mean_of(WIND_SPEED), mean_of(POWER)
+    full = categories.filter(pl.col("category") == UNCOVERED_HELD).select(
+        "turbine", pl.col("timestamp").cast(pl.Datetime("us"))
+    )
+    return (
+        windows.with_columns(coverage(windows, config).alias("coverage"))
+        .filter(
+            pl.col(wind).is_not_null()
+            & pl.col(power).is_not_null()
+            & (pl.col("coverage") >= config.min_coverage - 1e-9)
+        )
+        .join(full, on=["turbine", "timestamp"], how="semi")
+        .join(_flagged(flags, config), on=["turbine", "timestamp"], how="anti")
+    )
+
+
+def with_density(
+    windows: pl.DataFrame, sites: Mapping[str, Site], config: CurveConfig
+) -> pl.DataFrame:
+    """``windows`` with ``density`` (kg/m3; null without a temperature), ``wind_speed_normalised``
+    (the speed itself where the density is null) and ``bin`` (its bin's centre, m/s).
+
+    The pressure is the pressure signal's mean where declared, else the standard atmosphere at
+    the turbine's ``elevation_m``, else 101325 Pa; the humidity signal (%) selects the humid-air
+    formula."""
+
+    def column(variable: str | None) -> pl.Expr | None:
+        name = mean_of(variable) if variable else None
+        return pl.col(name) if name and name in windows.columns else None
+
+    temperature = column(config.temperature)
+    pressure = column(config.pressure)
+    humidity = column(config.humidity)
+    site_pressure = pl.col("turbine").replace_strict(
+        {t: standard_pressure(s.elevation_m) for t, s in sites.items()},
+        default=SEA_LEVEL_PRESSURE,
+        return_dtype=pl.Float64,
+    )
+    bar = site_pressure if pressure is None else (pressure * config.pressure_to_pa)
+    if pressure is not None:
+        bar = bar.fill_null(site_pressure)
+    if temperature is None:
+        density = pl.lit(None, pl.Float64)
+    else:
+        density = air_density(temperature, bar, None if humidity is None else humidity / 100.0)
+    speed = pl.col(mean_of(WIND_SPEED))
+    return (
+        windows.with_columns(density.alias("density"))
+        .with_columns(
+            normalised_wind_speed(speed, pl.col("density"), config.reference_density)
+            .fill_null(speed)
+            .alias("wind_speed_normalised"),
+        )
+        .with_columns((bin_index(pl.col("wind_speed_normalised")) * 0.5).alias("bin"))
+    )
+
+
+#: The columns of a binned curve.
+BIN_SCHEMA = {
+    "turbine": pl.String,
+    "bin": pl.Float64,
+    "windows": pl.UInt32,
+    "wind_speed": pl.Float64,
+    "power": pl.Float64,
+    "power_std": pl.Float64,
+    "density": pl.Float64,
+    "drawn": pl.Boolean,
+}
+
+
+def binned(windows: pl.DataFrame) -> pl.DataFrame:
+    """Per turbine and 0.5 m/s bin of ``wind_speed_normalised`` (``bin``: its centre): the
+    windows, their mean normalised speed, the mean and standard deviation (n - 1) of their power,
+    their mean density, and whether the bin is drawn (from :data:`MIN_BIN_WINDOWS` on)."""
+    power = pl.col(mean_of(POWER))
+    return (
+        windows.group_by("turbine", "bin")
+        .agg(
+            pl.len().cast(pl.UInt32).alias("windows"),
+            pl.col("wind_speed_normalised").mean().alias("wind_speed"),
+            power.mean().alias("power"),
+            power.std(ddof=1).alias("power_std"),
+            pl.col("density").mean().alias("density"),
+        )
+        .with_columns((pl.col("windows") >= MIN_BIN_WINDOWS).alias("drawn"))
+        .select(list(BIN_SCHEMA))
+        .cast(BIN_SCHEMA)  # type: ignore[arg-type]
+        .sort("turbine", "bin")
+    )
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Whether a turbine's curve meets the database rule of IEC 61400-12-1:2017 section 8.3."""
+
+    complete: bool
+    #: Hours of windows in the curve.
+    hours: float
+    #: The cut-in speed used and where it came from: ``config``, ``curve`` or ``default``.
+    cut_in: float
+    cut_in_source: str
+    #: Rated power used (kW): the configured one, else the highest drawn bin's mean power.
+    rated_power: float | None
+    #: Normalised speed at 85 % of rated power (linear between drawn bins); None: not reached.
+    speed_at_85: float | None
+    #: The bins (centres) the rule looks at, from the bin of cut-in - 1 m/s to that of
+    #: 1.5 x ``speed_at_85``; and those of them holding fewer than 3 windows.
+    low: float
+    high: float | None
+    missing_bins: list[float] = field(default_factory=list)
+
+
+def completeness(bins: pl.DataFrame, site: Site, *, window: timedelta = WINDOW) -> Completeness:
+    """The database completeness of one turbine's ``bins`` (:func:`binned`): each bin from 1 m/s
+    below cut-in to 1.5 x the normalised speed at 85 % of rated power holds at least 3 windows,
+    and at least 180 hours in all."""
+    hours = float(bins["windows"].sum()) * window.total_seconds() / 3600 if bins.height else 0.0
+    drawn = bins.filter(pl.col("drawn")).sort("bin")
+    if site.cut_in_ms is not None:
+        cut_in, source = float(site.cut_in_ms), "config"
+    else:
+        producing = drawn.filter(pl.col("power") > 0)
+        cut_in, source = (
+            (float(producing["bin"][0]), "curve")
+            if producing.height
+            else (DEFAULT_CUT_IN, "default")
+        )
+    rated = site.rated_power_kw
+    if rated is None and drawn.height:
+        rated = float(drawn["power"].max())  # type: ignore[arg-type]
+    speed_85 = _speed_at(drawn, RATED_SHARE * rated) if rated is not None and rated > 0 else None
+    low = _centre(cut_in - 1.0)
+    if speed_85 is None:
+        return Completeness(False, hours, cut_in, source, rated, None, low, None, [])
+    high = _centre(1.5 * speed_85)
+    counts = dict(zip(bins["bin"].to_list(), bins["windows"].to_list(), strict=True))
+    steps = round((high - low) / 0.5)
+    missing = [
+        low + 0.5 * i for i in range(steps + 1) if counts.get(low + 0.5 * i, 0) < MIN_BIN_WINDOWS
+    ]
+    complete = not missing and hours >= MIN_DATABASE_HOURS
+    return Completeness(complete, hours, cut_in, source, rated, speed_85, low, high, missing)
+
+
+def _centre(speed: float) -> float:
+    """The centre of the bin holding ``speed``."""
+    return math.floor(speed / 0.5 + 0.5) * 0.5
+
+
+def _speed_at(drawn: pl.DataFrame, power: float) -> float | None:
+    """The normalised speed where the drawn bins' mean power first reaches ``power``, linear
+    between the bins around it; None when no bin reaches it."""
+    speeds, powers = drawn["wind_speed"].to_list(), drawn["power"].to_list()
+    for i, (v, p) in enumerate(zip(speeds, powers, strict=True)):
+        if p >= power:
+            if i == 0 or p == powers[i - 1]:
+                return float(v)
+            v0, p0 = speeds[i - 1], powers[i - 1]
+            return float(v0 + (power - p0) * (v - v0) / (p - p0))
+    return None
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Power curves of several turbines: their bins and each one's completeness."""
+
+    bins: pl.DataFrame
+    completeness: dict[str, Completeness]
+    #: Windows per turbine used, and of them those without a temperature (not normalised).
+    used: dict[str, int]
+    not_normalised: dict[str, int]
+
+
+def power_curves(
+    windows: pl.DataFrame,
+    categories: pl.DataFrame,
+    flags: pl.DataFrame,
+    sites: Mapping[str, Site],
+    config: CurveConfig,
+) -> Curves:
+    """Each turbine's power curve from its windows, IEC 61400-12-1 style.
+
+    ``windows``: one row per (turbine, window): ``turbine``, ``timestamp`` (naive UTC) and the
+    target signals of :attr:`CurveConfig.signals` (absent or null ones allowed);
+    ``categories``: ``catalog.window_categories`` of those windows; ``flags``: the stored flags
+    (``turbine``, ``timestamp``, ``flag``, ``signal``); ``sites``: per turbine, elevation, rated
+    power, cut-in. Every turbine of ``sites`` gets an entry, with no bins if it has no windows."""
+    for name in (mean_of(WIND_SPEED), mean_of(POWER)):
+        if name not in windows.columns:
+            windows = windows.with_columns(pl.lit(None, pl.Float64).alias(name))
+    windows = windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+    used = with_density(usable_windows(windows, categories, flags, config), sites, config)
+    bins = binned(used)
+    per_turbine = {t: bins.filter(pl.col("turbine") == t) for t in sites}
+    counts = dict(used.group_by("turbine").len().iter_rows())
+    cold = dict(used.filter(pl.col("density").is_null()).group_by("turbine").len().iter_rows())
+    report = {t: completeness(b, sites[t], window=config.window) for t, b in per_turbine.items()}
+    return Curves(
+        bins=_with_empty_bins(bins, report),
+        completeness=report,
+        used={t: int(counts.get(t, 0)) for t in sites},
+        not_normalised={t: int(cold.get(t, 0)) for t in sites},
+    )
+
+
+def _with_empty_bins(bins: pl.DataFrame, report: Mapping[str, Completeness]) -> pl.DataFrame:
+    """``bins`` with a row of 0 windows for each bin of a turbine's completeness range that holds
+    none, so a reader sees the gaps."""
+    empty = []
+    for turbine, facts in report.items():
+        if facts.high is None:
+            continue
+        held = set(bins.filter(pl.col("turbine") == turbine)["bin"].to_list())
+        steps = round((facts.high - facts.low) / 0.5)
+        empty += [
+            {"turbine": turbine, "bin": facts.low + 0.5 * i, "windows": 0, "drawn": False}
+            for i in range(steps + 1)
+            if facts.low + 0.5 * i not in held
+        ]
+    if not empty:
+        return bins
+    extra = pl.DataFrame(empty, schema={k: BIN_SCHEMA[k] for k in empty[0]})
+    return pl.concat([bins, extra], how="diagonal").sort("turbine", "bin")

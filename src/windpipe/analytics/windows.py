@@ -1,0 +1,66 @@
+"""What the power curves and the flags share: a turbine's windows as one wide frame, and runs of
+consecutive windows."""
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import polars as pl
+
+from windpipe.catalog import WINDOW
+
+#: The built-in signals a power curve and most flags are about (``catalog.VARIABLES``).
+WIND_SPEED = "wind_speed"
+POWER = "power"
+#: The bins of a power curve: 0.5 m/s wide, centred on multiples of 0.5 m/s.
+BIN_WIDTH = 0.5
+
+
+def mean_of(variable: str) -> str:
+    """The target signal of a variable's window mean, e.g. ``wind_speed_mean``."""
+    return f"{variable}_mean"
+
+
+def count_of(variable: str) -> str:
+    """The target signal of a variable's window sample count, e.g. ``wind_speed_count``."""
+    return f"{variable}_count"
+
+
+def wide_windows(long: pl.DataFrame, signals: Sequence[str] = ()) -> pl.DataFrame:
+    """Long rows ``turbine, timestamp, signal, value`` as one row per (turbine, window) with a
+    column per signal (null where a signal has no row), sorted by turbine then time; every name of
+    ``signals`` gets a column even when no row holds it."""
+    if long.height:
+        wide = long.pivot(on="signal", index=["turbine", "timestamp"], values="value")
+    else:
+        wide = pl.DataFrame(schema={"turbine": pl.String, "timestamp": pl.Datetime("us")})
+    missing = [pl.lit(None, pl.Float64).alias(s) for s in signals if s not in wide.columns]
+    return wide.with_columns(missing).sort("turbine", "timestamp")
+
+
+def bin_index(speed: pl.Expr) -> pl.Expr:
+    """The bin ``k`` of a wind speed: bin ``k`` is centred on ``k x 0.5`` m/s and holds
+    ``[0.5 k - 0.25, 0.5 k + 0.25)`` (IEC 61400-12-1 section 9.1: 0.5 m/s bins centred on
+    multiples of 0.5 m/s)."""
+    return (speed / BIN_WIDTH + 0.5).floor().cast(pl.Int32)
+
+
+def previous(column: str) -> pl.Expr:
+    """``column`` of the turbine's previous row (null on its first row)."""
+    return pl.col(column).shift(1).over("turbine")
+
+
+def consecutive(window: timedelta = WINDOW) -> pl.Expr:
+    """Whether a row's window directly follows the turbine's previous row (no window missing)."""
+    step = pl.duration(microseconds=window // timedelta(microseconds=1))
+    return ((pl.col("timestamp") - previous("timestamp")) == step).fill_null(False)
+
+
+def with_run_lengths(frame: pl.DataFrame, continues: pl.Expr, name: str) -> pl.DataFrame:
+    """``frame`` (sorted by turbine, timestamp) with ``name``: the number of rows in the run each
+    row belongs to, where a row whose ``continues`` is true joins the run of the row before it
+    (``continues`` must be false on each turbine's first row, as :func:`previous` makes it)."""
+    return (
+        frame.with_columns((~continues.fill_null(False)).cum_sum().alias("_run"))
+        .with_columns(pl.len().over("_run").cast(pl.Int64).alias(name))
+        .drop("_run")
+    )

@@ -1,0 +1,115 @@
+"""The farm's daily figures: read the target's windows and the events (through the API),
+compute (``analytics.availability``), store (``warehouse.store.replace_kpis``).
+
+What ``windpipe kpis`` runs, and what Dagster's assets of the daily figures are meant to call.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+from sqlalchemy import Engine
+
+from windpipe.analytics.availability import DailyKpis, daily_kpis
+from windpipe.catalog import (
+    DAY,
+    WINDOW,
+    Turbine,
+    day_start,
+    polars_duration,
+    unknown_codes,
+    utc_midnight,
+    window_categories,
+)
+from windpipe.etl.extract import ApiClient
+from windpipe.warehouse.reads import window_means
+from windpipe.warehouse.store import replace_kpis
+
+
+@dataclass(frozen=True)
+class KpiRun:
+    """What one computation of the daily figures read and wrote."""
+
+    figures: DailyKpis
+    #: Events read through the API, and the codes among them ``[event_codes]`` does not name.
+    events: int
+    unknown_codes: list[str]
+    #: Rows of ``turbine_day_kpi`` written.
+    rows: int
+
+
+def expected_windows(
+    turbines: Sequence[str], first: date, last: date, window: timedelta = WINDOW
+) -> pl.DataFrame:
+    """Every window of ``turbines`` on the days ``[first, last]``: ``turbine``, ``timestamp``."""
+    starts = pl.datetime_range(
+        day_start(first),
+        day_start(last) + DAY,
+        interval=polars_duration(window),
+        closed="left",
+        time_unit="us",
+        eager=True,
+    ).alias("timestamp")
+    return pl.DataFrame({"turbine": list(turbines)}, schema={"turbine": pl.String}).join(
+        starts.to_frame(), how="cross"
+    )
+
+
+def fetch_events(
+    client: ApiClient, turbines: Sequence[str], first: date, last: date, *, max_days: int = 366
+) -> pl.DataFrame:
+    """The events of ``turbines`` overlapping the days ``[first, last]``, in requests of at most
+    ``max_days`` days (an event spanning two requests is kept once)."""
+    frames = []
+    lo = first
+    while lo <= last:
+        hi = min(last, lo + timedelta(days=max_days - 1))
+        frames.append(client.events(utc_midnight(lo), utc_midnight(hi) + DAY, list(turbines)))
+        lo = hi + timedelta(days=1)
+    return pl.concat(frames).unique(["turbine", "start", "code"], keep="first", maintain_order=True)
+
+
+def compute_kpis(
+    windows: pl.DataFrame,
+    events: pl.DataFrame,
+    fleet: Sequence[Turbine],
+    first: date,
+    last: date,
+    *,
+    codes: Mapping[str, str],
+    classes: Mapping[str, str],
+    window: timedelta = WINDOW,
+) -> DailyKpis:
+    """The daily figures of ``fleet`` on ``[first, last]`` from its windows (``power``,
+    ``wind_speed``) and events: each expected window categorised (``catalog.window_categories``),
+    then ``analytics.availability.daily_kpis``."""
+    expected = expected_windows([t.id for t in fleet], first, last, window)
+    held = windows.filter(pl.col("power").is_not_null()).select("turbine", "timestamp")
+    categories = window_categories(events, expected, held, codes, window=window)
+    return daily_kpis(windows, categories, fleet, classes, window=window)
+
+
+def run_kpis(
+    first: date,
+    last: date,
+    *,
+    client: ApiClient,
+    engine: Engine,
+    fleet: Sequence[Turbine],
+    codes: Mapping[str, str],
+    classes: Mapping[str, str],
+    window: timedelta = WINDOW,
+    max_days: int = 366,
+) -> KpiRun:
+    """Compute ``fleet``'s daily figures on ``[first, last]`` and replace them in the target (one
+    transaction): the windows read from the target, the events through the API."""
+    ids = [t.id for t in fleet]
+    events = fetch_events(client, ids, first, last, max_days=max_days)
+    with engine.connect() as conn:
+        windows = window_means(conn, first, last, ids)
+    figures = compute_kpis(
+        windows, events, fleet, first, last, codes=codes, classes=classes, window=window
+    )
+    rows = replace_kpis(engine, first, last, figures.kpis, figures.losses, turbines=ids)
+    return KpiRun(figures, events.height, unknown_codes(events, codes), rows)

@@ -1,0 +1,204 @@
+"""The daily figures against an independent, window-by-window computation in plain Python."""
+
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.analytics import farm_case as case
+from tests.analytics.oracle import figures, interpolate
+from windpipe import catalog
+from windpipe.analytics.availability import measured_curves, summarise, warranted_power
+from windpipe.etl.kpis import compute_kpis
+from windpipe.settings import AvailabilityConfig, load_settings
+
+FLEET = [
+    catalog.Turbine(id=t, rated_power_kw=rated, power_curve=curve)
+    for t, (rated, curve) in case.FLEET.items()
+]
+DEFAULT = AvailabilityConfig().classes
+#: A contract's view: an owner's stop is the operator's fault, a forced outage the grid's.
+CONTRACT = AvailabilityConfig(
+    operative=[
+        "full_performance",
+        "partial_performance",
+        "technical_standby",
+        "out_of_environmental_specification",
+        "out_of_electrical_specification",
+    ],
+    non_operative=[
+        "requested_shutdown",
+        "scheduled_maintenance",
+        "planned_corrective_action",
+        "suspended",
+    ],
+    excluded=["forced_outage", "force_majeure", "information_unavailable"],
+).classes
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _check(classes: dict[str, str]) -> pl.DataFrame:
+    rows = case.windows()
+    got = compute_kpis(
+        case.windows_frame(rows),
+        case.events_frame(),
+        FLEET,
+        case.DAYS[0],
+        case.DAYS[-1],
+        codes=case.CODES,
+        classes=classes,
+    )
+    expected, lost_by = figures(rows, case.EVENTS, case.FLEET, case.DAYS, case.CODES, classes)
+    assert got.kpis.height == len(expected) == 9
+    for row in got.kpis.iter_rows(named=True):
+        want = expected[(row["turbine"], row["day"])]
+        assert row["windows_expected"] == 144
+        for name, value in want.items():
+            assert _close(row[name], value), (row["turbine"], row["day"], name, row[name], value)
+    losses = {
+        (r["turbine"], r["day"], r["category"]): r["lost_kwh"]
+        for r in got.losses.iter_rows(named=True)
+        if r["lost_kwh"]
+    }
+    assert losses.keys() == {k for k, v in lost_by.items() if v}
+    assert all(_close(losses[k], lost_by[k]) for k in losses)
+    # time per category adds up to the day
+    per_day = got.losses.group_by("turbine", "day").agg(pl.col("time_s").sum())
+    assert per_day["time_s"].to_list() == [86_400.0] * 9
+    return got.kpis
+
+
+def test_every_figure_matches_a_window_by_window_computation() -> None:
+    kpis = _check(DEFAULT)
+    by = {(r["turbine"], r["day"].day): r for r in kpis.iter_rows(named=True)}
+    # partly covered window (10:00, 5 of 10 min) and the outage to 12:00: 12 windows of A
+    assert (
+        by[("A", 1)]["time_non_operative_s"] == 12 * 600 + 0
+    )  # the 14:00 window is an owner's stop
+    # the unknown code 999 is a forced outage: 6 windows on 2 June, plus no force majeure
+    assert by[("A", 2)]["time_non_operative_s"] == 6 * 600
+    assert by[("A", 2)]["time_excluded_s"] == 12 * 600
+    # half a day without data: information unavailable, counted in neither, coverage 1/2
+    assert by[("A", 3)]["coverage"] == 0.5 and by[("A", 3)]["time_excluded_s"] == 43_200
+    # the ongoing derating loses from 18:00 to the end of the range, with the warranted curve
+    assert by[("B", 3)]["lost_production_kwh"] > 0 and by[("B", 3)]["reference"] == "warranted"
+    # C has no rated power: no capacity factor; its outage above the curve loses nothing
+    assert by[("C", 1)]["capacity_factor"] is None
+    assert by[("C", 3)]["lost_unpriced_windows"] == 6
+    assert (kpis["lost_production_kwh"] >= 0).all()
+    assert kpis["availability_energy"].drop_nulls().is_between(0, 1).all()
+
+
+def test_the_reclassified_view_matches_too() -> None:
+    default = {(r["turbine"], r["day"]): r for r in _check(DEFAULT).iter_rows(named=True)}
+    contract = {(r["turbine"], r["day"]): r for r in _check(CONTRACT).iter_rows(named=True)}
+    a1 = ("A", case.DAYS[0])
+    # the forced outage now counts in neither; the owner's stop (3 windows) against the operator
+    assert contract[a1]["time_non_operative_s"] == 3 * 600
+    assert contract[a1]["availability_time"] != default[a1]["availability_time"]
+
+
+def test_loss_is_never_negative_even_above_the_reference() -> None:
+    rows = case.windows()
+    got = compute_kpis(
+        case.windows_frame(rows),
+        case.events_frame(),
+        FLEET,
+        case.DAYS[0],
+        case.DAYS[-1],
+        codes=case.CODES,
+        classes=DEFAULT,
+    )
+    c1 = got.losses.filter(
+        (pl.col("turbine") == "C")
+        & (pl.col("day") == case.DAYS[0])
+        & (pl.col("category") == "forced_outage")
+    )
+    assert c1["time_s"].to_list() == [3600.0] and c1["lost_kwh"].to_list() == [0.0]
+
+
+def test_farm_rows_sum_the_turbines_and_recompute_the_ratios() -> None:
+    kpis = _check(DEFAULT)
+    farm = summarise(kpis, ["day"])
+    assert farm["turbine"].to_list() == ["*"] * 3
+    for row in farm.iter_rows(named=True):
+        day = kpis.filter(pl.col("day") == row["day"]).to_dicts()
+        energy = sum(r["energy_kwh"] for r in day)
+        lost = sum(r["lost_production_kwh"] for r in day)
+        op = sum(r["time_operative_s"] for r in day)
+        non = sum(r["time_non_operative_s"] for r in day)
+        assert _close(row["energy_kwh"], energy) and _close(row["lost_production_kwh"], lost)
+        assert _close(row["availability_time"], op / (op + non))
+        assert _close(row["availability_energy"], energy / (energy + lost))
+        assert row["capacity_factor"] is None  # C has no rated power
+    rated = summarise(kpis.filter(pl.col("turbine") != "C"), ["day"])
+    for row in rated.iter_rows(named=True):
+        day = kpis.filter((pl.col("day") == row["day"]) & (pl.col("turbine") != "C"))
+        assert _close(row["capacity_factor"], day["energy_kwh"].sum() / (4000 * 24))
+    period = summarise(kpis.filter(pl.col("turbine") == "A"), ["turbine"]).row(0, named=True)
+    a = kpis.filter(pl.col("turbine") == "A")
+    assert _close(period["capacity_factor"], a["energy_kwh"].sum() / (2000 * 24 * 3))
+
+
+def test_measured_curve_borrows_between_populated_bins_only() -> None:
+    frame = pl.DataFrame(
+        {
+            "turbine": ["T"] * 9,
+            "category": ["full_performance"] * 8 + ["forced_outage"],
+            # bin 10 (5.0 m/s): 3 windows; bin 11: 1 window (borrows); bin 12: none; bin 13: 3
+            "wind_speed": [4.9, 5.0, 5.2, 5.5, 6.4, 6.5, 6.6, 6.74, 5.5],
+            "power": [100.0, 110.0, 120.0, 999.0, 400.0, 410.0, 420.0, None, 0.0],
+        }
+    )
+    curve = {r["bin"]: r["power_kw"] for r in measured_curves(frame).iter_rows(named=True)}
+    assert curve.keys() == {10, 11, 12, 13}
+    assert curve[10] == pytest.approx(110.0) and curve[13] == pytest.approx(410.0)
+    assert curve[11] == pytest.approx(210.0) and curve[12] == pytest.approx(310.0)
+
+
+def test_the_warranted_curve_is_interpolated_and_zero_outside() -> None:
+    speeds = [None, 2.0, 3.0, 4.5, 7.5, 13.0, 25.0, 26.0]
+    got = warranted_power(case.WARRANTED, pl.Series(speeds, dtype=pl.Float64)).to_list()
+    assert got[0] is None
+    assert got[1:] == pytest.approx([interpolate(case.WARRANTED, s) for s in speeds[1:]])
+
+
+def test_availability_and_power_curve_settings_are_validated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "windpipe.toml"
+    monkeypatch.setenv("WINDPIPE_CONFIG", str(config))
+    config.write_text('[availability]\nexcluded = ["force_majeure"]\n')
+    with pytest.raises(Exception, match="information_unavailable in none of operative"):
+        load_settings(_env_file=None)
+    config.write_text(
+        '[availability]\nexcluded = ["force_majeure", "information_unavailable", "suspended"]\n'
+    )
+    with pytest.raises(Exception, match="suspended is in both non_operative and excluded"):
+        load_settings(_env_file=None)
+    config.write_text('[[turbines]]\nid = "A"\npower_curve = [[3, 0], [12, -5]]\n')
+    with pytest.raises(Exception, match=r"turbines\[0\].power_curve: .*not \[wind speed >= 0"):
+        load_settings(_env_file=None)
+    config.write_text('[[turbines]]\nid = "A"\npower_curve = [[3, 0], [12, 2000], [11, 2000]]\n')
+    with pytest.raises(Exception, match="strictly ascending: 11 follows 12"):
+        load_settings(_env_file=None)
+    config.write_text('[[turbines]]\nid = "A"\npower_curve = [[3, 0], [12, 2000]]\n')
+    assert load_settings(_env_file=None).turbines[0].power_curve == ((3.0, 0.0), (12.0, 2000.0))
+    assert (
+        catalog.check_classification(catalog.DEFAULT_AVAILABILITY) == AvailabilityConfig().classes
+    )
+
+
+def test_the_stored_columns_are_the_computed_ones() -> None:
+    """``turbine_day_kpi`` (the warehouse's model) holds exactly what ``daily_kpis`` returns."""
+    from windpipe.analytics.availability import KPI_SCHEMA, LOSS_SCHEMA
+    from windpipe.warehouse.reads import kpi_columns, loss_columns
+
+    assert kpi_columns() == KPI_SCHEMA
+    assert loss_columns() == LOSS_SCHEMA
