@@ -290,6 +290,26 @@ class EventCodeConfig(BaseModel):
         return catalog.check_event_category(value)
 
 
+#: The codes of the events the synthetic farm writes (``windpipe.source.generator``), its SCADA
+#: log: the default ``[event_codes]``, so its availability works out of the box. A status 3 is a
+#: grid operator's setpoint below rated while the turbine still produces: IEC 61400-26-1's partial
+#: performance (derated), not a requested shutdown.
+SYNTHETIC_EVENT_CODES = {
+    "101": EventCodeConfig(category="forced_outage", description="Forced stop (fault)"),
+    "201": EventCodeConfig(
+        category="scheduled_maintenance", description="Scheduled maintenance (service visit)"
+    ),
+    "301": EventCodeConfig(category="partial_performance", description="Grid curtailment"),
+    "401": EventCodeConfig(
+        category="out_of_environmental_specification", description="Stopped for high wind"
+    ),
+}
+
+
+def _default_event_codes() -> dict[str, EventCodeConfig]:
+    return dict(SYNTHETIC_EVENT_CODES)
+
+
 class AvailabilityConfig(BaseModel):
     """``[availability]`` in the configuration file: which IEC 61400-26-1 categories count as
     operative, non-operative or neither (a contract's view); every category exactly once."""
@@ -500,8 +520,9 @@ class Settings(BaseSettings):
         default_factory=dict, description="Named import mappings ([imports.<name>])."
     )
     event_codes: dict[str, EventCodeConfig] = Field(
-        default_factory=dict,
-        description="What each event code means, as an IEC 61400-26-1 category ([event_codes]).",
+        default_factory=_default_event_codes,
+        description="What each event code means, as an IEC 61400-26-1 category ([event_codes]); "
+        "unset: the synthetic farm's codes 101, 201, 301, 401.",
     )
     availability: AvailabilityConfig = Field(
         default_factory=AvailabilityConfig,

@@ -149,6 +149,8 @@ def farm(
                 ),
                 {"m1": MISALIGNMENT["WTG01"], "m2": MISALIGNMENT["WTG02"]},
             )
+            # The status above is this test's own: the seed's events (its SCADA log) go too.
+            conn.execute(text("DELETE FROM turbine_event"))
         events = pl.DataFrame(
             {
                 "turbine": ["WTG01", "WTG01", "WTG02"],

@@ -309,3 +309,137 @@ def count_events(engine: Engine) -> int:
     """How many events the source holds."""
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM turbine_event")).scalar_one())
+
+
+# -- the synthetic farm's events: written by the seed and the live feed ----------------------------
+# Only on the turbines they generate and only the generator's codes (``[event_codes]``' default):
+# an event imported for the same turbine under another code is left alone.
+
+_CUT_AFTER = """
+INSERT INTO turbine_event (turbine, start, "end", code, message)
+SELECT turbine, :end, "end", code, message FROM turbine_event
+WHERE turbine = ANY(:turbines) AND code = ANY(:codes) AND start < :end AND "end" > :end
+ON CONFLICT (turbine, start, code) DO NOTHING
+"""
+_CUT_BEFORE = """
+UPDATE turbine_event SET "end" = :start
+WHERE turbine = ANY(:turbines) AND code = ANY(:codes) AND start < :start
+  AND ("end" IS NULL OR "end" > :start)
+"""
+_DROP_WITHIN = """
+DELETE FROM turbine_event
+WHERE turbine = ANY(:turbines) AND code = ANY(:codes) AND start >= :start AND start < :end
+"""
+_WRITE = """
+INSERT INTO turbine_event (turbine, start, "end", code, message)
+VALUES (:turbine, :start, :end, :code, :message)
+ON CONFLICT (turbine, start, code) DO UPDATE SET "end" = EXCLUDED."end", message = EXCLUDED.message
+"""
+_HELD_OPEN = """
+SELECT turbine, start, "end", code, message FROM turbine_event
+WHERE turbine = ANY(:turbines) AND code = ANY(:codes) AND ("end" IS NULL OR "end" >= :since)
+ORDER BY turbine, start, code
+"""
+_SET_END = """
+UPDATE turbine_event SET "end" = :end WHERE turbine = :turbine AND start = :start AND code = :code
+"""
+
+
+def _rows(
+    events: Sequence[tuple[str, datetime, datetime | None, str, str]],
+) -> list[dict[str, object]]:
+    return [dict(zip(EVENT_COLUMNS, event, strict=True)) for event in events]
+
+
+def replace_span_events(
+    engine: Engine,
+    events: Sequence[tuple[str, datetime, datetime | None, str, str]],
+    start: datetime,
+    end: datetime,
+    *,
+    turbines: Sequence[str],
+    codes: Sequence[str],
+) -> int:
+    """Replace the events of ``codes`` that ``turbines`` have in ``[start, end)`` with
+    ``events`` (``turbine, start, end, code, message``, clipped to the span) in one transaction,
+    as the seed replaces the span's samples; returns how many were written.
+
+    An event held across an edge keeps its part outside the span: one crossing ``start`` now ends
+    there, one crossing ``end`` (closed) continues from there as an event of its own; an ongoing
+    one crossing ``end`` is cut at ``start`` (what follows is the live feed's to say again).
+    """
+    bounds = {"turbines": list(turbines), "codes": list(codes), "start": start, "end": end}
+    with engine.begin() as conn:
+        conn.execute(text(_CUT_AFTER), bounds)
+        conn.execute(text(_CUT_BEFORE), bounds)
+        conn.execute(text(_DROP_WITHIN), bounds)
+        if events:
+            conn.execute(text(_WRITE), _rows(events))
+    return len(events)
+
+
+@dataclass(frozen=True)
+class FeedRound:
+    """One turbine's minutes in one round of the live feed: from ``first``; its rows held before
+    the round ended at ``resumes`` (its newest sample's end; None: it had none)."""
+
+    first: datetime
+    resumes: datetime | None
+
+
+def record_feed_events(
+    engine: Engine,
+    runs: Sequence[tuple[str, datetime, datetime | None, str, str]],
+    rounds: dict[str, FeedRound],
+    *,
+    codes: Sequence[str],
+) -> int:
+    """Write the live feed's events of one round in one transaction; returns how many it wrote.
+
+    ``runs``: each turbine's events in its new minutes (``end`` None: still going at the newest
+    minute). An event the turbine holds ongoing (or that ends where the round starts, a seed's
+    edge) is carried on by a run of the same code and message starting at the round's first
+    minute; one it holds ongoing that no run carries on ended where its rows did.
+    """
+    if not rounds:
+        return 0
+    since = min(r.resumes or r.first for r in rounds.values())
+    pending = list(runs)
+    written = 0
+    with engine.begin() as conn:
+        held = conn.execute(
+            text(_HELD_OPEN), {"turbines": list(rounds), "codes": list(codes), "since": since}
+        ).all()
+        for turbine, start, stop, code, message in held:
+            fed = rounds[turbine]
+            contiguous = fed.resumes is None or fed.resumes == fed.first
+            if stop is not None and stop != fed.first:
+                continue  # ended before the round: a closed event
+            carried = next(
+                (
+                    run
+                    for run in pending
+                    if contiguous
+                    and (run[0], run[1], run[3], run[4]) == (turbine, fed.first, code, message)
+                ),
+                None,
+            )
+            if carried is not None:
+                pending.remove(carried)
+                new_end = carried[2]
+            elif stop is None:
+                new_end = fed.resumes or fed.first
+            else:
+                continue
+            if new_end is not None and new_end <= start:
+                continue  # its rows were removed under it: nothing sound to end it at
+            if new_end != stop:
+                conn.execute(
+                    text(_SET_END),
+                    {"turbine": turbine, "start": start, "code": code, "end": new_end},
+                )
+                written += 1
+        if pending:
+            conn.execute(text(_WRITE), _rows(pending))
+            written += len(pending)
+    return written

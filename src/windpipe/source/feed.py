@@ -1,4 +1,6 @@
-"""The live feed: the synthetic farm's samples appended as the clock passes each minute.
+"""The live feed: the synthetic farm's samples appended as the clock passes each minute, and its
+events (:data:`~windpipe.source.generator.EVENT_CODES`) opened when a state begins, ongoing while it
+lasts, and closed at the first minute after it (:func:`~windpipe.source.seed.append_minutes`).
 
 One loop for ``windpipe seed --follow`` (in the foreground) and ``windpipe up`` (in a thread). It
 keeps going through database errors, reporting the first of each run of failures, so the feed

@@ -7,9 +7,10 @@ or late; each turbine adds its own eddies (a 10 min curve) and gusts (white turb
 proportion to the wind). Curves are built from random knots drawn per UTC day, so any timestamp
 gets the same value whichever period is generated, and a turbine's randomness is seeded from its
 id, so it gets the same values whichever farm it is generated with. On top of the power curve:
-downtime episodes (stopped for hours while the wind blows), curtailment (the farm's output capped
-below rated now and then), the turbine's own consumption whenever it does not produce (small
-negative power), and sensor gaps (missing rows).
+downtime episodes (stopped for hours while the wind blows), scheduled maintenance (a few daytime
+visits a year, stopped too), curtailment (the farm's output capped below rated now and then), the
+turbine's own consumption whenever it does not produce (small negative power), and sensor gaps
+(missing rows).
 
 It speaks SCADA: besides the wind direction, each turbine reports where its nacelle points (it
 yaws after the wind in steps, a minute late), its blade pitch (fine below rated, rising above
@@ -17,19 +18,25 @@ rated wind and under curtailment, feathered when stopped), its rotor speed, a cu
 counter (the integral of its positive power, reset to 0 once in a seeded span) and a status code
 (:data:`STATUS_CODES`). The energy counter is the one column with a memory: where it stands comes
 from a :class:`Meter` (the seed reads it from the source table), its increments from the power.
+
+And it writes what its SCADA logs: an :class:`Event` per run of samples in one state worth a
+record (:data:`EVENT_CODES`: a forced stop, scheduled maintenance, a grid curtailment, a high-wind
+stop), derived from the status itself, so the events cover exactly the samples whose status is 2,
+3 or 4 (:func:`farm_days`).
 """
 
 import math
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import TypedDict, Unpack
+from typing import NamedTuple, TypedDict, Unpack
 
 import numpy as np
 import pyarrow as pa
 
 from windpipe.catalog import days_touched, utc_midnight
+from windpipe.settings import SYNTHETIC_EVENT_CODES
 
 WEIBULL_SCALE = 8.5  # m/s, so a mean of ~7.5 m/s at hub height
 CUT_IN, RATED_SPEED, CUT_OUT = 3.0, 12.0, 25.0  # m/s
@@ -50,6 +57,9 @@ _DOWN_PER_DAY, _DOWN_MIN_S, _DOWN_MEAN_S, _DOWN_MAX_DAYS = 0.2, 1800.0, 3 * 3600
 # few; one setpoint (a share of rated power) for every turbine, as a farm controller receives it.
 _CURTAIL_PER_DAY, _CURTAIL_MIN_S, _CURTAIL_MEAN_S = 0.15, 1800.0, 7200.0
 _CURTAIL_SETPOINT = (0.4, 0.8)
+# Scheduled maintenance: a service visit starts on a weekday with this chance (~4 a year per
+# turbine), between these hours (UTC), and lasts these hours: always within its day.
+_MAINTENANCE_PER_WEEKDAY, _MAINTENANCE_FROM_H, _MAINTENANCE_HOURS = 4 / 261, (7.0, 10.0), (2.0, 6.0)
 # Yaw: the nacelle follows the wind vane in steps (a deadband), a minute late.
 _YAW_LAG_S, _YAW_STEP = 60, 5.0  # s, degrees
 # Pitch (degrees): fine (~0) below rated, up to ~25 at cut-out, feathered when stopped.
@@ -65,17 +75,29 @@ _CONSUMPTION_MEDIAN, _CONSUMPTION_SIGMA, _CONSUMPTION_MAX, _CONSUMPTION_OFF = 1.
 # Random streams: per farm (seeded by seed only) and per turbine (seeded by seed and id).
 _U, _V, _TEMPERATURE = 1, 2, 30
 _NOISE, _DOWN, _GUSTS_STREAM, _GAPS = 7, 8, 19, 99
-_CURTAIL, _SCADA, _RESET = 23, 29, 31
+_CURTAIL, _SCADA, _RESET, _MAINTENANCE = 23, 29, 31, 37
 
 #: The ``status`` codes and what they mean.
 STATUS_CODES = {
     0: "waiting for wind (below cut-in)",
     1: "running",
-    2: "stopped (a downtime episode: fault or maintenance)",
+    2: "stopped (a downtime episode: a fault or scheduled maintenance)",
     3: "curtailed (producing under a setpoint below rated)",
     4: "stopped for high wind (above cut-out)",
 }
 WAITING, RUNNING, STOPPED, CURTAILED, STORM = 0, 1, 2, 3, 4
+
+#: The codes of the events the generator writes, in the order of ``[event_codes]``'s default
+#: (:data:`windpipe.settings.SYNTHETIC_EVENT_CODES`, which says their IEC 61400-26-1 categories):
+#: a forced stop (status 2 outside maintenance), scheduled maintenance (status 2), a grid
+#: curtailment (status 3) and a stop for high wind (status 4).
+FORCED_STOP, SCHEDULED_MAINTENANCE, GRID_CURTAILMENT, HIGH_WIND_STOP = SYNTHETIC_EVENT_CODES
+#: Each event code with its description.
+EVENT_CODES = {code: entry.description for code, entry in SYNTHETIC_EVENT_CODES.items()}
+# The code of each sample's state as a small integer (0: none worth an event), and back.
+_NO_EVENT = 0
+_EVENT_KEYS = {FORCED_STOP: 1, SCHEDULED_MAINTENANCE: 2, GRID_CURTAILMENT: 3, HIGH_WIND_STOP: 4}
+_KEY_CODES = {key: code for code, key in _EVENT_KEYS.items()}
 
 _SCHEMA = pa.schema(
     [
@@ -107,6 +129,16 @@ class Meter:
     kwh: float
     at: datetime
     reset: datetime | None = None
+
+
+class Event(NamedTuple):
+    """One record of a turbine's SCADA log: ``end`` is None while it is ongoing."""
+
+    turbine: str
+    start: datetime
+    end: datetime | None
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -231,6 +263,22 @@ def _downtime(seconds: np.ndarray, day: int, seed: int, turbine: int) -> np.ndar
     return _runs_mask(seconds.size, lo, hi)
 
 
+def _maintenance(seconds: np.ndarray, day: int, seed: int, turbine: int) -> np.ndarray:
+    """Whether a scheduled service visit stops the turbine: a few weekdays a year, by day."""
+    rng = _rng(seed, day, _MAINTENANCE, turbine)
+    visit, begin, hours = rng.random(3)
+    if visit >= _MAINTENANCE_PER_WEEKDAY or date.fromordinal(day).weekday() >= 5:
+        return np.zeros(seconds.shape, dtype=bool)
+    low, high = _MAINTENANCE_FROM_H
+    start = 3600.0 * (low + (high - low) * begin)
+    low, high = _MAINTENANCE_HOURS
+    end = start + 3600.0 * (low + (high - low) * hours)
+    lo, hi = np.searchsorted(seconds, [start, end], side="left")
+    mask = np.zeros(seconds.shape, dtype=bool)
+    mask[lo:hi] = True
+    return mask
+
+
 def _curtailment(seconds: np.ndarray, day: int, seed: int) -> np.ndarray:
     """The farm's setpoint per sample, a share of rated power (1.0: none): episodes drawn per day
     they start from the farm's stream, so every turbine gets the same; one before midnight may
@@ -332,9 +380,9 @@ def _turbine_day(
     temperature: np.ndarray,
     setpoint: np.ndarray,
     meter: Meter,
-) -> tuple[list[np.ndarray], Meter]:
+) -> tuple[list[np.ndarray], Meter, list[Event]]:
     """One turbine's columns for one day, gaps removed (stamps offset, then :data:`COLUMNS` after
-    ``turbine`` and ``timestamp``), and its meter at the next midnight."""
+    ``turbine`` and ``timestamp``), its meter at the next midnight and the day's events."""
     turbine = _id_key(spec.id)
     traits = np.random.default_rng([seed & 0xFFFFFFFF, turbine]).uniform(-1.0, 1.0, 4)
     # Where the turbine stands along the wind comes from its id, not from the farm it is generated
@@ -353,7 +401,8 @@ def _turbine_day(
     rng = _rng(seed, day, _NOISE + step * 100, turbine)
     ideal = power_curve(wind, spec)
     running = (wind >= spec.cut_in) & (wind < spec.cut_out)
-    stopped = _downtime(seconds, day, seed, turbine)
+    maintenance = _maintenance(seconds, day, seed, turbine)
+    stopped = _downtime(seconds, day, seed, turbine) | maintenance
     producing = running & ~stopped
     noisy = np.clip(ideal * (1.0 + 0.03 * rng.standard_normal(wind.shape)), 0.0, None)
     consumption = np.minimum(
@@ -390,24 +439,103 @@ def _turbine_day(
         float(RUNNING),
     )
     midnight = utc_midnight(date.fromordinal(day))
+    # Before the gaps: a sensor losing rows does not change what the turbine does.
+    events = _state_events(spec, status, maintenance, setpoint, seconds, midnight)
     # The meter counts what the turbine delivers, not what it draws, over each sample's step.
     counter = _counter(np.maximum(power, 0.0) * (step / 3600.0), seconds, meter, midnight)
     after = midnight + timedelta(days=1)
     carried = replace(meter, kwh=float(counter[-1]), at=after) if meter.at < after else meter
 
     keep = _gap_mask(seconds.size, gap_rate, _rng(seed, day, _GAPS + step * 100, turbine))
-    return [
-        (seconds[keep] * 1_000_000).astype(np.int64),
-        wind[keep],
-        power[keep],
-        np.round(temp[keep], 2),
-        _degrees(direction[keep]),
-        _degrees(nacelle[keep]),
-        np.round(pitch[keep], 1) + 0.0,
-        np.round(rotor[keep], 2),
-        np.round(counter[keep], 3),
-        status[keep],
-    ], carried
+    return (
+        [
+            (seconds[keep] * 1_000_000).astype(np.int64),
+            wind[keep],
+            power[keep],
+            np.round(temp[keep], 2),
+            _degrees(direction[keep]),
+            _degrees(nacelle[keep]),
+            np.round(pitch[keep], 1) + 0.0,
+            np.round(rotor[keep], 2),
+            np.round(counter[keep], 3),
+            status[keep],
+        ],
+        carried,
+        events,
+    )
+
+
+def _state_events(
+    spec: TurbineSpec,
+    status: np.ndarray,
+    maintenance: np.ndarray,
+    setpoint: np.ndarray,
+    seconds: np.ndarray,
+    midnight: datetime,
+) -> list[Event]:
+    """The day's runs of samples in one state worth an event, as events: each starts at its
+    first sample and ends at the first sample after it (the next midnight for a run still going
+    at the day's end: :func:`join_events` joins it to the next day's). A new curtailment setpoint
+    is a new event."""
+    keys = np.select(
+        [maintenance, status == STOPPED, status == CURTAILED, status == STORM],
+        [
+            _EVENT_KEYS[c]
+            for c in (SCHEDULED_MAINTENANCE, FORCED_STOP, GRID_CURTAILMENT, HIGH_WIND_STOP)
+        ],
+        _NO_EVENT,
+    )
+    if not keys.any():
+        return []
+    percent = np.round(setpoint * 100.0).astype(np.int64)
+    state = keys * 1000 + np.where(keys == _EVENT_KEYS[GRID_CURTAILMENT], percent, 0)
+    change = np.flatnonzero(state[1:] != state[:-1]) + 1
+    firsts = np.concatenate(([0], change))
+    lasts = np.concatenate((change, [state.size]))
+    bounds = np.append(seconds, float(_DAY))
+    events = []
+    for a, b in zip(firsts.tolist(), lasts.tolist(), strict=True):
+        key = int(keys[a])
+        if key == _NO_EVENT:
+            continue
+        code = _KEY_CODES[key]
+        if code == GRID_CURTAILMENT:
+            message = f"{EVENT_CODES[code]}: setpoint {int(percent[a])} % of rated power"
+        elif code == HIGH_WIND_STOP:
+            message = f"{EVENT_CODES[code]}: above cut-out ({spec.cut_out:g} m/s)"
+        else:
+            message = EVENT_CODES[code]
+        start = midnight + timedelta(seconds=float(bounds[a]))
+        end = midnight + timedelta(seconds=float(bounds[b]))
+        events.append(Event(spec.id, start, end, code, message))
+    return events
+
+
+def join_events(events: Iterable[Event]) -> list[Event]:
+    """``events`` with each that ends where a later one of its turbine, code and message starts
+    joined to it (a state carried over midnight), sorted by turbine then start."""
+    joined: list[Event] = []
+    last: dict[str, int] = {}
+    for event in sorted(events, key=lambda e: (e.turbine, e.start)):
+        i = last.get(event.turbine)
+        if i is not None:
+            held = joined[i]
+            if (held.end, held.code, held.message) == (event.start, event.code, event.message):
+                joined[i] = held._replace(end=event.end)
+                continue
+        last[event.turbine] = len(joined)
+        joined.append(event)
+    return joined
+
+
+def clip_events(events: Iterable[Event], start: datetime, end: datetime) -> list[Event]:
+    """The events overlapping ``[start, end)``, clipped to it (an ongoing one ends at ``end``)."""
+    clipped = []
+    for event in events:
+        if event.start < end and (event.end is None or event.end > start):
+            stop = end if event.end is None else min(event.end, end)
+            clipped.append(event._replace(start=max(event.start, start), end=stop))
+    return clipped
 
 
 def _degrees(angle: np.ndarray) -> np.ndarray:
@@ -424,8 +552,8 @@ def _farm_day(
     seed: int,
     gap_rate: float,
     meters: Mapping[str, Meter],
-) -> tuple[pa.Table, dict[str, Meter]]:
-    """:func:`generate_day` and each turbine's meter at the next midnight."""
+) -> tuple[pa.Table, dict[str, Meter], list[Event]]:
+    """:func:`generate_day`, each turbine's meter at the next midnight and the day's events."""
     if step_seconds < 1 or _DAY % step_seconds:
         raise ValueError(f"step of {step_seconds} s does not divide a day; use e.g. 1, 10, 60, 600")
     if not 0.0 <= gap_rate < 1.0:
@@ -444,9 +572,9 @@ def _farm_day(
     temperature = seasonal + 5.0 * np.sin(2 * np.pi * (hours - 9.0) / 24.0) + 1.5 * slow
     setpoint = _curtailment(seconds, ordinal, seed)
 
-    parts, carried = [], {}
+    parts, carried, events = [], {}, []
     for spec in turbines:
-        columns, carried[spec.id] = _turbine_day(
+        columns, carried[spec.id], day_events = _turbine_day(
             spec,
             seconds,
             ordinal,
@@ -459,6 +587,7 @@ def _farm_day(
             meter=meters.get(spec.id) or commissioned_meter(spec, day),
         )
         parts.append(columns)
+        events += day_events
     columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
     start_us = int((utc_midnight(day) - _EPOCH).total_seconds()) * 1_000_000
     counts = [p[0].size for p in parts]
@@ -470,7 +599,7 @@ def _farm_day(
         ],
         schema=_SCHEMA,
     )
-    return table, carried
+    return table, carried, events
 
 
 def generate_day(
@@ -488,7 +617,7 @@ def generate_day(
     sensor outages. ``meters``: where each turbine's energy counter stands (default:
     :func:`commissioned_meter`); :func:`generate_days` carries them from one day to the next.
     """
-    table, _ = _farm_day(
+    table, _, _ = _farm_day(
         day,
         turbines=turbines,
         step_seconds=step_seconds,
@@ -510,9 +639,41 @@ def generate_days(
 ) -> Iterator[pa.Table]:
     """:func:`generate_day` of consecutive ``days``, each turbine's energy counter carried from
     one day's last sample to the next day's first (``meters``: where they stand at the start)."""
+    for day in farm_days(
+        days,
+        turbines=turbines,
+        step_seconds=step_seconds,
+        seed=seed,
+        gap_rate=gap_rate,
+        meters=meters,
+    ):
+        yield day.table
+
+
+@dataclass(frozen=True)
+class FarmDay:
+    """One UTC day of a farm: its samples (:func:`generate_day`) and its events."""
+
+    table: pa.Table
+    #: Runs of samples in a state worth an event (:data:`EVENT_CODES`), each ending at the first
+    #: sample after it: a run still going at midnight ends there (:func:`join_events` joins the
+    #: days'). Sensor gaps do not cut them: the turbine's state goes on while its rows are lost.
+    events: list[Event]
+
+
+def farm_days(
+    days: Sequence[date],
+    *,
+    turbines: Sequence[TurbineSpec] = DEFAULT_FLEET,
+    step_seconds: int = 60,
+    seed: int = 42,
+    gap_rate: float = 0.0,
+    meters: Mapping[str, Meter] | None = None,
+) -> Iterator[FarmDay]:
+    """:func:`generate_days` with each day's events."""
     carried = dict(meters or {})
     for day in days:
-        table, carried = _farm_day(
+        table, carried, events = _farm_day(
             day,
             turbines=turbines,
             step_seconds=step_seconds,
@@ -520,7 +681,7 @@ def generate_days(
             gap_rate=gap_rate,
             meters=carried,
         )
-        yield table
+        yield FarmDay(table, events)
 
 
 def _to_arrow(values: np.ndarray, type_: pa.DataType = pa.float64()) -> pa.Array:

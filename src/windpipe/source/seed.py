@@ -1,4 +1,5 @@
-"""Bulk-load a synthetic farm into the source table: one transaction per day, COPY in binary."""
+"""Bulk-load a synthetic farm into the source table: one transaction per day, COPY in binary; then
+the span's events (the generator's SCADA log) in one more."""
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -13,13 +14,18 @@ from windpipe import catalog
 from windpipe.catalog import Coverage, Turbine, iter_day_spans, utc_midnight
 from windpipe.errors import SeedInputError
 from windpipe.source import store
+from windpipe.source.events import FeedRound, record_feed_events, replace_span_events
 from windpipe.source.generator import (
     DEFAULT_TURBINE,
+    EVENT_CODES,
+    Event,
     Meter,
     TurbineSpec,
     clip,
+    clip_events,
     farm,
-    generate_days,
+    farm_days,
+    join_events,
     seeded_meters,
     split_by_turbine,
 )
@@ -160,10 +166,12 @@ def _chunks(
     seed: int,
     gap_rate: float,
     meters: Mapping[str, Meter],
+    events: list[Event],
 ) -> Iterator[tuple[datetime, datetime, pa.Table]]:
-    """Per UTC day touched: the part of ``[start, end)`` in it, and the farm's samples."""
+    """Per UTC day touched: the part of ``[start, end)`` in it, and the farm's samples; the
+    day's events are added to ``events``."""
     spans = list(iter_day_spans(start, end))
-    tables = generate_days(
+    days = farm_days(
         [day for day, _, _ in spans],
         turbines=turbines,
         step_seconds=step,
@@ -171,8 +179,9 @@ def _chunks(
         gap_rate=gap_rate,
         meters=meters,
     )
-    for (_, lo, hi), table in zip(spans, tables, strict=True):
-        yield lo, hi, _clip_farm(table, lo, hi)
+    for (_, lo, hi), day in zip(spans, days, strict=True):
+        events += day.events
+        yield lo, hi, _clip_farm(day.table, lo, hi)
 
 
 def _readings(
@@ -201,6 +210,9 @@ def seed_source(
 
     The energy counter (when it is filled) carries on from each turbine's last reading before
     ``start`` and resets to 0 once in the span (:func:`~windpipe.source.generator.seeded_meters`).
+    The span's events (:data:`~windpipe.source.generator.EVENT_CODES`), clipped to it, then
+    replace the generator's events of the span in one transaction
+    (:func:`~windpipe.source.events.replace_span_events`).
     """
     if not turbines:
         raise SeedInputError("no turbines to seed; give at least one")
@@ -234,7 +246,8 @@ def seed_source(
         meters = seeded_meters(
             turbines, start, end, step_seconds=step, seed=seed, readings=readings
         )
-        for lo, hi, table in _chunks(start, end, turbines, step, seed, gap_rate, meters):
+        events: list[Event] = []
+        for lo, hi, table in _chunks(start, end, turbines, step, seed, gap_rate, meters, events):
             with conn.transaction():
                 written += store.replace_samples(conn, table, lo, hi, turbines=ids, columns=columns)
             if on_chunk is not None:
@@ -242,6 +255,14 @@ def seed_source(
         conn.commit()
     finally:
         raw.close()
+    replace_span_events(
+        engine,
+        clip_events(join_events(events), start, end),
+        start,
+        end,
+        turbines=ids,
+        codes=list(EVENT_CODES),
+    )
     store.vacuum(engine)
     return SeedResult(start, end, written, time.perf_counter() - began, store.coverage(engine))
 
@@ -280,20 +301,53 @@ def append_minutes(
     meters = _feed_meters(engine, [spec.id for spec in turbines], firsts, columns)
     end = until + timedelta(minutes=1)
     parts = []
+    events: list[Event] = []
     spans = list(iter_day_spans(begin, end))
-    days = generate_days(
+    days = farm_days(
         [day for day, _, _ in spans], turbines=turbines, step_seconds=60, seed=seed, meters=meters
     )
-    for (_, lo, hi), table in zip(spans, days, strict=True):
+    for (_, lo, hi), day in zip(spans, days, strict=True):
         parts += [
             clip(rows, max(lo, firsts[turbine]), hi)
-            for turbine, rows in split_by_turbine(table).items()
+            for turbine, rows in split_by_turbine(day.table).items()
             if firsts[turbine] <= until
         ]
+        events += day.events
     new = pa.concat_tables(parts) if parts else None
     if new is None or new.num_rows == 0:
         return 0
-    return store.insert_new_samples(engine, new, columns=columns)  # all newer, so all new
+    added = store.insert_new_samples(engine, new, columns=columns)  # all newer, so all new
+    _feed_events(engine, events, firsts, newest, end)
+    return added
+
+
+def _feed_events(
+    engine: Engine,
+    events: list[Event],
+    firsts: Mapping[str, datetime],
+    newest: Mapping[str, datetime],
+    end: datetime,
+) -> None:
+    """Record the events of the feed's new minutes (``[firsts[t], end)`` per turbine): one still
+    going at the newest minute is ongoing (its end empty until a round sees it stop)."""
+    fed = {t: first for t, first in firsts.items() if first < end}
+    runs = []
+    for event in join_events(events):
+        first = fed.get(event.turbine)
+        if first is None:
+            continue
+        for run in clip_events([event], first, end):
+            runs.append(run._replace(end=None) if run.end == end else run)
+    rounds = {
+        t: FeedRound(first, None if newest.get(t) is None else _minute_after(newest[t]))
+        for t, first in fed.items()
+    }
+    record_feed_events(engine, runs, rounds, codes=list(EVENT_CODES))
+
+
+def _minute_after(moment: datetime) -> datetime:
+    """The end of the 1-minute sample stamped ``moment``."""
+    return moment.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 def _feed_meters(
