@@ -246,7 +246,12 @@ def test_the_first_load_creates_the_schema(client: ApiClient, settings: Settings
         assert len(target_rows(engine)) == 1152
         # Creating the schema from several connections at once is serialized, not a race.
         with engine.begin() as conn:
-            conn.execute(text("DROP TABLE data, signal, day_load, alembic_version"))
+            conn.execute(
+                text(
+                    "DROP TABLE data, signal, day_load, turbine_day_kpi, turbine_day_loss, "
+                    "window_flag, flag_day, alembic_version"
+                )
+            )
         errors: list[BaseException] = []
 
         def create() -> None:
@@ -265,6 +270,10 @@ def test_the_first_load_creates_the_schema(client: ApiClient, settings: Settings
             "data",
             "signal",
             "day_load",
+            "turbine_day_kpi",
+            "turbine_day_loss",
+            "window_flag",
+            "flag_day",
             "alembic_version",
         }
     finally:

@@ -107,5 +107,5 @@ def import_events(
     elif unknown:
         warn(
             "no [event_codes] in windpipe.toml: every event counts as forced_outage until its "
-            'code is given a category (e.g. "101" = { category = "scheduled_maintenance" })'
+            'code is given a category (e.g. "201" = { category = "scheduled_maintenance" })'
         )
