@@ -115,9 +115,19 @@ def _rows(frame: pl.DataFrame, flag: str, signal: str | None) -> pl.DataFrame:
 
 
 def _sorted(windows: pl.DataFrame) -> pl.DataFrame:
-    return windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us"))).sort(
-        "turbine", "timestamp"
-    )
+    frame = windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+    in_order = frame.select(
+        (
+            (pl.col("turbine") > pl.col("turbine").shift(1))
+            | (
+                (pl.col("turbine") == pl.col("turbine").shift(1))
+                & (pl.col("timestamp") > pl.col("timestamp").shift(1))
+            )
+        )
+        .fill_null(True)
+        .all()
+    ).item()
+    return frame if in_order else frame.sort("turbine", "timestamp")
 
 
 def out_of_range_flags(
@@ -200,8 +210,7 @@ def icing_flags(
         _sorted(windows)
         .select("turbine", "timestamp", wind, power, temp)
         .with_columns(bin_index(pl.col(wind)).alias("_bin"))
-        .join(thresholds, on=["turbine", "_bin"], how="left")
-        .sort("turbine", "timestamp")
+        .join(thresholds, on=["turbine", "_bin"], how="left", maintain_order="left")
     )
     iced = ((pl.col(temp) < ICING_BELOW_C) & (pl.col(power) < pl.col("_p10"))).fill_null(False)
     runs = with_run_lengths(

