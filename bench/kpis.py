@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from windpipe.analytics.power_curve import CurveConfig
 from windpipe.catalog import Turbine
 from windpipe.etl.backfill import run_backfill
 from windpipe.etl.extract import ApiClient
@@ -42,6 +43,7 @@ from windpipe.testing import start_api
 from windpipe.warehouse.reads import window_means
 
 FIRST = date(2025, 1, 1)
+POWER_AND_SPEED = ("power_mean", "wind_speed_mean")
 CODES = {
     "101": "scheduled_maintenance",
     "205": "forced_outage",
@@ -135,7 +137,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 figures = time.perf_counter() - began
                 began = time.perf_counter()
                 with target.connect() as conn:
-                    windows = window_means(conn, FIRST, last, ids)
+                    # as run_kpis reads them: speed, power and the reference curve's inputs
+                    others = [c for c in CurveConfig().signals if c not in POWER_AND_SPEED]
+                    windows = window_means(conn, FIRST, last, ids, others=others)
                 read = time.perf_counter() - began
                 began = time.perf_counter()
                 found = fetch_events(client, ids, FIRST, last)

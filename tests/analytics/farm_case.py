@@ -20,6 +20,8 @@ WARRANTED = (
     (25.0, 2000.0),
 )
 FLEET = {"A": (2000.0, None), "B": (2000.0, WARRANTED), "C": (None, None)}
+#: Site elevations (m): the standard atmosphere's pressure of the density; C: unknown (101325 Pa).
+ELEVATION: dict[str, float | None] = {"A": 900.0, "B": 1500.0, "C": None}
 CODES = {
     "101": "scheduled_maintenance",
     "205": "forced_outage",
@@ -90,17 +92,61 @@ def windows() -> dict[tuple[str, datetime], tuple[float | None, float | None]]:
     return out
 
 
+def temperatures() -> dict[tuple[str, datetime], float]:
+    """(turbine, window start) -> ``ambient_temperature_mean`` (degC) of the held windows; absent
+    for C's 2 June 00:00 to 12:00 (no temperature: V_n = V)."""
+    out = {}
+    for turbine, start in windows():
+        if turbine == "C" and at(2, 0) <= start < at(2, 12):
+            continue
+        minutes = (start - at(1, 0)).total_seconds() / 60
+        out[(turbine, start)] = (
+            12.0 + 14.0 * math.sin(minutes / 229.0) - {"A": 0.0, "B": 6.0, "C": 3.0}[turbine]
+        )
+    return out
+
+
+#: Stored quality flags: (turbine, window start, flag, signal or None for the whole window).
+#: Those on wind speed, power, the temperature or the whole window keep a window out of the
+#: measured curve; the one on the nacelle direction does not.
+FLAGS: list[tuple[str, datetime, str, str | None]] = [
+    *[("A", at(1, 16) + i * TEN, "flatline", "wind_speed_mean") for i in range(12)],
+    *[("A", at(2, 9) + i * TEN, "out_of_range", "power_mean") for i in range(6)],
+    *[("C", at(1, 15) + i * TEN, "icing_suspect", "ambient_temperature_mean") for i in range(9)],
+    *[("C", at(2, 14) + i * TEN, "stopped_with_wind", None) for i in range(6)],
+    *[("A", at(3, 2) + i * TEN, "flatline", "nacelle_direction_mean") for i in range(12)],
+]
+
+
+def flags_frame() -> pl.DataFrame:
+    """:data:`FLAGS` as the warehouse's ``flags_frame`` returns them."""
+    return pl.DataFrame(
+        FLAGS,
+        schema={
+            "turbine": pl.String,
+            "timestamp": pl.Datetime("us"),
+            "flag": pl.String,
+            "signal": pl.String,
+        },
+        orient="row",
+    )
+
+
 def windows_frame(
     rows: dict[tuple[str, datetime], tuple[float | None, float | None]],
+    temperature: dict[tuple[str, datetime], float] | None = None,
 ) -> pl.DataFrame:
-    """The windows as the warehouse's ``window_means`` returns them."""
+    """The windows as the warehouse's ``window_means`` returns them (with
+    ``ambient_temperature_mean`` from ``temperature``: null where absent)."""
+    held = temperature or {}
     return pl.DataFrame(
-        [(t, s, p, w) for (t, s), (p, w) in sorted(rows.items())],
+        [(t, s, p, w, held.get((t, s))) for (t, s), (p, w) in sorted(rows.items())],
         schema={
             "turbine": pl.String,
             "timestamp": pl.Datetime("us"),
             "power": pl.Float64,
             "wind_speed": pl.Float64,
+            "ambient_temperature_mean": pl.Float64,
         },
         orient="row",
     )

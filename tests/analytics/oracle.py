@@ -1,5 +1,7 @@
 """An independent computation of the daily figures, in plain Python: a window at a time, the way
-the README's "Availability and energy" states each formula. Test-only."""
+the README's "Availability and energy" states each formula (the measured reference curve: IEC
+61400-12-1's, density-normalised, flagged windows out). Test-only; calls nothing of windpipe's
+but the list of categories."""
 
 import itertools
 import math
@@ -48,20 +50,44 @@ def interpolate(curve: Sequence[tuple[float, float]], ws: float) -> float:
     raise AssertionError(ws)
 
 
-def measured(points: Sequence[tuple[float, float]]) -> dict[int, float]:
-    """Bin -> reference power from (wind speed, power) of full-performance windows."""
-    bins: dict[int, list[float]] = defaultdict(list)
-    for ws, p in points:
-        bins[math.floor(ws / 0.5 + 0.5)].append(p)
-    good = {b: sum(v) / len(v) for b, v in bins.items() if len(v) >= 3}
-    if not good:
-        return {}
-    keys = sorted(good)
-    curve = dict(good)
-    for lo, hi in itertools.pairwise(keys):
-        for b in range(lo + 1, hi):
-            curve[b] = good[lo] + (good[hi] - good[lo]) * (b - lo) / (hi - lo)
-    return curve
+def normalised(ws: float, temperature: float | None, elevation: float | None) -> float:
+    """The wind speed normalised to 1.225 kg/m3 (IEC 61400-12-1 eq. (11), (14)): dry air at the
+    window's temperature and the standard atmosphere's pressure at the site; unchanged without a
+    temperature."""
+    if temperature is None:
+        return ws
+    pressure = 101325.0 if elevation is None else 101325.0 * (1 - 2.25577e-5 * elevation) ** 5.25588
+    density = pressure / (287.05 * (temperature + 273.15))
+    return ws * (density / 1.225) ** (1 / 3)
+
+
+def measured(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The measured curve from (V_n, power) of the curve's windows: per 0.5 m/s bin of V_n
+    holding >= 3 windows, (mean V_n, mean power), by speed."""
+    bins: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for vn, p in points:
+        bins[math.floor(vn / 0.5 + 0.5)].append((vn, p))
+    return [
+        (sum(v for v, _ in held) / len(held), sum(p for _, p in held) / len(held))
+        for _, held in sorted(bins.items())
+        if len(held) >= 3
+    ]
+
+
+def on_measured(curve: Sequence[tuple[float, float]], vn: float) -> float | None:
+    """The measured curve at ``vn``: straight lines between its points, none outside them."""
+    if not curve or vn < curve[0][0] or vn > curve[-1][0]:
+        return None
+    if len(curve) == 1:
+        return curve[0][1]
+    for (x0, y0), (x1, y1) in itertools.pairwise(curve):
+        if x0 <= vn <= x1:
+            return y0 + (y1 - y0) * (vn - x0) / (x1 - x0)
+    raise AssertionError(vn)
+
+
+#: The variables whose flag keeps a window out of the curve (with a flag on the whole window).
+CURVE_VARIABLES = ("wind_speed", "power", "ambient_temperature")
 
 
 def figures(
@@ -71,6 +97,10 @@ def figures(
     days: Sequence[date],
     codes: Mapping[str, str],
     classes: Mapping[str, str],
+    *,
+    temperatures: Mapping[tuple[str, datetime], float] | None = None,
+    elevations: Mapping[str, float | None] | None = None,
+    flags: Sequence[tuple[str, datetime, str, str | None]] = (),
 ) -> tuple[dict[tuple[str, date], dict[str, float | None]], dict[tuple[str, date, str], float]]:
     """Per (turbine, day): the figures; per (turbine, day, category): the lost production."""
     last_end = datetime.combine(days[-1], datetime.min.time()) + timedelta(days=1)
@@ -82,15 +112,27 @@ def figures(
         for t in fleet
         for s in starts
     }
+    temperature = temperatures or {}
+    elevation = elevations or {}
+    left_out = {
+        (t, s)
+        for t, s, _, signal in flags
+        if signal is None or signal.rpartition("_")[0] in CURVE_VARIABLES
+    }
+
+    def vn_of(t: str, s: datetime, ws: float) -> float:
+        return normalised(ws, temperature.get((t, s)), elevation.get(t))
+
     curves = {
         t: measured(
             [
-                (ws, p)
+                (vn_of(t, s, ws), p)
                 for (who, s), (p, ws) in windows.items()
                 if who == t
                 and p is not None
                 and ws is not None
                 and categories.get((t, s)) == "full_performance"
+                and (t, s) not in left_out
             ]
         )
         for t in fleet
@@ -111,10 +153,11 @@ def figures(
                 if kind == "non_operative" or category == "partial_performance":
                     reference = None
                     if ws is not None:
+                        vn = vn_of(t, s, ws)
                         if warranted:
-                            reference = interpolate(warranted, ws)
+                            reference = interpolate(warranted, vn)
                         else:
-                            reference = curves[t].get(math.floor(ws / 0.5 + 0.5))
+                            reference = on_measured(curves[t], vn)
                     if reference is None:
                         row["unpriced"] += 1
                     else:

@@ -9,12 +9,18 @@ import pytest
 from tests.analytics import farm_case as case
 from tests.analytics.oracle import figures, interpolate
 from windpipe import catalog
-from windpipe.analytics.availability import measured_curves, summarise, warranted_power
+from windpipe.analytics.availability import (
+    measured_power,
+    measured_reference,
+    summarise,
+    warranted_power,
+)
+from windpipe.analytics.power_curve import CurveConfig, Site, power_curves
 from windpipe.etl.kpis import compute_kpis
 from windpipe.settings import AvailabilityConfig, load_settings
 
 FLEET = [
-    catalog.Turbine(id=t, rated_power_kw=rated, power_curve=curve)
+    catalog.Turbine(id=t, rated_power_kw=rated, power_curve=curve, elevation_m=case.ELEVATION[t])
     for t, (rated, curve) in case.FLEET.items()
 ]
 DEFAULT = AvailabilityConfig().classes
@@ -43,18 +49,29 @@ def _close(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
-def _check(classes: dict[str, str]) -> pl.DataFrame:
-    rows = case.windows()
+def _check(classes: dict[str, str], *, flagged: bool = True) -> pl.DataFrame:
+    rows, temperatures = case.windows(), case.temperatures()
     got = compute_kpis(
-        case.windows_frame(rows),
+        case.windows_frame(rows, temperatures),
         case.events_frame(),
         FLEET,
         case.DAYS[0],
         case.DAYS[-1],
         codes=case.CODES,
         classes=classes,
+        flags=case.flags_frame() if flagged else None,
     )
-    expected, lost_by = figures(rows, case.EVENTS, case.FLEET, case.DAYS, case.CODES, classes)
+    expected, lost_by = figures(
+        rows,
+        case.EVENTS,
+        case.FLEET,
+        case.DAYS,
+        case.CODES,
+        classes,
+        temperatures=temperatures,
+        elevations=case.ELEVATION,
+        flags=case.FLAGS if flagged else (),
+    )
     assert got.kpis.height == len(expected) == 9
     for row in got.kpis.iter_rows(named=True):
         want = expected[(row["turbine"], row["day"])]
@@ -146,20 +163,49 @@ def test_farm_rows_sum_the_turbines_and_recompute_the_ratios() -> None:
     assert _close(period["capacity_factor"], a["energy_kwh"].sum() / (2000 * 24 * 3))
 
 
-def test_measured_curve_borrows_between_populated_bins_only() -> None:
-    frame = pl.DataFrame(
+def test_without_stored_flags_no_window_is_left_out_of_the_reference() -> None:
+    flagged = {(r["turbine"], r["day"]): r for r in _check(DEFAULT).iter_rows(named=True)}
+    plain = {
+        (r["turbine"], r["day"]): r for r in _check(DEFAULT, flagged=False).iter_rows(named=True)
+    }
+    # A's flagged full-performance windows move its measured curve, hence its losses
+    a1 = ("A", case.DAYS[0])
+    assert flagged[a1]["lost_production_kwh"] != plain[a1]["lost_production_kwh"]
+
+
+def test_the_measured_reference_is_the_iec_curve_between_its_bins_mean_speeds() -> None:
+    """Bins of V_n (no temperature here: V_n = V); a bin of fewer than 3 windows is not drawn
+    and the reference runs straight between its neighbours' mean speeds; none outside them."""
+    speeds = [4.9, 5.0, 5.2, 5.5, 6.4, 6.5, 6.6, 6.74, 5.5]
+    windows = pl.DataFrame(
         {
             "turbine": ["T"] * 9,
-            "category": ["full_performance"] * 8 + ["forced_outage"],
-            # bin 10 (5.0 m/s): 3 windows; bin 11: 1 window (borrows); bin 12: none; bin 13: 3
-            "wind_speed": [4.9, 5.0, 5.2, 5.5, 6.4, 6.5, 6.6, 6.74, 5.5],
-            "power": [100.0, 110.0, 120.0, 999.0, 400.0, 410.0, 420.0, None, 0.0],
+            "timestamp": [case.at(1, 0) + i * case.TEN for i in range(9)],
+            "wind_speed_mean": speeds,
+            "power_mean": [100.0, 110.0, 120.0, 999.0, 400.0, 410.0, 420.0, None, 0.0],
         }
     )
-    curve = {r["bin"]: r["power_kw"] for r in measured_curves(frame).iter_rows(named=True)}
-    assert curve.keys() == {10, 11, 12, 13}
-    assert curve[10] == pytest.approx(110.0) and curve[13] == pytest.approx(410.0)
-    assert curve[11] == pytest.approx(210.0) and curve[12] == pytest.approx(310.0)
+    categories = windows.select(
+        "turbine",
+        "timestamp",
+        pl.Series("category", ["full_performance"] * 8 + ["forced_outage"]),
+    )
+    curves = power_curves(
+        windows, categories, case.flags_frame().clear(), {"T": Site()}, CurveConfig()
+    )
+    points = measured_reference(curves)
+    low = (sum(speeds[:3]) / 3, 110.0)
+    high = (sum(speeds[4:7]) / 3, 410.0)
+    assert points["wind_speed"].to_list() == pytest.approx([low[0], high[0]])
+    assert points["power_kw"].to_list() == pytest.approx([low[1], high[1]])
+    asked = [None, 4.9, low[0], 5.5, 6.0, high[0], 6.7]
+    got = measured_power(points, pl.Series(asked, dtype=pl.Float64)).to_list()
+
+    def line(v: float) -> float:
+        return low[1] + (high[1] - low[1]) * (v - low[0]) / (high[0] - low[0])
+
+    assert got[0] is None and got[1] is None and got[6] is None
+    assert got[2:6] == pytest.approx([110.0, line(5.5), line(6.0), 410.0])
 
 
 def test_the_warranted_curve_is_interpolated_and_zero_outside() -> None:

@@ -1,6 +1,7 @@
 """The daily figures end to end: the events read through a real API on loopback, the windows
 from a real target, the figures stored and served by ``GET /kpis`` and ``windpipe kpis``; each
-checked against an independent computation (plain Python window by window, SQL for the farm)."""
+checked against an independent computation (plain Python window by window, SQL for the farm);
+the measured reference curve is the IEC one: temperatures read, stored flags left out."""
 
 import io
 import math
@@ -28,6 +29,7 @@ from windpipe.settings import EventCodeConfig, Settings, TurbineConfig, load_set
 from windpipe.source.events import import_events
 from windpipe.source.store import ensure_schema as ensure_source_schema
 from windpipe.warehouse import reads
+from windpipe.warehouse.flags import replace_flags
 from windpipe.warehouse.store import replace_window
 
 FIRST, LAST = case.DAYS[0], case.DAYS[-1]
@@ -35,10 +37,12 @@ TOML = """
 [[turbines]]
 id = "A"
 rated_power_kw = 2000
+elevation_m = 900
 
 [[turbines]]
 id = "B"
 rated_power_kw = 2000
+elevation_m = 1500
 power_curve = [[3, 0], [6, 300], [9, 1100], [12, 1900], [14, 2000], [25, 2000]]
 
 [[turbines]]
@@ -72,7 +76,9 @@ def kpi_farm(
     farm_settings = load_settings(
         data_dir=settings.data_dir,
         turbines=[
-            TurbineConfig(id=t, rated_power_kw=rated, power_curve=curve)
+            TurbineConfig(
+                id=t, rated_power_kw=rated, power_curve=curve, elevation_m=case.ELEVATION[t]
+            )
             for t, (rated, curve) in case.FLEET.items()
         ],
         event_codes={c: EventCodeConfig(category=k) for c, k in case.CODES.items()},
@@ -89,10 +95,15 @@ def kpi_farm(
             + "".join(f"{t},{_moment(s)},{_moment(e)},{c},\n" for t, s, e, c in case.EVENTS)
         )
         import_events(path, engine=source)
+        temperatures = case.temperatures()
         long = [
             (t, s, name, value)
             for (t, s), (p, w) in case.windows().items()
-            for name, value in (("power_mean", p), ("wind_speed_mean", w))
+            for name, value in (
+                ("power_mean", p),
+                ("wind_speed_mean", w),
+                ("ambient_temperature_mean", temperatures.get((t, s))),
+            )
             if value is not None
         ]
         aggregates = pl.DataFrame(
@@ -104,9 +115,11 @@ def kpi_farm(
             start,
             start + timedelta(days=3),
             aggregates,
-            signals=["power_mean", "wind_speed_mean"],
+            signals=["power_mean", "wind_speed_mean", "ambient_temperature_mean"],
             turbines=list(case.FLEET),
         )
+        # the quality flags ``windpipe flags`` would have stored: out of the measured curve
+        replace_flags(target, case.flags_frame(), turbines=list(case.FLEET), first=FIRST, last=LAST)
         app = create_app(
             farm_settings,
             source_conninfo=libpq_conninfo(source.url),
@@ -150,6 +163,9 @@ def test_stored_figures_match_the_independent_computation_and_reruns_change_noth
         case.DAYS,
         case.CODES,
         kpi_farm.settings.availability.classes,
+        temperatures=case.temperatures(),
+        elevations=case.ELEVATION,
+        flags=case.FLAGS,
     )
     assert first.height == 9
     for row in first.iter_rows(named=True):

@@ -13,7 +13,14 @@ from datetime import timedelta
 
 import polars as pl
 
-from windpipe.analytics.power_curve import MIN_BIN_WINDOWS
+from windpipe.analytics.power_curve import (
+    CurveConfig,
+    Curves,
+    power_curves,
+    sites_of,
+    with_density,
+)
+from windpipe.analytics.windows import POWER, WIND_SPEED, mean_of
 from windpipe.catalog import (
     DAY,
     EVENT_CATEGORIES,
@@ -23,8 +30,6 @@ from windpipe.catalog import (
     Turbine,
 )
 
-#: Width of the measured curve's wind-speed bins (IEC 61400-12-1): centred on multiples of 0.5.
-BIN_WIDTH = 0.5
 #: What each turbine row holds, in order (``turbine_day_kpi``'s columns, ``computed_at`` aside).
 KPI_SCHEMA: dict[str, pl.DataType] = {
     "turbine": pl.String(),
@@ -62,54 +67,34 @@ class DailyKpis:
     losses: pl.DataFrame
 
 
-def wind_bin(column: str = "wind_speed") -> pl.Expr:
-    """The 0.5 m/s bin of a wind speed, centred on multiples of 0.5: bin k holds
-    [0.5k - 0.25, 0.5k + 0.25)."""
-    return (pl.col(column) / BIN_WIDTH + 0.5).floor().cast(pl.Int64)
-
-
-def measured_curves(windows: pl.DataFrame) -> pl.DataFrame:
-    """Each turbine's measured power curve from its full-performance windows (IEC 61400-12-1's
-    method of bins): ``turbine``, ``bin``, ``power_kw``, ``windows``.
-
-    ``windows``: ``turbine``, ``category``, ``wind_speed``, ``power``. A bin's power is the mean
-    power of its full-performance windows; a bin with fewer than :data:`MIN_BIN_WINDOWS` of them
-    (or none) between two populated bins borrows by linear interpolation between them; bins below
-    the lowest or above the highest populated one have no reference (null, not listed)."""
-    held = windows.filter(
-        (pl.col("category") == "full_performance")
-        & pl.col("wind_speed").is_not_null()
-        & pl.col("power").is_not_null()
-    )
-    means = (
-        held.group_by("turbine", wind_bin().alias("bin"))
-        .agg(pl.col("power").mean().alias("mean"), pl.len().alias("windows"))
-        .filter(pl.col("windows") >= MIN_BIN_WINDOWS)
-    )
-    if means.height == 0:
-        return pl.DataFrame(
-            schema={
-                "turbine": pl.String,
-                "bin": pl.Int64,
-                "power_kw": pl.Float64,
-                "windows": pl.Int64,
-            }
-        )
-    spans = means.group_by("turbine").agg(
-        pl.col("bin").min().alias("lo"), pl.col("bin").max().alias("hi")
-    )
-    every = spans.select(
-        "turbine", pl.int_ranges("lo", pl.col("hi") + 1, dtype=pl.Int64).alias("bin")
-    ).explode("bin")
+def measured_reference(curves: Curves) -> pl.DataFrame:
+    """Each turbine's measured reference curve: the drawn bins (from
+    ``power_curve.MIN_BIN_WINDOWS`` windows on) of its IEC 61400-12-1 curve as points
+    ``turbine``, ``wind_speed`` (the bin's mean normalised speed V_n, m/s), ``power_kw`` (the
+    bin's mean power), by turbine and speed. Between two points the reference is linear (a bin
+    not drawn, or holding nothing, between two drawn ones borrows from them); outside the first
+    and last point there is none."""
     return (
-        every.join(means, on=["turbine", "bin"], how="left")
-        .sort("turbine", "bin")
-        .with_columns(
-            pl.col("mean").interpolate().over("turbine").alias("power_kw"),
-            pl.col("windows").fill_null(0),
-        )
-        .select("turbine", "bin", "power_kw", "windows")
+        curves.bins.filter(pl.col("drawn"))
+        .select("turbine", "wind_speed", pl.col("power").alias("power_kw"))
+        .sort("turbine", "wind_speed")
     )
+
+
+def measured_power(points: pl.DataFrame, wind_speed: pl.Series) -> pl.Series:
+    """One turbine's measured reference (``points``: ``wind_speed``, ``power_kw`` of
+    :func:`measured_reference`) at each normalised wind speed: linear between the points, null
+    outside them or where the speed is null."""
+    import numpy as np
+
+    values = wind_speed.cast(pl.Float64).to_numpy()
+    if points.height == 0:
+        return pl.Series([None] * len(values), dtype=pl.Float64)
+    xs = points["wind_speed"].to_numpy()
+    ys = points["power_kw"].to_numpy()
+    power = np.interp(values, xs, ys)
+    outside = np.isnan(values) | (values < xs[0]) | (values > xs[-1])
+    return pl.Series(np.where(outside, np.nan, power), dtype=pl.Float64).fill_nan(None)
 
 
 def warranted_power(curve: Sequence[tuple[float, float]], wind_speed: pl.Series) -> pl.Series:
@@ -127,30 +112,32 @@ def warranted_power(curve: Sequence[tuple[float, float]], wind_speed: pl.Series)
 def _reference(
     frame: pl.DataFrame, fleet: Mapping[str, Turbine], measured: pl.DataFrame
 ) -> pl.DataFrame:
-    """``frame`` with ``reference_kw``: each window's reference power at its wind speed."""
+    """``frame`` (with ``wind_speed_normalised``) with ``reference_kw``: each window's reference
+    power at its normalised wind speed V_n, on the warranted curve when the turbine has one (a
+    warranted curve is stated at the reference density), else on its measured curve."""
     parts = []
     for (turbine,), part in frame.group_by("turbine", maintain_order=True):
         spec = fleet.get(str(turbine))
+        speed = part["wind_speed_normalised"]
         if spec is not None and spec.power_curve:
-            parts.append(
-                part.with_columns(
-                    warranted_power(spec.power_curve, part["wind_speed"]).alias("reference_kw")
-                )
-            )
+            reference = warranted_power(spec.power_curve, speed)
         else:
-            parts.append(
-                part.with_columns(wind_bin().alias("bin"))
-                .join(
-                    measured.select("turbine", "bin", pl.col("power_kw").alias("reference_kw")),
-                    on=["turbine", "bin"],
-                    how="left",
-                    maintain_order="left",
-                )
-                .drop("bin")
-            )
+            reference = measured_power(measured.filter(pl.col("turbine") == turbine), speed)
+        parts.append(part.with_columns(reference.alias("reference_kw")))
     if not parts:
         return frame.with_columns(pl.lit(None, pl.Float64).alias("reference_kw"))
     return pl.concat(parts, how="vertical")
+
+
+def _no_flags() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "turbine": pl.String,
+            "timestamp": pl.Datetime("us"),
+            "flag": pl.String,
+            "signal": pl.String,
+        }
+    )
 
 
 def window_figures(
@@ -160,14 +147,28 @@ def window_figures(
     classes: Mapping[str, str],
     *,
     window: timedelta = WINDOW,
+    flags: pl.DataFrame | None = None,
+    curve: CurveConfig | None = None,
 ) -> pl.DataFrame:
     """Each window's figures: ``turbine``, ``timestamp``, ``day``, ``category``, ``class``,
-    ``held``, ``energy_kwh``, ``reference_kw``, ``loses``, ``lost_kwh``, ``unpriced``.
+    ``held``, ``energy_kwh``, ``wind_speed_normalised``, ``reference_kw``, ``loses``,
+    ``lost_kwh``, ``unpriced``.
 
     ``windows``: the target's ``turbine``, ``timestamp`` (naive UTC window start), ``power``
-    (``power_mean``, kW), ``wind_speed`` (``wind_speed_mean``, m/s), for the windows holding any.
-    ``categories``: ``turbine``, ``timestamp``, ``category`` for every window expected
-    (``catalog.window_categories``). ``classes``: category -> operative, non_operative, excluded.
+    (``power_mean``, kW), ``wind_speed`` (``wind_speed_mean``, m/s), and where held the other
+    signals of :attr:`CurveConfig.signals` under their names (``ambient_temperature_mean``, the
+    ``*_count`` of coverage), for the windows holding any. ``categories``: ``turbine``,
+    ``timestamp``, ``category`` for every window expected (``catalog.window_categories``).
+    ``classes``: category -> operative, non_operative, excluded. ``flags``: the stored quality
+    flags (``turbine``, ``timestamp``, ``flag``, ``signal``), None or empty: no window is left
+    out of the measured curve for a flag. ``curve``: ``[power_curve]`` (default: its defaults).
+
+    The reference is read at each window's normalised wind speed V_n
+    (``power_curve.with_density``: the window's own density from its mean ambient temperature
+    and the site's pressure; V_n = V without a temperature): on the turbine's warranted curve
+    (``[[turbines]] power_curve``, stated at the reference density) when it has one, else on its
+    IEC 61400-12-1 curve (``power_curve.power_curves``) fitted over every window given, linear
+    between its drawn bins' mean V_n (:func:`measured_reference`).
 
     A window is held when it has a ``power``; its energy is power x window hours. A non-operative
     or partial-performance window loses max(0, reference(wind speed) - power) x window hours (its
@@ -175,13 +176,38 @@ def window_figures(
     ``unpriced`` (its loss is unknown, counted 0 and reported)."""
     hours = window / timedelta(hours=1)
     fleet_by_id = {t.id: t for t in fleet}
-    frame = categories.select("turbine", "timestamp", "category").join(
-        windows.select("turbine", "timestamp", "power", "wind_speed"),
+    config = curve if curve is not None else CurveConfig(window=window)
+    wind, power = mean_of(WIND_SPEED), mean_of(POWER)
+    inputs = [c for c in config.signals if c not in (wind, power) and c in windows.columns]
+    frame = categories.select(
+        "turbine", pl.col("timestamp").cast(pl.Datetime("us")), "category"
+    ).join(
+        windows.select(
+            "turbine",
+            pl.col("timestamp").cast(pl.Datetime("us")),
+            "power",
+            "wind_speed",
+            *inputs,
+        ),
         on=["turbine", "timestamp"],
         how="left",
         maintain_order="left",
     )
-    measured = measured_curves(frame)
+    turbines = frame["turbine"].unique(maintain_order=True).to_list()
+    sites = sites_of(fleet, turbines)
+    named = frame.rename({"power": power, "wind_speed": wind})
+    measured = measured_reference(
+        power_curves(
+            named.drop("category"),
+            frame.select("turbine", "timestamp", "category"),
+            flags if flags is not None else _no_flags(),
+            sites,
+            config,
+        )
+    )
+    frame = frame.with_columns(
+        with_density(named.select("turbine", wind, *inputs), sites, config)["wind_speed_normalised"]
+    )
     frame = _reference(frame, fleet_by_id, measured)
     loses = (pl.col("class") == "non_operative") | (pl.col("category") == PARTIAL_PERFORMANCE)
     return frame.with_columns(
@@ -232,12 +258,16 @@ def daily_kpis(
     classes: Mapping[str, str],
     *,
     window: timedelta = WINDOW,
+    flags: pl.DataFrame | None = None,
+    curve: CurveConfig | None = None,
 ) -> DailyKpis:
     """Per turbine and UTC day, the figures of the README's "Availability and energy" (IEC
     61400-26-1 and -26-2) from its windows (see :func:`window_figures` for the inputs); the
     measured reference curve is fitted over every window given (the whole range computed)."""
     seconds = window.total_seconds()
-    figures = window_figures(windows, categories, fleet, classes, window=window)
+    figures = window_figures(
+        windows, categories, fleet, classes, window=window, flags=flags, curve=curve
+    )
     rated = pl.DataFrame(
         {"turbine": [t.id for t in fleet], "rated_power_kw": [t.rated_power_kw for t in fleet]},
         schema={"turbine": pl.String, "rated_power_kw": pl.Float64},

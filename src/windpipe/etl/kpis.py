@@ -12,6 +12,8 @@ import polars as pl
 from sqlalchemy import Engine
 
 from windpipe.analytics.availability import DailyKpis, daily_kpis
+from windpipe.analytics.power_curve import CurveConfig
+from windpipe.analytics.windows import POWER, WIND_SPEED, mean_of
 from windpipe.catalog import (
     DAY,
     WINDOW,
@@ -23,7 +25,8 @@ from windpipe.catalog import (
     window_categories,
 )
 from windpipe.etl.extract import ApiClient
-from windpipe.warehouse.reads import window_means
+from windpipe.warehouse.flags import flags_frame
+from windpipe.warehouse.reads import has_flag_table, window_means
 from windpipe.warehouse.store import replace_kpis
 
 
@@ -80,14 +83,17 @@ def compute_kpis(
     codes: Mapping[str, str],
     classes: Mapping[str, str],
     window: timedelta = WINDOW,
+    flags: pl.DataFrame | None = None,
+    curve: CurveConfig | None = None,
 ) -> DailyKpis:
     """The daily figures of ``fleet`` on ``[first, last]`` from its windows (``power``,
-    ``wind_speed``) and events: each expected window categorised (``catalog.window_categories``),
-    then ``analytics.availability.daily_kpis``."""
+    ``wind_speed``, the density's inputs) and events: each expected window categorised
+    (``catalog.window_categories``), then ``analytics.availability.daily_kpis`` (``flags``: the
+    stored quality flags, left out of the measured reference curve)."""
     expected = expected_windows([t.id for t in fleet], first, last, window)
     held = windows.filter(pl.col("power").is_not_null()).select("turbine", "timestamp")
     categories = window_categories(events, expected, held, codes, window=window)
-    return daily_kpis(windows, categories, fleet, classes, window=window)
+    return daily_kpis(windows, categories, fleet, classes, window=window, flags=flags, curve=curve)
 
 
 def run_kpis(
@@ -102,19 +108,38 @@ def run_kpis(
     window: timedelta = WINDOW,
     max_days: int = 366,
     history_days: int = 0,
+    curve: CurveConfig | None = None,
 ) -> KpiRun:
     """Compute ``fleet``'s daily figures on ``[first, last]`` and replace them in the target (one
     transaction): the windows read from the target, the events through the API. With
     ``history_days``, the ``history_days`` days before ``first`` are computed too (the measured
     reference curve is fitted over all of them) but only ``[first, last]`` is stored, so a day's
-    figures do not depend on how long a range it was computed in."""
+    figures do not depend on how long a range it was computed in.
+
+    The measured reference curve is the IEC 61400-12-1 curve (``curve``: ``[power_curve]``,
+    ``CurveConfig.of(settings)``; default: its defaults): the windows are read with the density's
+    inputs (and the coverage counts where the ETL writes them), and the quality flags stored in
+    ``window_flag`` leave windows out of it; days never flagged (``windpipe flags``) leave none
+    out."""
     ids = [t.id for t in fleet]
+    config = curve if curve is not None else CurveConfig(window=window)
     lo = first - timedelta(days=max(0, history_days))
     events = fetch_events(client, ids, lo, last, max_days=max_days)
+    others = [c for c in config.signals if c not in (mean_of(POWER), mean_of(WIND_SPEED))]
     with engine.connect() as conn:
-        windows = window_means(conn, lo, last, ids)
+        windows = window_means(conn, lo, last, ids, others=others)
+        flags = flags_frame(conn, lo, last, turbines=ids) if has_flag_table(conn) else None
     figures = compute_kpis(
-        windows, events, fleet, lo, last, codes=codes, classes=classes, window=window
+        windows,
+        events,
+        fleet,
+        lo,
+        last,
+        codes=codes,
+        classes=classes,
+        window=window,
+        flags=flags,
+        curve=config,
     )
     if lo < first:
         figures = DailyKpis(

@@ -26,6 +26,11 @@ def _has_tables(conn: Connection) -> bool:
     )
 
 
+def has_flag_table(conn: Connection) -> bool:
+    """Whether the target has ``window_flag`` (a target not migrated yet has no flags)."""
+    return bool(conn.execute(text("SELECT to_regclass('window_flag') IS NOT NULL")).scalar_one())
+
+
 def _has_day_load(conn: Connection) -> bool:
     """Whether the target has ``day_load`` (a target not migrated yet has loaded nothing)."""
     return bool(conn.execute(text("SELECT to_regclass('day_load') IS NOT NULL")).scalar_one())
@@ -353,18 +358,21 @@ def window_means(
     *,
     power: str = "power_mean",
     wind_speed: str = "wind_speed_mean",
+    others: Sequence[str] = (),
 ) -> pl.DataFrame:
-    """The windows of ``turbines`` in ``[first, last]`` holding ``power`` or ``wind_speed``:
-    ``turbine``, ``timestamp`` (naive UTC start), ``power``, ``wind_speed`` (null where the
-    signal has no row), by turbine then time.
+    """The windows of ``turbines`` in ``[first, last]`` holding ``power``, ``wind_speed`` or one
+    of ``others``: ``turbine``, ``timestamp`` (naive UTC start), ``power``, ``wind_speed`` and
+    each of ``others`` under its own name (null where the signal has no row), by turbine then
+    time.
 
     Read with ``COPY … TO STDOUT`` (one index range per signal, no row through Python): a year
-    of a 10-turbine farm is a million rows."""
+    of a 10-turbine farm is a million rows per signal."""
+    names = [power, wind_speed, *[o for o in others if o not in (power, wind_speed)]]
+    columns = ["power", "wind_speed", *names[2:]]
     schema: dict[str, pl.DataType] = {
         "turbine": pl.String(),
         "timestamp": pl.Datetime("us"),
-        "power": pl.Float64(),
-        "wind_speed": pl.Float64(),
+        **{c: pl.Float64() for c in columns},
     }
     if not turbines or not _has_tables(conn):
         return pl.DataFrame(schema=schema)
@@ -373,17 +381,17 @@ def window_means(
     driver = conn.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor:
-        # Epoch microseconds and a flag, not text: formatting a million timestamps costs more
-        # than the query itself.
+        # Epoch microseconds and the signal's position, not text: formatting a million
+        # timestamps costs more than the query itself.
         statement = (
             "COPY (SELECT s.turbine, "
             '(extract(epoch FROM d."timestamp") * 1000000)::bigint, '
-            "(s.name = %(power)s)::int, d.value "
+            "array_position(%(names)s::text[], s.name::text), d.value "
             "FROM data d JOIN signal s ON s.id = d.signal_id "
-            "WHERE s.turbine = ANY(%(turbines)s) AND s.name IN (%(power)s, %(wind)s) "
+            "WHERE s.turbine = ANY(%(turbines)s) AND s.name = ANY(%(names)s) "
             'AND d."timestamp" >= %(lo)s AND d."timestamp" < %(hi)s) TO STDOUT (FORMAT csv)'
         )
-        params = {"turbines": list(turbines), "power": power, "wind": wind_speed, **span}
+        params = {"turbines": list(turbines), "names": names, **span}
         with cursor.copy(statement, params) as copy:
             for block in copy:
                 buffer.write(block)
@@ -393,28 +401,22 @@ def window_means(
     long = pl.read_csv(
         buffer,
         has_header=False,
-        new_columns=["turbine", "timestamp", "is_power", "value"],
+        new_columns=["turbine", "timestamp", "signal", "value"],
         schema_overrides={
             "turbine": pl.String,
             "timestamp": pl.Int64,
-            "is_power": pl.Int8,
+            "signal": pl.Int8,
             "value": pl.Float64,
         },
     )
-    keys = ["turbine", "timestamp"]
-    wide = (
-        long.filter(pl.col("is_power") == 1)
-        .select(*keys, pl.col("value").alias("power"))
-        .join(
-            long.filter(pl.col("is_power") == 0).select(*keys, pl.col("value").alias("wind_speed")),
-            on=keys,
-            how="full",
-            coalesce=True,
-        )
+    # one pass over the rows (a group per window) beats a join per signal
+    wide = long.group_by("turbine", "timestamp").agg(
+        pl.col("value").filter(pl.col("signal") == i).first().alias(column)
+        for i, column in enumerate(columns, start=1)
     )
-    return wide.select(
-        "turbine", pl.col("timestamp").cast(pl.Datetime("us")), "power", "wind_speed"
-    ).sort("turbine", "timestamp")
+    return wide.select("turbine", pl.col("timestamp").cast(pl.Datetime("us")), *columns).sort(
+        "turbine", "timestamp"
+    )
 
 
 #: Polars types of the daily figures' columns, by the Python type of their SQL type.
