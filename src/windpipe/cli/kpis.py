@@ -48,6 +48,7 @@ def kpis(
     first, last = parse_day(start, "--start"), parse_day(end, "--end")
     from rich.table import Table
 
+    from windpipe.analytics.power_curve import CurveConfig
     from windpipe.etl.kpis import run_kpis
     from windpipe.etl.session import open_session
 
@@ -71,6 +72,7 @@ def kpis(
             window=settings.window,
             max_days=settings.api_max_range_days,
             history_days=settings.availability.reference_days,  # as the Dagster assets do
+            curve=CurveConfig.of(settings),
         )
     if run.unknown_codes:
         listed = ", ".join(run.unknown_codes[:12])

@@ -125,6 +125,7 @@ def _kpis(
 ) -> Iterator[MaterializeResult]:
     import polars as pl
 
+    from windpipe.analytics.power_curve import CurveConfig
     from windpipe.etl.kpis import run_kpis
 
     first, last = partition_days(context.partition_time_window)
@@ -143,6 +144,7 @@ def _kpis(
             window=settings.window,
             max_days=settings.api_max_range_days,
             history_days=settings.availability.reference_days,
+            curve=CurveConfig.of(settings),
         )
     context.log.info(
         f"{first}..{last}: {run.rows} turbine-day(s) stored, {run.events} event(s) read"
