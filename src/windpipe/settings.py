@@ -926,6 +926,11 @@ class Settings(BaseSettings):
         return result
 
     @property
+    def event_categories(self) -> dict[str, str]:
+        """Each event code's IEC 61400-26-1 category (``[event_codes]``)."""
+        return {code: entry.category for code, entry in self.event_codes.items()}
+
+    @property
     def fleet(self) -> list[catalog.Turbine]:
         """The turbines of the configuration, in its order."""
         return list(self.turbines)

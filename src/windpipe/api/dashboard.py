@@ -834,7 +834,7 @@ async def iec_curves(
         if name not in windows.columns:
             windows = windows.with_columns(pl.lit(None, pl.Float64).alias(name))
     held = windows.select("turbine", "timestamp")
-    codes = {code: entry.category for code, entry in settings.event_codes.items()}
+    codes = settings.event_categories
     categories = catalog.window_categories(events, held, held, codes, window=config.window)
     sites = sites_of(settings.fleet, turbines)
     curves = power_curves(windows, categories, marks, sites, config)
@@ -939,7 +939,7 @@ async def turbine_curve(
     used_shown, used_step = _thinned(used)
     fleet = {t.id: t for t in settings.fleet}
     warranted = fleet[turbine].power_curve if turbine in fleet else None
-    codes = {code: entry.category for code, entry in settings.event_codes.items()}
+    codes = settings.event_categories
     events = [
         {
             "start": _iso(_naive(e["start"])),

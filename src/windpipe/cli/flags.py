@@ -50,7 +50,7 @@ def flags(
             config=FlagConfig.of(settings),
             sites=sites_of(settings.fleet, session.turbines),
             icing_reference=timedelta(days=settings.flags_icing_reference_days),
-            codes={code: entry.category for code, entry in settings.event_codes.items()},
+            codes=settings.event_categories,
         )
     counts = ", ".join(f"{f} {result.per_flag.get(f, 0):,}" for f in FLAGS)
     console.print(

@@ -67,7 +67,7 @@ def kpis(
             client=session.client,
             engine=session.engine,
             fleet=fleet,
-            codes={code: c.category for code, c in settings.event_codes.items()},
+            codes=settings.event_categories,
             classes=settings.availability.classes,
             window=settings.window,
             max_days=settings.api_max_range_days,

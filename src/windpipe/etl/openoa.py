@@ -276,7 +276,7 @@ def export_openoa(
         )
     start = catalog.utc_midnight(first)
     events = client.events(start, catalog.utc_midnight(last) + catalog.DAY, ids)
-    codes = {code: c.category for code, c in settings.event_codes.items()}
+    codes = settings.event_categories
     scada = scada_frame(wide, plan)
     assets = asset_frame(fleet)
     status = status_frame(events, codes)

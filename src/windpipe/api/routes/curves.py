@@ -137,7 +137,7 @@ def compute(
             }
         )
     held = windows.select("turbine", "timestamp")
-    codes = {code: entry.category for code, entry in settings.event_codes.items()}
+    codes = settings.event_categories
     categories = window_categories(happened, held, held, codes, window=config.window)
     curves = power_curves(windows, categories, marks, sites_of(settings.fleet, turbines), config)
     return curve_records(curves)

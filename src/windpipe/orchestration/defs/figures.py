@@ -139,7 +139,7 @@ def _kpis(
             client=session.client,
             engine=session.engine,
             fleet=fleet,
-            codes={code: c.category for code, c in settings.event_codes.items()},
+            codes=settings.event_categories,
             classes=settings.availability.classes,
             window=settings.window,
             max_days=settings.api_max_range_days,
@@ -197,7 +197,7 @@ def _flags(
             last=last,
             config=FlagConfig.of(settings),
             sites={t: Site.of(fleet[t]) if t in fleet else Site() for t in turbines},
-            codes={code: entry.category for code, entry in settings.event_codes.items()},
+            codes=settings.event_categories,
             icing_reference=timedelta(days=settings.flags_icing_reference_days),
         )
     context.log.info(
@@ -285,7 +285,7 @@ def build_figure_checks(
 
         first, last = checked_days(context)
         settings = etl.settings()
-        codes = {code: c.category for code, c in settings.event_codes.items()}
+        codes = settings.event_categories
         with etl.session(turbines) as session:
             events = fetch_events(
                 session.client, turbines, first, last, max_days=settings.api_max_range_days
