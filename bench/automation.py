@@ -21,7 +21,10 @@ and the events it writes. Side by side:
 - **change detection**: the ``source_changes`` sensor (one ``/fingerprints`` request over the look
   back, one query of ``day_load``) against an observable source asset reporting each (turbine,
   day)'s fingerprint as its data version: the same request, executed as an observation (in a run
-  of its own under the daemon), writing one observation event per (turbine, day) each pass.
+  of its own under the daemon), writing one observation event per (turbine, day) each pass;
+- **events**: the ``event_changes`` sensor (one ``/events/changes`` request after its cursor) on a
+  quiet tick, and on the tick after an import touching every turbine on each day of the look back
+  (one materialization of ``turbine_events/<turbine>`` per (turbine, day) reported).
 
 Dagster's cost of a run (2.4-10 s here) and of a run over many partitions (``bench/catchup.py``)
 is not repeated: the figures say how many runs each mechanism asks for.
@@ -38,6 +41,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 warnings.simplefilter("ignore")
 DAYS_DEFAULT = 365
@@ -83,6 +88,7 @@ def main() -> None:
 
     from windpipe.etl.extract import ApiClient
     from windpipe.orchestration.defs.assets import build_aggregates, turbine_keys
+    from windpipe.orchestration.defs.events import build_event_changes, event_keys
     from windpipe.orchestration.defs.jobs import build_job
     from windpipe.orchestration.defs.partitions import daily_partitions
     from windpipe.orchestration.defs.resources import EtlResource
@@ -91,6 +97,7 @@ def main() -> None:
     from windpipe.orchestration.instance import ensure_instance, initialize_storage
     from windpipe.postgres import database_url, make_engine, stop_embedded
     from windpipe.settings import load_settings
+    from windpipe.source.events import upsert_events
     from windpipe.source.generator import farm
     from windpipe.source.seed import seed_source
     from windpipe.source.store import ensure_schema as ensure_source_schema
@@ -323,6 +330,65 @@ def main() -> None:
                         f"{len(observations):,}",
                     )
                 )
+
+                # -- events: the event_changes sensor, idle and after an import of a month
+                event_sensor = build_event_changes(event_keys(turbines))
+                started = sensor_tick(event_sensor, None)
+                idle_s, _ = _median(args.runs, lambda: sensor_tick(event_sensor, started.cursor))
+                rows.append(
+                    (
+                        "events",
+                        "event_changes sensor, nothing written",
+                        idle_s,
+                        "0 runs",
+                        "0",
+                    )
+                )
+                month = [TODAY - timedelta(days=n) for n in range(args.lookback)]
+                written_events = pl.DataFrame(
+                    {
+                        "turbine": [t for t in turbines for _ in month],
+                        "start": [
+                            datetime(d.year, d.month, d.day, 6, tzinfo=UTC)
+                            for _ in turbines
+                            for d in month
+                        ],
+                        "end": [
+                            datetime(d.year, d.month, d.day, 7, tzinfo=UTC)
+                            for _ in turbines
+                            for d in month
+                        ],
+                        "code": "201",
+                        "message": "bench",
+                    }
+                )
+                upsert_events(source, written_events)
+                import_s, reported = _median(
+                    args.runs, lambda: sensor_tick(event_sensor, started.cursor)
+                )
+                began = time.perf_counter()
+                for event in reported.asset_events:
+                    instance.report_runless_asset_event(event)
+                store_s = time.perf_counter() - began
+                rows.append(
+                    (
+                        "events",
+                        f"event_changes sensor, an import of {written_events.height} events "
+                        f"({args.turbines} turbines x {args.lookback} days)",
+                        import_s,
+                        "0 runs (the automation asks for the figures)",
+                        f"{len(reported.asset_events):,}",
+                    )
+                )
+                rows.append(
+                    (
+                        "events",
+                        f"  of which writing {len(reported.asset_events)} materializations",
+                        store_s,
+                        "-",
+                        f"{len(reported.asset_events):,}",
+                    )
+                )
         finally:
             api.stop()
         _print(rows, args, partitions)
@@ -399,6 +465,7 @@ TICKS_AN_HOUR = {
     "missing": 120,
     "today_every": 6,
     "source_changes": 30,
+    "event_changes": 120,
     "observable": 30,
 }
 
@@ -419,7 +486,14 @@ def _print(rows: list[tuple[str, str, float, str, str]], args: Any, partitions: 
     )
     base: dict[str, float] = {}
     for kind, name, seconds, _, _ in rows:
-        if name.startswith(("catch_up sensor, nothing", "today_every", "source_changes")):
+        if name.startswith(
+            (
+                "catch_up sensor, nothing",
+                "today_every",
+                "source_changes",
+                "event_changes sensor, nothing",
+            )
+        ):
             base[kind] = seconds
     for kind, name, seconds, requests, events in rows:
         ratio = seconds / base[kind] if base.get(kind) else float("nan")

@@ -164,7 +164,7 @@ def test_no_sql_on_a_database_s_tables_outside_its_owner() -> None:
 
 def test_the_owners_declare_the_tables_the_check_looks_for() -> None:
     assert {
-        "source": {"data", "day_fingerprint", "turbine_origin", "turbine_event"},
+        "source": {"data", "day_fingerprint", "turbine_origin", "turbine_event", "event_change"},
         "warehouse": {
             "data",
             "signal",

@@ -120,6 +120,28 @@ DEFAULT_TURBINE_ID = "WTG01"
 
 
 @dataclass(frozen=True)
+class EventChange:
+    """A write to the turbines' events (``GET /events/changes``): what they say from ``first`` to
+    ``last`` may differ since. ``turbine`` None: every turbine (a ``TRUNCATE``); ``first`` None:
+    from the beginning; ``last`` None: to now (an ongoing event was touched)."""
+
+    id: int
+    turbine: str | None
+    first: datetime | None
+    last: datetime | None
+
+    def days(self, floor: date, today: date) -> list[date]:
+        """The UTC days the change touches, within ``[floor, today]`` (``last`` is exclusive)."""
+        lo = floor if self.first is None else max(floor, self.first.astimezone(UTC).date())
+        hi = (
+            today
+            if self.last is None
+            else min(today, (self.last.astimezone(UTC) - timedelta(microseconds=1)).date())
+        )
+        return days_between(lo, hi) if lo <= hi else []
+
+
+@dataclass(frozen=True)
 class Coverage:
     """What a source holds: first and last sample (aware UTC, None when empty), row count."""
 

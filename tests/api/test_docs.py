@@ -20,6 +20,7 @@ TAGS = {
     "/variables": "samples",
     "/fingerprints": "samples",
     "/events": "events",
+    "/events/changes": "events",
     "/aggregates": "aggregates",
     "/power-curves": "power curves",
     "/flags": "flags",

@@ -56,7 +56,7 @@ def test_schedules_and_the_sensor_run_without_a_click() -> None:
     assert set(schedules) == {"daily_yesterday", "today_every_10min"}
     assert all(s.default_status == DefaultScheduleStatus.RUNNING for s in schedules.values())
     sensors = {s.name: s for s in defs.sensors or []}  # type: ignore[union-attr]
-    assert set(sensors) == {"catch_up", "source_changes", "figures_automation"}
+    assert set(sensors) == {"catch_up", "source_changes", "event_changes", "figures_automation"}
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
     assert sensors["source_changes"].minimum_interval_seconds == 120  # the setting's default
 

@@ -17,6 +17,8 @@ from dagster import (
     DagsterInstance,
     DefaultSensorStatus,
     Definitions,
+    SensorResult,
+    build_sensor_context,
     define_asset_job,
     evaluate_automation_conditions,
     materialize,
@@ -24,7 +26,9 @@ from dagster import (
 from sqlalchemy import Engine, text
 
 from tests.orchestration.conftest import defs
+from windpipe.catalog import EventChange
 from windpipe.orchestration.defs.assets import FLEET, aggregates_10min
+from windpipe.orchestration.defs.events import build_event_changes, changed_pairs, event_keys
 from windpipe.orchestration.defs.figures import (
     FIGURES_CONDITION,
     FIGURES_RUN_DAYS,
@@ -231,3 +235,65 @@ def test_flag_counts_warn_per_day_and_flag(
     assert check.metadata["flag_flatline"].value == 2
     replace_flags(etl_target, flags.clear(), turbines=["WTG01"], first=day, last=day)
     assert run_checks(resources, instance)["flag_counts"].passed
+
+
+def test_written_events_request_their_days_figures_again(
+    materialized: tuple, resources: dict, seeded_source: Engine
+) -> None:
+    """The event_changes sensor reports the day an import wrote as the turbine's events updated,
+    and Dagster's automation asks for that day's figures and flags again (and nothing else)."""
+    instance, _, cursor = materialized
+    sensor = build_event_changes(event_keys(FLEET))
+
+    def tick(sensor_cursor: str | None) -> tuple[SensorResult, str]:
+        with build_sensor_context(
+            instance=instance, resources=resources, cursor=sensor_cursor
+        ) as context:
+            result = sensor(context)  # type: ignore[operator]
+        assert isinstance(result, SensorResult)
+        skipped = result.skip_reason.skip_message if result.skip_reason else ""
+        return result, skipped or ""
+
+    started, why = tick(None)  # the first tick starts from the newest change: nothing reported
+    assert not started.asset_events and why.startswith("started from change")
+    assert tick(started.cursor)[1].startswith("no events written")
+
+    event = pl.DataFrame(
+        {
+            "turbine": ["WTG01"],
+            "start": [datetime(2024, 3, 2, 6, tzinfo=UTC)],
+            "end": [datetime(2024, 3, 2, 7, tzinfo=UTC)],
+            "code": ["201"],
+            "message": ["written after the figures"],
+        }
+    )
+    upsert_events(seeded_source, event)
+    try:
+        written, _ = tick(started.cursor)
+        assert [(e.asset_key, e.partition) for e in written.asset_events] == [  # type: ignore[union-attr]
+            (AssetKey(["turbine_events", "WTG01"]), DAY)
+        ]
+        quiet, cursor = requested(instance, cursor)
+        assert quiet == {}  # not reported yet: nothing asked
+        for materialization in written.asset_events:
+            instance.report_runless_asset_event(materialization)  # type: ignore[arg-type]
+        asked, _ = requested(instance, cursor)
+        assert asked == {KPI_KEYS["WTG01"]: {DAY}, FLAG_KEYS["WTG01"]: {DAY}}
+        assert tick(written.cursor)[1].startswith("no events written")
+    finally:
+        with seeded_source.begin() as conn:
+            conn.execute(
+                text("DELETE FROM turbine_event WHERE message = 'written after the figures'")
+            )
+
+
+def test_changes_touch_the_days_of_their_turbines_within_the_partitions() -> None:
+    change = EventChange(1, "WTG02", datetime(2024, 3, 1, 23, tzinfo=UTC), None)
+    everyone = EventChange(2, None, None, None)
+    other = EventChange(3, "WTG77", None, None)
+    first, last = date(2024, 3, 1), date(2024, 3, 3)
+    assert changed_pairs([change, everyone, other], ["WTG01", "WTG02"], first, last) == [
+        {("WTG02", date(2024, 3, d)) for d in (1, 2, 3)},
+        {(t, date(2024, 3, d)) for t in ("WTG01", "WTG02") for d in (1, 2, 3)},
+        set(),
+    ]

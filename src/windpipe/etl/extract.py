@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
-from windpipe.catalog import PERIOD_STATISTICS, Coverage, statistic_column
+from windpipe.catalog import PERIOD_STATISTICS, Coverage, EventChange, statistic_column
 from windpipe.errors import (
     ApiRequestError,
     ApiUnavailableError,
@@ -402,6 +402,29 @@ class ApiClient:
                 "message": pl.String,
             },
         )
+
+    def event_changes(self, after: int | None, limit: int = 1000) -> tuple[int, list[EventChange]]:
+        """The newest change of the events log, and the changes after ``after`` (None: none,
+        only the newest's id: where a new reader starts), oldest first, as
+        ``/events/changes`` lists them."""
+        params = {"limit": str(limit)} | ({} if after is None else {"after": str(after)})
+        body = self._with_retries(partial(self._get_json, "/events/changes", params))
+        try:
+            changes = [
+                EventChange(
+                    id=int(row["id"]),
+                    turbine=None if row["turbine"] is None else str(row["turbine"]),
+                    first=_parse_utc(row["first"]),
+                    last=_parse_utc(row["last"]),
+                )
+                for row in body["changes"]
+            ]
+            return int(body["head"]), changes
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ApiRequestError(
+                f"the API at {self.base_url} sent an unexpected /events/changes body: {exc}; "
+                "is it older than this ETL? (the route came with source migration s0006)"
+            ) from None
 
 
 def _parse_utc(value: object) -> datetime | None:

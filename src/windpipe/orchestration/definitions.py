@@ -10,6 +10,7 @@ from dagster import Definitions, EnvVar, in_process_executor
 
 from windpipe.orchestration.defs.assets import FLEET, build_aggregates, turbine_keys
 from windpipe.orchestration.defs.checks import build_checks
+from windpipe.orchestration.defs.events import build_event_changes, build_event_specs, event_keys
 from windpipe.orchestration.defs.figures import (
     build_automation_sensor,
     build_figure_checks,
@@ -25,14 +26,15 @@ from windpipe.orchestration.instance import code_location_settings
 
 def build_definitions(turbines: Sequence[str]) -> Definitions:
     """windpipe's definitions for the fleet ``turbines``: one asset (and its checks) each, one
-    job, the schedules, the catch-up and the change sensors over all of them."""
+    job, the schedules, the catch-up and the change sensors over all of them; the turbines'
+    events (external) with their sensor, and the daily figures and flags downstream."""
     settings = code_location_settings()
     keys = turbine_keys(turbines)
     aggregates = build_aggregates(turbines)
     job = build_job(aggregates)
     kpis, flags = build_figures(turbines)
     return Definitions(
-        assets=[aggregates, kpis, flags],
+        assets=[aggregates, *build_event_specs(turbines), kpis, flags],
         asset_checks=[*build_checks(keys), *build_figure_checks(*figure_keys(turbines))],
         jobs=[job],
         schedules=build_schedules(job),
@@ -44,6 +46,7 @@ def build_definitions(turbines: Sequence[str]) -> Definitions:
                 interval_seconds=settings.changes_interval_seconds,
                 lookback_days=settings.changes_lookback_days,
             ),
+            build_event_changes(event_keys(turbines)),
             build_automation_sensor([kpis, flags]),
         ],
         resources=RESOURCES,

@@ -44,3 +44,13 @@ def kpis_path(turbine: str) -> list[str]:
 def flags_path(turbine: str) -> list[str]:
     """The asset key path of a turbine's quality flags, e.g. ``["flags_daily", "WTG01"]``."""
     return [FLAGS_PREFIX, asset_name(turbine)]
+
+
+#: The first component of each turbine's events (an external asset the ``event_changes``
+#: sensor reports): ``turbine_events/<turbine>``.
+EVENTS_PREFIX = "turbine_events"
+
+
+def events_path(turbine: str) -> list[str]:
+    """The asset key path of a turbine's events, e.g. ``["turbine_events", "WTG01"]``."""
+    return [EVENTS_PREFIX, asset_name(turbine)]

@@ -305,6 +305,19 @@ def select_events_sql(
 EVENT_TURBINES_SQL = "SELECT DISTINCT turbine FROM turbine_event ORDER BY turbine"
 
 
+#: The newest change of the events log (0 when it is empty): where a new reader starts.
+EVENT_CHANGE_HEAD_SQL = "SELECT coalesce(max(id), 0)::bigint AS head FROM event_change"
+
+
+def event_changes_sql(after: int, limit: int) -> str:
+    """The first ``limit`` changes of the events log (migration s0006) after the change ``after``,
+    oldest first."""
+    return (
+        'SELECT id, turbine, "first", "last", changed_at FROM event_change '  # noqa: S608 - ints
+        f"WHERE id > {int(after)} ORDER BY id LIMIT {int(limit)}"
+    )
+
+
 def count_events(engine: Engine) -> int:
     """How many events the source holds."""
     with engine.connect() as conn:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    Identity,
     MetaData,
     Numeric,
     Text,
@@ -100,6 +101,27 @@ class TurbineEvent(SourceBase):
     end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     code: Mapped[str] = mapped_column(Text, primary_key=True)
     message: Mapped[str | None] = mapped_column(Text)
+
+
+class EventChange(SourceBase):
+    """A write to ``turbine_event``: the span of one turbine's events it touched, before and after.
+
+    Kept by statement-level triggers on ``turbine_event`` (migration s0006), one row per turbine
+    and statement; ``turbine``, ``first`` and ``last`` NULL after a ``TRUNCATE`` (everything),
+    ``last`` NULL when an event touched is ongoing. Read by the API's ``/events/changes``: the
+    ``event_changes`` sensor reports the (turbine, day)s it names as updated events, and the
+    figures downstream of them are computed again.
+    """
+
+    __tablename__ = "event_change"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger, Identity(always=True), primary_key=True, autoincrement=True
+    )
+    turbine: Mapped[str | None] = mapped_column(Text)
+    first: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 SOURCE_TABLE = SourceSample.__table__

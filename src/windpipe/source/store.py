@@ -57,7 +57,7 @@ def _utc(moment: object) -> datetime | None:
 
 
 #: The source database's Alembic history, beside this module (``migrations/``).
-HISTORY = History.beside(__file__, database="source", head="s0005", baseline="s0001")
+HISTORY = History.beside(__file__, database="source", head="s0006", baseline="s0001")
 
 
 def ensure_schema(engine: Engine) -> bool:

@@ -1,10 +1,14 @@
-"""``GET /events``: the turbines' events (stops, alarms, maintenance) overlapping a time range."""
+"""``GET /events``: the turbines' events (stops, alarms, maintenance) overlapping a time range;
+``GET /events/changes``: what was written to them since a reader last looked."""
 
 from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Annotated
 
 import pyarrow as pa
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 
 from windpipe.api.deps import ReaderDep, SettingsDep
 from windpipe.api.formats import negotiate
@@ -12,7 +16,13 @@ from windpipe.api.params import ERRORS, AcceptHeader, End, FormatParam, Start, T
 from windpipe.api.schemas import check_turbines, parse_range, parse_turbines
 from windpipe.api.security import KeyDep
 from windpipe.api.streaming import stream_pages
-from windpipe.source.events import EVENT_SCHEMA, EVENT_TURBINES_SQL, select_events_sql
+from windpipe.source.events import (
+    EVENT_CHANGE_HEAD_SQL,
+    EVENT_SCHEMA,
+    EVENT_TURBINES_SQL,
+    event_changes_sql,
+    select_events_sql,
+)
 from windpipe.source.store import TURBINE_IDS_SQL
 
 router = APIRouter(tags=["events"], responses=ERRORS, dependencies=[KeyDep])
@@ -75,4 +85,62 @@ async def get_events(
 
     return stream_pages(
         pages(), lease, chosen=chosen, schema=EVENT_SCHEMA, name="events", start=lo, end=hi
+    )
+
+
+#: The most changes one request lists (a reader asks again from the last ``id`` it got).
+MAX_CHANGES = 10_000
+
+
+class EventChangeBody(BaseModel):
+    """One write to the events: the span of one turbine's events it touched, before and after."""
+
+    id: int = Field(description="Increasing: ask for the changes after the last one read.")
+    turbine: str | None = Field(description="null: every turbine (the table was emptied).")
+    first: datetime | None = Field(description="null: from the beginning.")
+    last: datetime | None = Field(
+        description="Exclusive; null: to now (an ongoing event was touched)."
+    )
+    changed_at: datetime
+
+
+class EventChangesBody(BaseModel):
+    """The changes after ``after``, oldest first, and the newest change held."""
+
+    head: int = Field(
+        description="The newest change's id (0: none yet): where a new reader starts."
+    )
+    changes: list[EventChangeBody]
+
+
+@router.get("/events/changes", summary="List the writes to the events after a given change")
+async def get_event_changes(
+    reader: ReaderDep,
+    after: Annotated[
+        int | None,
+        Query(ge=0, description="The last change already read; omitted: none listed, only `head`."),
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_CHANGES, description="The most changes listed.")
+    ] = 1000,
+) -> EventChangesBody:
+    """Every import, seed, feed round or hand-written statement that wrote ``turbine_event``
+    logs one change per turbine (triggers on the source): the span of the events it touched,
+    before and after. A reader that remembers the last ``id`` it handled learns, in one cheap
+    request, which turbines and days to compute again (Dagster's ``event_changes`` sensor)."""
+    lease = await reader.lease()
+    try:
+        head = int((await lease.query(EVENT_CHANGE_HEAD_SQL)).column("head")[0].as_py() or 0)
+        rows = (
+            []
+            if after is None
+            else (await lease.query(event_changes_sql(after, limit))).to_pylist()
+        )
+    finally:
+        lease.release()
+    return EventChangesBody(
+        head=head,
+        changes=[
+            EventChangeBody(**{k: row[k] for k in EventChangeBody.model_fields}) for row in rows
+        ],
     )

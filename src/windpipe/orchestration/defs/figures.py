@@ -1,11 +1,14 @@
-"""The daily figures and quality flags of each turbine, downstream of its aggregates.
+"""The daily figures and quality flags of each turbine, downstream of its aggregates and events.
 
 ``kpis_daily/<turbine>`` (``etl.kpis``: energy, availability, lost production) and
 ``flags_daily/<turbine>`` (``etl.flags``) share the aggregates' daily partitions and depend on the
-same partition of ``aggregates_10min/<turbine>``. Dagster's declarative automation keeps them
-current (``FIGURES_CONDITION``, evaluated by the ``figures_automation`` sensor): a day whose
-aggregates are materialized (the catch-up, the schedules, a late correction reloaded by the
-change sensor, a backfill) has its figures and flags requested again.
+same partition of ``aggregates_10min/<turbine>`` and of ``turbine_events/<turbine>``, an external
+asset (the source's ``turbine_event`` table) that the ``event_changes`` sensor reports updated for
+each (turbine, day) an events import, the seed or the live feed wrote. Dagster's declarative
+automation keeps the figures current (``FIGURES_CONDITION``, evaluated by the
+``figures_automation`` sensor): a day whose aggregates are materialized (the catch-up, the
+schedules, a late correction reloaded by the change sensor, a backfill) or whose events changed
+has its figures and flags requested again.
 """
 
 from collections.abc import Iterator, Sequence
@@ -32,22 +35,25 @@ from dagster import (
 )
 
 from windpipe.orchestration.defs.checks import Outcome, checked_days, per_turbine_check, table_of
+from windpipe.orchestration.defs.events import EVENTS
 from windpipe.orchestration.defs.partitions import daily_partitions, partition_days
 from windpipe.orchestration.defs.resources import EtlResource
-from windpipe.orchestration.fleet import asset_path, flags_path, kpis_path
+from windpipe.orchestration.fleet import asset_path, events_path, flags_path, kpis_path
 from windpipe.orchestration.instance import DATABASES_POOL
 
 if TYPE_CHECKING:
     import polars as pl
 
 #: Dagster's eager condition on every partition, not only the latest: requested once its
-#: aggregates' partition is updated (or it goes missing), not while they are missing or being
-#: computed, not while it is itself in progress. Eager alone looks at today's partition only, so
-#: a late correction of a past day would never reach its figures.
+#: aggregates' or its events' partition is updated (or it goes missing), not while the
+#: aggregates are missing or being computed, not while it is itself in progress. Eager alone
+#: looks at today's partition only, so a late correction of a past day would never reach its
+#: figures; and it waits for every dep, so a day without reported events would wait forever.
 FIGURES_CONDITION = (
     AutomationCondition.eager()
     .without(AutomationCondition.in_latest_time_window())
-    .with_label("eager (every partition)")
+    .replace("any_deps_missing", AutomationCondition.any_deps_missing().ignore(EVENTS))
+    .with_label("eager (every partition; events may be unreported)")
 )
 #: Days per run of the figures: a catch-up of a year is a few runs, each starting well within
 #: Dagster's 120 s start timeout (a run of 100 partitions starts in about a second).
@@ -78,7 +84,10 @@ def _specs(keys: dict[str, AssetKey], what: str, layer: str) -> list[AssetSpec]:
             tags={"layer": layer, "windpipe/turbine": key.path[-1]},
             metadata={"turbine": turbine},
             partitions_def=daily_partitions,
-            deps=[AssetDep(AssetKey(asset_path(turbine)))],
+            deps=[
+                AssetDep(AssetKey(asset_path(turbine))),
+                AssetDep(AssetKey(events_path(turbine))),
+            ],
             automation_condition=FIGURES_CONDITION,
         )
         for turbine, key in keys.items()
