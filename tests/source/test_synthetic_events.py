@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import polars as pl
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
@@ -24,14 +25,17 @@ from windpipe.source.generator import (
     EVENT_CODES,
     FORCED_STOP,
     GRID_CURTAILMENT,
+    HIGH_WIND_HOLD_S,
     HIGH_WIND_STOP,
     SCHEDULED_MAINTENANCE,
     STOPPED,
     STORM,
     Event,
+    TurbineSpec,
     clip_events,
     farm,
     farm_days,
+    generate,
     join_events,
     split_by_turbine,
 )
@@ -166,6 +170,88 @@ def test_events_do_not_depend_on_the_span_generated() -> None:
     assert generated_events(*inner) == clip_events(whole, *inner)
 
 
+def _eased(wind: np.ndarray, spec: TurbineSpec) -> np.ndarray:
+    """At each 1-minute sample: whether the 10 minutes it closes had no sample at or above
+    cut-out and a mean below the restart speed (False where fewer than 10 precede it)."""
+    mm = np.rint(wind * 1000.0).astype(np.int64)  # whole mm/s: exact sums
+    windows = sliding_window_view(mm, HIGH_WIND_HOLD_S // 60)
+    eased = (windows.max(axis=1) < round(spec.cut_out * 1000)) & (
+        windows.sum(axis=1) < round(spec.restart_speed * 1000) * windows.shape[1]
+    )
+    return np.concatenate([np.zeros(windows.shape[1] - 1, dtype=bool), eased])
+
+
+def test_a_high_wind_stop_lasts_until_the_wind_has_eased_with_one_event_each() -> None:
+    """No flicker around cut-out: a turbine stops at cut-out and restarts only once 10 minutes
+    have had a mean below the restart speed (and nothing at cut-out): one 401 per stop, covering
+    exactly its status-4 minutes, none shorter than the hold, producing nothing."""
+    turbines = farm(4)
+    days = [date(2025, 1, 1) + timedelta(days=i) for i in range(30)]  # a windy month of seed 3
+    generated = list(farm_days(days, turbines=turbines, seed=3))
+    events = join_events(e for day in generated for e in day.events)
+    stops = [e for e in events if e.code == HIGH_WIND_STOP]
+    assert len(stops) >= 20
+    first = utc(2025, 1, 1)
+    for spec in turbines:
+        parts = [split_by_turbine(day.table)[spec.id] for day in generated]
+        wind, power, energy, status = (
+            np.concatenate([p[c].to_numpy() for p in parts])
+            for c in ("wind_speed", "power", "energy", "status")
+        )
+        # An independent oracle: the controller sample by sample, from the first eased minute.
+        eased = _eased(wind, spec)
+        held, expected = False, np.zeros(status.size, dtype=bool)
+        for i in range(status.size):
+            held = wind[i] >= spec.cut_out or (held and not eased[i])
+            expected[i] = held
+        since = int(np.argmax(eased))
+        assert np.array_equal(
+            (status == STORM)[since:], (expected & (status != STOPPED))[since:]
+        ), spec.id
+        downtime_starts = {
+            e.start for e in events if e.turbine == spec.id and e.code != HIGH_WIND_STOP
+        }
+        covered = np.zeros(status.size, dtype=bool)
+        for stop in (s for s in stops if s.turbine == spec.id):
+            assert stop.end is not None
+            lo, hi = ((t - first) // timedelta(minutes=1) for t in (stop.start, stop.end))
+            assert not covered[lo:hi].any()  # one event per stop, never overlapping
+            covered[lo:hi] = True
+            assert np.all(power[lo:hi] <= 0.0)  # no production: own consumption only
+            assert np.ptp(energy[lo:hi]) == 0.0
+            assert wind[lo] >= spec.cut_out  # it starts at cut-out ...
+            if stop.end not in downtime_starts:  # ... and lasts the hold, unless a fault takes over
+                assert stop.end - stop.start >= timedelta(seconds=HIGH_WIND_HOLD_S)
+                assert eased[hi] and not eased[lo:hi].any()
+        assert np.array_equal(covered, status == STORM), spec.id
+
+
+def test_a_high_wind_stop_held_across_midnight_does_not_depend_on_the_span_generated() -> None:
+    """A turbine that cuts out at 15 m/s is held over midnight now and then: generated in one go,
+    a day at a time or from mid-stop, its samples and events are the same."""
+    spec = TurbineSpec("WTG01", cut_out=15.0, restart_speed=12.0)
+    start, end = utc(2025, 1, 1), utc(2025, 1, 11)
+    whole = generate(start, end, turbines=[spec], seed=3)
+    days = [date(2025, 1, 1) + timedelta(days=i) for i in range(10)]
+    events = join_events(e for day in farm_days(days, turbines=[spec], seed=3) for e in day.events)
+    across = [
+        e for e in events
+        if e.code == HIGH_WIND_STOP and e.end is not None and e.end.date() > e.start.date()
+        and e.end.time() != datetime.min.time()
+    ]  # fmt: skip
+    assert across  # held over midnight
+    memoryless = [c for c in whole.column_names if c != "energy"]
+    for cut in (across[0].start + timedelta(minutes=5), utc(2025, 1, 5)):
+        later = generate(cut, end, turbines=[spec], seed=3)
+        assert later.select(memoryless).equals(
+            whole.slice(whole.num_rows - later.num_rows).select(memoryless)
+        )
+    for day in days:
+        (alone,) = farm_days([day], turbines=[spec], seed=3)
+        midnight = datetime.combine(day, datetime.min.time(), UTC)
+        assert alone.events == clip_events(events, midnight, midnight + timedelta(days=1))
+
+
 def test_the_default_event_codes_are_the_generators_and_a_declared_table_replaces_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -257,6 +343,32 @@ def test_the_feed_opens_an_ongoing_event_and_closes_it_when_the_state_ends(
     expected = [tuple(e) for e in generated_events(utc(2024, 2, 10), end)]
     # what the feed still sees going at its newest minute is ongoing
     assert events == [e if e[2] != end else (*e[:2], None, *e[3:]) for e in expected]
+    assert_events_match_status(feed_source, [e if e[2] else (*e[:2], end, *e[3:]) for e in events])
+
+
+def test_the_feed_carries_on_a_high_wind_stop_the_seed_clipped(feed_source: Engine) -> None:
+    """The feed's first minute (wind below cut-out, held) stays in the stop the seed cut at its
+    edge: one 401, closed at the first minute the turbine runs again."""
+    # WTG02 cuts out at 11:12 and runs again at 11:37; at 11:20 the wind is just under 25 m/s.
+    stop = ("WTG02", utc(2024, 2, 8, 11, 12), HIGH_WIND_STOP)
+    seeded_until = utc(2024, 2, 8, 11, 20)
+    seed_source(
+        feed_source, utc(2024, 2, 8), seeded_until, turbines=FARM, seed=SEED, columns=["status"]
+    )
+
+    def feed(until: datetime) -> dict[tuple[str, datetime, str], datetime | None]:
+        append_minutes(feed_source, until=until, turbines=FARM, seed=SEED, columns=["status"])
+        return {(e[0], e[1], e[3]): e[2] for e in held_events(feed_source)}
+
+    assert {(e[0], e[1], e[3]): e[2] for e in held_events(feed_source)}[stop] == seeded_until
+    assert feed(seeded_until)[stop] is None  # carried on, ongoing
+    assert feed(utc(2024, 2, 8, 11, 36))[stop] is None
+    assert feed(utc(2024, 2, 8, 11, 37))[stop] == utc(2024, 2, 8, 11, 37)
+    end = utc(2024, 2, 8, 11, 38)
+    events = held_events(feed_source)
+    assert [e for e in events if e[3] == HIGH_WIND_STOP] == [
+        tuple(e) for e in generated_events(utc(2024, 2, 8), end) if e.code == HIGH_WIND_STOP
+    ]
     assert_events_match_status(feed_source, [e if e[2] else (*e[:2], end, *e[3:]) for e in events])
 
 

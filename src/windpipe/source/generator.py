@@ -10,7 +10,13 @@ id, so it gets the same values whichever farm it is generated with. On top of th
 downtime episodes (stopped for hours while the wind blows), scheduled maintenance (a few daytime
 visits a year, stopped too), curtailment (the farm's output capped below rated now and then), the
 turbine's own consumption whenever it does not produce (small negative power), and sensor gaps
-(missing rows).
+(missing rows). A high-wind stop has hysteresis, as a turbine's controller has: it stops at the
+first sample at or above cut-out and restarts only once the wind has eased, at the first sample
+closing :data:`HIGH_WIND_HOLD_S` (10 minutes) with no sample at or above cut-out and a mean below
+its restart speed (:data:`RESTART_SPEED`, 20 m/s), so a stop lasts 10 minutes at least. Whether
+a turbine is held at a given instant is a function of the wind before it, found by looking back
+to the last such 10 minutes (the day before, as a rule), so it needs no state carried from one
+day or one call to the next.
 
 It speaks SCADA: besides the wind direction, each turbine reports where its nacelle points (it
 yaws after the wind in steps, a minute late), its blade pitch (fine below rated, rising above
@@ -27,7 +33,7 @@ stop), derived from the status itself, so the events cover exactly the samples w
 
 import math
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple, TypedDict, Unpack
@@ -40,6 +46,12 @@ from windpipe.settings import SYNTHETIC_EVENT_CODES
 
 WEIBULL_SCALE = 8.5  # m/s, so a mean of ~7.5 m/s at hub height
 CUT_IN, RATED_SPEED, CUT_OUT = 3.0, 12.0, 25.0  # m/s
+#: After a stop for high wind, a turbine restarts at the first sample that closes
+#: ``HIGH_WIND_HOLD_S`` seconds with no sample at or above cut-out and a mean wind below this
+#: speed (m/s): the hysteresis of a cut-out controller (a 10-minute mean, re-cut-in at 20 m/s).
+RESTART_SPEED = 20.0
+#: The window (s) over which the wind must have eased before a restart; so also the shortest stop.
+HIGH_WIND_HOLD_S = 600
 RATED_POWER = 2000.0  # kW
 _DAY = 86_400
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,6 +63,9 @@ _LOCAL_SPACING, _LOCAL = 10 * 60, 0.03
 # Gusts: white turbulence proportional to the wind (a turbulence intensity), per sample.
 _GUSTS = 0.08
 _MAX_LAG = 45.0  # s, either way: the spread of arrival times of a gust across the farm
+# How many days before a day to look for the last eased window (one, in practice); a storm held
+# longer than that would be taken as starting then.
+_HIGH_WIND_LOOKBACK_DAYS = 7
 # Downtime: episodes start at random (per turbine and day) and last hours; ~2.5 % of the time.
 _DOWN_PER_DAY, _DOWN_MIN_S, _DOWN_MEAN_S, _DOWN_MAX_DAYS = 0.2, 1800.0, 3 * 3600.0, 2
 # Curtailment: now and then the grid operator caps the farm's output below rated for an hour or a
@@ -83,7 +98,7 @@ STATUS_CODES = {
     1: "running",
     2: "stopped (a downtime episode: a fault or scheduled maintenance)",
     3: "curtailed (producing under a setpoint below rated)",
-    4: "stopped for high wind (above cut-out)",
+    4: "stopped for high wind (from cut-out until the wind has eased)",
 }
 WAITING, RUNNING, STOPPED, CURTAILED, STORM = 0, 1, 2, 3, 4
 
@@ -150,6 +165,7 @@ class TurbineSpec:
     cut_in: float = CUT_IN  # m/s
     rated_speed: float = RATED_SPEED
     cut_out: float = CUT_OUT
+    restart_speed: float = RESTART_SPEED  # m/s, the 10-minute mean below which it restarts
     hub_height_m: float | None = None
     latitude: float | None = None
     longitude: float | None = None
@@ -368,6 +384,67 @@ def _counter(
     return np.maximum(counter, 0.0)
 
 
+def _wind(
+    seconds: np.ndarray, day: int, *, seed: int, step: int, diurnal: np.ndarray, spec: TurbineSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """One turbine's wind speed (m/s, to 1 mm/s) and direction (degrees) at ``day``'s
+    ``seconds``."""
+    turbine = _id_key(spec.id)
+    traits = np.random.default_rng([seed & 0xFFFFFFFF, turbine]).uniform(-1.0, 1.0, 4)
+    # Where the turbine stands along the wind comes from its id, not from the farm it is generated
+    # with (lat/lon would need the farm's other turbines to give a relative position).
+    lag = _MAX_LAG * traits[0]
+    exposure = 1.0 + 0.03 * traits[1]  # terrain and wakes: some turbines see a little more wind
+    u, v = _components(seconds, day, seed, turbine, lag)
+    gusts = _rng(seed, day, _GUSTS_STREAM + step * 100, turbine).standard_normal(seconds.shape)
+    wind = exposure * WEIBULL_SCALE / math.sqrt(2.0) * diurnal * np.hypot(u, v)
+    # Rounded first, so the published wind and power agree on the side of cut-in and cut-out.
+    wind = np.round(np.maximum(wind * (1.0 + _GUSTS * gusts), 0.0), 3)
+    # Meteorological convention: the direction the wind blows from, degrees clockwise from north;
+    # each wind vane is aligned a little differently.
+    direction = np.degrees(np.arctan2(-u, -v)) + 2.0 * traits[2]
+    return wind, direction
+
+
+def _high_wind(
+    wind: np.ndarray,
+    wind_of: Callable[[int], np.ndarray],
+    *,
+    day: int,
+    step: int,
+    spec: TurbineSpec,
+) -> np.ndarray:
+    """Whether the turbine is held stopped for high wind at each of ``day``'s samples (``wind``).
+
+    It stops at a sample at or above cut-out and restarts at the first sample that closes
+    :data:`HIGH_WIND_HOLD_S` with none at or above cut-out and a mean below its restart speed.
+    Such a sample ends any stop, whatever came before it, so the state at midnight comes from
+    the days before (``wind_of(ordinal)``: that day's wind) back to the last one: the same
+    whichever period is generated, and the same for the live feed as for the seed.
+    """
+    window = -(-HIGH_WIND_HOLD_S // step)  # samples, rounded up
+    # Whole mm/s: exact sums, so a day and the next agree on a mean at the threshold.
+    restart = round(spec.restart_speed * 1000.0) * window
+    cut_out = round(spec.cut_out * 1000.0)
+    history = [np.rint(wind * 1000.0).astype(np.int64)]
+    for back in range(1, _HIGH_WIND_LOOKBACK_DAYS + 1):
+        history.insert(0, np.rint(wind_of(day - back) * 1000.0).astype(np.int64))
+        joined = np.concatenate(history)
+        trips = joined >= cut_out
+        sums = np.cumsum(joined)
+        highs = np.cumsum(trips)
+        eased = np.zeros(joined.size, dtype=bool)
+        eased[window - 1 :] = (
+            highs[window - 1 :] - np.concatenate(([0], highs[:-window])) == 0
+        ) & (sums[window - 1 :] - np.concatenate(([0], sums[:-window])) < restart)
+        today = joined.size - wind.size
+        if eased[:today].any():
+            break
+    # Held where the last trip or restart at or before the sample is a trip.
+    latest = np.maximum.accumulate(np.where(trips | eased, np.arange(joined.size), -1))
+    return ((latest >= 0) & trips[np.maximum(latest, 0)])[today:]
+
+
 def _turbine_day(
     spec: TurbineSpec,
     seconds: np.ndarray,
@@ -385,22 +462,17 @@ def _turbine_day(
     ``turbine`` and ``timestamp``), its meter at the next midnight and the day's events."""
     turbine = _id_key(spec.id)
     traits = np.random.default_rng([seed & 0xFFFFFFFF, turbine]).uniform(-1.0, 1.0, 4)
-    # Where the turbine stands along the wind comes from its id, not from the farm it is generated
-    # with (lat/lon would need the farm's other turbines to give a relative position).
-    lag = _MAX_LAG * traits[0]
-    exposure = 1.0 + 0.03 * traits[1]  # terrain and wakes: some turbines see a little more wind
-    u, v = _components(seconds, day, seed, turbine, lag)
-    gusts = _rng(seed, day, _GUSTS_STREAM + step * 100, turbine).standard_normal(seconds.shape)
-    wind = exposure * WEIBULL_SCALE / math.sqrt(2.0) * diurnal * np.hypot(u, v)
-    # Rounded first, so the published wind and power agree on the side of cut-in and cut-out.
-    wind = np.round(np.maximum(wind * (1.0 + _GUSTS * gusts), 0.0), 3)
-    # Meteorological convention: the direction the wind blows from, degrees clockwise from north;
-    # each wind vane is aligned a little differently.
-    direction = np.degrees(np.arctan2(-u, -v)) + 2.0 * traits[2]
+    wind, direction = _wind(seconds, day, seed=seed, step=step, diurnal=diurnal, spec=spec)
+
+    def wind_of(earlier: int) -> np.ndarray:
+        return _wind(seconds, earlier, seed=seed, step=step, diurnal=diurnal, spec=spec)[0]
+
+    held = _high_wind(wind, wind_of, day=day, step=step, spec=spec)
 
     rng = _rng(seed, day, _NOISE + step * 100, turbine)
     ideal = power_curve(wind, spec)
-    running = (wind >= spec.cut_in) & (wind < spec.cut_out)
+    # At or above cut-out the turbine is always held, so the power curve's zero there never shows.
+    running = (wind >= spec.cut_in) & ~held
     maintenance = _maintenance(seconds, day, seed, turbine)
     stopped = _downtime(seconds, day, seed, turbine) | maintenance
     producing = running & ~stopped
@@ -424,7 +496,7 @@ def _turbine_day(
     if lag_steps:
         vane = np.concatenate([np.full(lag_steps, direction[0]), direction[:-lag_steps]])
     nacelle = np.round(vane / _YAW_STEP) * _YAW_STEP + yaw_offset
-    feathered = stopped | (wind >= spec.cut_out)
+    feathered = stopped | held
     # The wind above which the blades pitch to hold the power down: rated, lower under a setpoint
     # (where the power curve meets it).
     holding = np.cbrt(spec.cut_in**3 + setpoint * (spec.rated_speed**3 - spec.cut_in**3))
