@@ -39,7 +39,11 @@ def farm_resources(farm_api: LiveApi, empty_target: URL) -> dict[str, object]:
 
 
 def test_one_asset_and_four_checks_per_turbine() -> None:
-    figures = {AssetKey([p, t]) for p in ("kpis_daily", "flags_daily") for t in FARM_TURBINES}
+    figures = {
+        AssetKey([p, t])
+        for p in ("kpis_daily", "flags_daily", "turbine_events")
+        for t in FARM_TURBINES
+    }
     assert set(FLEET.resolve_all_asset_keys()) == set(KEYS.values()) | figures
     graph = FLEET.resolve_asset_graph()
     checks = {(k.asset_key, k.name) for k in graph.asset_check_keys}

@@ -32,11 +32,13 @@ def test_the_asset_keys_are_the_turbines_assets() -> None:
     keys = sorted(key.path for key in defs.resolve_all_asset_keys())
     assert [k for k in keys if k[0] == "aggregates_10min"] == [asset_path("WTG01")]
     assert asset_path("WTG01") == ["aggregates_10min", "WTG01"]
-    # Downstream of it, the day's figures and flags (which the status client does not ask for).
+    # Downstream of it and of the turbine's events (external), the day's figures and flags
+    # (which the status client does not ask for).
     assert keys == [
         ["aggregates_10min", "WTG01"],
         ["flags_daily", "WTG01"],
         ["kpis_daily", "WTG01"],
+        ["turbine_events", "WTG01"],
     ]
 
 
