@@ -28,6 +28,7 @@ from windpipe.analytics.windows import (
     bin_index,
     count_of,
     mean_of,
+    same_windows,
 )
 from windpipe.catalog import UNCOVERED_HELD, WINDOW, Turbine, parse_signal
 
@@ -212,19 +213,20 @@ def usable_windows(
     density's inputs nor on the whole window (``flags``: ``turbine``, ``timestamp``, ``flag``,
     ``signal``). Adds ``coverage``."""
     wind, power = mean_of(WIND_SPEED), mean_of(POWER)
-    full = categories.filter(pl.col("category") == UNCOVERED_HELD).select(
-        "turbine", pl.col("timestamp").cast(pl.Datetime("us"))
+    frame = windows.with_columns(coverage(windows, config).alias("coverage"))
+    held = (
+        pl.col(wind).is_not_null()
+        & pl.col(power).is_not_null()
+        & (pl.col("coverage") >= config.min_coverage - 1e-9)
     )
-    return (
-        windows.with_columns(coverage(windows, config).alias("coverage"))
-        .filter(
-            pl.col(wind).is_not_null()
-            & pl.col(power).is_not_null()
-            & (pl.col("coverage") >= config.min_coverage - 1e-9)
+    if same_windows(windows, categories):  # categories of these very windows: a row-wise mask
+        frame = frame.filter(held & (categories["category"] == UNCOVERED_HELD))
+    else:
+        full = categories.filter(pl.col("category") == UNCOVERED_HELD).select(
+            "turbine", pl.col("timestamp").cast(pl.Datetime("us"))
         )
-        .join(full, on=["turbine", "timestamp"], how="semi")
-        .join(_flagged(flags, config), on=["turbine", "timestamp"], how="anti")
-    )
+        frame = frame.filter(held).join(full, on=["turbine", "timestamp"], how="semi")
+    return frame.join(_flagged(flags, config), on=["turbine", "timestamp"], how="anti")
 
 
 def with_density(

@@ -57,12 +57,36 @@ def consecutive(window: timedelta = WINDOW) -> pl.Expr:
     return ((pl.col("timestamp") - previous("timestamp")) == step).fill_null(False)
 
 
+def run_length(continues: str) -> pl.Expr:
+    """The number of rows in the run each row belongs to, on rows in order, where a row whose
+    boolean column ``continues`` is true joins the run of the row before it (false or null: a run
+    starts). From each run's first and last row index: no grouping, no hashing."""
+    joins = pl.col(continues).fill_null(False)
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    first = pl.when(~joins).then(index).forward_fill().fill_null(0)
+    last = pl.when(~joins.shift(-1).fill_null(False)).then(index).backward_fill()
+    return last - first + 1
+
+
 def with_run_lengths(frame: pl.DataFrame, continues: pl.Expr, name: str) -> pl.DataFrame:
     """``frame`` (sorted by turbine, timestamp) with ``name``: the number of rows in the run each
     row belongs to, where a row whose ``continues`` is true joins the run of the row before it
     (``continues`` must be false on each turbine's first row, as :func:`previous` makes it)."""
     return (
-        frame.with_columns((~continues.fill_null(False)).cum_sum().alias("_run"))
-        .with_columns(pl.len().over("_run").cast(pl.Int64).alias(name))
-        .drop("_run")
+        frame.with_columns(continues.alias("_continues"))
+        .with_columns(run_length("_continues").alias(name))
+        .drop("_continues")
     )
+
+
+def same_windows(frame: pl.DataFrame, other: pl.DataFrame) -> bool:
+    """Whether ``other`` lists the very (turbine, timestamp) rows of ``frame``, in the same order,
+    of the same types and none null (as ``catalog.window_categories`` of ``frame`` does): then a
+    row of one is the same row of the other, and a join on the two keys can be a row-wise mask."""
+    if frame.height != other.height:
+        return False
+    for key in ("turbine", "timestamp"):
+        mine, theirs = frame[key], other[key]
+        if mine.dtype != theirs.dtype or mine.null_count() or not mine.equals(theirs):
+            return False
+    return True
