@@ -29,6 +29,8 @@ from windpipe.analytics.windows import (
     count_of,
     mean_of,
     same_windows,
+    turbine_codes,
+    window_keys,
 )
 from windpipe.catalog import UNCOVERED_HELD, WINDOW, Turbine, parse_signal
 
@@ -226,7 +228,14 @@ def usable_windows(
             "turbine", pl.col("timestamp").cast(pl.Datetime("us"))
         )
         frame = frame.filter(held).join(full, on=["turbine", "timestamp"], how="semi")
-    return frame.join(_flagged(flags, config), on=["turbine", "timestamp"], how="anti")
+    flagged = _flagged(flags, config)
+    if not flagged.height:
+        return frame
+    keys = window_keys(frame, flagged)
+    if keys is None:
+        return frame.join(flagged, on=["turbine", "timestamp"], how="anti")
+    mine, theirs = keys
+    return frame.filter(~mine.is_in(theirs.implode()))
 
 
 def with_density(
@@ -246,10 +255,13 @@ def with_density(
     temperature = column(config.temperature)
     pressure = column(config.pressure)
     humidity = column(config.humidity)
-    site_pressure = pl.col("turbine").replace_strict(
-        {t: standard_pressure(s.elevation_m) for t, s in sites.items()},
-        default=SEA_LEVEL_PRESSURE,
-        return_dtype=pl.Float64,
+    pressures = {t: standard_pressure(s.elevation_m) for t, s in sites.items()}
+    site_pressure = (
+        pl.lit(SEA_LEVEL_PRESSURE, pl.Float64)  # no turbine's elevation known: no look-up
+        if all(p == SEA_LEVEL_PRESSURE for p in pressures.values())
+        else pl.col("turbine").replace_strict(
+            pressures, default=SEA_LEVEL_PRESSURE, return_dtype=pl.Float64
+        )
     )
     bar = site_pressure if pressure is None else (pressure * config.pressure_to_pa)
     if pressure is not None:
@@ -288,20 +300,57 @@ def binned(windows: pl.DataFrame) -> pl.DataFrame:
     windows, their mean normalised speed, the mean and standard deviation (n - 1) of their power,
     their mean density, and whether the bin is drawn (from :data:`MIN_BIN_WINDOWS` on)."""
     power = pl.col(mean_of(POWER))
-    return (
-        windows.group_by("turbine", "bin")
-        .agg(
-            pl.len().cast(pl.UInt32).alias("windows"),
-            pl.col("wind_speed_normalised").mean().alias("wind_speed"),
-            power.mean().alias("power"),
-            power.std(ddof=1).alias("power_std"),
-            pl.col("density").mean().alias("density"),
+    aggregations = [
+        pl.len().cast(pl.UInt32).alias("windows"),
+        pl.col("wind_speed_normalised").mean().alias("wind_speed"),
+        power.mean().alias("power"),
+        power.std(ddof=1).alias("power_std"),
+        pl.col("density").mean().alias("density"),
+    ]
+    key = _bin_key(windows)
+    if key is None:
+        grouped = windows.group_by("turbine", "bin").agg(aggregations)
+    else:  # one integer per (turbine, bin): the grouping hashes it, not a string and a float
+        code, names = key
+        grouped = (
+            windows.with_columns(code.alias("_key"))
+            .group_by("_key")
+            .agg(aggregations)
+            .with_columns(
+                (pl.col("_key") // _BIN_CODES)
+                .replace_strict(range(names.len()), names, return_dtype=pl.String)
+                .alias("turbine"),
+                ((pl.col("_key") % _BIN_CODES - _BIN_CODES // 2) * 0.5).alias("bin"),
+            )
         )
-        .with_columns((pl.col("windows") >= MIN_BIN_WINDOWS).alias("drawn"))
+    return (
+        grouped.with_columns((pl.col("windows") >= MIN_BIN_WINDOWS).alias("drawn"))
         .select(list(BIN_SCHEMA))
         .cast(BIN_SCHEMA)  # type: ignore[arg-type]
         .sort("turbine", "bin")
     )
+
+
+#: Bins a turbine may have in :func:`_bin_key` (bin k of -2^31 to 2^31 - 1).
+_BIN_CODES = 2**32
+
+
+def _bin_key(windows: pl.DataFrame) -> tuple[pl.Series, pl.Series] | None:
+    """An Int64 per window, its turbine's code x 2^32 + 2^31 + its bin's index, and the turbines by
+    code; None unless every ``bin`` is a multiple of 0.5 m/s within reach (as
+    :func:`with_density` makes them) and every turbine named."""
+    if not windows.height or windows["bin"].null_count():
+        return None
+    codes = turbine_codes(windows["turbine"])
+    if codes is None:
+        return None
+    code, names = codes
+    index = windows["bin"] * 2.0
+    exact = index.round() == index
+    if not exact.all() or not index.abs().max() < _BIN_CODES // 4:  # type: ignore[operator]
+        return None
+    key = code.cast(pl.Int64) * _BIN_CODES + index.cast(pl.Int64) + _BIN_CODES // 2
+    return key, names
 
 
 @dataclass(frozen=True)
@@ -407,8 +456,12 @@ def power_curves(
     used = with_density(usable_windows(windows, categories, flags, config), sites, config)
     bins = binned(used)
     per_turbine = {t: bins.filter(pl.col("turbine") == t) for t in sites}
-    counts = dict(used.group_by("turbine").len().iter_rows())
-    cold = dict(used.filter(pl.col("density").is_null()).group_by("turbine").len().iter_rows())
+    counts = dict(bins.group_by("turbine").agg(pl.col("windows").sum()).iter_rows())
+    cold = (
+        dict(used.filter(pl.col("density").is_null()).group_by("turbine").len().iter_rows())
+        if used["density"].null_count()
+        else {}
+    )
     report = {t: completeness(b, sites[t], window=config.window) for t, b in per_turbine.items()}
     return Curves(
         bins=_with_empty_bins(bins, report),

@@ -90,3 +90,51 @@ def same_windows(frame: pl.DataFrame, other: pl.DataFrame) -> bool:
         if mine.dtype != theirs.dtype or mine.null_count() or not mine.equals(theirs):
             return False
     return True
+
+
+def turbine_codes(turbines: pl.Series) -> tuple[pl.Series, pl.Series] | None:
+    """Each row's turbine as a small integer (UInt32) and the names by integer, so that groupings
+    and look-ups hash one integer instead of a string: from the runs of equal names when each
+    turbine's rows are together (no hashing at all), else through an enum. None when a turbine
+    is null (a string key treats it apart)."""
+    if turbines.null_count():
+        return None
+    names = turbines.rle().struct.field("value")
+    if names.n_unique() == names.len():
+        return turbines.rle_id(), names
+    names = names.unique(maintain_order=True)
+    return turbines.cast(pl.Enum(names)).to_physical().cast(pl.UInt32), names
+
+
+def window_keys(frame: pl.DataFrame, other: pl.DataFrame) -> tuple[pl.Series, pl.Series] | None:
+    """One Int64 per row of ``frame`` and of ``other`` such that two rows' keys are equal when
+    and only when their ``turbine`` and ``timestamp`` are (``other``'s rows of a turbine or a time
+    ``frame`` does not hold are left out): a join on the two columns as a look-up of one integer.
+    None when that cannot be: null keys, other time types, a span too long for 63 bits."""
+    stamps = frame["timestamp"]
+    if not frame.height or stamps.null_count() or stamps.dtype != other.schema["timestamp"]:
+        return None
+    codes = turbine_codes(frame["turbine"])
+    if codes is None:
+        return None
+    code, names = codes
+    ticks = stamps.to_physical()
+    low, high = ticks.min(), ticks.max()
+    assert isinstance(low, int) and isinstance(high, int)
+    span = high - low + 1
+    if span * names.len() >= 2**62:
+        return None
+    mine = code.cast(pl.Int64) * span + (ticks - low)
+    theirs = (
+        other.select(
+            pl.col("turbine").replace_strict(
+                names, list(range(names.len())), default=None, return_dtype=pl.Int64
+            ),
+            pl.col("timestamp").to_physical() - low,
+        )
+        .filter(pl.col("timestamp").is_between(0, span - 1))
+        .drop_nulls()
+        .select(pl.col("turbine") * span + pl.col("timestamp"))
+        .to_series()
+    )
+    return mine, theirs
