@@ -198,25 +198,25 @@ def icing_flags(
     turbine's windows in the same 0.5 m/s wind-speed bin when the temperature was above +3 degC,
     for at least 30 minutes of consecutive windows. The reference is taken from ``reference``
     (default: ``windows``); a bin with fewer than 3 reference windows flags nothing."""
+    return _icing(windows, reference, temperature=temperature, window=window, ordered=False)
+
+
+def _icing(
+    windows: pl.DataFrame,
+    reference: pl.DataFrame | None,
+    *,
+    temperature: str,
+    window: timedelta,
+    ordered: bool,
+) -> pl.DataFrame:
+    """:func:`icing_flags`; ``ordered``: ``windows`` are sorted by turbine and time already."""
     wind, power, temp = mean_of(WIND_SPEED), mean_of(POWER), mean_of(temperature)
     if any(c not in windows.columns for c in (wind, power, temp)):
         return empty_flags()
     source = windows if reference is None else reference
     if any(c not in source.columns for c in (wind, power, temp)):
         return empty_flags()
-    return _icing(_sorted(windows), source, wind=wind, power=power, temp=temp, window=window)
-
-
-def _icing(
-    frame: pl.DataFrame,
-    source: pl.DataFrame,
-    *,
-    wind: str,
-    power: str,
-    temp: str,
-    window: timedelta,
-) -> pl.DataFrame:
-    """:func:`icing_flags` of windows sorted by turbine and time, the reference from ``source``."""
+    frame = windows if ordered else _sorted(windows)
     # Only a cold window can be iced: the reference's thresholds are looked up for those alone,
     # and the runs counted among the iced ones, each remembering its row in ``frame`` so that a
     # run still needs the very row before it iced, as on the whole frame.
@@ -309,8 +309,12 @@ def window_flags(
     ]
     if config.temperature is not None:
         parts.append(
-            icing_flags(
-                frame, temperature=config.temperature, reference=reference, window=config.window
+            _icing(
+                frame,
+                reference,
+                temperature=config.temperature,
+                window=config.window,
+                ordered=True,
             )
         )
     order = {f: i for i, f in enumerate(FLAGS)}

@@ -15,7 +15,7 @@ that hold their own windows:
 """
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -248,9 +248,23 @@ def with_density(
     the turbine's ``elevation_m``, else 101325 Pa; the humidity signal (%) selects the humid-air
     formula."""
 
+    density, normalised = _density_exprs(windows.columns, sites, config)
+    return (
+        windows.with_columns(density.alias("density"))
+        .with_columns(normalised.alias("wind_speed_normalised"))
+        .with_columns((bin_index(pl.col("wind_speed_normalised")) * 0.5).alias("bin"))
+    )
+
+
+def _density_exprs(
+    columns: Sequence[str], sites: Mapping[str, Site], config: CurveConfig
+) -> tuple[pl.Expr, pl.Expr]:
+    """:func:`with_density`'s ``density`` and ``wind_speed_normalised`` (from the column
+    ``density``) of windows with ``columns``."""
+
     def column(variable: str | None) -> pl.Expr | None:
         name = mean_of(variable) if variable else None
-        return pl.col(name) if name and name in windows.columns else None
+        return pl.col(name) if name and name in columns else None
 
     temperature = column(config.temperature)
     pressure = column(config.pressure)
@@ -271,15 +285,10 @@ def with_density(
     else:
         density = air_density(temperature, bar, None if humidity is None else humidity / 100.0)
     speed = pl.col(mean_of(WIND_SPEED))
-    return (
-        windows.with_columns(density.alias("density"))
-        .with_columns(
-            normalised_wind_speed(speed, pl.col("density"), config.reference_density)
-            .fill_null(speed)
-            .alias("wind_speed_normalised"),
-        )
-        .with_columns((bin_index(pl.col("wind_speed_normalised")) * 0.5).alias("bin"))
-    )
+    normalised = normalised_wind_speed(
+        speed, pl.col("density"), config.reference_density
+    ).fill_null(speed)
+    return density, normalised
 
 
 #: The columns of a binned curve.
@@ -299,30 +308,40 @@ def binned(windows: pl.DataFrame) -> pl.DataFrame:
     """Per turbine and 0.5 m/s bin of ``wind_speed_normalised`` (``bin``: its centre): the
     windows, their mean normalised speed, the mean and standard deviation (n - 1) of their power,
     their mean density, and whether the bin is drawn (from :data:`MIN_BIN_WINDOWS` on)."""
-    power = pl.col(mean_of(POWER))
-    aggregations = [
-        pl.len().cast(pl.UInt32).alias("windows"),
-        pl.col("wind_speed_normalised").mean().alias("wind_speed"),
-        power.mean().alias("power"),
-        power.std(ddof=1).alias("power_std"),
-        pl.col("density").mean().alias("density"),
-    ]
     key = _bin_key(windows)
     if key is None:
-        grouped = windows.group_by("turbine", "bin").agg(aggregations)
+        grouped = windows.group_by("turbine", "bin").agg(_BIN_AGGREGATIONS)
     else:  # one integer per (turbine, bin): the grouping hashes it, not a string and a float
         code, names = key
-        grouped = (
-            windows.with_columns(code.alias("_key"))
-            .group_by("_key")
-            .agg(aggregations)
-            .with_columns(
-                (pl.col("_key") // _BIN_CODES)
-                .replace_strict(range(names.len()), names, return_dtype=pl.String)
-                .alias("turbine"),
-                ((pl.col("_key") % _BIN_CODES - _BIN_CODES // 2) * 0.5).alias("bin"),
-            )
+        grouped = _from_bin_key(
+            windows.with_columns(code.alias("_key")).group_by("_key").agg(_BIN_AGGREGATIONS),
+            names,
         )
+    return _bins_of(grouped)
+
+
+#: Per bin: its windows, their mean normalised speed, mean and deviation of power, mean density.
+_BIN_AGGREGATIONS = [
+    pl.len().cast(pl.UInt32).alias("windows"),
+    pl.col("wind_speed_normalised").mean().alias("wind_speed"),
+    pl.col(mean_of(POWER)).mean().alias("power"),
+    pl.col(mean_of(POWER)).std(ddof=1).alias("power_std"),
+    pl.col("density").mean().alias("density"),
+]
+
+
+def _from_bin_key(grouped: pl.DataFrame, names: pl.Series) -> pl.DataFrame:
+    """Groups by :func:`_bin_key` with ``turbine`` and ``bin`` again."""
+    return grouped.with_columns(
+        (pl.col("_key") // _BIN_CODES)
+        .replace_strict(range(names.len()), names, return_dtype=pl.String)
+        .alias("turbine"),
+        ((pl.col("_key") % _BIN_CODES - _BIN_CODES // 2) * 0.5).alias("bin"),
+    )
+
+
+def _bins_of(grouped: pl.DataFrame) -> pl.DataFrame:
+    """Grouped bins as :func:`binned` gives them: drawn or not, its columns, sorted."""
     return (
         grouped.with_columns((pl.col("windows") >= MIN_BIN_WINDOWS).alias("drawn"))
         .select(list(BIN_SCHEMA))
@@ -453,15 +472,15 @@ def power_curves(
         if name not in windows.columns:
             windows = windows.with_columns(pl.lit(None, pl.Float64).alias(name))
     windows = windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
-    used = with_density(usable_windows(windows, categories, flags, config), sites, config)
-    bins = binned(used)
+    fused = _curve_bins(windows, categories, flags, sites, config)
+    if fused is None:
+        used = with_density(usable_windows(windows, categories, flags, config), sites, config)
+        bins = binned(used)
+        cold = dict(used.filter(pl.col("density").is_null()).group_by("turbine").len().iter_rows())
+    else:
+        bins, cold = fused
     per_turbine = {t: bins.filter(pl.col("turbine") == t) for t in sites}
     counts = dict(bins.group_by("turbine").agg(pl.col("windows").sum()).iter_rows())
-    cold = (
-        dict(used.filter(pl.col("density").is_null()).group_by("turbine").len().iter_rows())
-        if used["density"].null_count()
-        else {}
-    )
     report = {t: completeness(b, sites[t], window=config.window) for t, b in per_turbine.items()}
     return Curves(
         bins=_with_empty_bins(bins, report),
@@ -469,6 +488,65 @@ def power_curves(
         used={t: int(counts.get(t, 0)) for t in sites},
         not_normalised={t: int(cold.get(t, 0)) for t in sites},
     )
+
+
+def _curve_bins(
+    windows: pl.DataFrame,
+    categories: pl.DataFrame,
+    flags: pl.DataFrame,
+    sites: Mapping[str, Site],
+    config: CurveConfig,
+) -> tuple[pl.DataFrame, dict[str, int]] | None:
+    """:func:`binned` of :func:`with_density` of :func:`usable_windows`, and the windows per
+    turbine without a density, in one pass: the windows are masked once, narrowed to the
+    columns the bins read, and grouped by one integer per (turbine, bin). None unless
+    ``categories`` are of these very windows and the windows' keys fit integers (then the steps
+    one by one give the same)."""
+    if not windows.height or not same_windows(windows, categories):
+        return None
+    flagged = _flagged(flags, config)
+    keys = window_keys(windows, flagged) if flagged.height else None
+    if flagged.height and keys is None:
+        return None
+    codes = turbine_codes(windows["turbine"])
+    assert codes is not None  # same_windows: no turbine is null
+    code, names = codes
+    wind, power = mean_of(WIND_SPEED), mean_of(POWER)
+    usable = (
+        pl.col(wind).is_not_null()
+        & pl.col(power).is_not_null()
+        & (coverage(windows, config) >= config.min_coverage - 1e-9)
+        & (categories["category"] == UNCOVERED_HELD)
+    )
+    if keys is not None:
+        mine, theirs = keys
+        usable = usable & ~mine.is_in(theirs.implode())
+    read = [mean_of(v) for v in (WIND_SPEED, POWER, *config.density_variables)]
+    density, normalised = _density_exprs(windows.columns, sites, config)
+    used = (
+        windows.select(
+            "turbine", *[c for c in dict.fromkeys(read) if c in windows.columns], _code=code
+        )
+        .filter(windows.select(usable).to_series())
+        .with_columns(density.alias("density"))
+        .with_columns(normalised.alias("wind_speed_normalised"))
+        .with_columns(
+            (
+                pl.col("_code").cast(pl.Int64) * _BIN_CODES
+                + bin_index(pl.col("wind_speed_normalised"))
+                + _BIN_CODES // 2
+            ).alias("_key")
+        )
+    )
+    grouped = used.group_by("_key").agg(
+        *_BIN_AGGREGATIONS, pl.col("density").null_count().alias("_cold")
+    )
+    cold = (
+        _from_bin_key(grouped.filter(pl.col("_cold") > 0), names)
+        .group_by("turbine")
+        .agg(pl.col("_cold").sum())
+    )
+    return _bins_of(_from_bin_key(grouped, names)), dict(cold.iter_rows())
 
 
 def _with_empty_bins(bins: pl.DataFrame, report: Mapping[str, Completeness]) -> pl.DataFrame:
