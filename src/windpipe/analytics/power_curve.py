@@ -504,13 +504,13 @@ def _curve_bins(
     one by one give the same)."""
     if not windows.height or not same_windows(windows, categories):
         return None
-    flagged = _flagged(flags, config)
-    keys = window_keys(windows, flagged) if flagged.height else None
-    if flagged.height and keys is None:
-        return None
     codes = turbine_codes(windows["turbine"])
     assert codes is not None  # same_windows: no turbine is null
     code, names = codes
+    flagged = _flagged(flags, config)
+    keys = window_keys(windows, flagged, codes) if flagged.height else None
+    if flagged.height and keys is None:
+        return None
     wind, power = mean_of(WIND_SPEED), mean_of(POWER)
     usable = (
         pl.col(wind).is_not_null()

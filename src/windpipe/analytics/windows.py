@@ -106,15 +106,21 @@ def turbine_codes(turbines: pl.Series) -> tuple[pl.Series, pl.Series] | None:
     return turbines.cast(pl.Enum(names)).to_physical().cast(pl.UInt32), names
 
 
-def window_keys(frame: pl.DataFrame, other: pl.DataFrame) -> tuple[pl.Series, pl.Series] | None:
+def window_keys(
+    frame: pl.DataFrame,
+    other: pl.DataFrame,
+    codes: tuple[pl.Series, pl.Series] | None = None,
+) -> tuple[pl.Series, pl.Series] | None:
     """One Int64 per row of ``frame`` and of ``other`` such that two rows' keys are equal when
     and only when their ``turbine`` and ``timestamp`` are (``other``'s rows of a turbine or a time
     ``frame`` does not hold are left out): a join on the two columns as a look-up of one integer.
-    None when that cannot be: null keys, other time types, a span too long for 63 bits."""
+    ``codes``: :func:`turbine_codes` of ``frame``'s turbines, if already known. None when that
+    cannot be: null keys, other time types, a span too long for 63 bits."""
     stamps = frame["timestamp"]
     if not frame.height or stamps.null_count() or stamps.dtype != other.schema["timestamp"]:
         return None
-    codes = turbine_codes(frame["turbine"])
+    if codes is None:
+        codes = turbine_codes(frame["turbine"])
     if codes is None:
         return None
     code, names = codes
