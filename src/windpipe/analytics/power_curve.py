@@ -538,6 +538,8 @@ def _curve_bins(
             ).alias("_key")
         )
     )
+    if not used["density"].null_count():  # every window normalised: nothing more to count
+        return _bins_of(_from_bin_key(used.group_by("_key").agg(_BIN_AGGREGATIONS), names)), {}
     grouped = used.group_by("_key").agg(
         *_BIN_AGGREGATIONS, pl.col("density").null_count().alias("_cold")
     )
