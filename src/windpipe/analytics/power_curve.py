@@ -505,7 +505,8 @@ def _curve_bins(
     if not windows.height or not same_windows(windows, categories):
         return None
     codes = turbine_codes(windows["turbine"])
-    assert codes is not None  # same_windows: no turbine is null
+    if codes is None:
+        return None
     code, names = codes
     flagged = _flagged(flags, config)
     keys = window_keys(windows, flagged, codes) if flagged.height else None

@@ -96,8 +96,8 @@ def turbine_codes(turbines: pl.Series) -> tuple[pl.Series, pl.Series] | None:
     """Each row's turbine as a small integer (UInt32) and the names by integer, so that groupings
     and look-ups hash one integer instead of a string: from the runs of equal names when each
     turbine's rows are together (no hashing at all), else through an enum. None when a turbine
-    is null (a string key treats it apart)."""
-    if turbines.null_count():
+    is null (a string key treats it apart) or the names are not strings."""
+    if turbines.dtype != pl.String or turbines.null_count():
         return None
     names = turbines.rle().struct.field("value")
     if names.n_unique() == names.len():
@@ -118,6 +118,8 @@ def window_keys(
     cannot be: null keys, other time types, a span too long for 63 bits."""
     stamps = frame["timestamp"]
     if not frame.height or stamps.null_count() or stamps.dtype != other.schema["timestamp"]:
+        return None
+    if frame.schema["turbine"] != other.schema["turbine"]:
         return None
     if codes is None:
         codes = turbine_codes(frame["turbine"])
