@@ -18,6 +18,7 @@ from windpipe.analytics.power_curve import (
     normalised_wind_speed,
     power_curves,
     standard_pressure,
+    usable_windows,
     with_density,
 )
 from windpipe.analytics.windows import bin_index
@@ -229,3 +230,68 @@ def test_power_curves_leave_out_events_thin_windows_and_flags() -> None:
         windows, categories, NO_FLAGS, {"T1": Site()}, CurveConfig(min_coverage=0.99)
     )
     assert loose.used == {"T1": n - 3}
+
+
+def _farm(turbines: int, n: int) -> pl.DataFrame:
+    """``turbines`` turbines' ``n`` windows each, with a temperature, some gaps in the data."""
+    start = datetime(2024, 1, 1)
+    frames = []
+    for t in range(turbines):
+        v = RNG.weibull(2.0, n) * 8.0
+        frames.append(
+            pl.DataFrame(
+                {
+                    "turbine": f"T{t}",
+                    "timestamp": [start + i * timedelta(minutes=10) for i in range(n)],
+                    "wind_speed_mean": v,
+                    "power_mean": np.clip(2000 * ((v - 3) / 9) ** 3, 0, 2000) * (v > 3),
+                    "ambient_temperature_mean": RNG.normal(5, 8, n),
+                }
+            )
+        )
+    farm = pl.concat(frames)
+    gaps = pl.int_range(pl.len()) % 37 == 0
+    return farm.with_columns(
+        pl.when(gaps)
+        .then(None)
+        .otherwise(pl.col("ambient_temperature_mean"))
+        .alias("ambient_temperature_mean")
+    )
+
+
+@pytest.mark.parametrize("order", ["by turbine", "interleaved"])
+def test_power_curves_in_one_pass_equal_the_steps_one_by_one(order: str) -> None:
+    # power_curves takes one pass (masks, integer keys) when the categories are of the windows
+    # themselves; the public steps, with joins on categories listed otherwise, must agree exactly
+    windows = _farm(3, 600)
+    if order == "interleaved":
+        windows = windows.sort("timestamp", "turbine")
+    held = windows.select("turbine", "timestamp")
+    events = pl.DataFrame(
+        {
+            "turbine": ["T1"],
+            "start": [datetime(2024, 1, 2)],
+            "end": [datetime(2024, 1, 2, 6)],
+            "code": ["205"],
+        }
+    ).with_columns(pl.col("start", "end").dt.replace_time_zone("UTC"))
+    categories = window_categories(events, held, held, {})
+    flags = windows.filter(pl.col("wind_speed_mean") > 12).select(
+        "turbine",
+        "timestamp",
+        pl.lit("flatline").alias("flag"),
+        pl.lit("wind_speed_mean").alias("signal"),
+    )
+    sites = {"T0": Site(), "T1": Site(elevation_m=300.0), "T2": Site(), "T9": Site()}
+    config = CurveConfig()
+    curves = power_curves(windows, categories, flags, sites, config)
+    listed_otherwise = categories.reverse()  # the same categories, joined rather than masked
+    apart = power_curves(windows, listed_otherwise, flags, sites, config)
+    assert curves.bins.equals(apart.bins)
+    assert (curves.used, curves.not_normalised) == (apart.used, apart.not_normalised)
+    assert curves.completeness == apart.completeness
+    steps = binned(
+        with_density(usable_windows(windows, listed_otherwise, flags, config), sites, config)
+    )
+    assert steps.equals(curves.bins.filter(pl.col("windows") > 0))
+    assert curves.not_normalised["T0"] > 0 and curves.used["T9"] == 0

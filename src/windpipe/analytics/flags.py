@@ -23,7 +23,8 @@ from windpipe.analytics.windows import (
     bin_index,
     consecutive,
     mean_of,
-    previous,
+    run_length,
+    same_windows,
     with_run_lengths,
 )
 from windpipe.catalog import UNCOVERED_HELD, WINDOW
@@ -152,24 +153,36 @@ def flatline_flags(
     """``flatline``: a signal's value equal over at least ``min_windows`` consecutive windows of a
     turbine, every window of the run flagged; a missing window or a missing value ends a run (as
     OpenOA's ``filters.unresponsive_flag`` on the series with its gaps as NaN)."""
-    frame = _sorted(windows)
-    parts = []
-    for signal in signals:
-        if signal not in frame.columns:
-            continue
-        value = pl.col(signal)
-        runs = with_run_lengths(
-            frame.select("turbine", "timestamp", signal),
-            (value == previous(signal)) & consecutive(window),
-            "_length",
-        )
-        parts.append(
-            _rows(
-                runs.filter(value.is_not_null() & (pl.col("_length") >= min_windows)),
-                FLATLINE,
-                signal,
-            )
-        )
+    return _flatline(_sorted(windows), signals, min_windows=min_windows, window=window)
+
+
+def _flatline(
+    frame: pl.DataFrame, signals: Sequence[str], *, min_windows: int, window: timedelta
+) -> pl.DataFrame:
+    """:func:`flatline_flags` of windows sorted by turbine and time."""
+    checked = [s for s in signals if s in frame.columns]
+    if not checked:
+        return empty_flags()
+    # Every signal in one pass. A row continues its signal's run when it equals the row before
+    # and directly follows it: ``consecutive`` already fails on another turbine's row, so the
+    # plain shift is the turbine's previous value wherever it matters.
+    follows = frame.select(consecutive(window).alias("_follows"))
+    joins = pl.concat(
+        [
+            follows,
+            frame.select(
+                ((pl.col(s) == pl.col(s).shift(1)) & follows["_follows"]).alias(f"_joins{i}")
+                for i, s in enumerate(checked)
+            ),
+        ],
+        how="horizontal",
+    )
+    flat = joins.select(
+        ((run_length(f"_joins{i}") >= min_windows) & frame[s].is_not_null()).alias(f"_flat{i}")
+        for i, s in enumerate(checked)
+    )
+    keys = frame.select("turbine", "timestamp")
+    parts = [_rows(keys.filter(flat[f"_flat{i}"]), FLATLINE, s) for i, s in enumerate(checked)]
     return pl.concat([empty_flags(), *parts])
 
 
@@ -185,11 +198,34 @@ def icing_flags(
     turbine's windows in the same 0.5 m/s wind-speed bin when the temperature was above +3 degC,
     for at least 30 minutes of consecutive windows. The reference is taken from ``reference``
     (default: ``windows``); a bin with fewer than 3 reference windows flags nothing."""
+    return _icing(windows, reference, temperature=temperature, window=window, ordered=False)
+
+
+def _icing(
+    windows: pl.DataFrame,
+    reference: pl.DataFrame | None,
+    *,
+    temperature: str,
+    window: timedelta,
+    ordered: bool,
+) -> pl.DataFrame:
+    """:func:`icing_flags`; ``ordered``: ``windows`` are sorted by turbine and time already."""
     wind, power, temp = mean_of(WIND_SPEED), mean_of(POWER), mean_of(temperature)
     if any(c not in windows.columns for c in (wind, power, temp)):
         return empty_flags()
     source = windows if reference is None else reference
     if any(c not in source.columns for c in (wind, power, temp)):
+        return empty_flags()
+    frame = windows if ordered else _sorted(windows)
+    # Only a cold window can be iced: the reference's thresholds are looked up for those alone,
+    # and the runs counted among the iced ones, each remembering its row in ``frame`` so that a
+    # run still needs the very row before it iced, as on the whole frame.
+    cold = (
+        frame.select("turbine", "timestamp", wind, power, temp)
+        .with_row_index("_row")
+        .filter(pl.col(temp) < ICING_BELOW_C)
+    )
+    if not cold.height:
         return empty_flags()
     thresholds = (
         source.filter(
@@ -206,20 +242,18 @@ def icing_flags(
         .filter(pl.col("_n") >= MIN_REFERENCE_WINDOWS)
         .select("turbine", "_bin", "_p10")
     )
-    frame = (
-        _sorted(windows)
-        .select("turbine", "timestamp", wind, power, temp)
-        .with_columns(bin_index(pl.col(wind)).alias("_bin"))
+    iced = (
+        cold.with_columns(bin_index(pl.col(wind)).alias("_bin"))
         .join(thresholds, on=["turbine", "_bin"], how="left", maintain_order="left")
+        .filter(pl.col(power) < pl.col("_p10"))
     )
-    iced = ((pl.col(temp) < ICING_BELOW_C) & (pl.col(power) < pl.col("_p10"))).fill_null(False)
     runs = with_run_lengths(
-        frame.with_columns(iced.alias("_iced")),
-        pl.col("_iced") & previous("_iced").fill_null(False) & consecutive(window),
+        iced,
+        (pl.col("_row") == pl.col("_row").shift(1) + 1) & consecutive(window),
         "_length",
     )
     needed = -(-ICING_DURATION // window)  # windows covering 30 minutes, rounded up
-    return _rows(runs.filter(pl.col("_iced") & (pl.col("_length") >= needed)), ICING_SUSPECT, None)
+    return _rows(runs.filter(pl.col("_length") >= needed), ICING_SUSPECT, None)
 
 
 def stopped_with_wind_flags(
@@ -231,20 +265,24 @@ def stopped_with_wind_flags(
     wind, power = mean_of(WIND_SPEED), mean_of(POWER)
     if wind not in windows.columns or power not in windows.columns:
         return empty_flags()
+    cut_ins = {t: s.cut_in_ms or DEFAULT_CUT_IN for t, s in sites.items()}
     cut_in = pl.col("turbine").replace_strict(
-        {t: s.cut_in_ms or DEFAULT_CUT_IN for t, s in sites.items()},
-        default=DEFAULT_CUT_IN,
-        return_dtype=pl.Float64,
+        cut_ins, default=DEFAULT_CUT_IN, return_dtype=pl.Float64
     )
-    unexplained = categories.filter(pl.col("category") == UNCOVERED_HELD).select(
+    # the lowest cut-in first, on every window; each turbine's own on the few left
+    lowest = min([DEFAULT_CUT_IN, *cut_ins.values()])
+    frame = windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+    stopped = (pl.col(power) <= 0) & (pl.col(wind) > lowest)
+    if same_windows(frame, categories):  # categories of these very windows: a row-wise mask
+        unexplained = categories["category"] == UNCOVERED_HELD
+        candidates = frame.filter(stopped & unexplained)
+        return _rows(candidates.filter(pl.col(wind) > cut_in), STOPPED_WITH_WIND, None)
+    unexplained_windows = categories.filter(pl.col("category") == UNCOVERED_HELD).select(
         "turbine", pl.col("timestamp").cast(pl.Datetime("us"))
     )
-    stopped = (
-        windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
-        .filter((pl.col(power) <= 0) & (pl.col(wind) > cut_in))
-        .join(unexplained, on=["turbine", "timestamp"], how="semi")
-    )
-    return _rows(stopped, STOPPED_WITH_WIND, None)
+    candidates = frame.filter(stopped).filter(pl.col(wind) > cut_in)
+    explained = candidates.join(unexplained_windows, on=["turbine", "timestamp"], how="semi")
+    return _rows(explained, STOPPED_WITH_WIND, None)
 
 
 def window_flags(
@@ -258,10 +296,11 @@ def window_flags(
     """Every flag of ``windows`` (``categories``: their ``catalog.window_categories``;
     ``reference``: the windows the icing reference is taken from, default ``windows``), by
     turbine, time, flag and signal."""
+    frame = _sorted(windows)
     parts = [
         out_of_range_flags(windows, config.ranges),
-        flatline_flags(
-            windows,
+        _flatline(
+            frame,
             config.flatline_signals,
             min_windows=config.flatline_windows,
             window=config.window,
@@ -270,8 +309,12 @@ def window_flags(
     ]
     if config.temperature is not None:
         parts.append(
-            icing_flags(
-                windows, temperature=config.temperature, reference=reference, window=config.window
+            _icing(
+                frame,
+                reference,
+                temperature=config.temperature,
+                window=config.window,
+                ordered=True,
             )
         )
     order = {f: i for i, f in enumerate(FLAGS)}

@@ -15,7 +15,7 @@ that hold their own windows:
 """
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -28,6 +28,9 @@ from windpipe.analytics.windows import (
     bin_index,
     count_of,
     mean_of,
+    same_windows,
+    turbine_codes,
+    window_keys,
 )
 from windpipe.catalog import UNCOVERED_HELD, WINDOW, Turbine, parse_signal
 
@@ -212,19 +215,27 @@ def usable_windows(
     density's inputs nor on the whole window (``flags``: ``turbine``, ``timestamp``, ``flag``,
     ``signal``). Adds ``coverage``."""
     wind, power = mean_of(WIND_SPEED), mean_of(POWER)
-    full = categories.filter(pl.col("category") == UNCOVERED_HELD).select(
-        "turbine", pl.col("timestamp").cast(pl.Datetime("us"))
+    frame = windows.with_columns(coverage(windows, config).alias("coverage"))
+    held = (
+        pl.col(wind).is_not_null()
+        & pl.col(power).is_not_null()
+        & (pl.col("coverage") >= config.min_coverage - 1e-9)
     )
-    return (
-        windows.with_columns(coverage(windows, config).alias("coverage"))
-        .filter(
-            pl.col(wind).is_not_null()
-            & pl.col(power).is_not_null()
-            & (pl.col("coverage") >= config.min_coverage - 1e-9)
+    if same_windows(windows, categories):  # categories of these very windows: a row-wise mask
+        frame = frame.filter(held & (categories["category"] == UNCOVERED_HELD))
+    else:
+        full = categories.filter(pl.col("category") == UNCOVERED_HELD).select(
+            "turbine", pl.col("timestamp").cast(pl.Datetime("us"))
         )
-        .join(full, on=["turbine", "timestamp"], how="semi")
-        .join(_flagged(flags, config), on=["turbine", "timestamp"], how="anti")
-    )
+        frame = frame.filter(held).join(full, on=["turbine", "timestamp"], how="semi")
+    flagged = _flagged(flags, config)
+    if not flagged.height:
+        return frame
+    keys = window_keys(frame, flagged)
+    if keys is None:
+        return frame.join(flagged, on=["turbine", "timestamp"], how="anti")
+    mine, theirs = keys
+    return frame.filter(~mine.is_in(theirs.implode()))
 
 
 def with_density(
@@ -237,17 +248,34 @@ def with_density(
     the turbine's ``elevation_m``, else 101325 Pa; the humidity signal (%) selects the humid-air
     formula."""
 
+    density, normalised = _density_exprs(windows.columns, sites, config)
+    return (
+        windows.with_columns(density.alias("density"))
+        .with_columns(normalised.alias("wind_speed_normalised"))
+        .with_columns((bin_index(pl.col("wind_speed_normalised")) * 0.5).alias("bin"))
+    )
+
+
+def _density_exprs(
+    columns: Sequence[str], sites: Mapping[str, Site], config: CurveConfig
+) -> tuple[pl.Expr, pl.Expr]:
+    """:func:`with_density`'s ``density`` and ``wind_speed_normalised`` (from the column
+    ``density``) of windows with ``columns``."""
+
     def column(variable: str | None) -> pl.Expr | None:
         name = mean_of(variable) if variable else None
-        return pl.col(name) if name and name in windows.columns else None
+        return pl.col(name) if name and name in columns else None
 
     temperature = column(config.temperature)
     pressure = column(config.pressure)
     humidity = column(config.humidity)
-    site_pressure = pl.col("turbine").replace_strict(
-        {t: standard_pressure(s.elevation_m) for t, s in sites.items()},
-        default=SEA_LEVEL_PRESSURE,
-        return_dtype=pl.Float64,
+    pressures = {t: standard_pressure(s.elevation_m) for t, s in sites.items()}
+    site_pressure = (
+        pl.lit(SEA_LEVEL_PRESSURE, pl.Float64)  # no turbine's elevation known: no look-up
+        if all(p == SEA_LEVEL_PRESSURE for p in pressures.values())
+        else pl.col("turbine").replace_strict(
+            pressures, default=SEA_LEVEL_PRESSURE, return_dtype=pl.Float64
+        )
     )
     bar = site_pressure if pressure is None else (pressure * config.pressure_to_pa)
     if pressure is not None:
@@ -257,15 +285,10 @@ def with_density(
     else:
         density = air_density(temperature, bar, None if humidity is None else humidity / 100.0)
     speed = pl.col(mean_of(WIND_SPEED))
-    return (
-        windows.with_columns(density.alias("density"))
-        .with_columns(
-            normalised_wind_speed(speed, pl.col("density"), config.reference_density)
-            .fill_null(speed)
-            .alias("wind_speed_normalised"),
-        )
-        .with_columns((bin_index(pl.col("wind_speed_normalised")) * 0.5).alias("bin"))
-    )
+    normalised = normalised_wind_speed(
+        speed, pl.col("density"), config.reference_density
+    ).fill_null(speed)
+    return density, normalised
 
 
 #: The columns of a binned curve.
@@ -285,21 +308,68 @@ def binned(windows: pl.DataFrame) -> pl.DataFrame:
     """Per turbine and 0.5 m/s bin of ``wind_speed_normalised`` (``bin``: its centre): the
     windows, their mean normalised speed, the mean and standard deviation (n - 1) of their power,
     their mean density, and whether the bin is drawn (from :data:`MIN_BIN_WINDOWS` on)."""
-    power = pl.col(mean_of(POWER))
-    return (
-        windows.group_by("turbine", "bin")
-        .agg(
-            pl.len().cast(pl.UInt32).alias("windows"),
-            pl.col("wind_speed_normalised").mean().alias("wind_speed"),
-            power.mean().alias("power"),
-            power.std(ddof=1).alias("power_std"),
-            pl.col("density").mean().alias("density"),
+    key = _bin_key(windows)
+    if key is None:
+        grouped = windows.group_by("turbine", "bin").agg(_BIN_AGGREGATIONS)
+    else:  # one integer per (turbine, bin): the grouping hashes it, not a string and a float
+        code, names = key
+        grouped = _from_bin_key(
+            windows.with_columns(code.alias("_key")).group_by("_key").agg(_BIN_AGGREGATIONS),
+            names,
         )
-        .with_columns((pl.col("windows") >= MIN_BIN_WINDOWS).alias("drawn"))
+    return _bins_of(grouped)
+
+
+#: Per bin: its windows, their mean normalised speed, mean and deviation of power, mean density.
+_BIN_AGGREGATIONS = [
+    pl.len().cast(pl.UInt32).alias("windows"),
+    pl.col("wind_speed_normalised").mean().alias("wind_speed"),
+    pl.col(mean_of(POWER)).mean().alias("power"),
+    pl.col(mean_of(POWER)).std(ddof=1).alias("power_std"),
+    pl.col("density").mean().alias("density"),
+]
+
+
+def _from_bin_key(grouped: pl.DataFrame, names: pl.Series) -> pl.DataFrame:
+    """Groups by :func:`_bin_key` with ``turbine`` and ``bin`` again."""
+    return grouped.with_columns(
+        (pl.col("_key") // _BIN_CODES)
+        .replace_strict(range(names.len()), names, return_dtype=pl.String)
+        .alias("turbine"),
+        ((pl.col("_key") % _BIN_CODES - _BIN_CODES // 2) * 0.5).alias("bin"),
+    )
+
+
+def _bins_of(grouped: pl.DataFrame) -> pl.DataFrame:
+    """Grouped bins as :func:`binned` gives them: drawn or not, its columns, sorted."""
+    return (
+        grouped.with_columns((pl.col("windows") >= MIN_BIN_WINDOWS).alias("drawn"))
         .select(list(BIN_SCHEMA))
         .cast(BIN_SCHEMA)  # type: ignore[arg-type]
         .sort("turbine", "bin")
     )
+
+
+#: Bins a turbine may have in :func:`_bin_key` (bin k of -2^31 to 2^31 - 1).
+_BIN_CODES = 2**32
+
+
+def _bin_key(windows: pl.DataFrame) -> tuple[pl.Series, pl.Series] | None:
+    """An Int64 per window, its turbine's code x 2^32 + 2^31 + its bin's index, and the turbines by
+    code; None unless every ``bin`` is a multiple of 0.5 m/s within reach (as
+    :func:`with_density` makes them) and every turbine named."""
+    if not windows.height or windows["bin"].null_count():
+        return None
+    codes = turbine_codes(windows["turbine"])
+    if codes is None:
+        return None
+    code, names = codes
+    index = windows["bin"] * 2.0
+    exact = index.round() == index
+    if not exact.all() or not index.abs().max() < _BIN_CODES // 4:  # type: ignore[operator]
+        return None
+    key = code.cast(pl.Int64) * _BIN_CODES + index.cast(pl.Int64) + _BIN_CODES // 2
+    return key, names
 
 
 @dataclass(frozen=True)
@@ -402,11 +472,15 @@ def power_curves(
         if name not in windows.columns:
             windows = windows.with_columns(pl.lit(None, pl.Float64).alias(name))
     windows = windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
-    used = with_density(usable_windows(windows, categories, flags, config), sites, config)
-    bins = binned(used)
+    fused = _curve_bins(windows, categories, flags, sites, config)
+    if fused is None:
+        used = with_density(usable_windows(windows, categories, flags, config), sites, config)
+        bins = binned(used)
+        cold = dict(used.filter(pl.col("density").is_null()).group_by("turbine").len().iter_rows())
+    else:
+        bins, cold = fused
     per_turbine = {t: bins.filter(pl.col("turbine") == t) for t in sites}
-    counts = dict(used.group_by("turbine").len().iter_rows())
-    cold = dict(used.filter(pl.col("density").is_null()).group_by("turbine").len().iter_rows())
+    counts = dict(bins.group_by("turbine").agg(pl.col("windows").sum()).iter_rows())
     report = {t: completeness(b, sites[t], window=config.window) for t, b in per_turbine.items()}
     return Curves(
         bins=_with_empty_bins(bins, report),
@@ -414,6 +488,68 @@ def power_curves(
         used={t: int(counts.get(t, 0)) for t in sites},
         not_normalised={t: int(cold.get(t, 0)) for t in sites},
     )
+
+
+def _curve_bins(
+    windows: pl.DataFrame,
+    categories: pl.DataFrame,
+    flags: pl.DataFrame,
+    sites: Mapping[str, Site],
+    config: CurveConfig,
+) -> tuple[pl.DataFrame, dict[str, int]] | None:
+    """:func:`binned` of :func:`with_density` of :func:`usable_windows`, and the windows per
+    turbine without a density, in one pass: the windows are masked once, narrowed to the
+    columns the bins read, and grouped by one integer per (turbine, bin). None unless
+    ``categories`` are of these very windows and the windows' keys fit integers (then the steps
+    one by one give the same)."""
+    if not windows.height or not same_windows(windows, categories):
+        return None
+    codes = turbine_codes(windows["turbine"])
+    if codes is None:
+        return None
+    code, names = codes
+    flagged = _flagged(flags, config)
+    keys = window_keys(windows, flagged, codes) if flagged.height else None
+    if flagged.height and keys is None:
+        return None
+    wind, power = mean_of(WIND_SPEED), mean_of(POWER)
+    usable = (
+        pl.col(wind).is_not_null()
+        & pl.col(power).is_not_null()
+        & (coverage(windows, config) >= config.min_coverage - 1e-9)
+        & (categories["category"] == UNCOVERED_HELD)
+    )
+    if keys is not None:
+        mine, theirs = keys
+        usable = usable & ~mine.is_in(theirs.implode())
+    read = [mean_of(v) for v in (WIND_SPEED, POWER, *config.density_variables)]
+    density, normalised = _density_exprs(windows.columns, sites, config)
+    used = (
+        windows.select(
+            "turbine", *[c for c in dict.fromkeys(read) if c in windows.columns], _code=code
+        )
+        .filter(windows.select(usable).to_series())
+        .with_columns(density.alias("density"))
+        .with_columns(normalised.alias("wind_speed_normalised"))
+        .with_columns(
+            (
+                pl.col("_code").cast(pl.Int64) * _BIN_CODES
+                + bin_index(pl.col("wind_speed_normalised"))
+                + _BIN_CODES // 2
+            ).alias("_key")
+        )
+    )
+    if not used["density"].null_count():  # every window normalised: nothing more to count
+        return _bins_of(_from_bin_key(used.group_by("_key").agg(_BIN_AGGREGATIONS), names)), {}
+    grouped = used.group_by("_key").agg(
+        *_BIN_AGGREGATIONS, pl.col("density").null_count().alias("_cold")
+    )
+    cold = (
+        _from_bin_key(grouped.filter(pl.col("_cold") > 0), names)
+        .group_by("turbine")
+        .agg(pl.col("_cold").sum())
+    )
+    return _bins_of(_from_bin_key(grouped, names)), dict(cold.iter_rows())
 
 
 def _with_empty_bins(bins: pl.DataFrame, report: Mapping[str, Completeness]) -> pl.DataFrame:

@@ -57,12 +57,92 @@ def consecutive(window: timedelta = WINDOW) -> pl.Expr:
     return ((pl.col("timestamp") - previous("timestamp")) == step).fill_null(False)
 
 
+def run_length(continues: str) -> pl.Expr:
+    """The number of rows in the run each row belongs to, on rows in order, where a row whose
+    boolean column ``continues`` is true joins the run of the row before it (false or null: a run
+    starts). From each run's first and last row index: no grouping, no hashing."""
+    joins = pl.col(continues).fill_null(False)
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    first = pl.when(~joins).then(index).forward_fill().fill_null(0)
+    last = pl.when(~joins.shift(-1).fill_null(False)).then(index).backward_fill()
+    return last - first + 1
+
+
 def with_run_lengths(frame: pl.DataFrame, continues: pl.Expr, name: str) -> pl.DataFrame:
     """``frame`` (sorted by turbine, timestamp) with ``name``: the number of rows in the run each
     row belongs to, where a row whose ``continues`` is true joins the run of the row before it
     (``continues`` must be false on each turbine's first row, as :func:`previous` makes it)."""
     return (
-        frame.with_columns((~continues.fill_null(False)).cum_sum().alias("_run"))
-        .with_columns(pl.len().over("_run").cast(pl.Int64).alias(name))
-        .drop("_run")
+        frame.with_columns(continues.alias("_continues"))
+        .with_columns(run_length("_continues").alias(name))
+        .drop("_continues")
     )
+
+
+def same_windows(frame: pl.DataFrame, other: pl.DataFrame) -> bool:
+    """Whether ``other`` lists the very (turbine, timestamp) rows of ``frame``, in the same order,
+    of the same types and none null (as ``catalog.window_categories`` of ``frame`` does): then a
+    row of one is the same row of the other, and a join on the two keys can be a row-wise mask."""
+    if frame.height != other.height:
+        return False
+    for key in ("turbine", "timestamp"):
+        mine, theirs = frame[key], other[key]
+        if mine.dtype != theirs.dtype or mine.null_count() or not mine.equals(theirs):
+            return False
+    return True
+
+
+def turbine_codes(turbines: pl.Series) -> tuple[pl.Series, pl.Series] | None:
+    """Each row's turbine as a small integer (UInt32) and the names by integer, so that groupings
+    and look-ups hash one integer instead of a string: from the runs of equal names when each
+    turbine's rows are together (no hashing at all), else through an enum. None when a turbine
+    is null (a string key treats it apart) or the names are not strings."""
+    if turbines.dtype != pl.String or turbines.null_count():
+        return None
+    names = turbines.rle().struct.field("value")
+    if names.n_unique() == names.len():
+        return turbines.rle_id(), names
+    names = names.unique(maintain_order=True)
+    return turbines.cast(pl.Enum(names)).to_physical().cast(pl.UInt32), names
+
+
+def window_keys(
+    frame: pl.DataFrame,
+    other: pl.DataFrame,
+    codes: tuple[pl.Series, pl.Series] | None = None,
+) -> tuple[pl.Series, pl.Series] | None:
+    """One Int64 per row of ``frame`` and of ``other`` such that two rows' keys are equal when
+    and only when their ``turbine`` and ``timestamp`` are (``other``'s rows of a turbine or a time
+    ``frame`` does not hold are left out): a join on the two columns as a look-up of one integer.
+    ``codes``: :func:`turbine_codes` of ``frame``'s turbines, if already known. None when that
+    cannot be: null keys, other time types, a span too long for 63 bits."""
+    stamps = frame["timestamp"]
+    if not frame.height or stamps.null_count() or stamps.dtype != other.schema["timestamp"]:
+        return None
+    if frame.schema["turbine"] != other.schema["turbine"]:
+        return None
+    if codes is None:
+        codes = turbine_codes(frame["turbine"])
+    if codes is None:
+        return None
+    code, names = codes
+    ticks = stamps.to_physical()
+    low, high = ticks.min(), ticks.max()
+    assert isinstance(low, int) and isinstance(high, int)
+    span = high - low + 1
+    if span * names.len() >= 2**62:
+        return None
+    mine = code.cast(pl.Int64) * span + (ticks - low)
+    theirs = (
+        other.select(
+            pl.col("turbine").replace_strict(
+                names, list(range(names.len())), default=None, return_dtype=pl.Int64
+            ),
+            pl.col("timestamp").to_physical() - low,
+        )
+        .filter(pl.col("timestamp").is_between(0, span - 1))
+        .drop_nulls()
+        .select(pl.col("turbine") * span + pl.col("timestamp"))
+        .to_series()
+    )
+    return mine, theirs

@@ -1,0 +1,54 @@
+"""The shared window helpers against plain Python: runs of rows, integer keys of windows."""
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from windpipe.analytics.windows import run_length, turbine_codes, window_keys
+
+RNG = np.random.default_rng(7)
+START = datetime(2024, 1, 1)
+
+
+def test_run_length_counts_each_rows_run() -> None:
+    joins = RNG.random(500) < 0.6
+    joins[0] = False
+    expected, length = [], 0
+    for i, j in enumerate(joins):
+        length = length + 1 if j else 1
+        if i + 1 == len(joins) or not joins[i + 1]:
+            expected += [length] * length
+    got = pl.DataFrame({"j": joins}).select(run_length("j").alias("n"))["n"].to_list()
+    assert got == expected
+
+
+def test_turbine_codes_whether_rows_are_grouped_or_not() -> None:
+    grouped = pl.Series(["B", "B", "A", "A", "C"])
+    code, names = turbine_codes(grouped)
+    assert names.gather(code).to_list() == grouped.to_list()
+    interleaved = pl.Series(["B", "A", "B", "C", "A"])
+    code, names = turbine_codes(interleaved)
+    assert names.gather(code).to_list() == interleaved.to_list()
+    assert turbine_codes(pl.Series(["A", None])) is None
+
+
+def test_window_keys_match_as_a_join_does() -> None:
+    n = 300
+    frame = pl.DataFrame(
+        {
+            "turbine": RNG.choice(["A", "B", "C"], n).tolist(),
+            "timestamp": [START + timedelta(minutes=10 * int(k)) for k in RNG.integers(0, 200, n)],
+        }
+    ).unique(maintain_order=True)
+    other = pl.concat(
+        [
+            frame.sample(40, seed=1),
+            pl.DataFrame({"turbine": ["D", "A"], "timestamp": [START, START - timedelta(days=1)]}),
+        ]
+    )
+    keys = window_keys(frame, other)
+    assert keys is not None
+    mine, theirs = keys
+    expected = frame.with_row_index().join(other, on=["turbine", "timestamp"], how="semi")["index"]
+    assert mine.is_in(theirs.implode()).arg_true().to_list() == sorted(expected.to_list())
