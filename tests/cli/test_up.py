@@ -188,6 +188,49 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
         engine.dispose()
         assert {d: per_day.get(d) for d in past} == {d: 144 * 8 for d in past}
 
+        # An events import reaches the figures: the source logs the write, the event_changes
+        # sensor reports the day's events updated, Dagster's automation computes that day's
+        # figures again. A forced outage over the whole day leaves no operative time.
+        day = min(past)
+
+        def availability() -> tuple[float | None] | None:
+            engine = make_engine(database_url(settings, "target", start=False))
+            try:
+                with engine.connect() as conn:
+                    row = conn.execute(
+                        text(
+                            "SELECT availability_time FROM turbine_day_kpi "
+                            "WHERE turbine = 'WTG01' AND day = :day"
+                        ),
+                        {"day": day},
+                    ).first()
+            finally:
+                engine.dispose()
+            return None if row is None else (row[0],)
+
+        (before,) = up.wait_for("the day's figures, computed after its catch-up", availability)
+        events = tmp_path / "outage.csv"
+        events.write_text(
+            "turbine,start,end,code,message\n"
+            f"WTG01,{day}T00:00:00Z,{day + timedelta(days=1)}T00:00:00Z,101,whole-day outage\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDPIPE_", "DAGSTER_"))}
+        env["WINDPIPE_DATA_DIR"] = str(up_data_dir)
+        imported = subprocess.run(
+            [*WINDPIPE, "events", "import", str(events)],
+            env=env,
+            cwd=up_data_dir.parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        up.wait_for(
+            "the day's figures computed again with the outage",
+            lambda: availability() == (0.0,),
+        )
+        assert before != (0.0,)
+
         # The API reads the source and the target as the read-only role, never as the superuser.
         window = {"start": min(past).isoformat(), "end": max(past).isoformat()}
         aggregates = httpx.get(f"{up.api}/aggregates", params=window, timeout=30)
