@@ -143,6 +143,30 @@ def _run(farm: Farm) -> None:
     assert run.events == len(case.EVENTS) and run.unknown_codes == ["999"] and run.rows == 9
 
 
+def test_window_means_gives_each_held_window_once_with_a_column_per_signal(
+    kpi_farm: Farm,
+) -> None:
+    with kpi_farm.target.connect() as conn:
+        got = reads.window_means(
+            conn, FIRST, LAST, list(case.FLEET), others=["ambient_temperature_mean", "power_count"]
+        )
+        turbine = next(iter(case.FLEET))
+        one = reads.window_means(conn, FIRST, FIRST, [turbine])
+        none = reads.window_means(conn, FIRST, LAST, ["nobody"])
+    temperatures = case.temperatures()
+    held = {k: v for k, v in case.windows().items() if v != (None, None) or k in temperatures}
+    expected = case.windows_frame(held, temperatures).with_columns(
+        pl.lit(None, pl.Float64).alias("power_count")  # a signal the target does not hold
+    )
+    assert got.equals(expected)
+    assert one.equals(
+        expected.filter(
+            (pl.col("turbine") == turbine) & (pl.col("timestamp").dt.date() == FIRST)
+        ).select("turbine", "timestamp", "power", "wind_speed")
+    )
+    assert none.height == 0 and none.columns == ["turbine", "timestamp", "power", "wind_speed"]
+
+
 def _close(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is b

