@@ -939,14 +939,26 @@ async def farm_curves(
     }
 
 
-#: Up to this many windows per set the IEC curve's view sends every window; above, every k-th.
+#: The IEC curve's windows are sent one per occupied cell of a grid this many cells wide (wind
+#: speed) and high (power) over every window's range: a cell is finer than the chart's 3-pixel
+#: marker, so only points drawn on top of one another are left out, and every outlier is kept.
+CURVE_GRID = (400, 200)
+#: At most this many windows per set even so (every k-th occupied cell beyond).
 MAX_CURVE_POINTS = 5000
 
 
-def _thinned(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """``frame`` with every k-th row (k = 1 up to :data:`MAX_CURVE_POINTS` rows), and k."""
-    step = max(1, math.ceil(frame.height / MAX_CURVE_POINTS))
-    return frame.gather_every(step), step
+def _thinned(frame: pl.DataFrame, every: pl.DataFrame, x: str, y: str) -> pl.DataFrame:
+    """``frame``'s first window (in time) per occupied cell of :data:`CURVE_GRID` over the range
+    of ``every``'s ``x`` and ``y``, at most :data:`MAX_CURVE_POINTS` of them."""
+    if frame.height == 0:
+        return frame
+    cells = []
+    for name, count in zip((x, y), CURVE_GRID, strict=True):
+        low = float(every[name].min())  # type: ignore[arg-type]
+        span = max(float(every[name].max()) - low, 1e-9)  # type: ignore[arg-type]
+        cells.append(((pl.col(name) - low) / span * count).floor().cast(pl.Int32))
+    shown = frame.filter(pl.struct(*cells).is_first_distinct())
+    return shown.gather_every(max(1, math.ceil(shown.height / MAX_CURVE_POINTS)))
 
 
 async def turbine_curve(
@@ -969,8 +981,8 @@ async def turbine_curve(
     ).sort("timestamp")
     used = data.used.filter(pl.col("turbine") == turbine).sort("timestamp")
     bins = data.bins.filter((pl.col("turbine") == turbine) & pl.col("drawn"))
-    every_shown, every_step = _thinned(every)
-    used_shown, used_step = _thinned(used)
+    every_shown = _thinned(every, every, wind, power)
+    used_shown = _thinned(used, every, wind, power)
     fleet = {t.id: t for t in settings.fleet}
     warranted = fleet[turbine].power_curve if turbine in fleet else None
     codes = settings.event_categories
@@ -988,11 +1000,10 @@ async def turbine_curve(
         .iter_rows(named=True)
     ]
 
-    def points(frame: pl.DataFrame, step: int, total: int) -> dict[str, Any]:
+    def points(frame: pl.DataFrame, total: int) -> dict[str, Any]:
         return {
             "wind_speed": [round(v, 3) for v in frame[wind].to_list()],
             "power": [round(v, 2) for v in frame[power].to_list()],
-            "every": step,
             "windows": total,
         }
 
@@ -1011,8 +1022,8 @@ async def turbine_curve(
         "warranted": None
         if warranted is None
         else {"wind_speed": [p[0] for p in warranted], "power": [p[1] for p in warranted]},
-        "all": points(every_shown, every_step, every.height),
-        "full_performance": points(used_shown, used_step, used.height),
+        "all": points(every_shown, every.height),
+        "full_performance": points(used_shown, used.height),
         "events": events,
     }
 

@@ -524,15 +524,18 @@
 
   // The IEC 61400-12-1 curve of the range: the full-performance windows beside every window,
   // the normalised bins with their spread (mean +- standard deviation), the warranted curve; and
-  // the range's events.
+  // the range's events. The windows come one per occupied cell of a grid finer than a marker
+  // (a few thousand for a year) and are drawn as SVG: scattergl drew nothing but "WebGL is not
+  // supported" in a browser without WebGL (headless Chromium, some VMs and remote desktops).
   async function iecCurve(id, start, end) {
     const query = "?start=" + start.slice(0, 19) + "&end=" + end.slice(0, 19);
     const data = await getJSON("/ui/api/turbine/" + encodeURIComponent(id) + "/curve" + query);
     const b = data.bins;
-    const every = (set) => (set.every > 1 ? ", every " + set.every + "th shown" : "");
+    const every = (set) => (set.wind_speed.length < set.windows
+      ? "; " + set.wind_speed.length + " drawn, one per spot" : "");
     const traces = [
       {
-        type: "scattergl",
+        type: "scatter",
         mode: "markers",
         x: data.all.wind_speed,
         y: data.all.power,
@@ -541,7 +544,7 @@
         hoverinfo: "skip",
       },
       {
-        type: "scattergl",
+        type: "scatter",
         mode: "markers",
         x: data.full_performance.wind_speed,
         y: data.full_performance.power,
