@@ -947,18 +947,35 @@ CURVE_GRID = (400, 200)
 MAX_CURVE_POINTS = 5000
 
 
-def _thinned(frame: pl.DataFrame, every: pl.DataFrame, x: str, y: str) -> pl.DataFrame:
-    """``frame``'s first window (in time) per occupied cell of :data:`CURVE_GRID` over the range
-    of ``every``'s ``x`` and ``y``, at most :data:`MAX_CURVE_POINTS` of them."""
-    if frame.height == 0:
-        return frame
+def curve_points(
+    every: pl.DataFrame, used: pl.DataFrame, x: str, y: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The windows the IEC curve's chart draws, as (every, used): of the full-performance ones
+    (``used``) the first per occupied cell of :data:`CURVE_GRID` over the range of ``every``'s
+    ``x`` and ``y``; of ``every`` the first per cell that no full-performance window occupies
+    (the others would be drawn under a full-performance point); at most
+    :data:`MAX_CURVE_POINTS` each."""
+    if every.height == 0:
+        return every, used
     cells = []
-    for name, count in zip((x, y), CURVE_GRID, strict=True):
+    for name, column, count in zip((x, y), ("_column", "_row"), CURVE_GRID, strict=True):
         low = float(every[name].min())  # type: ignore[arg-type]
         span = max(float(every[name].max()) - low, 1e-9)  # type: ignore[arg-type]
-        cells.append(((pl.col(name) - low) / span * count).floor().cast(pl.Int32))
-    shown = frame.filter(pl.struct(*cells).is_first_distinct())
-    return shown.gather_every(max(1, math.ceil(shown.height / MAX_CURVE_POINTS)))
+        cells.append(((pl.col(name) - low) / span * count).floor().cast(pl.Int32).alias(column))
+
+    def first_per_cell(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(cells).unique(["_column", "_row"], keep="first")
+
+    used_cells = first_per_cell(used)
+    every_cells = first_per_cell(every).join(
+        used_cells.select("_column", "_row"), on=["_column", "_row"], how="anti"
+    )
+    return tuple(  # type: ignore[return-value]
+        frame.sort("timestamp")
+        .drop("_column", "_row")
+        .gather_every(max(1, math.ceil(frame.height / MAX_CURVE_POINTS)))
+        for frame in (every_cells, used_cells)
+    )
 
 
 async def turbine_curve(
@@ -981,8 +998,7 @@ async def turbine_curve(
     ).sort("timestamp")
     used = data.used.filter(pl.col("turbine") == turbine).sort("timestamp")
     bins = data.bins.filter((pl.col("turbine") == turbine) & pl.col("drawn"))
-    every_shown = _thinned(every, every, wind, power)
-    used_shown = _thinned(used, every, wind, power)
+    every_shown, used_shown = curve_points(every, used, wind, power)
     fleet = {t.id: t for t in settings.fleet}
     warranted = fleet[turbine].power_curve if turbine in fleet else None
     codes = settings.event_categories
