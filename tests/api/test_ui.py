@@ -17,7 +17,13 @@ from sqlalchemy.engine import URL
 from tests.api.ui_browser import chromium, find_chromium
 from tests.conftest import FARM_DAYS, FARM_TURBINES, LiveApi, new_database, serve
 from windpipe.api import create_app
-from windpipe.api.dashboard import DENSITY_ROWS, density, resolution, windows_expected
+from windpipe.api.dashboard import (
+    DENSITY_ROWS,
+    curve_points,
+    density,
+    resolution,
+    windows_expected,
+)
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
 from windpipe.postgres import ensure_reader_role, libpq_conninfo
@@ -334,6 +340,27 @@ def test_resolution_and_density_of_long_ranges() -> None:
     cells = [c for row in grid["z"] for c in row if c is not None]
     assert sum(cells) == grid["windows"] == 5 and max(cells) == 2  # the two at 12.6 m/s
     assert len(grid["z"]) == DENSITY_ROWS and len(grid["z"][0]) == int(30 / grid["dx"]) + 1
+
+
+def test_the_iec_charts_points_are_one_per_spot_and_keep_every_outlier() -> None:
+    # 10,000 windows on 100 spots of the curve, one outlier, three windows left out of the curve
+    base = datetime(2025, 1, 1)
+    speeds = [(i % 100) * 0.1 for i in range(10_000)] + [25.0, 3.0, 3.0, 0.0]
+    powers = [s * 100.0 for s in speeds[:10_000]] + [0.0, 1500.0, 1500.0, 0.0]
+    every = pl.DataFrame(
+        {
+            "timestamp": [base + timedelta(minutes=10 * i) for i in range(len(speeds))],
+            "wind_speed_mean": speeds,
+            "power_mean": powers,
+        }
+    )
+    used = every.head(10_001)  # the curve's spots and the outlier at 25 m/s
+    every_shown, used_shown = curve_points(every, used, "wind_speed_mean", "power_mean")
+    assert used_shown.height == 100 + 1 and 25.0 in used_shown["wind_speed_mean"].to_list()
+    # of the windows left out, the one spot no full-performance window holds (3 m/s, 1500 kW),
+    # once: (0, 0) is under a full-performance point
+    assert every_shown.select("wind_speed_mean", "power_mean").rows() == [(3.0, 1500.0)]
+    assert every_shown["timestamp"].to_list() == [base + timedelta(minutes=10 * 10_001)]
 
 
 def test_landing_page_links_the_dashboard_and_the_docs(ui_api: LiveApi) -> None:

@@ -307,6 +307,9 @@ def test_the_new_charts_are_drawn_in_headless_chromium(dash_farm: Farm, tmp_path
         charts = page.charts()
         # every window, the full-performance ones, the IEC bins, the warranted curve
         assert charts["iec-curve"]["traces"] == 4
+        # the windows are drawn as SVG: no "WebGL is not supported" in a browser without WebGL
+        assert page.evaluate("document.querySelectorAll('#iec-curve .no-webgl').length") == 0
+        assert charts["iec-curve"]["drawn"] >= 4
         assert page.evaluate("document.getElementById('events').dataset.events") == "1"
         page.screenshot(tmp_path / "turbine.png")
         page.open(f"{dash_farm.api.url}/ui/quality?end=2024-06-02&days=2")

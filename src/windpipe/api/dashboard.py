@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from windpipe import catalog
+from windpipe.analytics.windows import BIN_WIDTH, bin_index
 from windpipe.api.pool import ReadOnlyPool, TargetSession
 from windpipe.errors import SourceQueryError, SourceUnavailableError
 from windpipe.settings import Settings
@@ -345,7 +346,7 @@ CURVE_CACHE_SIZE = 32
 
 class CurveCache:
     """The farm's binned power curves per (range, signals), kept ``ttl`` seconds: every turbine
-    view of a range compares with the same farm median, which costs a join over the whole farm."""
+    view of a range compares with the same farm median, which reads the whole farm's windows."""
 
     def __init__(self, ttl: float = CURVE_CACHE_SECONDS, size: int = CURVE_CACHE_SIZE) -> None:
         self.ttl = ttl
@@ -383,17 +384,39 @@ def resolution(start: datetime, end: datetime, window: timedelta, points: int) -
     return timedelta(days=max(2, math.ceil(span / (catalog.DAY * points))))
 
 
-def power_bins(pairs: pl.DataFrame) -> pl.DataFrame:
-    """The binned power curve of ``wind_speed, power`` pairs as ``queries.power_curve_sql`` bins it:
-    bin, n, wind_speed, power (bins with enough windows only)."""
-    width = queries.BIN_WIDTH
+async def signal_pairs(
+    session: TargetSession,
+    x: str,
+    y: str,
+    start: datetime,
+    end: datetime,
+    *,
+    turbines: list[str] | None = None,
+) -> pl.DataFrame:
+    """Each window in ``[start, end)`` holding both signals ``x`` and ``y``: ``turbine,
+    timestamp, x, y`` (``turbines``: None, all). Each signal is read as it is indexed and the two
+    are paired here: the database never joins ``data`` with itself
+    (``queries.signal_values_sql`` says why)."""
+    left = await session.frame(queries.signal_values_sql(x, start, end, turbines=turbines))
+    right = await session.frame(queries.signal_values_sql(y, start, end, turbines=turbines))
     return (
-        pairs.group_by(((pl.col("wind_speed") / width + 0.5).floor().cast(pl.Int32)).alias("bin"))
+        left.rename({"value": x})
+        .join(right.rename({"value": y}), on=["turbine", "timestamp"], how="inner")
+        .drop_nulls([x, y])
+    )
+
+
+def power_bins(pairs: pl.DataFrame, *, per_turbine: bool = False) -> pl.DataFrame:
+    """The binned power curve of ``wind_speed, power`` pairs (0.5 m/s bins centred on multiples
+    of 0.5 m/s): [turbine,] bin, n, wind_speed, power (bins with enough windows only)."""
+    keys = ["turbine"] if per_turbine else []
+    return (
+        pairs.group_by(*keys, bin_index(pl.col("wind_speed")).alias("bin"))
         .agg(
             pl.len().cast(pl.Int64).alias("n"), pl.col("wind_speed").mean(), pl.col("power").mean()
         )
         .filter(pl.col("n") >= MIN_BIN_WINDOWS)
-        .sort("bin")
+        .sort(*keys, "bin")
     )
 
 
@@ -510,11 +533,8 @@ async def _rose(
     if signal is None or not session.ready:
         return None
     speed = catalog.signal_name("wind_speed", "mean")
-    # The warehouse's pairs of two signals per window: here a direction and a speed.
-    both = await session.frame(queries.pairs_sql(signal, speed, turbine, start, end))
-    pairs = both.select(
-        pl.col("wind_speed").alias("direction"), pl.col("power").alias("speed")
-    ).drop_nans()
+    both = await signal_pairs(session, signal, speed, start, end, turbines=[turbine])
+    pairs = both.select(pl.col(signal).alias("direction"), pl.col(speed).alias("speed")).drop_nans()
     return wind_rose(pairs, signal)
 
 
@@ -568,12 +588,23 @@ async def turbine_view(
                 .upsample("timestamp", every=catalog.polars_duration(step))
             )
         if wind in wanted and power in wanted:
-            pairs = await session.frame(queries.pairs_sql(wind, power, turbine, start, end))
+            own_pairs = await signal_pairs(session, wind, power, start, end, turbines=[turbine])
+            pairs = own_pairs.sort("timestamp").select(
+                pl.col(wind).alias("wind_speed"), pl.col(power).alias("power")
+            )
             key = (catalog.naive_utc(start), catalog.naive_utc(end), wind, power)
             curves = cache.get(key) if cache is not None else None
             if curves is None:
+                farm_pairs = await signal_pairs(session, wind, power, start, end)
                 curves = _curves(
-                    await session.frame(queries.power_curve_sql(wind, power, start, end))
+                    power_bins(
+                        farm_pairs.select(
+                            "turbine",
+                            pl.col(wind).alias("wind_speed"),
+                            pl.col(power).alias("power"),
+                        ),
+                        per_turbine=True,
+                    )
                 )
                 if cache is not None:
                     cache.put(key, curves)
@@ -626,7 +657,7 @@ async def turbine_view(
         f'"turbines":{_numbers(farm["turbines"])}'
         "}"
     )
-    parts.append(f'"bin_width":{queries.BIN_WIDTH!r}')
+    parts.append(f'"bin_width":{BIN_WIDTH!r}')
     rose = await _rose(session, settings, turbine, start, end)
     parts.append('"rose":' + json.dumps(rose, separators=(",", ":")))
     return ("{" + ",".join(parts) + "}").encode()
@@ -802,7 +833,10 @@ async def iec_curves(
         registered = set((await session.query(queries.SIGNALS_SQL)).column("name").to_pylist())
         names = [s for s in config.signals if s in registered]
         if names:
-            long = await session.frame(queries.aggregates_sql(names, start, end, turbines=turbines))
+            # wide_windows pivots and sorts them: no need for the database to sort them first
+            long = await session.frame(
+                queries.aggregates_sql(names, start, end, turbines=turbines, ordered=False)
+            )
         if (await session.query(queries.HAS_FLAGS_SQL)).column("ready")[0].as_py():
             marks = await session.frame(queries.flags_sql(start, end, turbines=turbines))
     events = pl.DataFrame(
@@ -905,14 +939,43 @@ async def farm_curves(
     }
 
 
-#: Up to this many windows per set the IEC curve's view sends every window; above, every k-th.
+#: The IEC curve's windows are sent one per occupied cell of a grid this many cells wide (wind
+#: speed) and high (power) over every window's range: a cell is finer than the chart's 3-pixel
+#: marker, so only points drawn on top of one another are left out, and every outlier is kept.
+CURVE_GRID = (400, 200)
+#: At most this many windows per set even so (every k-th occupied cell beyond).
 MAX_CURVE_POINTS = 5000
 
 
-def _thinned(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """``frame`` with every k-th row (k = 1 up to :data:`MAX_CURVE_POINTS` rows), and k."""
-    step = max(1, math.ceil(frame.height / MAX_CURVE_POINTS))
-    return frame.gather_every(step), step
+def curve_points(
+    every: pl.DataFrame, used: pl.DataFrame, x: str, y: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The windows the IEC curve's chart draws, as (every, used): of the full-performance ones
+    (``used``) the first per occupied cell of :data:`CURVE_GRID` over the range of ``every``'s
+    ``x`` and ``y``; of ``every`` the first per cell that no full-performance window occupies
+    (the others would be drawn under a full-performance point); at most
+    :data:`MAX_CURVE_POINTS` each."""
+    if every.height == 0:
+        return every, used
+    cells = []
+    for name, column, count in zip((x, y), ("_column", "_row"), CURVE_GRID, strict=True):
+        low = float(every[name].min())  # type: ignore[arg-type]
+        span = max(float(every[name].max()) - low, 1e-9)  # type: ignore[arg-type]
+        cells.append(((pl.col(name) - low) / span * count).floor().cast(pl.Int32).alias(column))
+
+    def first_per_cell(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(cells).unique(["_column", "_row"], keep="first")
+
+    used_cells = first_per_cell(used)
+    every_cells = first_per_cell(every).join(
+        used_cells.select("_column", "_row"), on=["_column", "_row"], how="anti"
+    )
+    return tuple(  # type: ignore[return-value]
+        frame.sort("timestamp")
+        .drop("_column", "_row")
+        .gather_every(max(1, math.ceil(frame.height / MAX_CURVE_POINTS)))
+        for frame in (every_cells, used_cells)
+    )
 
 
 async def turbine_curve(
@@ -935,8 +998,7 @@ async def turbine_curve(
     ).sort("timestamp")
     used = data.used.filter(pl.col("turbine") == turbine).sort("timestamp")
     bins = data.bins.filter((pl.col("turbine") == turbine) & pl.col("drawn"))
-    every_shown, every_step = _thinned(every)
-    used_shown, used_step = _thinned(used)
+    every_shown, used_shown = curve_points(every, used, wind, power)
     fleet = {t.id: t for t in settings.fleet}
     warranted = fleet[turbine].power_curve if turbine in fleet else None
     codes = settings.event_categories
@@ -954,11 +1016,10 @@ async def turbine_curve(
         .iter_rows(named=True)
     ]
 
-    def points(frame: pl.DataFrame, step: int, total: int) -> dict[str, Any]:
+    def points(frame: pl.DataFrame, total: int) -> dict[str, Any]:
         return {
             "wind_speed": [round(v, 3) for v in frame[wind].to_list()],
             "power": [round(v, 2) for v in frame[power].to_list()],
-            "every": step,
             "windows": total,
         }
 
@@ -977,8 +1038,8 @@ async def turbine_curve(
         "warranted": None
         if warranted is None
         else {"wind_speed": [p[0] for p in warranted], "power": [p[1] for p in warranted]},
-        "all": points(every_shown, every_step, every.height),
-        "full_performance": points(used_shown, used_step, used.height),
+        "all": points(every_shown, every.height),
+        "full_performance": points(used_shown, used.height),
         "events": events,
     }
 

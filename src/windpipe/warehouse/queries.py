@@ -16,9 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from windpipe.catalog import is_turbine_id
 
-#: Bins of the power curve: 0.5 m/s wide, centred on multiples of 0.5 m/s (IEC 61400-12-1).
-BIN_WIDTH = 0.5
-
 _SIGNAL = re.compile(r"[a-z_][a-z0-9_]{0,254}")
 
 HAS_TABLES_SQL = (
@@ -71,14 +68,19 @@ def aggregates_sql(
     end: datetime | date,
     *,
     turbines: Sequence[str] | None = None,
+    ordered: bool = True,
 ) -> str:
     """Long rows ``turbine, timestamp, signal, value`` of ``signals`` in ``[start, end)``, by
-    turbine then time: one index range per signal of ``unique (signal_id, timestamp)``."""
+    turbine then time: one index range per signal of ``unique (signal_id, timestamp)``.
+
+    ``ordered=False``: in no order, for a caller that pivots and sorts them itself (a year of a
+    farm is millions of rows, which PostgreSQL would sort on disk first)."""
+    order = ' ORDER BY s.turbine, d."timestamp"' if ordered else ""
     return (
         f'SELECT s.turbine, d.{_START} AS "timestamp", s.name AS signal, d.value '  # noqa: S608
         "FROM data d JOIN signal s ON s.id = d.signal_id "
         f"WHERE s.name IN ({_signal_literals(signals)}) AND {_turbines_condition(turbines)} "
-        f'AND {_range(start, end)} ORDER BY s.turbine, d."timestamp"'
+        f"AND {_range(start, end)}{order}"
     )
 
 
@@ -115,26 +117,6 @@ def energy_per_day_sql(power_signal: str, first: date, end: date, window: timede
         f"sum(d.value) * {hours!r} AS energy_kwh, count(*) AS windows "
         "FROM data d JOIN signal s ON s.id = d.signal_id "
         f"WHERE s.name IN ({_signal_literals([power_signal])}) AND {_range(first, end)} "
-        "GROUP BY 1, 2 ORDER BY 1, 2"
-    )
-
-
-def power_curve_sql(
-    wind_signal: str,
-    power_signal: str,
-    start: datetime | date,
-    end: datetime | date,
-    *,
-    turbines: Sequence[str] | None = None,
-) -> str:
-    """The binned power curve of each turbine in ``[start, end)``: per 0.5 m/s bin (centred on
-    multiples of 0.5), the windows in it and their mean wind speed and mean power."""
-    return (
-        f"SELECT ws.turbine, floor(w.value / {BIN_WIDTH!r} + 0.5)::int AS bin, "
-        "count(*) AS n, avg(w.value) AS wind_speed, avg(p.value) AS power "
-        f"{_pairs_from(wind_signal, power_signal, turbines)}"
-        f"AND {_range(start, end, 'w')} "
-        f"AND {_range(start, end, 'p')} "
         "GROUP BY 1, 2 ORDER BY 1, 2"
     )
 
@@ -187,33 +169,25 @@ def series_sql(
     )
 
 
-def _pairs_from(wind_signal: str, power_signal: str, turbines: Sequence[str] | None) -> str:
-    """Each window's wind speed ``w`` and power ``p`` of a turbine ``ws.turbine``: the two
-    signals' rows joined on the window start (merge joins over ``(signal_id, timestamp)``)."""
-    return (
-        "FROM signal ws JOIN signal ps ON ps.turbine = ws.turbine "
-        f"AND ps.name = {_signal_literals([power_signal])} "
-        "JOIN data w ON w.signal_id = ws.id "
-        'JOIN data p ON p.signal_id = ps.id AND p."timestamp" = w."timestamp" '
-        f"WHERE ws.name = {_signal_literals([wind_signal])} "
-        f"AND {_turbines_condition(turbines).replace('s.turbine', 'ws.turbine')} "
-        "AND w.value IS NOT NULL AND p.value IS NOT NULL "
-    )
-
-
-def pairs_sql(
-    wind_signal: str,
-    power_signal: str,
-    turbine: str,
+def signal_values_sql(
+    signal: str,
     start: datetime | date,
     end: datetime | date,
+    *,
+    turbines: Sequence[str] | None = None,
 ) -> str:
-    """One turbine's ``wind_speed, power`` per window in ``[start, end)`` (both held)."""
+    """Rows ``turbine, timestamp, value`` of one signal in ``[start, end)`` (``turbines``: None,
+    all): one index range per turbine of ``unique (signal_id, timestamp)``, in no order.
+
+    Two signals are paired per window by the caller (a join on ``turbine, timestamp``), not by a
+    join of ``data`` with itself: without statistics on freshly loaded months PostgreSQL merged
+    such a join on the turbine alone and filtered the timestamps, quadratic in the windows (a
+    year of 10 turbines ran for over 10 minutes)."""
     return (
-        "SELECT w.value AS wind_speed, p.value AS power "
-        f"{_pairs_from(wind_signal, power_signal, [turbine])}"
-        f"AND {_range(start, end, 'w')} "
-        f"AND {_range(start, end, 'p')}"
+        f'SELECT s.turbine, d.{_START} AS "timestamp", d.value '  # noqa: S608 - literals only
+        "FROM data d JOIN signal s ON s.id = d.signal_id "
+        f"WHERE s.name = {_signal_literals([signal])} AND {_turbines_condition(turbines)} "
+        f"AND {_range(start, end)}"
     )
 
 

@@ -524,29 +524,36 @@
 
   // The IEC 61400-12-1 curve of the range: the full-performance windows beside every window,
   // the normalised bins with their spread (mean +- standard deviation), the warranted curve; and
-  // the range's events.
+  // the range's events. The windows come one per occupied cell of a grid finer than a marker
+  // (a few thousand for a year; every window only where no full-performance one is drawn) and
+  // are drawn as SVG: scattergl drew nothing but "WebGL is not supported" in a browser without
+  // WebGL (headless Chromium, some VMs and remote desktops).
   async function iecCurve(id, start, end) {
     const query = "?start=" + start.slice(0, 19) + "&end=" + end.slice(0, 19);
     const data = await getJSON("/ui/api/turbine/" + encodeURIComponent(id) + "/curve" + query);
     const b = data.bins;
-    const every = (set) => (set.every > 1 ? ", every " + set.every + "th shown" : "");
+    const shown = (set) => (set.wind_speed.length < set.windows
+      ? "; " + set.wind_speed.length + " spots drawn" : "");
     const traces = [
       {
-        type: "scattergl",
+        type: "scatter",
         mode: "markers",
-        x: data.all.wind_speed,
-        y: data.all.power,
-        name: "every window (" + data.all.windows + every(data.all) + ")",
+        // one gap where every spot is full-performance: Plotly leaves an empty trace out of
+        // the legend, which should still say how many windows there are
+        x: data.all.wind_speed.length ? data.all.wind_speed : [null],
+        y: data.all.power.length ? data.all.power : [null],
+        name: "every window (" + data.all.windows + "; drawn where no full-performance " +
+          "window is: " + data.all.wind_speed.length + " spots)",
         marker: { size: 3, color: "rgba(150, 150, 150, 0.5)" },
         hoverinfo: "skip",
       },
       {
-        type: "scattergl",
+        type: "scatter",
         mode: "markers",
         x: data.full_performance.wind_speed,
         y: data.full_performance.power,
         name: "full-performance windows (" + data.full_performance.windows +
-          every(data.full_performance) + ")",
+          shown(data.full_performance) + ")",
         marker: { size: 3, color: "rgba(31, 119, 180, 0.6)" },
         hoverinfo: "skip",
       },
