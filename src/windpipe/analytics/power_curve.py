@@ -340,25 +340,25 @@ def _bins_of(grouped: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _bin_codes(windows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, pl.Series] | None:
-    """Each window's turbine code and bin index (``bin`` / 0.5) as integers, and the turbines by
-    code; None unless every ``bin`` is a multiple of 0.5 m/s (as :func:`with_density` makes them)
-    and every turbine named."""
+def _bin_codes(windows: pl.DataFrame) -> tuple[pl.Series, pl.Series, pl.Series] | None:
+    """Each window's turbine code and bin index (``bin`` / 0.5, Int64), and the turbines by code;
+    None unless every ``bin`` is a multiple of 0.5 m/s (as :func:`with_density` makes them) and
+    every turbine named."""
     if not windows.height or windows["bin"].null_count():
         return None
     codes = turbine_codes(windows["turbine"])
     if codes is None:
         return None
     code, names = codes
-    index = (windows["bin"] * 2.0).to_numpy()
-    if not np.array_equal(np.round(index), index) or not np.abs(index).max() < 2**52:
+    index = windows["bin"] * 2.0
+    if not (index.round() == index).all() or not index.abs().max() < 2**52:  # type: ignore[operator]
         return None
-    return code.to_numpy(), index.astype(np.int64), names
+    return code, index.cast(pl.Int64), names
 
 
 def _bin_statistics(
-    code: np.ndarray,
-    index: np.ndarray,
+    code: pl.Series,
+    index: pl.Series,
     names: pl.Series,
     speed: pl.Series,
     power: pl.Series,
@@ -368,9 +368,12 @@ def _bin_statistics(
     normalised ``speed``, ``power`` and ``density``; and per turbine code, the windows without a
     density. Sums by ``np.bincount`` on one integer per (turbine, bin): in the windows' order, so
     the same windows give the same bits; the deviation from the bin's mean in a second pass."""
-    low = int(index.min())
-    width = int(index.max()) - low + 1
-    key = code.astype(np.int64) * width + (index - low)
+    low, high = index.min(), index.max()
+    assert isinstance(low, int) and isinstance(high, int)
+    width = high - low + 1
+    key = np.multiply(code.to_numpy(), width, dtype=np.intp)  # in place from here
+    key += index.to_numpy()
+    key -= low
     size = names.len() * width
     if size > 4 * key.size + 4096:  # bins far apart (a wild speed): number the ones held
         cells, key = np.unique(key, return_inverse=True)
@@ -381,33 +384,41 @@ def _bin_statistics(
     speeds, speed_n = _sums(key, size, speed, windows)
     powers, power_n = _sums(key, size, power, windows)
     densities, density_n = _sums(key, size, density, windows)
-    held = np.flatnonzero(windows)
     with np.errstate(divide="ignore", invalid="ignore"):  # bins without a value: null below
         mean_power = powers / power_n
         squares = _squares(key, size, power, mean_power)
+        held = np.flatnonzero(windows)
+        turbine, bin_ = np.divmod(cells[held], width)
+        rank = np.empty(names.len(), np.intp)
+        rank[names.arg_sort().to_numpy()] = np.arange(names.len())
+        held = held[np.lexsort((bin_, rank[turbine]))]  # by turbine's name, then bin
+        turbine, bin_ = np.divmod(cells[held], width)
+        count = windows[held]
         bins = pl.DataFrame(
             {
-                "_code": cells[held] // width,
-                "bin": (cells[held] % width + low) * 0.5,
-                "windows": windows[held],
-                "wind_speed": speeds[held] / speed_n[held],
-                "power": mean_power[held],
-                "power_std": np.sqrt(squares[held] / (power_n[held] - 1)),
-                "density": densities[held] / density_n[held],
-                "_speeds": speed_n[held],
-                "_powers": power_n[held],
-                "_densities": density_n[held],
-            }
+                "turbine": names.gather(turbine),
+                "bin": (bin_ + low) * 0.5,
+                "windows": count,
+                "wind_speed": _known(speeds[held] / speed_n[held], speed_n[held] > 0),
+                "power": _known(mean_power[held], power_n[held] > 0),
+                "power_std": _known(
+                    np.sqrt(squares[held] / (power_n[held] - 1)), power_n[held] > 1
+                ),
+                "density": _known(densities[held] / density_n[held], density_n[held] > 0),
+                "drawn": count >= MIN_BIN_WINDOWS,
+            },
+            schema=BIN_SCHEMA,
         )
-    bins = bins.with_columns(
-        pl.col("_code").replace_strict(range(names.len()), names).alias("turbine"),
-        pl.when(pl.col("_speeds") > 0).then("wind_speed").alias("wind_speed"),
-        pl.when(pl.col("_powers") > 0).then("power").alias("power"),
-        pl.when(pl.col("_powers") > 1).then("power_std").alias("power_std"),
-        pl.when(pl.col("_densities") > 0).then("density").alias("density"),
-    )
-    cold = np.bincount(code[density.is_null().to_numpy()], minlength=names.len())
-    return _bins_of(bins), cold
+    if density_n is windows:  # every window has a density
+        return bins, np.zeros(names.len(), np.intp)
+    cold = code.filter(density.is_null()).to_numpy()
+    return bins, np.bincount(cold, minlength=names.len())
+
+
+def _known(values: np.ndarray, known: np.ndarray) -> pl.Series:
+    """``values`` as a Series, null where not ``known``."""
+    series = pl.Series(values)
+    return series if known.all() else series.scatter(np.flatnonzero(~known), None)
 
 
 def _sums(
@@ -431,8 +442,10 @@ def _squares(key: np.ndarray, size: int, values: pl.Series, means: np.ndarray) -
     if values.null_count():
         known = values.is_not_null().to_numpy()
         key, x = key[known], x[known]
-    deviation = x - means[key]
-    return np.bincount(key, deviation * deviation, minlength=size)
+    deviation = means[key]  # in place from here: no temporaries of the windows' size
+    np.subtract(x, deviation, out=deviation)
+    np.multiply(deviation, deviation, out=deviation)
+    return np.bincount(key, deviation, minlength=size)
 
 
 @dataclass(frozen=True)
@@ -604,8 +617,8 @@ def _curve_bins(
     if not used.height:
         return _bins_of(pl.DataFrame(schema=BIN_SCHEMA)), {}
     bins, cold = _bin_statistics(
-        used["_code"].to_numpy(),
-        used["_index"].to_numpy().astype(np.int64),
+        used["_code"],
+        used["_index"],
         names,
         used["wind_speed_normalised"],
         used[power],
