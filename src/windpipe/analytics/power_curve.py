@@ -28,6 +28,7 @@ from windpipe.analytics.windows import (
     WIND_SPEED,
     bin_index,
     count_of,
+    listed,
     mean_of,
     same_windows,
     turbine_codes,
@@ -237,7 +238,7 @@ def usable_windows(
     if keys is None:
         return frame.join(flagged, on=["turbine", "timestamp"], how="anti")
     mine, theirs = keys
-    return frame.filter(~mine.is_in(theirs.implode()))
+    return frame.filter(~listed(mine, theirs))
 
 
 def with_density(
@@ -597,7 +598,7 @@ def _curve_bins(
     )
     if keys is not None:
         mine, theirs = keys
-        usable = usable & ~mine.is_in(theirs.implode())
+        usable = usable & ~listed(mine, theirs)
     read = [mean_of(v) for v in (WIND_SPEED, POWER, *config.density_variables)]
     density, normalised = _density_exprs(windows.columns, sites, config)
     if "turbine" in density.meta.root_names():  # a pressure per turbine (its elevation)
