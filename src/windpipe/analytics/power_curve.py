@@ -474,26 +474,43 @@ def completeness(bins: pl.DataFrame, site: Site, *, window: timedelta = WINDOW) 
     """The database completeness of one turbine's ``bins`` (:func:`binned`): each bin from 1 m/s
     below cut-in to 1.5 x the normalised speed at 85 % of rated power holds at least 3 windows,
     and at least 180 hours in all."""
-    hours = float(bins["windows"].sum()) * window.total_seconds() / 3600 if bins.height else 0.0
-    drawn = bins.filter(pl.col("drawn")).sort("bin")
+    lists = [bins[c].to_list() for c in ("bin", "windows", "wind_speed", "power", "drawn")]
+    return _completeness(*lists, site=site, window=window)
+
+
+def _completeness(
+    centres: list[float],
+    windows: list[int],
+    speeds: list[float | None],
+    powers: list[float | None],
+    drawn: list[bool],
+    *,
+    site: Site,
+    window: timedelta = WINDOW,
+) -> Completeness:
+    """:func:`completeness` of one turbine's bins given as lists (no frame to filter and sort)."""
+    hours = float(sum(windows)) * window.total_seconds() / 3600
+    curve = sorted(
+        ((b, v, p) for b, v, p, d in zip(centres, speeds, powers, drawn, strict=True) if d),
+        key=lambda row: row[0],
+    )
     if site.cut_in_ms is not None:
         cut_in, source = float(site.cut_in_ms), "config"
     else:
-        producing = drawn.filter(pl.col("power") > 0)
+        producing = [b for b, _, p in curve if p is not None and p > 0]
         cut_in, source = (
-            (float(producing["bin"][0]), "curve")
-            if producing.height
-            else (DEFAULT_CUT_IN, "default")
+            (float(producing[0]), "curve") if producing else (DEFAULT_CUT_IN, "default")
         )
     rated = site.rated_power_kw
-    if rated is None and drawn.height:
-        rated = float(drawn["power"].max())  # type: ignore[arg-type]
-    speed_85 = _speed_at(drawn, RATED_SHARE * rated) if rated is not None and rated > 0 else None
+    known = [p for _, _, p in curve if p is not None]
+    if rated is None and known:
+        rated = float(max(known))
+    speed_85 = _speed_at(curve, RATED_SHARE * rated) if rated is not None and rated > 0 else None
     low = _centre(cut_in - 1.0)
     if speed_85 is None:
         return Completeness(False, hours, cut_in, source, rated, None, low, None, [])
     high = _centre(1.5 * speed_85)
-    counts = dict(zip(bins["bin"].to_list(), bins["windows"].to_list(), strict=True))
+    counts = dict(zip(centres, windows, strict=True))
     steps = round((high - low) / 0.5)
     missing = [
         low + 0.5 * i for i in range(steps + 1) if counts.get(low + 0.5 * i, 0) < MIN_BIN_WINDOWS
@@ -507,16 +524,20 @@ def _centre(speed: float) -> float:
     return math.floor(speed / 0.5 + 0.5) * 0.5
 
 
-def _speed_at(drawn: pl.DataFrame, power: float) -> float | None:
+def _speed_at(
+    curve: Sequence[tuple[float, float | None, float | None]], power: float
+) -> float | None:
     """The normalised speed where the drawn bins' mean power first reaches ``power``, linear
-    between the bins around it; None when no bin reaches it."""
-    speeds, powers = drawn["wind_speed"].to_list(), drawn["power"].to_list()
+    between the bins around it; None when no bin reaches it. ``curve``: (centre, mean speed,
+    mean power) of the drawn bins, by centre."""
+    speeds = [v for _, v, p in curve if p is not None]
+    powers = [p for _, _, p in curve if p is not None]
     for i, (v, p) in enumerate(zip(speeds, powers, strict=True)):
         if p >= power:
             if i == 0 or p == powers[i - 1]:
-                return float(v)
+                return float(v)  # type: ignore[arg-type]
             v0, p0 = speeds[i - 1], powers[i - 1]
-            return float(v0 + (power - p0) * (v - v0) / (p - p0))
+            return float(v0 + (power - p0) * (v - v0) / (p - p0))  # type: ignore[operator]
     return None
 
 
@@ -556,13 +577,21 @@ def power_curves(
         cold = dict(used.filter(pl.col("density").is_null()).group_by("turbine").len().iter_rows())
     else:
         bins, cold = fused
-    per_turbine = {t: bins.filter(pl.col("turbine") == t) for t in sites}
-    counts = dict(bins.group_by("turbine").agg(pl.col("windows").sum()).iter_rows())
-    report = {t: completeness(b, sites[t], window=config.window) for t, b in per_turbine.items()}
+    columns = ("bin", "windows", "wind_speed", "power", "drawn")
+    lists = {c: bins[c].to_list() for c in columns}
+    rows: dict[str, list[int]] = {t: [] for t in sites}
+    for i, turbine in enumerate(bins["turbine"].to_list()):
+        if turbine in rows:
+            rows[turbine].append(i)
+    per_turbine = {t: [[lists[c][i] for i in held] for c in columns] for t, held in rows.items()}
+    report = {
+        t: _completeness(*facts, site=sites[t], window=config.window)
+        for t, facts in per_turbine.items()
+    }
     return Curves(
-        bins=_with_empty_bins(bins, report),
+        bins=_with_empty_bins(bins, report, {t: set(facts[0]) for t, facts in per_turbine.items()}),
         completeness=report,
-        used={t: int(counts.get(t, 0)) for t in sites},
+        used={t: int(sum(facts[1])) for t, facts in per_turbine.items()},
         not_normalised={t: int(cold.get(t, 0)) for t in sites},
     )
 
@@ -628,14 +657,16 @@ def _curve_bins(
     return bins, {str(names[c]): int(n) for c, n in enumerate(cold) if n}
 
 
-def _with_empty_bins(bins: pl.DataFrame, report: Mapping[str, Completeness]) -> pl.DataFrame:
+def _with_empty_bins(
+    bins: pl.DataFrame, report: Mapping[str, Completeness], centres: Mapping[str, set[float]]
+) -> pl.DataFrame:
     """``bins`` with a row of 0 windows for each bin of a turbine's completeness range that holds
-    none, so a reader sees the gaps."""
+    none (``centres``: per turbine, those of its bins), so a reader sees the gaps."""
     empty = []
     for turbine, facts in report.items():
         if facts.high is None:
             continue
-        held = set(bins.filter(pl.col("turbine") == turbine)["bin"].to_list())
+        held = centres[turbine]
         steps = round((facts.high - facts.low) / 0.5)
         empty += [
             {"turbine": turbine, "bin": facts.low + 0.5 * i, "windows": 0, "drawn": False}
