@@ -367,7 +367,7 @@ def _bin_statistics(
 ) -> tuple[pl.DataFrame, np.ndarray]:
     """:func:`binned`'s bins of windows given as their turbine's code, their bin's index, their
     normalised ``speed``, ``power`` and ``density``; and per turbine code, the windows without a
-    density. Sums by ``np.bincount`` on one integer per (turbine, bin): in the windows' order, so
+    density. Sums by ``np.add.at`` on one integer per (turbine, bin): in the windows' order, so
     the same windows give the same bits; the deviation from the bin's mean in a second pass."""
     low, high = index.min(), index.max()
     assert isinstance(low, int) and isinstance(high, int)
@@ -427,13 +427,11 @@ def _sums(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per cell of ``key`` (0 to ``size`` - 1): the sum of ``values`` not null, and their count
     (``windows``, the count of keys, when none is null)."""
+    x = values.to_numpy()
     if not values.null_count():
-        return np.bincount(key, values.to_numpy(), minlength=size), windows
+        return _added(key, size, x), windows
     known = values.is_not_null().to_numpy()
-    return (
-        np.bincount(key[known], values.to_numpy()[known], minlength=size),
-        np.bincount(key[known], minlength=size),
-    )
+    return _added(key[known], size, x[known]), np.bincount(key[known], minlength=size)
 
 
 def _squares(key: np.ndarray, size: int, values: pl.Series, means: np.ndarray) -> np.ndarray:
@@ -446,7 +444,15 @@ def _squares(key: np.ndarray, size: int, values: pl.Series, means: np.ndarray) -
     deviation = means[key]  # in place from here: no temporaries of the windows' size
     np.subtract(x, deviation, out=deviation)
     np.multiply(deviation, deviation, out=deviation)
-    return np.bincount(key, deviation, minlength=size)
+    return _added(key, size, deviation)
+
+
+def _added(key: np.ndarray, size: int, values: np.ndarray) -> np.ndarray:
+    """Per cell of ``key`` (0 to ``size`` - 1), the sum of its ``values``, added in their order
+    (``np.add.at``: as ``np.bincount`` with weights, bit for bit, and faster)."""
+    sums = np.zeros(size)
+    np.add.at(sums, key, values)
+    return sums
 
 
 @dataclass(frozen=True)
