@@ -28,11 +28,10 @@ from windpipe.analytics.windows import (
     WIND_SPEED,
     bin_index,
     count_of,
-    listed,
+    listed_rows,
     mean_of,
     same_windows,
     turbine_codes,
-    window_keys,
 )
 from windpipe.catalog import UNCOVERED_HELD, WINDOW, Turbine, parse_signal
 
@@ -233,11 +232,10 @@ def usable_windows(
     flagged = _flagged(flags, config)
     if not flagged.height:
         return frame
-    keys = window_keys(frame, flagged)
-    if keys is None:
+    hit = listed_rows(frame, flagged)
+    if hit is None:
         return frame.join(flagged, on=["turbine", "timestamp"], how="anti")
-    mine, theirs = keys
-    return frame.filter(~listed(mine, theirs))
+    return frame.filter(~hit)
 
 
 def with_density(
@@ -619,8 +617,8 @@ def _curve_bins(
         return None
     code, names = codes
     flagged = _flagged(flags, config)
-    keys = window_keys(windows, flagged, codes) if flagged.height else None
-    if flagged.height and keys is None:
+    hit = listed_rows(windows, flagged, codes) if flagged.height else None
+    if flagged.height and hit is None:
         return None
     wind, power = mean_of(WIND_SPEED), mean_of(POWER)
     usable = (
@@ -629,9 +627,8 @@ def _curve_bins(
         & (coverage(windows, config) >= config.min_coverage - 1e-9)
         & (categories["category"] == UNCOVERED_HELD)
     )
-    if keys is not None:
-        mine, theirs = keys
-        usable = usable & ~listed(mine, theirs)
+    if hit is not None:
+        usable = usable & ~hit
     read = [mean_of(v) for v in (WIND_SPEED, POWER, *config.density_variables)]
     density, normalised = _density_exprs(windows.columns, sites, config)
     if "turbine" in density.meta.root_names():  # a pressure per turbine (its elevation)
