@@ -174,7 +174,7 @@ def listed_rows(
         return None
     code, names = codes
     ids, ticks = code.to_numpy(), stamps.to_physical().to_numpy()
-    starts = np.searchsorted(ids, np.arange(names.len() + 1))
+    starts = np.searchsorted(ids, np.arange(names.len() + 1, dtype=ids.dtype))
     increasing = ticks[1:] > ticks[:-1]
     increasing[starts[1:-1] - 1] = True  # a turbine's first row may start earlier in time
     if not (bool(np.all(ids[1:] >= ids[:-1])) and bool(increasing.all())):
