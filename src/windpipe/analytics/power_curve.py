@@ -629,20 +629,11 @@ def _curve_bins(
     )
     if hit is not None:
         usable = usable & ~hit
-    read = [mean_of(v) for v in (WIND_SPEED, POWER, *config.density_variables)]
     density, normalised = _density_exprs(windows.columns, sites, config)
-    if "turbine" in density.meta.root_names():  # a pressure per turbine (its elevation)
-        read.append("turbine")
     used = (
-        windows.select(*[c for c in dict.fromkeys(read) if c in windows.columns], _code=code)
+        windows.select(wind, pl.col(power).cast(pl.Float64), density.alias("density"), _code=code)
         .filter(windows.select(usable).to_series())
-        .with_columns(density.alias("density"))
-        .select(
-            "_code",
-            "density",
-            pl.col(power).cast(pl.Float64),
-            normalised.alias("wind_speed_normalised"),
-        )
+        .select("_code", "density", power, normalised.alias("wind_speed_normalised"))
         .with_columns(bin_index(pl.col("wind_speed_normalised")).alias("_index"))
     )
     if not used.height:
