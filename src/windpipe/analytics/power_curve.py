@@ -607,7 +607,7 @@ def _curve_bins(
 ) -> tuple[pl.DataFrame, dict[str, int]] | None:
     """:func:`binned` of :func:`with_density` of :func:`usable_windows`, and the windows per
     turbine without a density, in one pass: the windows are masked once, narrowed to the
-    columns the bins read, and grouped by one integer per (turbine, bin). None unless
+    columns the bins read, and summed by one integer per (turbine, bin). None unless
     ``categories`` are of these very windows and the windows' keys fit integers (then the steps
     one by one give the same)."""
     if not windows.height or not same_windows(windows, categories):
