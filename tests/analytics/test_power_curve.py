@@ -88,6 +88,15 @@ def test_normalised_wind_speed() -> None:
     np.testing.assert_allclose(ours, v * np.cbrt(rho / 1.225), rtol=1e-12)
 
 
+def test_normalised_speed_at_the_reference_density_is_the_speed_bit_for_bit() -> None:
+    # the cube root of exactly 1 is exactly 1: a speed on a bin's edge stays on it
+    speeds = np.array([3.25, 3.75, 0.25, 12.0, 24.75])
+    ours = _eval(
+        normalised_wind_speed(pl.col("v"), pl.col("r"), 1.225), v=speeds, r=speeds * 0 + 1.225
+    )
+    assert ours.tolist() == speeds.tolist()
+
+
 def test_bin_edges_x25_belongs_up_x75_belongs_up() -> None:
     speeds = [3.25, 3.2499999, 3.75, 3.7499999, 0.0, 0.24, 0.25, 12.0]
     got = _eval(bin_index(pl.col("v")) * 0.5, v=np.array(speeds))

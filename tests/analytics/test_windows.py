@@ -4,8 +4,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pytest
 
-from windpipe.analytics.windows import run_length, turbine_codes, window_keys
+from windpipe.analytics.windows import listed_rows, run_length, turbine_codes, window_keys
 
 RNG = np.random.default_rng(7)
 START = datetime(2024, 1, 1)
@@ -52,3 +53,43 @@ def test_window_keys_match_as_a_join_does() -> None:
     mine, theirs = keys
     expected = frame.with_row_index().join(other, on=["turbine", "timestamp"], how="semi")["index"]
     assert mine.is_in(theirs.implode()).arg_true().to_list() == sorted(expected.to_list())
+
+
+@pytest.mark.parametrize("order", ["by turbine and time", "interleaved", "with a time repeated"])
+def test_listed_rows_are_a_semi_joins_rows(order: str) -> None:
+    # by turbine and time: a binary search per turbine; otherwise: the keys in a hash set
+    n = 400
+    frame = (
+        pl.DataFrame(
+            {
+                "turbine": RNG.choice(["B", "A", "C"], n).tolist(),
+                "timestamp": [
+                    START + timedelta(minutes=10 * int(k)) for k in RNG.integers(-50, 200, n)
+                ],
+            }
+        )
+        .unique()
+        .sort("turbine", "timestamp")
+    )
+    if order == "interleaved":
+        frame = frame.sort("timestamp", "turbine")
+    if order == "with a time repeated":
+        frame = pl.concat([frame.head(5), frame.slice(4)])
+    other = pl.concat(
+        [
+            frame.sample(60, seed=2),
+            frame.sample(10, seed=3),  # some listed twice
+            pl.DataFrame(
+                {
+                    "turbine": ["D", "A", "C"],
+                    "timestamp": [START, START - timedelta(days=9), START + timedelta(days=9)],
+                }
+            ),
+        ]
+    )
+    got = listed_rows(frame, other)
+    assert got is not None
+    expected = frame.with_row_index().join(other, on=["turbine", "timestamp"], how="semi")["index"]
+    assert got.arg_true().to_list() == sorted(expected.to_list())
+    assert not listed_rows(frame, other.head(0)).any()  # type: ignore[union-attr]
+    assert listed_rows(frame.head(0), other) is None

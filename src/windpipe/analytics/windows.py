@@ -4,6 +4,7 @@ consecutive windows."""
 from collections.abc import Sequence
 from datetime import timedelta
 
+import numpy as np
 import polars as pl
 
 from windpipe.catalog import WINDOW
@@ -99,9 +100,12 @@ def turbine_codes(turbines: pl.Series) -> tuple[pl.Series, pl.Series] | None:
     is null (a string key treats it apart) or the names are not strings."""
     if turbines.dtype != pl.String or turbines.null_count():
         return None
-    names = turbines.rle().struct.field("value")
+    runs = turbines.rle_id()
+    count = int(runs[-1]) + 1 if runs.len() else 0
+    starts = runs.search_sorted(pl.Series(range(count), dtype=runs.dtype), side="left")
+    names = turbines.gather(starts)  # each run's name, found by halving (runs increase)
     if names.n_unique() == names.len():
-        return turbines.rle_id(), names
+        return runs, names
     names = names.unique(maintain_order=True)
     return turbines.cast(pl.Enum(names)).to_physical().cast(pl.UInt32), names
 
@@ -146,3 +150,50 @@ def window_keys(
         .to_series()
     )
     return mine, theirs
+
+
+def listed_rows(
+    frame: pl.DataFrame,
+    other: pl.DataFrame,
+    codes: tuple[pl.Series, pl.Series] | None = None,
+) -> pl.Series | None:
+    """Whether each row of ``frame`` has its ``turbine`` and ``timestamp`` among ``other``'s rows
+    (a semi-join's rows as a mask). When each turbine's rows are together and in strictly
+    increasing time (as ``wide_windows`` sorts them), ``other``'s times are searched by halving
+    in each turbine's rows; else :func:`window_keys` are looked up in a hash set. ``codes``:
+    :func:`turbine_codes` of ``frame``'s turbines, if already known. None when
+    :func:`window_keys` would be."""
+    stamps = frame["timestamp"]
+    if not frame.height or stamps.null_count() or stamps.dtype != other.schema["timestamp"]:
+        return None
+    if frame.schema["turbine"] != other.schema["turbine"]:
+        return None
+    if codes is None:
+        codes = turbine_codes(frame["turbine"])
+    if codes is None:
+        return None
+    code, names = codes
+    ids, ticks = code.to_numpy(), stamps.to_physical().to_numpy()
+    starts = np.searchsorted(ids, np.arange(names.len() + 1, dtype=ids.dtype))
+    increasing = ticks[1:] > ticks[:-1]
+    increasing[starts[1:-1] - 1] = True  # a turbine's first row may start earlier in time
+    if not (bool(np.all(ids[1:] >= ids[:-1])) and bool(increasing.all())):
+        keys = window_keys(frame, other, codes)
+        if keys is None:
+            return None
+        mine, theirs = keys
+        return mine.is_in(theirs.implode())
+    wanted = other.select(  # a turbine's code is its place among the names; others: null
+        pl.col("turbine").cast(pl.Enum(names), strict=False).to_physical(),
+        pl.col("timestamp").to_physical(),
+    ).drop_nulls()
+    their_ids, their_ticks = wanted["turbine"].to_numpy(), wanted["timestamp"].to_numpy()
+    found = np.zeros(frame.height, dtype=bool)
+    for turbine in range(names.len()):
+        low, high = starts[turbine], starts[turbine + 1]
+        times = np.sort(their_ticks[their_ids == turbine])  # in order: fewer cache misses
+        at = np.searchsorted(ticks[low:high], times)
+        inside = at < high - low
+        at, times = at[inside] + low, times[inside]
+        found[at[ticks[at] == times]] = True
+    return pl.Series(found)
