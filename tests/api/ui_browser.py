@@ -7,7 +7,9 @@ Used by the dashboard's browser tests and by bench/ui.py. Debian's ``chromium`` 
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -134,7 +136,8 @@ class Page:
 @contextmanager
 def chromium(binary: str, *, width: int = 1280, height: int = 900) -> Iterator[Page]:
     """A headless Chromium that can reach 127.0.0.1 only, and one tab in it."""
-    with tempfile.TemporaryDirectory(prefix="windpipe-chromium-") as profile:
+    profile = tempfile.mkdtemp(prefix="windpipe-chromium-")
+    try:
         process = subprocess.Popen(
             [
                 binary,
@@ -153,6 +156,7 @@ def chromium(binary: str, *, width: int = 1280, height: int = 900) -> Iterator[P
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helpers (crashpad, zygote) in its own group
         )
         try:
             port_file = Path(profile, "DevToolsActivePort")
@@ -173,9 +177,22 @@ def chromium(binary: str, *, width: int = 1280, height: int = 900) -> Iterator[P
                 )
                 yield page
         finally:
-            process.terminate()
-            with suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            _stop_group(process)
+    finally:
+        # A helper may still be flushing into the profile as it exits: retry, then let it be.
+        for _ in range(20):
+            shutil.rmtree(profile, ignore_errors=True)
+            if not Path(profile).exists():
+                break
+            time.sleep(0.1)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop Chromium and every process of its group (TERM, then KILL after 10 s)."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

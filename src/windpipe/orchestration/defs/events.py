@@ -95,8 +95,10 @@ def build_event_changes(
 ) -> SensorDefinition:
     """The sensor reporting each turbine's events updated on the days written since its last tick.
 
-    Its cursor is the last change handled. Its first tick starts from the newest change and
-    reports nothing: the figures computed from then on read the events as they are.
+    Its cursor is the last change handled; its first tick reads the log from its beginning (the
+    log starts empty with migration s0006, so that is what was written since: on a fresh farm the
+    seed's events, whose days' figures are then asked once more at most). Not from the newest
+    change: a write between the code location's start and the first tick would be lost.
     """
     turbines = list(keys)
 
@@ -111,19 +113,12 @@ def build_event_changes(
     def event_changes(context: SensorEvaluationContext, etl: EtlResource) -> SensorResult:
         """Reports the turbines' events updated on each day an import, the seed or the feed
         wrote since the last change handled."""
-        after = _after(context.cursor)
+        after = _after(context.cursor) or 0
         floor = daily_partitions.start.date()
         ceiling = clock().astimezone(UTC).date()  # today: the last partition (end_offset=1)
         reported: set[tuple[str, date]] = set()
         try:
             with etl.session(turbines, retries=1) as session:
-                if after is None:
-                    head, _ = session.client.event_changes(None)
-                    return SensorResult(
-                        skip_reason=f"started from change {head}: the figures computed from "
-                        "here on read the events as they are",
-                        cursor=json.dumps({"after": head}),
-                    )
                 full = False
                 while not full:
                     _, changes = session.client.event_changes(after, PAGE)
