@@ -23,7 +23,7 @@ from tests.cli.test_import import windpipe
 from tests.conftest import LiveApi, new_database, serve
 from windpipe.api import create_app
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.kpis import run_kpis
+from windpipe.etl.kpis import KpiRun, run_kpis
 from windpipe.postgres import libpq_conninfo
 from windpipe.settings import EventCodeConfig, Settings, TurbineConfig, load_settings
 from windpipe.source.events import import_events
@@ -129,7 +129,7 @@ def kpi_farm(
             yield Farm(farm_settings, source, target, api)
 
 
-def _run(farm: Farm) -> None:
+def _run(farm: Farm) -> KpiRun:
     with ApiClient(farm.api.url) as client:
         run = run_kpis(
             FIRST,
@@ -141,6 +141,7 @@ def _run(farm: Farm) -> None:
             classes=farm.settings.availability.classes,
         )
     assert run.events == len(case.EVENTS) and run.unknown_codes == ["999"] and run.rows == 9
+    return run
 
 
 def test_window_means_gives_each_held_window_once_with_a_column_per_signal(
@@ -176,10 +177,13 @@ def _close(a: float | None, b: float | None) -> bool:
 def test_stored_figures_match_the_independent_computation_and_reruns_change_nothing(
     kpi_farm: Farm,
 ) -> None:
-    _run(kpi_farm)
+    run = _run(kpi_farm)
     with kpi_farm.target.connect() as conn:
         first = reads.kpi_rows(conn, FIRST, LAST)
         losses = reads.kpi_losses(conn, FIRST, LAST)
+    # stored as computed, bit for bit (floats cross as text that reads back to the same double)
+    assert first.equals(run.figures.kpis)
+    assert losses.equals(run.figures.losses.sort("turbine", "day", "category"))  # as read
     expected, lost_by = figures(
         case.windows(),
         case.EVENTS,

@@ -20,7 +20,7 @@ from windpipe.analytics.power_curve import (
     sites_of,
     with_density,
 )
-from windpipe.analytics.windows import POWER, WIND_SPEED, mean_of
+from windpipe.analytics.windows import POWER, WIND_SPEED, joined_windows, mean_of
 from windpipe.catalog import (
     DAY,
     EVENT_CATEGORIES,
@@ -179,19 +179,11 @@ def window_figures(
     config = curve if curve is not None else CurveConfig(window=window)
     wind, power = mean_of(WIND_SPEED), mean_of(POWER)
     inputs = [c for c in config.signals if c not in (wind, power) and c in windows.columns]
-    frame = categories.select(
-        "turbine", pl.col("timestamp").cast(pl.Datetime("us")), "category"
-    ).join(
+    frame = joined_windows(
+        categories.select("turbine", pl.col("timestamp").cast(pl.Datetime("us")), "category"),
         windows.select(
-            "turbine",
-            pl.col("timestamp").cast(pl.Datetime("us")),
-            "power",
-            "wind_speed",
-            *inputs,
+            "turbine", pl.col("timestamp").cast(pl.Datetime("us")), "power", "wind_speed", *inputs
         ),
-        on=["turbine", "timestamp"],
-        how="left",
-        maintain_order="left",
     )
     turbines = frame["turbine"].unique(maintain_order=True).to_list()
     sites = sites_of(fleet, turbines)

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from windpipe.analytics.availability import DailyKpis, daily_kpis
 from windpipe.analytics.power_curve import CurveConfig
-from windpipe.analytics.windows import POWER, WIND_SPEED, mean_of
+from windpipe.analytics.windows import POWER, WIND_SPEED, joined_windows, mean_of
 from windpipe.catalog import (
     DAY,
     WINDOW,
@@ -92,7 +92,12 @@ def compute_kpis(
     (``catalog.window_categories``), then ``analytics.availability.daily_kpis`` (``flags``: the
     stored quality flags, left out of the measured reference curve)."""
     expected = expected_windows([t.id for t in fleet], first, last, window)
-    held = windows.filter(pl.col("power").is_not_null()).select("turbine", "timestamp")
+    # every expected window's row (null where the target holds none): then the windows and their
+    # categories are the same rows, and what holds data is a mask, not a look-up
+    windows = joined_windows(
+        expected, windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+    )
+    held = windows["power"].is_not_null()
     categories = window_categories(events, expected, held, codes, window=window)
     return daily_kpis(windows, categories, fleet, classes, window=window, flags=flags, curve=curve)
 
