@@ -23,7 +23,7 @@ from tests.cli.test_import import windpipe
 from tests.conftest import LiveApi, new_database, serve
 from windpipe.api import create_app
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.kpis import KpiRun, run_kpis
+from windpipe.etl.kpis import KpiRun, events_overlapping, fetch_events, run_kpis
 from windpipe.postgres import libpq_conninfo
 from windpipe.settings import EventCodeConfig, Settings, TurbineConfig, load_settings
 from windpipe.source.events import import_events
@@ -142,6 +142,34 @@ def _run(farm: Farm) -> KpiRun:
         )
     assert run.events == len(case.EVENTS) and run.unknown_codes == ["999"] and run.rows == 9
     return run
+
+
+def test_events_of_fewer_days_are_those_the_api_lists_for_them(kpi_farm: Farm) -> None:
+    # run_kpis with history_days fetches once and keeps the stored days' events from that
+    turbines = list(case.FLEET)
+    with ApiClient(kpi_farm.api.url) as client:
+        wide = fetch_events(client, turbines, FIRST - timedelta(days=1), LAST)
+        for first, last in [
+            (FIRST, LAST),
+            (FIRST, FIRST),
+            (LAST, LAST),
+            (FIRST + timedelta(1), LAST),
+        ]:
+            asked = fetch_events(client, turbines, first, last)
+            assert asked.height
+            assert events_overlapping(wide, first, last).equals(asked), (first, last)
+        run = run_kpis(
+            FIRST + timedelta(days=1),
+            LAST,
+            client=client,
+            engine=kpi_farm.target,
+            fleet=kpi_farm.settings.fleet,
+            codes={c: e.category for c, e in kpi_farm.settings.event_codes.items()},
+            classes=kpi_farm.settings.availability.classes,
+            history_days=1,
+        )
+        assert run.events == fetch_events(client, turbines, FIRST + timedelta(1), LAST).height
+    _run(kpi_farm)  # the stored figures as the other tests expect them
 
 
 def test_window_means_gives_each_held_window_once_with_a_column_per_signal(

@@ -74,6 +74,14 @@ def fetch_events(
     return pl.concat(frames).unique(["turbine", "start", "code"], keep="first", maintain_order=True)
 
 
+def events_overlapping(events: pl.DataFrame, first: date, last: date) -> pl.DataFrame:
+    """The rows of ``events`` (:func:`fetch_events`'s) overlapping the days ``[first, last]``, as
+    ``/events`` selects them: a start before the range's end, an end (null: ongoing) after its
+    start."""
+    lo, hi = utc_midnight(first), utc_midnight(last) + DAY
+    return events.filter((pl.col("start") < hi) & (pl.col("end").is_null() | (pl.col("end") > lo)))
+
+
 def compute_kpis(
     windows: pl.DataFrame,
     events: pl.DataFrame,
@@ -155,6 +163,6 @@ def run_kpis(
             kpis=figures.kpis.filter(pl.col("day") >= first),
             losses=figures.losses.filter(pl.col("day") >= first),
         )
-        events = fetch_events(client, ids, first, last, max_days=max_days)
+        events = events_overlapping(events, first, last)  # those of the days stored
     rows = replace_kpis(engine, first, last, figures.kpis, figures.losses, turbines=ids)
     return KpiRun(figures, events.height, unknown_codes(events, codes), rows)
