@@ -206,3 +206,13 @@ def test_event_codes_in_windpipe_toml_are_checked_naming_file_key_and_accepted(
     assert f"{config}: event_codes.102.category: 'stopped' is not an IEC 61400-26-1" in message
     assert "accepted: full_performance, partial_performance" in message
     assert "\n" not in message
+
+
+def test_held_as_a_mask_of_the_windows_is_held_as_rows() -> None:
+    grid = pl.concat([windows("WTG01", 8), windows("WTG02", 8)])
+    held = pl.Series([i % 3 != 0 for i in range(16)])
+    found = events(("WTG01", 5, 25, "100"), ("WTG02", 40, None, "999"))
+    by_rows = window_categories(found, grid, grid.filter(held), CODES)
+    assert window_categories(found, grid, held, CODES).equals(by_rows)
+    with pytest.raises(ValueError, match="expected a Boolean per window"):
+        window_categories(found, grid, held.head(3), CODES)

@@ -565,7 +565,7 @@ def unknown_codes(events: "pl.DataFrame", codes: Mapping[str, str]) -> list[str]
 def window_categories(
     events: "pl.DataFrame",
     windows: "pl.DataFrame",
-    held: "pl.DataFrame",
+    held: "pl.DataFrame | pl.Series",
     codes: Mapping[str, str],
     *,
     window: timedelta = WINDOW,
@@ -574,7 +574,8 @@ def window_categories(
 
     ``events``: ``turbine``, ``start``, ``end`` (null: ongoing), ``code``. ``windows``: the
     windows to classify, ``turbine`` and ``timestamp`` (the window's start). ``held``: the windows
-    that hold data, ``turbine`` and ``timestamp``. ``codes``: code -> category (``[event_codes]``).
+    that hold data, ``turbine`` and ``timestamp``, or whether each of ``windows`` does (a boolean
+    per row, in their order). ``codes``: code -> category (``[event_codes]``).
 
     A window gets the category of the event that covers the largest part of it (ties: the later
     category in :data:`EVENT_CATEGORIES`); an ongoing event covers everything after its start. A
@@ -593,6 +594,13 @@ def window_categories(
     # Whether each window holds data; ``held`` is often ``windows`` itself (every window held).
     if held is windows:
         slots = slots.with_columns(_held=pl.lit(True))
+    elif isinstance(held, pl.Series):
+        if held.len() != slots.height or held.dtype != pl.Boolean:
+            raise ValueError(
+                f"held is {held.len()} values of {held.dtype}; expected a Boolean per window "
+                f"({slots.height})"
+            )
+        slots = slots.with_columns(_held=held)
     else:  # one integer key per (turbine, window): a hash-set lookup, not a join
         names = pl.Enum(pl.concat([slots["turbine"], held["turbine"].cast(pl.String)]).unique())
 

@@ -6,7 +6,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from windpipe.analytics.windows import listed_rows, run_length, turbine_codes, window_keys
+from windpipe.analytics.windows import (
+    joined_windows,
+    listed_rows,
+    matching_rows,
+    run_length,
+    turbine_codes,
+    window_keys,
+)
 
 RNG = np.random.default_rng(7)
 START = datetime(2024, 1, 1)
@@ -93,3 +100,37 @@ def test_listed_rows_are_a_semi_joins_rows(order: str) -> None:
     assert got.arg_true().to_list() == sorted(expected.to_list())
     assert not listed_rows(frame, other.head(0)).any()  # type: ignore[union-attr]
     assert listed_rows(frame.head(0), other) is None
+
+
+@pytest.mark.parametrize("order", ["by turbine and time", "interleaved"])
+def test_joined_windows_are_a_left_joins_rows(order: str) -> None:
+    # by turbine and time: a gather from a binary search per turbine; otherwise: the join itself
+    n = 400
+    windows = (
+        pl.DataFrame(
+            {
+                "turbine": RNG.choice(["B", "A", "C"], n).tolist(),
+                "timestamp": [
+                    START + timedelta(minutes=10 * int(k)) for k in RNG.integers(-50, 200, n)
+                ],
+            }
+        )
+        .unique()
+        .sort("turbine", "timestamp")
+        .with_columns(power=pl.int_range(pl.len()).cast(pl.Float64) / 7)
+    )
+    if order == "interleaved":
+        windows = windows.sort("timestamp", "turbine")
+    grid = pl.DataFrame(
+        {
+            "turbine": ["A", "D", "C", "B"] * 60,
+            "timestamp": [START + timedelta(minutes=10 * (k // 4 - 10)) for k in range(240)],
+        }
+    )
+    expected = grid.join(windows, on=["turbine", "timestamp"], how="left", maintain_order="left")
+    assert joined_windows(grid, windows).equals(expected)
+    assert joined_windows(windows.select("turbine", "timestamp"), windows).equals(windows)
+    at = matching_rows(windows, grid)
+    assert (at is None) == (order == "interleaved")
+    if at is not None:
+        assert windows["power"].gather(at).equals(expected["power"])

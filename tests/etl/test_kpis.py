@@ -23,7 +23,7 @@ from tests.cli.test_import import windpipe
 from tests.conftest import LiveApi, new_database, serve
 from windpipe.api import create_app
 from windpipe.etl.extract import ApiClient
-from windpipe.etl.kpis import run_kpis
+from windpipe.etl.kpis import KpiRun, events_overlapping, fetch_events, run_kpis
 from windpipe.postgres import libpq_conninfo
 from windpipe.settings import EventCodeConfig, Settings, TurbineConfig, load_settings
 from windpipe.source.events import import_events
@@ -129,7 +129,7 @@ def kpi_farm(
             yield Farm(farm_settings, source, target, api)
 
 
-def _run(farm: Farm) -> None:
+def _run(farm: Farm) -> KpiRun:
     with ApiClient(farm.api.url) as client:
         run = run_kpis(
             FIRST,
@@ -141,6 +141,35 @@ def _run(farm: Farm) -> None:
             classes=farm.settings.availability.classes,
         )
     assert run.events == len(case.EVENTS) and run.unknown_codes == ["999"] and run.rows == 9
+    return run
+
+
+def test_events_of_fewer_days_are_those_the_api_lists_for_them(kpi_farm: Farm) -> None:
+    # run_kpis with history_days fetches once and keeps the stored days' events from that
+    turbines = list(case.FLEET)
+    with ApiClient(kpi_farm.api.url) as client:
+        wide = fetch_events(client, turbines, FIRST - timedelta(days=1), LAST)
+        for first, last in [
+            (FIRST, LAST),
+            (FIRST, FIRST),
+            (LAST, LAST),
+            (FIRST + timedelta(1), LAST),
+        ]:
+            asked = fetch_events(client, turbines, first, last)
+            assert asked.height
+            assert events_overlapping(wide, first, last).equals(asked), (first, last)
+        run = run_kpis(
+            FIRST + timedelta(days=1),
+            LAST,
+            client=client,
+            engine=kpi_farm.target,
+            fleet=kpi_farm.settings.fleet,
+            codes={c: e.category for c, e in kpi_farm.settings.event_codes.items()},
+            classes=kpi_farm.settings.availability.classes,
+            history_days=1,
+        )
+        assert run.events == fetch_events(client, turbines, FIRST + timedelta(1), LAST).height
+    _run(kpi_farm)  # the stored figures as the other tests expect them
 
 
 def test_window_means_gives_each_held_window_once_with_a_column_per_signal(
@@ -176,10 +205,13 @@ def _close(a: float | None, b: float | None) -> bool:
 def test_stored_figures_match_the_independent_computation_and_reruns_change_nothing(
     kpi_farm: Farm,
 ) -> None:
-    _run(kpi_farm)
+    run = _run(kpi_farm)
     with kpi_farm.target.connect() as conn:
         first = reads.kpi_rows(conn, FIRST, LAST)
         losses = reads.kpi_losses(conn, FIRST, LAST)
+    # stored as computed, bit for bit (floats cross as text that reads back to the same double)
+    assert first.equals(run.figures.kpis)
+    assert losses.equals(run.figures.losses.sort("turbine", "day", "category"))  # as read
     expected, lost_by = figures(
         case.windows(),
         case.EVENTS,

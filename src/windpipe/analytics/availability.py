@@ -20,7 +20,7 @@ from windpipe.analytics.power_curve import (
     sites_of,
     with_density,
 )
-from windpipe.analytics.windows import POWER, WIND_SPEED, mean_of
+from windpipe.analytics.windows import POWER, WIND_SPEED, joined_windows, mean_of, turbine_codes
 from windpipe.catalog import (
     DAY,
     EVENT_CATEGORIES,
@@ -114,19 +114,32 @@ def _reference(
 ) -> pl.DataFrame:
     """``frame`` (with ``wind_speed_normalised``) with ``reference_kw``: each window's reference
     power at its normalised wind speed V_n, on the warranted curve when the turbine has one (a
-    warranted curve is stated at the reference density), else on its measured curve."""
-    parts = []
-    for (turbine,), part in frame.group_by("turbine", maintain_order=True):
-        spec = fleet.get(str(turbine))
-        speed = part["wind_speed_normalised"]
+    warranted curve is stated at the reference density), else on its measured curve (null for a
+    null turbine). Each turbine's rows are picked by a mask of one integer per row, not grouped
+    into frames of their own, and keep their order."""
+    import numpy as np
+
+    codes = turbine_codes(frame["turbine"])
+    if codes is None:  # a null turbine, or names not strings: through an enum
+        turbines = frame["turbine"].cast(pl.String)
+        names = turbines.drop_nulls().unique(maintain_order=True)
+        code = turbines.cast(pl.Enum(names)).to_physical().fill_null(names.len())
+    else:
+        code, names = codes
+    ids = code.to_numpy()
+    speed = frame["wind_speed_normalised"]
+    reference = np.full(frame.height, np.nan)
+    for index, turbine in enumerate(names.to_list()):
+        rows = ids == index
+        spec = fleet.get(turbine)
         if spec is not None and spec.power_curve:
-            reference = warranted_power(spec.power_curve, speed)
+            power = warranted_power(spec.power_curve, speed.filter(rows))
         else:
-            reference = measured_power(measured.filter(pl.col("turbine") == turbine), speed)
-        parts.append(part.with_columns(reference.alias("reference_kw")))
-    if not parts:
-        return frame.with_columns(pl.lit(None, pl.Float64).alias("reference_kw"))
-    return pl.concat(parts, how="vertical")
+            power = measured_power(
+                measured.filter(pl.col("turbine") == turbine), speed.filter(rows)
+            )
+        reference[rows] = power.to_numpy()  # null: NaN
+    return frame.with_columns(pl.Series("reference_kw", reference).fill_nan(None))
 
 
 def _no_flags() -> pl.DataFrame:
@@ -179,19 +192,11 @@ def window_figures(
     config = curve if curve is not None else CurveConfig(window=window)
     wind, power = mean_of(WIND_SPEED), mean_of(POWER)
     inputs = [c for c in config.signals if c not in (wind, power) and c in windows.columns]
-    frame = categories.select(
-        "turbine", pl.col("timestamp").cast(pl.Datetime("us")), "category"
-    ).join(
+    frame = joined_windows(
+        categories.select("turbine", pl.col("timestamp").cast(pl.Datetime("us")), "category"),
         windows.select(
-            "turbine",
-            pl.col("timestamp").cast(pl.Datetime("us")),
-            "power",
-            "wind_speed",
-            *inputs,
+            "turbine", pl.col("timestamp").cast(pl.Datetime("us")), "power", "wind_speed", *inputs
         ),
-        on=["turbine", "timestamp"],
-        how="left",
-        maintain_order="left",
     )
     turbines = frame["turbine"].unique(maintain_order=True).to_list()
     sites = sites_of(fleet, turbines)

