@@ -1,5 +1,6 @@
 """Shared fixtures: one real embedded PostgreSQL per test session, in a temporary directory."""
 
+import atexit
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ from windpipe.warehouse.store import ensure_schema as ensure_target_schema
 for _name in [n for n in os.environ if n.startswith("WINDPIPE_")]:
     del os.environ[_name]
 _EMPTY_CONFIG = Path(tempfile.mkdtemp(prefix="windpipe-config-")) / "windpipe.toml"
+atexit.register(shutil.rmtree, _EMPTY_CONFIG.parent, True)  # not one directory left per session
 _EMPTY_CONFIG.write_text("# the tests' configuration: every default\n")
 os.environ["WINDPIPE_CONFIG"] = str(_EMPTY_CONFIG)
 
