@@ -110,6 +110,19 @@ def turbine_codes(turbines: pl.Series) -> tuple[pl.Series, pl.Series] | None:
     return turbines.cast(pl.Enum(names)).to_physical().cast(pl.UInt32), names
 
 
+def _comparable(
+    frame: pl.DataFrame, other: pl.DataFrame, codes: tuple[pl.Series, pl.Series] | None
+) -> tuple[pl.Series, pl.Series] | None:
+    """``frame``'s turbine codes (:func:`turbine_codes`, or ``codes`` when given) when its rows
+    and ``other``'s can be matched by integers: keys of the same types, no null time. Else None."""
+    stamps = frame["timestamp"]
+    if not frame.height or stamps.null_count() or stamps.dtype != other.schema["timestamp"]:
+        return None
+    if frame.schema["turbine"] != other.schema["turbine"]:
+        return None
+    return turbine_codes(frame["turbine"]) if codes is None else codes
+
+
 def window_keys(
     frame: pl.DataFrame,
     other: pl.DataFrame,
@@ -120,15 +133,10 @@ def window_keys(
     ``frame`` does not hold are left out): a join on the two columns as a look-up of one integer.
     ``codes``: :func:`turbine_codes` of ``frame``'s turbines, if already known. None when that
     cannot be: null keys, other time types, a span too long for 63 bits."""
+    codes = _comparable(frame, other, codes)
+    if codes is None:
+        return None
     stamps = frame["timestamp"]
-    if not frame.height or stamps.null_count() or stamps.dtype != other.schema["timestamp"]:
-        return None
-    if frame.schema["turbine"] != other.schema["turbine"]:
-        return None
-    if codes is None:
-        codes = turbine_codes(frame["turbine"])
-    if codes is None:
-        return None
     code, names = codes
     ticks = stamps.to_physical()
     low, high = ticks.min(), ticks.max()
@@ -159,15 +167,10 @@ def _time_ordered(
     where each turbine's rows start, when ``frame`` can be searched by halving for ``other``'s
     rows: keys of the same types, none null, each turbine's rows together, in strictly
     increasing time. None otherwise."""
+    codes = _comparable(frame, other, codes)
+    if codes is None:
+        return None
     stamps = frame["timestamp"]
-    if not frame.height or stamps.null_count() or stamps.dtype != other.schema["timestamp"]:
-        return None
-    if frame.schema["turbine"] != other.schema["turbine"]:
-        return None
-    if codes is None:
-        codes = turbine_codes(frame["turbine"])
-    if codes is None:
-        return None
     ids, ticks = codes[0].to_numpy(), stamps.to_physical().to_numpy()
     starts = np.searchsorted(ids, np.arange(codes[1].len() + 1, dtype=ids.dtype))
     increasing = ticks[1:] > ticks[:-1]
