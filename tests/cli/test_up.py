@@ -107,6 +107,22 @@ def up_data_dir() -> Iterator[Path]:
         stop_embedded(parent / "data")
 
 
+def run_windpipe(data_dir: Path, *args: str, timeout: float) -> None:
+    """Run a ``windpipe`` command beside a running ``up`` on ``data_dir`` (its databases, its
+    configuration), as a user would from the project's folder; it must succeed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDPIPE_", "DAGSTER_"))}
+    env["WINDPIPE_DATA_DIR"] = str(data_dir)
+    done = subprocess.run(
+        [*WINDPIPE, *args],
+        env=env,
+        cwd=data_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def _cmdline(proc: psutil.Process) -> str:
     """A process's command line; empty for one that just ended (a zombie not yet reaped)."""
     try:
@@ -214,17 +230,7 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
             "turbine,start,end,code,message\n"
             f"WTG01,{day}T00:00:00Z,{day + timedelta(days=1)}T00:00:00Z,101,whole-day outage\n"
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDPIPE_", "DAGSTER_"))}
-        env["WINDPIPE_DATA_DIR"] = str(up_data_dir)
-        imported = subprocess.run(
-            [*WINDPIPE, "events", "import", str(events)],
-            env=env,
-            cwd=up_data_dir.parent,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert imported.returncode == 0, imported.stdout + imported.stderr
+        run_windpipe(up_data_dir, "events", "import", str(events), timeout=120)
         up.wait_for(
             "the day's figures computed again with the outage",
             lambda: availability() == (0.0,),
@@ -445,17 +451,7 @@ def test_a_year_of_history_imported_into_a_running_farm_is_caught_up_without_fai
         up.wait_for("the demo turbine's catch-up", lambda: "catch-up done" in up.output())
         seeded = watch_failures(up)["WTG01"] - {today}  # the past days (today is refreshed)
         assert len(seeded) == 10
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDPIPE_", "DAGSTER_"))}
-        env["WINDPIPE_DATA_DIR"] = str(up_data_dir)
-        imported = subprocess.run(
-            [*WINDPIPE, "import", str(export)],
-            env=env,
-            cwd=up_data_dir.parent,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert imported.returncode == 0, imported.stdout + imported.stderr
+        run_windpipe(up_data_dir, "import", str(export), timeout=300)
         # The days within Dagster's partitions load while `up` runs; the rest waits for a restart,
         # and `up` says so.
         up.wait_for(
