@@ -60,6 +60,14 @@ class Up:
     def output(self) -> str:
         return self.out.read_text(errors="replace")
 
+    def logs(self, lines: int = 40) -> str:
+        """The last lines of each child's log, for a failure's message."""
+        parts = []
+        for log in sorted((self.data_dir / "logs").glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.name} (last {len(tail)} lines)\n" + "\n".join(tail))
+        return "\n".join(parts)
+
     def wait_for(self, what: str, check, timeout: float = BOUND):  # type: ignore[no-untyped-def]
         """Poll ``check()`` until it returns something truthy; fail with the output otherwise."""
         deadline = time.monotonic() + timeout
@@ -75,7 +83,7 @@ class Up:
             if result:
                 return result
             time.sleep(0.5)
-        pytest.fail(f"no {what} within {timeout:.0f} s:\n{self.output()}")
+        pytest.fail(f"no {what} within {timeout:.0f} s:\n{self.output()}\n{self.logs()}")
 
     def tree(self) -> list[psutil.Process]:
         return [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(True)]

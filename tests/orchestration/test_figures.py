@@ -11,6 +11,7 @@ from dagster import (
     AssetCheckEvaluation,
     AssetCheckSeverity,
     AssetKey,
+    AssetMaterialization,
     AssetSelection,
     BackfillPolicy,
     BetaWarning,
@@ -286,6 +287,34 @@ def test_written_events_request_their_days_figures_again(
             conn.execute(
                 text("DELETE FROM turbine_event WHERE message = 'written after the figures'")
             )
+
+
+def test_events_reported_while_the_figures_run_request_them_again(resources: dict) -> None:
+    """An events update reported after the automation asked for a day's figures, whose run then
+    finishes (it read the events before the update), leaves that day asked again: the run's own
+    materialization does not count as having handled the update (Dagster's eager() would)."""
+    events = AssetKey(["turbine_events", "WTG01"])
+    every = {*KPI_KEYS.values(), *FLAG_KEYS.values()}
+    with DagsterInstance.ephemeral() as instance:
+        _, cursor = requested(instance, None)
+        assert materialize(
+            [aggregates_10min], partition_key=DAY, resources=resources, instance=instance
+        ).success
+        asked, cursor = requested(instance, cursor)
+        assert asked == {key: {DAY} for key in every}
+        # The requested run is under way; an import lands and the event sensor reports it; then
+        # the run finishes.
+        instance.report_runless_asset_event(AssetMaterialization(events, partition=DAY))
+        assert materialize(
+            [KPIS, FLAGS], partition_key=DAY, resources=resources, instance=instance
+        ).success
+        asked, cursor = requested(instance, cursor)
+        assert asked == {KPI_KEYS["WTG01"]: {DAY}, FLAG_KEYS["WTG01"]: {DAY}}
+        # That second run finishes with nothing new: the day is left alone.
+        assert materialize(
+            [KPIS, FLAGS], partition_key=DAY, resources=resources, instance=instance
+        ).success
+        assert requested(instance, cursor)[0] == {}
 
 
 def test_changes_touch_the_days_of_their_turbines_within_the_partitions() -> None:

@@ -44,17 +44,32 @@ from windpipe.orchestration.instance import DATABASES_POOL
 if TYPE_CHECKING:
     import polars as pl
 
-#: Dagster's eager condition on every partition, not only the latest: requested once its
-#: aggregates' or its events' partition is updated (or it goes missing), not while the
-#: aggregates are missing or being computed, not while it is itself in progress. Eager alone
-#: looks at today's partition only, so a late correction of a past day would never reach its
-#: figures; and it waits for every dep, so a day without reported events would wait forever.
-FIGURES_CONDITION = (
-    AutomationCondition.eager()
-    .without(AutomationCondition.in_latest_time_window())
-    .replace("any_deps_missing", AutomationCondition.any_deps_missing().ignore(EVENTS))
-    .with_label("eager (every partition; events may be unreported)")
+#: A dep's partition materialized since the previous tick, with the time of that materialization.
+#: Dagster's ``any_deps_updated()`` wraps this in ``&``/``|`` (same-run updates excluded), which
+#: drop the times ``since`` needs to tell an update after a request from one before it.
+DEPS_UPDATED = AutomationCondition.any_deps_match(AutomationCondition.newly_updated()).with_label(
+    "any_deps_updated (timed)"
 )
+#: Dagster's eager condition on every partition, not only the latest, reset by a request only:
+#: a partition is requested once its aggregates' or its events' partition is materialized after
+#: its last request (or it goes missing), not while its aggregates are missing or being computed,
+#: not while it is itself in progress. ``eager()`` alone would look at today's partition only (a
+#: late correction of a past day would never reach its figures) and wait for every dep (a day
+#: without reported events would wait forever); and it counts the partition's own materialization
+#: as handling an update, so an events import reported while that day's figures were running
+#: (they had read the events before it) was lost when the run finished. Here ``since`` compares
+#: the dep's materialization time with the requesting tick's: a later update asks again.
+FIGURES_CONDITION = (
+    (
+        DEPS_UPDATED.since(AutomationCondition.newly_requested())
+        | AutomationCondition.newly_missing().since(
+            AutomationCondition.newly_requested() | AutomationCondition.initial_evaluation()
+        )
+    ).with_label("deps updated or newly missing since requested")
+    & ~AutomationCondition.any_deps_missing().ignore(EVENTS)
+    & ~AutomationCondition.any_deps_in_progress()
+    & ~AutomationCondition.in_progress()
+).with_label("eager (every partition; events may be unreported; reset by a request only)")
 #: Days per run of the figures: a catch-up of a year is a few runs, each starting well within
 #: Dagster's 120 s start timeout (a run of 100 partitions starts in about a second).
 FIGURES_RUN_DAYS = 100
