@@ -239,9 +239,12 @@ def test_up_brings_everything_up_catches_up_and_stops_cleanly(
             f"WTG01,{day}T00:00:00Z,{day + timedelta(days=1)}T00:00:00Z,101,whole-day outage\n"
         )
         run_windpipe(up_data_dir, "events", "import", str(events), timeout=120)
+        # Up to two sensor ticks (events, automation), the end of a figures run in progress,
+        # another automation tick and a run: minutes on a loaded machine.
         up.wait_for(
             "the day's figures computed again with the outage",
             lambda: availability() == (0.0,),
+            timeout=2 * BOUND,
         )
         assert before != (0.0,)
 
