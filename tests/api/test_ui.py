@@ -27,7 +27,7 @@ from windpipe.api.dashboard import (
 from windpipe.etl.extract import ApiClient
 from windpipe.etl.pipeline import run_range
 from windpipe.postgres import ensure_reader_role, libpq_conninfo
-from windpipe.settings import Settings
+from windpipe.settings import Settings, load_settings
 
 #: The gap the fixture cuts: WTG02 loses 06:00-08:00 of the second day (12 windows).
 GAP = ("WTG02", datetime(2024, 6, 2, 6), datetime(2024, 6, 2, 8))
@@ -431,3 +431,77 @@ def test_every_page_draws_its_charts_in_headless_chromium_from_loopback_only(
         assert page.problems == []
         assert any(url.endswith("/ui/plotly.min.js") for url in page.requests)
     print(f"screenshots in {tmp_path}")
+
+
+@pytest.fixture(scope="module")
+def means_api(
+    fleet_settings: Settings, farm_api: LiveApi, farm_db: tuple[Engine, Engine], target_url: URL
+) -> Iterator[LiveApi]:
+    """The farm's two days in a target of its own that holds the means only
+    (``etl_aggregations = ["mean"]``: no min, max nor std signal), served by a live API."""
+    settings = load_settings(
+        data_dir=fleet_settings.data_dir,
+        turbines=fleet_settings.turbines,
+        etl_variables=["wind_speed", "power"],
+        etl_aggregations=["mean"],
+        _env_file=None,
+    )
+    with new_database(target_url, "windpipe_ui_means") as engine:
+        with ApiClient(farm_api.url) as client:
+            run_range(
+                FARM_DAYS[0],
+                FARM_DAYS[1],
+                client=client,
+                engine=engine,
+                variables=["wind_speed", "power"],
+                aggregations=["mean"],
+                turbines=FARM_TURBINES,
+            )
+        app = create_app(
+            settings,
+            source_conninfo=libpq_conninfo(farm_db[0].url),
+            target_conninfo=libpq_conninfo(engine.url),
+        )
+        with serve(app) as api:
+            yield api
+
+
+@pytest.mark.slow
+def test_with_means_only_the_turbine_charts_draw_the_mean_and_their_axes_follow_it(
+    means_api: LiveApi,
+) -> None:
+    # A trace without y is plotted against its point indices: the band's absent min and max once
+    # ran the wind axis to the number of points (about 1000 m/s for a year, 300 for two days).
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium on PATH: install Debian's chromium (.ci/run does, as root)")
+    span = {"start": "2024-06-01", "end": "2024-06-03"}
+    view = httpx.get(f"{means_api.url}/ui/api/turbine/WTG02", params=span).json()
+    assert set(view["series"]) == {"wind_speed_mean", "power_mean"}
+    assert len(view["t"]) == 288
+    with chromium(binary) as page:
+        page.open(f"{means_api.url}/ui/turbine/WTG02?start={span['start']}&end={span['end']}")
+        assert page.evaluate("document.body.dataset.error || ''") == ""
+        # chart, its series, its trace, the axis's floor (the wind chart's starts at zero)
+        for chart, signal, name, floor in (
+            ("wind", "wind_speed_mean", "wind speed mean", 0.0),
+            ("power", "power_mean", "power mean", None),
+        ):
+            values = [v for v in view["series"][signal] if v is not None]
+            low = min(values) if floor is None else min(floor, *values)
+            high = max(values)
+            drawn = page.evaluate(
+                f"""(() => {{ const gd = document.getElementById('{chart}');
+                  return {{ names: gd.data.map(t => t.name), range: gd._fullLayout.yaxis.range }};
+                }})()"""
+            )
+            bottom, top = drawn["range"]
+            # the axis spans the data with plotly's padding (5% a side), nothing beyond
+            assert bottom <= low and top >= high, (chart, drawn["range"], low, high)
+            assert top - bottom <= 1.25 * (high - low), (chart, drawn["range"], low, high)
+            # the mean alone, no band (nor its legend entry)
+            assert drawn["names"] == [name]
+        headings = page.evaluate("[...document.querySelectorAll('h2')].map(h => h.textContent)")
+        assert "Wind speed (m/s): 10-minute mean" in headings
+        assert not any("band" in h for h in headings), headings
+        assert page.problems == []

@@ -549,7 +549,8 @@ async def turbine_view(
     cache: CurveCache | None = None,
 ) -> bytes:
     """One turbine over ``[start, end)`` as compact JSON: the wind speed and power series (mean,
-    min, max; null where nothing is held), its binned power curve, its windows (as points, or as a
+    min, max; null where nothing is held; a min or max the settings do not aggregate is left
+    out, and the page then draws no band), its binned power curve, its windows (as points, or as a
     density above MAX_CLOUD_POINTS), the farm's median curve and its wind rose (null without an
     aggregated direction: :func:`rose_signal`).
 

@@ -199,12 +199,20 @@ availability first)</h2><table id="farm-table" class="grid"></table></section>
     )
 
 
+def _series_heading(settings: Settings, variable: str) -> str:
+    """A turbine chart's heading: the band is named only where both its bounds are aggregated
+    (the page draws the mean alone otherwise)."""
+    held = settings.etl_signals
+    bounds = all(catalog.signal_name(variable, a) in held for a in ("min", "max"))
+    return "10-minute mean, min-max band" if bounds else "10-minute mean"
+
+
 @router.get("/turbine/{turbine}")
 async def turbine_page(
     request: Request, settings: SettingsDep, reader: ReaderDep, turbine: str
 ) -> HTMLResponse:
-    """One turbine: wind speed and power with their min-max band, the power curve, and a wind
-    rose when a direction is aggregated."""
+    """One turbine: wind speed and power with their min-max band (where aggregated), the power
+    curve, and a wind rose when a direction is aggregated."""
     if not is_turbine_id(turbine):
         return HTMLResponse("not a turbine id", status_code=404)
     direction = rose_signal(settings)
@@ -224,9 +232,13 @@ async def turbine_page(
 <span id="dagster-days"></span>
 </form>
 <p id="resolution" class="note"></p>
-<section><h2>Wind speed (m/s): 10-minute mean, min-max band</h2>
+<section><h2>Wind speed (m/s): """
+        + _series_heading(settings, "wind_speed")
+        + """</h2>
 <div id="wind" class="chart"></div></section>
-<section><h2>Power (kW): 10-minute mean, min-max band</h2>
+<section><h2>Power (kW): """
+        + _series_heading(settings, "power")
+        + """</h2>
 <div id="power" class="chart"></div></section>
 <section><h2>Power curve: 10-minute means, 0.5 m/s bins, the farm's median</h2>
 <div id="curve" class="chart tall"></div></section>

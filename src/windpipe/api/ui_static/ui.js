@@ -321,7 +321,24 @@
 
   // -- one turbine -------------------------------------------------------------------------------
 
+  // Whether a band's bound has anything to draw. The view leaves out the min and max series a
+  // target does not aggregate (etl_aggregations = ["mean"]), and plotly plots a trace without y
+  // against its point indices: the axis ran to the number of points (about 1000 m/s for a year).
+  function held(values) {
+    return Array.isArray(values) && values.some((v) => v !== null);
+  }
+
   function band(t, low, high, mean, name, unit, colour) {
+    const line = {
+      type: "scatter",
+      mode: "lines",
+      x: t,
+      y: mean,
+      name: name + " mean",
+      line: { color: colour, width: 1.2 },
+      hovertemplate: "%{x|%Y-%m-%d %H:%M} UTC<br>%{y:.2f} " + unit + "<extra></extra>",
+    };
+    if (!held(low) || !held(high)) return [line];
     // The band bridges missing windows (connectgaps): filling between lines with gaps in them
     // draws wedges; the mean line shows the gap.
     const common = {
@@ -342,15 +359,7 @@
         name: name + " min-max",
         showlegend: true,
       }),
-      {
-        type: "scatter",
-        mode: "lines",
-        x: t,
-        y: mean,
-        name: name + " mean",
-        line: { color: colour, width: 1.2 },
-        hovertemplate: "%{x|%Y-%m-%d %H:%M} UTC<br>%{y:.2f} " + unit + "<extra></extra>",
-      },
+      line,
     ];
   }
 
@@ -459,24 +468,24 @@
     const s = data.series;
     const t = data.t;
     const axis = { type: "date", range: [data.start.slice(0, -1), data.end.slice(0, -1)] };
+    const windTraces = band(t, s.wind_speed_min, s.wind_speed_max, s.wind_speed_mean,
+      "wind speed", "m/s", "rgb(31, 119, 180)");
+    const powerTraces = band(t, s.power_min, s.power_max, s.power_mean, "power", "kW",
+      "rgb(214, 39, 40)");
     await draw(
       "wind",
-      band(t, s.wind_speed_min, s.wind_speed_max, s.wind_speed_mean, "wind speed", "m/s",
-        "rgb(31, 119, 180)"),
+      windTraces,
       { height: 300, xaxis: axis, yaxis: { title: { text: "m/s" }, rangemode: "tozero" } },
     );
-    await draw(
-      "power",
-      band(t, s.power_min, s.power_max, s.power_mean, "power", "kW", "rgb(214, 39, 40)"),
-      { height: 300, xaxis: axis, yaxis: { title: { text: "kW" } } },
-    );
+    await draw("power", powerTraces, { height: 300, xaxis: axis, yaxis: { title: { text: "kW" } } });
     const cloud = windowsTrace(data);
     const note = document.getElementById("resolution");
+    const banded = windTraces.length > 1 || powerTraces.length > 1;
     note.textContent = data.decimated
       ? "Resolution: " + duration(data.resolution_minutes) + " buckets (the mean of the " +
-        data.window_minutes + "-minute means, the band from their lowest minimum to highest " +
-        "maximum: no peak is lost); choose a shorter range for every " + data.window_minutes +
-        "-minute window."
+        data.window_minutes + "-minute means" +
+        (banded ? ", the band from their lowest minimum to highest maximum: no peak is lost" : "") +
+        "); choose a shorter range for every " + data.window_minutes + "-minute window."
       : "Resolution: every " + data.window_minutes + "-minute window.";
     await draw(
       "curve",
