@@ -33,20 +33,25 @@ from windpipe.settings import Settings, load_settings
 GAP = ("WTG02", datetime(2024, 6, 2, 6), datetime(2024, 6, 2, 8))
 
 
+def load_farm_days(farm_api: LiveApi, engine: Engine, aggregations: list[str]) -> None:
+    """The farm's two days of wind speed and power, aggregated by the ETL into ``engine``."""
+    with ApiClient(farm_api.url) as client:
+        run_range(
+            FARM_DAYS[0],
+            FARM_DAYS[1],
+            client=client,
+            engine=engine,
+            variables=["wind_speed", "power"],
+            aggregations=aggregations,
+            turbines=FARM_TURBINES,
+        )
+
+
 @pytest.fixture(scope="module")
 def ui_target(farm_api: LiveApi, target_url: URL) -> Iterator[Engine]:
     """A target of its own, loaded with the farm's two days by the ETL, with one gap cut."""
     with new_database(target_url, "windpipe_ui_target") as engine:
-        with ApiClient(farm_api.url) as client:
-            run_range(
-                FARM_DAYS[0],
-                FARM_DAYS[1],
-                client=client,
-                engine=engine,
-                variables=["wind_speed", "power"],
-                aggregations=["mean", "min", "max", "std"],
-                turbines=FARM_TURBINES,
-            )
+        load_farm_days(farm_api, engine, ["mean", "min", "max", "std"])
         with engine.begin() as conn:
             conn.execute(
                 text(
@@ -447,16 +452,7 @@ def means_api(
         _env_file=None,
     )
     with new_database(target_url, "windpipe_ui_means") as engine:
-        with ApiClient(farm_api.url) as client:
-            run_range(
-                FARM_DAYS[0],
-                FARM_DAYS[1],
-                client=client,
-                engine=engine,
-                variables=["wind_speed", "power"],
-                aggregations=["mean"],
-                turbines=FARM_TURBINES,
-            )
+        load_farm_days(farm_api, engine, ["mean"])
         app = create_app(
             settings,
             source_conninfo=libpq_conninfo(farm_db[0].url),
