@@ -1,6 +1,7 @@
 """The daily figures against an independent, window-by-window computation in plain Python."""
 
 import math
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -110,6 +111,68 @@ def test_every_figure_matches_a_window_by_window_computation() -> None:
     assert by[("C", 3)]["lost_unpriced_windows"] == 6
     assert (kpis["lost_production_kwh"] >= 0).all()
     assert kpis["availability_energy"].drop_nulls().is_between(0, 1).all()
+
+
+def _rolling(reference_days: int, first: int = 0) -> dict[tuple[str, object], dict]:
+    """compute_kpis over DAYS[first:] with each day's measured curve over ``reference_days``."""
+    got = compute_kpis(
+        case.windows_frame(case.windows(), case.temperatures()),
+        case.events_frame(),
+        FLEET,
+        case.DAYS[first],
+        case.DAYS[-1],
+        codes=case.CODES,
+        classes=DEFAULT,
+        flags=case.flags_frame(),
+        reference_days=reference_days,
+    )
+    return {(r["turbine"], r["day"]): r for r in got.kpis.iter_rows(named=True)}
+
+
+@pytest.mark.parametrize("reference_days", [0, 1])
+def test_each_days_curve_is_that_of_the_day_and_the_days_before_it(reference_days: int) -> None:
+    # The oracle computes each day alone with its history as the whole range: the figures of
+    # that range's last day are the day's.
+    rows, temperatures = case.windows(), case.temperatures()
+    got = _rolling(reference_days)
+    assert len(got) == 9
+    for i, day in enumerate(case.DAYS):
+        span = case.DAYS[max(0, i - reference_days) : i + 1]
+        expected, _ = figures(
+            {k: v for k, v in rows.items() if k[1].date() in span},
+            case.EVENTS,
+            case.FLEET,
+            span,
+            case.CODES,
+            DEFAULT,
+            temperatures=temperatures,
+            elevations=case.ELEVATION,
+            flags=case.FLAGS,
+        )
+        for turbine in case.FLEET:
+            row, want = got[(turbine, day)], expected[(turbine, day)]
+            for name, value in want.items():
+                assert _close(row[name], value), (turbine, day, name, row[name], value)
+    # the days' own curves differ from one over the whole range: the test sees a difference
+    whole = {(r["turbine"], r["day"]): r for r in _check(DEFAULT).iter_rows(named=True)}
+    assert any(
+        not _close(got[k]["lost_production_kwh"], whole[k]["lost_production_kwh"]) for k in got
+    )
+
+
+def test_a_days_figures_do_not_depend_on_the_range_computed() -> None:
+    # 3 June with one day of history, computed in the three days or in the last two: the same bits
+    longer, shorter = _rolling(1), _rolling(1, first=1)
+    for turbine in case.FLEET:
+        key = (turbine, case.DAYS[2])
+        assert longer[key] == shorter[key]
+    # and with history covering the whole range, the day's curve is the whole range's
+    whole = {(r["turbine"], r["day"]): r for r in _check(DEFAULT).iter_rows(named=True)}
+    every = _rolling(2)
+    for turbine in case.FLEET:
+        key = (turbine, case.DAYS[2])
+        numbers = [n for n, v in whole[key].items() if not isinstance(v, str | date)]
+        assert all(_close(every[key][n], whole[key][n]) for n in numbers), key
 
 
 def test_the_reclassified_view_matches_too() -> None:

@@ -14,10 +14,12 @@ from datetime import timedelta
 import polars as pl
 
 from windpipe.analytics.power_curve import (
+    MIN_BIN_WINDOWS,
     CurveConfig,
     Curves,
     power_curves,
     sites_of,
+    usable_windows,
     with_density,
 )
 from windpipe.analytics.windows import POWER, WIND_SPEED, joined_windows, mean_of, turbine_codes
@@ -142,6 +144,83 @@ def _reference(
     return frame.with_columns(pl.Series("reference_kw", reference).fill_nan(None))
 
 
+def _rolling_reference(
+    frame: pl.DataFrame, fleet: Mapping[str, Turbine], used: pl.DataFrame, days: int
+) -> pl.DataFrame:
+    """:func:`_reference` with each day's own measured curve: that of the usable windows
+    (``used``: ``turbine``, ``timestamp``, ``wind_speed_normalised``, ``bin``, power) of the
+    day and the ``days`` days before it, so a day's reference does not depend on the range it
+    is computed in (given those days). Per turbine, day and bin, the windows, their V_n and
+    power are summed once in the windows' order, and a day's curve adds its ``days + 1``
+    days' sums from the day back, the same sums in the same order whatever the range: the
+    same bits. The curve is :func:`measured_reference`'s (drawn bins' mean V_n and mean
+    power, linear between them, none outside)."""
+    import numpy as np
+
+    codes = turbine_codes(frame["turbine"])
+    if codes is None:  # a null turbine, or names not strings: through an enum
+        turbines = frame["turbine"].cast(pl.String)
+        names = turbines.drop_nulls().unique(maintain_order=True)
+        code = turbines.cast(pl.Enum(names)).to_physical().fill_null(names.len())
+    else:
+        code, names = codes
+    ids = code.to_numpy()
+    speed = frame["wind_speed_normalised"]
+    speeds = speed.cast(pl.Float64).fill_null(np.nan).to_numpy()
+    frame_days = frame["timestamp"].dt.date().cast(pl.Int32).to_numpy()
+    power = mean_of(POWER)
+    used = used.select(
+        "turbine",
+        pl.col("timestamp").dt.date().cast(pl.Int32).alias("_day"),
+        (pl.col("bin") * 2.0).round().cast(pl.Int64).alias("_bin"),
+        pl.col("wind_speed_normalised").cast(pl.Float64),
+        pl.col(power).cast(pl.Float64),
+    )
+    reference = np.full(frame.height, np.nan)
+    for index, turbine in enumerate(names.to_list()):
+        rows = np.flatnonzero(ids == index)
+        spec = fleet.get(turbine)
+        if spec is not None and spec.power_curve:
+            reference[rows] = warranted_power(spec.power_curve, speed.gather(rows)).to_numpy()
+            continue
+        mine = used.filter(pl.col("turbine") == turbine)
+        if not mine.height or not rows.size:
+            continue
+        first = int(frame_days[rows].min())
+        span = int(frame_days[rows].max()) - first + 1
+        day = mine["_day"].to_numpy() - first
+        bins = mine["_bin"].to_numpy()
+        low = int(bins.min())
+        width = int(bins.max()) - low + 1
+        key = day * width + (bins - low)
+        # per day and bin: the windows, their V_n and power summed (bincount: in the rows' order)
+        per_day = [
+            np.bincount(key, weights=weights, minlength=span * width)
+            .astype(np.float64)
+            .reshape(span, width)
+            for weights in (None, mine["wind_speed_normalised"].to_numpy(), mine[power].to_numpy())
+        ]
+        count, speed_sum, power_sum = (np.zeros((span, width)) for _ in range(3))
+        for back in range(min(days, span - 1) + 1):  # the day first, then each day before
+            for total, daily in zip((count, speed_sum, power_sum), per_day, strict=True):
+                total[back:] += daily[: span - back]
+        drawn = count >= MIN_BIN_WINDOWS
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_speed, mean_power = speed_sum / count, power_sum / count
+        row_days = frame_days[rows] - first
+        order = np.argsort(row_days, kind="stable")
+        bounds = np.searchsorted(row_days[order], np.arange(span + 1))
+        for t in range(span):
+            at = rows[order[bounds[t] : bounds[t + 1]]]
+            if not at.size or not drawn[t].any():
+                continue
+            xs, ys = mean_speed[t][drawn[t]], mean_power[t][drawn[t]]
+            values = speeds[at]
+            inside = ~np.isnan(values) & (values >= xs[0]) & (values <= xs[-1])
+            reference[at] = np.where(inside, np.interp(values, xs, ys), np.nan)
+    return frame.with_columns(pl.Series("reference_kw", reference).fill_nan(None))
+
+
 def _no_flags() -> pl.DataFrame:
     return pl.DataFrame(
         schema={
@@ -162,6 +241,7 @@ def window_figures(
     window: timedelta = WINDOW,
     flags: pl.DataFrame | None = None,
     curve: CurveConfig | None = None,
+    reference_days: int | None = None,
 ) -> pl.DataFrame:
     """Each window's figures: ``turbine``, ``timestamp``, ``day``, ``category``, ``class``,
     ``held``, ``energy_kwh``, ``wind_speed_normalised``, ``reference_kw``, ``loses``,
@@ -180,8 +260,10 @@ def window_figures(
     (``power_curve.with_density``: the window's own density from its mean ambient temperature
     and the site's pressure; V_n = V without a temperature): on the turbine's warranted curve
     (``[[turbines]] power_curve``, stated at the reference density) when it has one, else on its
-    IEC 61400-12-1 curve (``power_curve.power_curves``) fitted over every window given, linear
-    between its drawn bins' mean V_n (:func:`measured_reference`).
+    IEC 61400-12-1 curve (``power_curve.power_curves``), linear between its drawn bins' mean V_n
+    (:func:`measured_reference`): fitted over every window given, or with ``reference_days``,
+    each day's own, fitted over that day and the ``reference_days`` days before it (the first
+    days of the range have fewer: compute those days before the ones kept).
 
     A window is held when it has a ``power``; its energy is power x window hours. A non-operative
     or partial-performance window loses max(0, reference(wind speed) - power) x window hours (its
@@ -201,19 +283,21 @@ def window_figures(
     turbines = frame["turbine"].unique(maintain_order=True).to_list()
     sites = sites_of(fleet, turbines)
     named = frame.rename({"power": power, "wind_speed": wind})
-    measured = measured_reference(
-        power_curves(
-            named.drop("category"),
-            frame.select("turbine", "timestamp", "category"),
-            flags if flags is not None else _no_flags(),
-            sites,
-            config,
+    stored = flags if flags is not None else _no_flags()
+    categorised = frame.select("turbine", "timestamp", "category")
+    normalised = with_density(named.select("turbine", wind, *inputs), sites, config)
+    if reference_days is None:
+        measured = measured_reference(
+            power_curves(named.drop("category"), categorised, stored, sites, config)
         )
-    )
-    frame = frame.with_columns(
-        with_density(named.select("turbine", wind, *inputs), sites, config)["wind_speed_normalised"]
-    )
-    frame = _reference(frame, fleet_by_id, measured)
+        frame = frame.with_columns(normalised["wind_speed_normalised"])
+        frame = _reference(frame, fleet_by_id, measured)
+    else:
+        used = with_density(
+            usable_windows(named.drop("category"), categorised, stored, config), sites, config
+        )
+        frame = frame.with_columns(normalised["wind_speed_normalised"])
+        frame = _rolling_reference(frame, fleet_by_id, used, reference_days)
     loses = (pl.col("class") == "non_operative") | (pl.col("category") == PARTIAL_PERFORMANCE)
     return frame.with_columns(
         pl.col("timestamp").dt.date().alias("day"),
@@ -265,13 +349,22 @@ def daily_kpis(
     window: timedelta = WINDOW,
     flags: pl.DataFrame | None = None,
     curve: CurveConfig | None = None,
+    reference_days: int | None = None,
 ) -> DailyKpis:
     """Per turbine and UTC day, the figures of the README's "Availability and energy" (IEC
     61400-26-1 and -26-2) from its windows (see :func:`window_figures` for the inputs); the
-    measured reference curve is fitted over every window given (the whole range computed)."""
+    measured reference curve is fitted over every window given (the whole range computed), or
+    with ``reference_days``, per day over that day and those days before it."""
     seconds = window.total_seconds()
     figures = window_figures(
-        windows, categories, fleet, classes, window=window, flags=flags, curve=curve
+        windows,
+        categories,
+        fleet,
+        classes,
+        window=window,
+        flags=flags,
+        curve=curve,
+        reference_days=reference_days,
     )
     rated = pl.DataFrame(
         {"turbine": [t.id for t in fleet], "rated_power_kw": [t.rated_power_kw for t in fleet]},

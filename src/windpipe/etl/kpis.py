@@ -94,11 +94,13 @@ def compute_kpis(
     window: timedelta = WINDOW,
     flags: pl.DataFrame | None = None,
     curve: CurveConfig | None = None,
+    reference_days: int | None = None,
 ) -> DailyKpis:
     """The daily figures of ``fleet`` on ``[first, last]`` from its windows (``power``,
     ``wind_speed``, the density's inputs) and events: each expected window categorised
     (``catalog.window_categories``), then ``analytics.availability.daily_kpis`` (``flags``: the
-    stored quality flags, left out of the measured reference curve)."""
+    stored quality flags, left out of the measured reference curve; ``reference_days``: each
+    day's measured curve over it and those days before, else one over the whole range)."""
     expected = expected_windows([t.id for t in fleet], first, last, window)
     # every expected window's row (null where the target holds none): then the windows and their
     # categories are the same rows, and what holds data is a mask, not a look-up
@@ -107,7 +109,16 @@ def compute_kpis(
     )
     held = windows["power"].is_not_null()
     categories = window_categories(events, expected, held, codes, window=window)
-    return daily_kpis(windows, categories, fleet, classes, window=window, flags=flags, curve=curve)
+    return daily_kpis(
+        windows,
+        categories,
+        fleet,
+        classes,
+        window=window,
+        flags=flags,
+        curve=curve,
+        reference_days=reference_days,
+    )
 
 
 def run_kpis(
@@ -121,14 +132,15 @@ def run_kpis(
     classes: Mapping[str, str],
     window: timedelta = WINDOW,
     max_days: int = 366,
-    history_days: int = 0,
+    history_days: int | None = None,
     curve: CurveConfig | None = None,
 ) -> KpiRun:
     """Compute ``fleet``'s daily figures on ``[first, last]`` and replace them in the target (one
     transaction): the windows read from the target, the events through the API. With
-    ``history_days``, the ``history_days`` days before ``first`` are computed too (the measured
-    reference curve is fitted over all of them) but only ``[first, last]`` is stored, so a day's
-    figures do not depend on how long a range it was computed in.
+    ``history_days`` (``[availability] reference_days``, what the CLI and Dagster pass), each
+    day's measured reference curve is fitted over that day and the ``history_days`` days before
+    it, those days read before ``first`` and only ``[first, last]`` stored: a day's figures do
+    not depend on the range it was computed in. Without, one curve over ``[first, last]``.
 
     The measured reference curve is the IEC 61400-12-1 curve (``curve``: ``[power_curve]``,
     ``CurveConfig.of(settings)``; default: its defaults): the windows are read with the density's
@@ -137,7 +149,7 @@ def run_kpis(
     out."""
     ids = [t.id for t in fleet]
     config = curve if curve is not None else CurveConfig(window=window)
-    lo = first - timedelta(days=max(0, history_days))
+    lo = first - timedelta(days=max(0, history_days or 0))
     others = [c for c in config.signals if c not in (mean_of(POWER), mean_of(WIND_SPEED))]
     with ThreadPoolExecutor(max_workers=1) as pool:
         # the API (another process) reads the events while the target's windows are read here
@@ -157,6 +169,7 @@ def run_kpis(
         window=window,
         flags=flags,
         curve=config,
+        reference_days=history_days,
     )
     if lo < first:
         figures = DailyKpis(
