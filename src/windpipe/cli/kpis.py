@@ -85,7 +85,9 @@ def kpis(
     if unpriced:
         warn(
             f"{unpriced:,} window(s) lost production at no known wind speed or outside the "
-            "reference curve: counted 0 (configure power_curve, or compute a longer range)"
+            "reference curve: counted 0 (configure the turbine's power_curve, or a longer "
+            "[availability] reference_days: each day's measured curve is fitted over that many "
+            "days before it)"
         )
     table = Table(title=f"windpipe kpis {first}..{last} (lowest energy availability first)")
     for header in (
