@@ -3,7 +3,7 @@ against the instance, and their checks on good and bad rows."""
 
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -57,6 +57,10 @@ def test_the_figures_are_wired_as_the_issue_asks() -> None:
         assert asset.automation_conditions_by_key[key] == FIGURES_CONDITION
         assert asset.backfill_policy == BackfillPolicy.multi_run(FIGURES_RUN_DAYS)
         assert AssetKey(["aggregates_10min", "WTG01"]) in asset.asset_deps[key]
+        # the events of the day and, for the figures' reference curve, the 30 days before it
+        mapping = asset.get_partition_mapping(AssetKey(["turbine_events", "WTG01"]))
+        history = -30 if prefix == "kpis_daily" else 0
+        assert getattr(mapping, "start_offset", 0) == history, mapping
         assert asset.descriptions_by_key[key]
     sensors = {s.name: s for s in defs.sensors or []}  # type: ignore[union-attr]
     assert sensors["figures_automation"].default_status == DefaultSensorStatus.RUNNING
@@ -315,6 +319,31 @@ def test_events_reported_while_the_figures_run_request_them_again(resources: dic
             [KPIS, FLAGS], partition_key=DAY, resources=resources, instance=instance
         ).success
         assert requested(instance, cursor)[0] == {}
+
+
+def test_a_days_events_reach_the_figures_of_the_days_whose_curve_they_enter(
+    resources: dict,
+) -> None:
+    """kpis_daily depends on the events of its day and the reference_days (30) before it: an
+    events update asks again the figures of that day and of the 30 after it (those whose
+    aggregates are loaded), the flags of that day alone."""
+    events, aggregates = (
+        AssetKey(["turbine_events", "WTG01"]),
+        AssetKey(["aggregates_10min", "WTG01"]),
+    )
+    day = date.fromisoformat(DAY)
+    later = [(day + timedelta(days=n)).isoformat() for n in (1, 30, 31)]
+    with DagsterInstance.ephemeral() as instance:
+        _, cursor = requested(instance, None)
+        for partition in [DAY, *later]:
+            instance.report_runless_asset_event(
+                AssetMaterialization(aggregates, partition=partition)
+            )
+        asked, cursor = requested(instance, cursor)
+        assert asked[KPI_KEYS["WTG01"]] == {DAY, *later}
+        instance.report_runless_asset_event(AssetMaterialization(events, partition=DAY))
+        asked, _ = requested(instance, cursor)
+    assert asked == {KPI_KEYS["WTG01"]: {DAY, *later[:2]}, FLAG_KEYS["WTG01"]: {DAY}}
 
 
 def test_changes_touch_the_days_of_their_turbines_within_the_partitions() -> None:

@@ -32,7 +32,7 @@ def build_definitions(turbines: Sequence[str]) -> Definitions:
     keys = turbine_keys(turbines)
     aggregates = build_aggregates(turbines)
     job = build_job(aggregates)
-    kpis, flags = build_figures(turbines)
+    kpis, flags = build_figures(turbines, settings.availability.reference_days)
     return Definitions(
         assets=[aggregates, *build_event_specs(turbines), kpis, flags],
         asset_checks=[*build_checks(keys), *build_figure_checks(*figure_keys(turbines))],

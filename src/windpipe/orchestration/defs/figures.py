@@ -11,6 +11,7 @@ schedules, a late correction reloaded by the change sensor, a backfill) or whose
 has its figures and flags requested again.
 """
 
+import warnings
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -28,9 +29,11 @@ from dagster import (
     AutomationCondition,
     AutomationConditionSensorDefinition,
     BackfillPolicy,
+    BetaWarning,
     DefaultSensorStatus,
     MaterializeResult,
     MetadataValue,
+    TimeWindowPartitionMapping,
     multi_asset,
 )
 
@@ -40,6 +43,7 @@ from windpipe.orchestration.defs.partitions import daily_partitions, partition_d
 from windpipe.orchestration.defs.resources import EtlResource
 from windpipe.orchestration.fleet import asset_path, events_path, flags_path, kpis_path
 from windpipe.orchestration.instance import DATABASES_POOL
+from windpipe.settings import AvailabilityConfig
 
 if TYPE_CHECKING:
     import polars as pl
@@ -70,6 +74,8 @@ FIGURES_CONDITION = (
     & ~AutomationCondition.any_deps_in_progress()
     & ~AutomationCondition.in_progress()
 ).with_label("eager (every partition; events may be unreported; reset by a request only)")
+#: ``[availability] reference_days``' default: the history of a day's measured reference curve.
+REFERENCE_DAYS = AvailabilityConfig().reference_days
 #: Days per run of the figures: a catch-up of a year is a few runs, each starting well within
 #: Dagster's 120 s start timeout (a run of 100 partitions starts in about a second).
 FIGURES_RUN_DAYS = 100
@@ -89,7 +95,22 @@ def figure_keys(turbines: Sequence[str]) -> tuple[dict[str, AssetKey], dict[str,
     )
 
 
-def _specs(keys: dict[str, AssetKey], what: str, layer: str) -> list[AssetSpec]:
+def history_mapping(days: int) -> TimeWindowPartitionMapping:
+    """A day's partition depends on that day's and the ``days`` days before it: the events of a
+    day reach the figures of the days whose measured reference curve they enter."""
+    with warnings.catch_warnings():  # a beta parameter: the first days have fewer days before
+        warnings.simplefilter("ignore", BetaWarning)
+        return TimeWindowPartitionMapping(
+            start_offset=-days, allow_nonexistent_upstream_partitions=True
+        )
+
+
+def _specs(
+    keys: dict[str, AssetKey],
+    what: str,
+    layer: str,
+    events: TimeWindowPartitionMapping | None = None,
+) -> list[AssetSpec]:
     return [
         AssetSpec(
             key,
@@ -101,7 +122,7 @@ def _specs(keys: dict[str, AssetKey], what: str, layer: str) -> list[AssetSpec]:
             partitions_def=daily_partitions,
             deps=[
                 AssetDep(AssetKey(asset_path(turbine))),
-                AssetDep(AssetKey(events_path(turbine))),
+                AssetDep(AssetKey(events_path(turbine)), partition_mapping=events),
             ],
             automation_condition=FIGURES_CONDITION,
         )
@@ -109,12 +130,21 @@ def _specs(keys: dict[str, AssetKey], what: str, layer: str) -> list[AssetSpec]:
     ]
 
 
-def build_figures(turbines: Sequence[str]) -> tuple[AssetsDefinition, AssetsDefinition]:
-    """The multi-assets of the fleet's daily figures and of its quality flags."""
+def build_figures(
+    turbines: Sequence[str], reference_days: int = REFERENCE_DAYS
+) -> tuple[AssetsDefinition, AssetsDefinition]:
+    """The multi-assets of the fleet's daily figures and of its quality flags. A day's figures
+    depend on the events of that day and of the ``reference_days`` (``[availability]``) before
+    it, whose windows fit its measured reference curve; its flags on that day's events."""
     kpi_keys, flag_keys = figure_keys(turbines)
 
     @multi_asset(
-        specs=_specs(kpi_keys, "Energy, availability (IEC 61400-26) and lost production", "kpis"),
+        specs=_specs(
+            kpi_keys,
+            "Energy, availability (IEC 61400-26) and lost production",
+            "kpis",
+            events=history_mapping(reference_days),
+        ),
         name="kpis_daily",
         partitions_def=daily_partitions,
         can_subset=True,
