@@ -10,6 +10,7 @@ and stores what this returns, the API (``GET /kpis``) summarises stored rows wit
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -31,6 +32,9 @@ from windpipe.catalog import (
     WINDOW,
     Turbine,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: What each turbine row holds, in order (``turbine_day_kpi``'s columns, ``computed_at`` aside).
 KPI_SCHEMA: dict[str, pl.DataType] = {
@@ -111,6 +115,19 @@ def warranted_power(curve: Sequence[tuple[float, float]], wind_speed: pl.Series)
     return pl.Series(power, dtype=pl.Float64).fill_nan(None)  # a null wind speed came as NaN
 
 
+def _turbine_ids(frame: pl.DataFrame) -> "tuple[np.ndarray, pl.Series]":
+    """Each row's turbine as an integer (an index into the names; null: one past them) and the
+    names: the rows of a turbine picked by a mask, not grouped into frames of their own."""
+    codes = turbine_codes(frame["turbine"])
+    if codes is None:  # a null turbine, or names not strings: through an enum
+        turbines = frame["turbine"].cast(pl.String)
+        names = turbines.drop_nulls().unique(maintain_order=True)
+        code = turbines.cast(pl.Enum(names)).to_physical().fill_null(names.len())
+    else:
+        code, names = codes
+    return code.to_numpy(), names
+
+
 def _reference(
     frame: pl.DataFrame, fleet: Mapping[str, Turbine], measured: pl.DataFrame
 ) -> pl.DataFrame:
@@ -121,14 +138,7 @@ def _reference(
     into frames of their own, and keep their order."""
     import numpy as np
 
-    codes = turbine_codes(frame["turbine"])
-    if codes is None:  # a null turbine, or names not strings: through an enum
-        turbines = frame["turbine"].cast(pl.String)
-        names = turbines.drop_nulls().unique(maintain_order=True)
-        code = turbines.cast(pl.Enum(names)).to_physical().fill_null(names.len())
-    else:
-        code, names = codes
-    ids = code.to_numpy()
+    ids, names = _turbine_ids(frame)
     speed = frame["wind_speed_normalised"]
     reference = np.full(frame.height, np.nan)
     for index, turbine in enumerate(names.to_list()):
@@ -157,14 +167,7 @@ def _rolling_reference(
     power, linear between them, none outside)."""
     import numpy as np
 
-    codes = turbine_codes(frame["turbine"])
-    if codes is None:  # a null turbine, or names not strings: through an enum
-        turbines = frame["turbine"].cast(pl.String)
-        names = turbines.drop_nulls().unique(maintain_order=True)
-        code = turbines.cast(pl.Enum(names)).to_physical().fill_null(names.len())
-    else:
-        code, names = codes
-    ids = code.to_numpy()
+    ids, names = _turbine_ids(frame)
     speed = frame["wind_speed_normalised"]
     speeds = speed.cast(pl.Float64).fill_null(np.nan).to_numpy()
     frame_days = frame["timestamp"].dt.date().cast(pl.Int32).to_numpy()
