@@ -1,7 +1,7 @@
 """The daily figures against an independent, window-by-window computation in plain Python."""
 
 import math
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -173,6 +173,39 @@ def test_a_days_figures_do_not_depend_on_the_range_computed() -> None:
         key = (turbine, case.DAYS[2])
         numbers = [n for n, v in whole[key].items() if not isinstance(v, str | date)]
         assert all(_close(every[key][n], whole[key][n]) for n in numbers), key
+
+
+def test_an_ongoing_event_covers_the_windows_up_to_now_only() -> None:
+    # B's derating from 3 June 18:00 has no end; computed at 20:05, it covers 18:00 to 20:05
+    # (the 20:00 window by half: a tie, its later category wins), exactly as if it had ended
+    # then, and the windows after it are what they are without it.
+    now = datetime(2024, 6, 3, 20, 5, tzinfo=UTC)
+
+    def kpis(events: pl.DataFrame, **extra: object) -> dict:
+        got = compute_kpis(
+            case.windows_frame(case.windows(), case.temperatures()),
+            events,
+            FLEET,
+            case.DAYS[0],
+            case.DAYS[-1],
+            codes=case.CODES,
+            classes=DEFAULT,
+            flags=case.flags_frame(),
+            **extra,  # type: ignore[arg-type]
+        )
+        return {(r["turbine"], r["day"]): r for r in got.kpis.iter_rows(named=True)}
+
+    ongoing = kpis(case.events_frame(), now=now)
+    ended = kpis(case.events_frame().with_columns(pl.col("end").fill_null(now)))
+    to_the_end = kpis(case.events_frame())
+    assert ongoing == ended
+    b3 = ("B", case.DAYS[2])
+    assert ongoing[b3]["lost_production_kwh"] < to_the_end[b3]["lost_production_kwh"]
+    # a derating is partial performance: operative; its time, not the availability, moves
+    assert ongoing[b3]["time_operative_s"] == to_the_end[b3]["time_operative_s"]
+    # computed before the event began, the event covers nothing yet
+    before = kpis(case.events_frame(), now=datetime(2024, 6, 3, 17, tzinfo=UTC))
+    assert before[b3]["lost_production_kwh"] < ongoing[b3]["lost_production_kwh"]
 
 
 def test_the_reclassified_view_matches_too() -> None:

@@ -7,7 +7,7 @@ What ``windpipe kpis`` runs, and what Dagster's assets of the daily figures are 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from sqlalchemy import Engine
@@ -82,6 +82,16 @@ def events_overlapping(events: pl.DataFrame, first: date, last: date) -> pl.Data
     return events.filter((pl.col("start") < hi) & (pl.col("end").is_null() | (pl.col("end") > lo)))
 
 
+def until_now(events: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """``events`` with each ongoing one (``end`` null) ending at ``now``: a stop still going on
+    has lasted until now, and says nothing of the windows after it (they have not happened)."""
+    end = events.schema["end"]
+    stamp = pl.lit(now.astimezone(UTC)).dt.replace_time_zone(None)
+    if isinstance(end, pl.Datetime) and end.time_zone is not None:
+        stamp = stamp.dt.replace_time_zone("UTC").dt.convert_time_zone(end.time_zone)
+    return events.with_columns(pl.col("end").fill_null(stamp.cast(end)))
+
+
 def compute_kpis(
     windows: pl.DataFrame,
     events: pl.DataFrame,
@@ -95,12 +105,18 @@ def compute_kpis(
     flags: pl.DataFrame | None = None,
     curve: CurveConfig | None = None,
     reference_days: int | None = None,
+    now: datetime | None = None,
 ) -> DailyKpis:
     """The daily figures of ``fleet`` on ``[first, last]`` from its windows (``power``,
     ``wind_speed``, the density's inputs) and events: each expected window categorised
     (``catalog.window_categories``), then ``analytics.availability.daily_kpis`` (``flags``: the
     stored quality flags, left out of the measured reference curve; ``reference_days``: each
-    day's measured curve over it and those days before, else one over the whole range)."""
+    day's measured curve over it and those days before, else one over the whole range; ``now``:
+    an ongoing event covers the windows up to that instant, not the ones still to come, which
+    are then ``information_unavailable`` like any window without data; None: to the range's end).
+    """
+    if now is not None:
+        events = until_now(events, now)
     expected = expected_windows([t.id for t in fleet], first, last, window)
     # every expected window's row (null where the target holds none): then the windows and their
     # categories are the same rows, and what holds data is a mask, not a look-up
@@ -134,13 +150,16 @@ def run_kpis(
     max_days: int = 366,
     history_days: int | None = None,
     curve: CurveConfig | None = None,
+    now: datetime | None = None,
 ) -> KpiRun:
     """Compute ``fleet``'s daily figures on ``[first, last]`` and replace them in the target (one
     transaction): the windows read from the target, the events through the API. With
     ``history_days`` (``[availability] reference_days``, what the CLI and Dagster pass), each
     day's measured reference curve is fitted over that day and the ``history_days`` days before
     it, those days read before ``first`` and only ``[first, last]`` stored: a day's figures do
-    not depend on the range it was computed in. Without, one curve over ``[first, last]``.
+    not depend on the range it was computed in. Without, one curve over ``[first, last]``. An
+    ongoing event covers the windows up to ``now`` (default: the clock), not the rest of today
+    nor the days after it.
 
     The measured reference curve is the IEC 61400-12-1 curve (``curve``: ``[power_curve]``,
     ``CurveConfig.of(settings)``; default: its defaults): the windows are read with the density's
@@ -170,6 +189,7 @@ def run_kpis(
         flags=flags,
         curve=config,
         reference_days=history_days,
+        now=now if now is not None else datetime.now(UTC),
     )
     if lo < first:
         figures = DailyKpis(
