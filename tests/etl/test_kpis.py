@@ -346,6 +346,14 @@ def test_windpipe_kpis_as_a_process_stores_and_ranks(kpi_farm: Farm, tmp_path: P
     )
     assert only.returncode == 0, only.stderr
     assert "stored 1 turbine-day(s) of 1 turbine(s)" in only.stdout
+    # days before the first window or after the last are not the farm's: not stored as zeros
+    wide = windpipe("kpis", "--start", "2024-05-20", "--end", "2024-06-30", env=env)
+    assert wide.returncode == 0, wide.stderr
+    assert (
+        "the target holds windows from 2024-06-01 to 2024-06-03 only: computing those days, "
+        "not 2024-05-20..2024-06-30"
+    ) in wide.stderr
+    assert "stored 9 turbine-day(s) of 3 turbine(s), 2024-06-01..2024-06-03" in wide.stdout
     for args, message, code in (
         (
             ("--start", "2024-06-03", "--end", "2024-06-01"),
@@ -354,6 +362,12 @@ def test_windpipe_kpis_as_a_process_stores_and_ranks(kpi_farm: Farm, tmp_path: P
         ),
         (("--start", "June 1"), "error: --start 'June 1' is not a date; expected YYYY-MM-DD", 1),
         (("--start", "2024-06-01", "--turbine", "ZZ"), "error: unknown turbine ZZ", 2),
+        (
+            ("--start", "2020-01-01", "--end", "2020-01-05"),
+            "error: the target holds no power_mean windows of A, B, C from 2020-01-01 to "
+            "2020-01-05; load them first: windpipe backfill --start 2020-01-01 --end 2020-01-05",
+            1,
+        ),
     ):
         refused = windpipe("kpis", *args, env=env)
         assert refused.returncode == code and refused.stderr.startswith(message), refused.stderr

@@ -1,14 +1,24 @@
 """``windpipe kpis``: compute and store the farm's daily figures, and print who is behind."""
 
+from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from windpipe.cli.app import app, clean_errors, console, load_settings_or_exit, parse_day, warn
+from windpipe.cli.app import (
+    UserError,
+    app,
+    clean_errors,
+    console,
+    load_settings_or_exit,
+    parse_day,
+    warn,
+)
 from windpipe.cli.etl import TurbineOption, day_range
 
 if TYPE_CHECKING:
     import polars as pl
+    from sqlalchemy import Engine
 
 
 def _percent(value: float | None) -> str:
@@ -28,6 +38,30 @@ def _ranked(kpis: "pl.DataFrame") -> "pl.DataFrame":
         "turbine",
     )
     return pl.concat([turbines, summarise(kpis, [])], how="vertical")
+
+
+def _held_range(
+    engine: "Engine", first: date, last: date, turbines: list[str]
+) -> tuple[date, date]:
+    """``[first, last]`` narrowed to the days the target holds windows of: days before the first
+    window or after the last are not a farm's days (rows of zeros would pull its averages down);
+    a UserError when it holds none."""
+    from windpipe.analytics.windows import POWER, mean_of
+    from windpipe.warehouse.reads import held_days
+
+    with engine.connect() as conn:
+        span = held_days(conn, first, last, mean_of(POWER), turbines)
+    if span is None:
+        raise UserError(
+            f"the target holds no {mean_of(POWER)} windows of {', '.join(turbines)} from {first} "
+            f"to {last}; load them first: windpipe backfill --start {first} --end {last}"
+        )
+    if span != (first, last):
+        warn(
+            f"the target holds windows from {span[0]} to {span[1]} only: computing those days, "
+            f"not {first}..{last}"
+        )
+    return span
 
 
 @app.command()
@@ -61,6 +95,7 @@ def kpis(
         held = [] if settings.turbines_declared else session.client.turbines()
         chosen = set(session.turbines)
         fleet = [t for t in settings.fleet_of(held) if t.id in chosen]
+        first, last = _held_range(session.engine, first, last, [t.id for t in fleet])
         run = run_kpis(
             first,
             last,

@@ -188,6 +188,33 @@ def days_with_aggregates(
     return loaded or set()
 
 
+def held_days(
+    conn: Connection, first: date, last: date, signal: str, turbines: Sequence[str]
+) -> tuple[date, date] | None:
+    """The first and last UTC day in ``[first, last]`` with a window of ``signal`` for any of
+    ``turbines``; None when there is none. One index probe per signal at each end."""
+    if last < first or not turbines or not _has_tables(conn):
+        return None
+    row = conn.execute(
+        text(
+            """
+            SELECT min(x.lo), max(x.hi)
+            FROM signal s
+            CROSS JOIN LATERAL (
+                SELECT min(d."timestamp") AS lo, max(d."timestamp") AS hi
+                FROM data d
+                WHERE d.signal_id = s.id AND d."timestamp" >= :lo AND d."timestamp" < :hi
+            ) AS x
+            WHERE s.name = :signal AND s.turbine = ANY(:turbines)
+            """
+        ),
+        {**_day_span(first, last), "signal": signal, "turbines": list(turbines)},
+    ).one()
+    if row[0] is None:
+        return None
+    return row[0].astimezone(UTC).date(), row[1].astimezone(UTC).date()
+
+
 def window_counts(
     conn: Connection,
     first: date,
