@@ -69,3 +69,27 @@ def test_import_twice_then_a_bad_file_is_one_line_and_changes_nothing(
         "imported from this file"
     )
     assert count_events(source) == 2
+
+
+def test_events_of_a_turbine_outside_the_declared_fleet_are_named(
+    env: dict[str, str], source: Engine, tmp_path: Path
+) -> None:
+    config = Path(env["WINDPIPE_CONFIG"])
+    config.write_text(CONFIG + '\n[[turbines]]\nid = "WTG01"\n\n[[turbines]]\nid = "WTG02"\n')
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "turbine,start,end,code,message\n"
+        "WTG01,2024-06-01T10:00:00Z,2024-06-01T10:30:00Z,101,service\n"
+        "WTG09,2024-06-01T11:00:00Z,2024-06-01T11:30:00Z,101,a misspelt id\n"
+    )
+    done = windpipe("events", "import", str(path), env=env)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "warning: turbine(s) WTG09 are not in the fleet of windpipe.toml ([[turbines]]: WTG01, "
+        "WTG02): their events are kept, but no figure reads them"
+    ) in done.stderr
+    assert count_events(source) == 2
+    # without a declared fleet (the samples' turbines are the fleet) nothing is said
+    config.write_text(CONFIG)
+    again = windpipe("events", "import", str(path), env=env)
+    assert again.returncode == 0 and "not in the fleet" not in again.stderr, again.stderr

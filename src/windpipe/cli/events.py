@@ -70,6 +70,8 @@ def import_events(
         ensure_schema(engine)
     codes = settings.event_codes
     unknown: set[str] = set()
+    fleet = {t.id for t in settings.fleet} if settings.turbines_declared else None
+    strangers: set[str] = set()
     for number, path in enumerate(paths):
         try:
             report = import_events(
@@ -85,6 +87,8 @@ def import_events(
                 warn(f"{number} earlier file(s) were imported; importing them again is safe")
             raise UserError(str(exc), exc.exit_code) from None
         unknown.update(c for c in report.codes if c not in codes)
+        if fleet is not None:
+            strangers.update(t for t in report.turbine_ids if t not in fleet)
         verb = "would import" if dry_run else "imported"
         written = "" if dry_run else f", {report.new:,} new, {report.changed:,} changed"
         console.print(
@@ -97,6 +101,14 @@ def import_events(
             ),
             highlight=False,
             markup=False,
+        )
+    if strangers:
+        listed = ", ".join(sorted(strangers)[:12])
+        warn(
+            f"turbine(s) {listed} are not in the fleet of windpipe.toml ([[turbines]]: "
+            f"{', '.join(sorted(fleet or ()))}): their events are kept, but no figure reads them "
+            "until they are declared (a misspelt id: correct the file and import it again; "
+            "the events under the wrong id stay in the source's turbine_event until deleted)"
         )
     if unknown and codes:
         listed = ", ".join(sorted(unknown)[:12])

@@ -68,6 +68,7 @@ class EventReport:
     duplicates: int = 0  # rows repeating a (turbine, start, code) of the file: the last kept
     turbines: int = 0
     codes: list[str] = field(default_factory=list)  # the distinct codes kept
+    turbine_ids: list[str] = field(default_factory=list)  # the distinct turbines kept
 
     @property
     def unchanged(self) -> int:
@@ -231,6 +232,7 @@ def read_events(
         duplicates=n - unique.height,
         turbines=unique["turbine"].n_unique(),
         codes=sorted(unique["code"].unique().to_list()),
+        turbine_ids=sorted(unique["turbine"].unique().to_list()),
     )
     return unique, report
 
