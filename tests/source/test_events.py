@@ -207,3 +207,26 @@ def test_the_table_refuses_an_end_before_the_start_itself(empty: Engine) -> None
                 "VALUES ('WTG01', '2024-06-01T10:00Z', '2024-06-01T10:00Z', '1')"
             )
         )
+
+
+def test_times_to_the_minute_another_layout_and_a_column_of_two_layouts(tmp_path: Path) -> None:
+    minutes = write(
+        tmp_path, "turbine,start,end,code\nWTG01,2024-06-01T10:00Z,2024-06-01T12:30+02:00,1\n"
+    )
+    rows, _ = read_events(minutes)
+    assert rows.select("start", "end").row(0) == (utc(2024, 6, 1, 10), utc(2024, 6, 1, 10, 30))
+    french = write(tmp_path, "turbine,start,end,code\nWTG01,01/06/2024 10:00,,1\n", "fr.csv")
+    rows, _ = read_events(french, timezone="UTC", time_format="%d/%m/%Y %H:%M")
+    assert rows["start"].to_list() == [utc(2024, 6, 1, 10)]
+    mixed = write(
+        tmp_path,
+        "turbine,start,end,code\nWTG01,2024-06-01T10:00:00Z,,1\nWTG01,2024-06-02 10:00,,1\n",
+        "mixed.csv",
+    )
+    with pytest.raises(ImportFileError) as caught:
+        read_events(mixed, timezone="UTC")
+    assert (
+        "line 3, column 'start': unparseable time '2024-06-02 10:00' (the column's times are "
+        "read as '%+', the layout of its first; one layout a column: ISO 8601 with or without "
+        "an offset, or give --time-format)"
+    ) in str(caught.value)

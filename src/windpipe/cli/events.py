@@ -35,6 +35,13 @@ def import_events(
         str | None,
         typer.Option(help="IANA zone of times written without an offset, e.g. Europe/Paris."),
     ] = None,
+    time_format: Annotated[
+        str,
+        typer.Option(
+            help="Layout of the times: auto (ISO 8601 with or without an offset, epoch seconds), "
+            "epoch, epoch_ms, or a strftime layout such as '%d/%m/%Y %H:%M'."
+        ),
+    ] = "auto",
     delimiter: Annotated[str, typer.Option(help="CSV field separator.")] = ",",
     format: Annotated[
         Format | None, typer.Option("--format", help="File format; default: from the extension.")
@@ -53,7 +60,7 @@ def import_events(
 
     settings = load_settings_or_exit()
     try:  # the zone and the delimiter checked once, as `windpipe import` checks them
-        ImportConfig(timezone=timezone, delimiter=delimiter)
+        ImportConfig(timezone=timezone, delimiter=delimiter, time_format=time_format)
     except ValidationError as exc:
         err = exc.errors()[0]
         option = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "the options"
@@ -81,6 +88,7 @@ def import_events(
                 timezone=timezone,
                 delimiter=delimiter,
                 format=format.value if format else None,
+                time_format=time_format,
             )
         except WindpipeError as exc:
             if number:

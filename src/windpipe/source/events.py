@@ -144,6 +144,7 @@ def read_events(
     timezone: str | None = None,
     delimiter: str = ",",
     format: str | None = None,
+    time_format: str = "auto",
 ) -> tuple[pl.DataFrame, EventReport]:
     """The events of ``path`` as ``turbine, start, end, code, message`` (UTC times), one per
     (turbine, start, code) (the file's last wins), with the report of what was read.
@@ -155,7 +156,9 @@ def read_events(
     """
     fmt = file_format(path, format)
     # ImportConfig checks the zone and carries what the time parser needs.
-    mapping = ImportConfig(format=fmt, delimiter=delimiter, timezone=timezone)
+    mapping = ImportConfig(
+        format=fmt, delimiter=delimiter, timezone=timezone, time_format=time_format
+    )
     frame, fmt = _read(path, fmt, delimiter, columns)
     n = frame.height
 
@@ -178,6 +181,7 @@ def read_events(
         ),
     ]
     stamps: dict[str, pl.Series] = {}
+    layouts: dict[str, str] = {}
     for name in ("start", "end"):
         column = getattr(columns, name)
         raw = frame[column]
@@ -187,6 +191,7 @@ def read_events(
         parser.decide(raw, where)
         parsed, found = parser.parse(raw, turbine)
         stamps[name] = parsed
+        layouts[column] = parser.layout
         for check in found:
             if name == "end" and check.reason == "missing timestamp":
                 continue  # no end: the event is ongoing
@@ -207,6 +212,12 @@ def read_events(
             row = int(mask.arg_max() or 0)
             value = frame[column][row]
             shown = "" if value is None else f" {str(value)[:40]!r}"
+            if reason == "unparseable time" and layouts.get(column):
+                shown += (
+                    f" (the column's times are read as {layouts[column]!r}, the layout of its "
+                    "first; one layout a column: ISO 8601 with or without an offset, or give "
+                    "--time-format)"
+                )
             raise ImportFileError(
                 f"{path}: {where(row)}, column {column!r}: {reason}{shown}; nothing was "
                 "imported from this file"
@@ -275,10 +286,16 @@ def import_events(
     timezone: str | None = None,
     delimiter: str = ",",
     format: str | None = None,
+    time_format: str = "auto",
 ) -> EventReport:
     """Import one events file in one transaction (``engine`` None: check it, write nothing)."""
     rows, report = read_events(
-        path, columns=columns, timezone=timezone, delimiter=delimiter, format=format
+        path,
+        columns=columns,
+        timezone=timezone,
+        delimiter=delimiter,
+        format=format,
+        time_format=time_format,
     )
     if engine is not None:
         report.new, report.changed = upsert_events(engine, rows)

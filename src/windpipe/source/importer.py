@@ -36,6 +36,9 @@ PARQUET_BATCH_ROWS = 131_072
 _WHOLE_ID = f"^{TURBINE_ID}$"
 _OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
 _EPOCH = re.compile(r"-?\d+(\.\d*)?")
+#: Layouts with an offset ``auto`` recognises, tried in order on a file's first timestamp:
+#: RFC 3339 (seconds required), then ISO 8601 to the minute ("2026-12-04T10:00Z").
+_AWARE_FORMATS = ("%+", "%Y-%m-%dT%H:%M%#z", "%Y-%m-%d %H:%M%#z")
 #: Naive layouts ``auto`` recognises, tried in order on a file's first timestamp.
 _NAIVE_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f",
@@ -323,6 +326,10 @@ class _TimeParser:
                 self.kind = "epoch"
             elif _OFFSET.search(first):
                 self.kind, self.layout = "aware", "%+"
+                for layout in _AWARE_FORMATS:
+                    if pl.Series([first]).str.to_datetime(layout, strict=False).null_count() == 0:
+                        self.layout = layout
+                        break
             else:
                 for layout in _NAIVE_FORMATS:
                     parsed = pl.Series([first]).str.to_datetime(layout, strict=False)
