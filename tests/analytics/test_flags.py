@@ -172,3 +172,48 @@ def test_window_flags_lists_every_flag_in_order() -> None:
         "icing_suspect": 4,
     }
     assert got.sort("turbine", "timestamp").equals(got.sort("turbine", "timestamp"))
+
+
+def test_a_stop_an_event_explains_or_a_calm_is_no_flatline_nor_icing() -> None:
+    frame = _icing_frame()
+    held = frame.select("turbine", "timestamp")
+    config = FlagConfig(flatline_signals=["ambient_temperature_mean"])
+
+    def flags(events: pl.DataFrame, windows: pl.DataFrame = frame) -> dict[str, list[datetime]]:
+        categories = window_categories(events, held, held, {"101": "forced_outage"})
+        got = window_flags(windows, categories, {"T": Site(cut_in_ms=3.0)}, config)
+        return {
+            f: got.filter(pl.col("flag") == f)["timestamp"].to_list()
+            for f in ("flatline", "icing_suspect")
+        }
+
+    def event(first: int, last: int) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "turbine": ["T"],
+                "start": [START + first * STEP],
+                "end": [START + (last + 1) * STEP],
+                "code": ["101"],
+            }
+        ).with_columns(pl.col("start", "end").dt.replace_time_zone("UTC"))
+
+    free = flags(event(0, -1))  # an event covering nothing
+    assert free["icing_suspect"] == [START + i * STEP for i in range(40, 44)]
+    assert len(free["flatline"]) == 60
+    # a forced outage over 0..9 and 40..43: those windows are the stop, not a stuck sensor
+    # nor ice; the flatline's other windows stay flagged
+    stopped = flags(pl.concat([event(0, 9), event(40, 43)]))
+    assert stopped["icing_suspect"] == []
+    assert stopped["flatline"] == [
+        t
+        for t in free["flatline"]
+        if t not in {START + i * STEP for i in [*range(10), *range(40, 44)]}
+    ]
+    # a calm in the middle of the iced run (at cut-in) breaks it: two windows each side, too short
+    calm = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 42)
+        .then(3.0)
+        .otherwise(pl.col("wind_speed_mean"))
+        .alias("wind_speed_mean")
+    )
+    assert flags(event(0, -1), calm)["icing_suspect"] == []

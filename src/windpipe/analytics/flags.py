@@ -208,8 +208,13 @@ def _icing(
     temperature: str,
     window: timedelta,
     ordered: bool,
+    excluded: pl.DataFrame | None = None,
+    cut_ins: Mapping[str, float] | None = None,
 ) -> pl.DataFrame:
-    """:func:`icing_flags`; ``ordered``: ``windows`` are sorted by turbine and time already."""
+    """:func:`icing_flags`; ``ordered``: ``windows`` are sorted by turbine and time already;
+    ``excluded``: windows (``turbine``, ``timestamp``) that cannot be iced (a stop an event
+    explains), nor can a wind at or below the turbine's cut-in (``cut_ins``; others 3.5 m/s);
+    either breaks a run."""
     wind, power, temp = mean_of(WIND_SPEED), mean_of(POWER), mean_of(temperature)
     if any(c not in windows.columns for c in (wind, power, temp)):
         return empty_flags()
@@ -225,6 +230,18 @@ def _icing(
         .with_row_index("_row")
         .filter(pl.col(temp) < ICING_BELOW_C)
     )
+    if cut_ins is not None:
+        cut_in = pl.col("turbine").replace_strict(
+            dict(cut_ins), default=DEFAULT_CUT_IN, return_dtype=pl.Float64
+        )
+        cold = cold.filter((pl.col(wind) > cut_in).fill_null(True))
+    if excluded is not None and excluded.height and cold.height:
+        cold = cold.join(
+            excluded.select("turbine", pl.col("timestamp").cast(cold.schema["timestamp"])),
+            on=["turbine", "timestamp"],
+            how="anti",
+            maintain_order="left",
+        )
     if not cold.height:
         return empty_flags()
     thresholds = (
@@ -285,6 +302,14 @@ def stopped_with_wind_flags(
     return _rows(explained, STOPPED_WITH_WIND, None)
 
 
+def _explained(categories: pl.DataFrame) -> pl.DataFrame:
+    """The windows an event covers (``turbine``, ``timestamp``): a stop, a derating, a
+    maintenance. A sensor held still or a low power there is the turbine's state, not a fault."""
+    return categories.filter(pl.col("category") != UNCOVERED_HELD).select(
+        pl.col("turbine").cast(pl.String), pl.col("timestamp").cast(pl.Datetime("us"))
+    )
+
+
 def window_flags(
     windows: pl.DataFrame,
     categories: pl.DataFrame,
@@ -297,6 +322,7 @@ def window_flags(
     ``reference``: the windows the icing reference is taken from, default ``windows``), by
     turbine, time, flag and signal."""
     frame = _sorted(windows)
+    explained = _explained(categories)
     parts = [
         out_of_range_flags(windows, config.ranges),
         _flatline(
@@ -304,7 +330,7 @@ def window_flags(
             config.flatline_signals,
             min_windows=config.flatline_windows,
             window=config.window,
-        ),
+        ).join(explained, on=["turbine", "timestamp"], how="anti", maintain_order="left"),
         stopped_with_wind_flags(windows, categories, sites),
     ]
     if config.temperature is not None:
@@ -315,6 +341,8 @@ def window_flags(
                 temperature=config.temperature,
                 window=config.window,
                 ordered=True,
+                excluded=explained,
+                cut_ins={t: site.cut_in_ms or DEFAULT_CUT_IN for t, site in sites.items()},
             )
         )
     order = {f: i for i, f in enumerate(FLAGS)}
