@@ -137,7 +137,11 @@ def test_a_range_without_data_is_an_empty_answer(client: httpx.Client) -> None:
     ("params", "detail"),
     [
         ({"start": "2024-03-02", "end": "2024-03-02"}, "must be after start"),
-        ({"start": "2024-03-03", "end": "2024-03-02"}, "must be after start"),
+        ({"start": "2024-03-03", "end": "2024-03-02"}, "end (2024-03-02) must be after start"),
+        (
+            {"start": "2024-03-03T06:00", "end": "2024-03-02"},
+            "end (2024-03-02T00:00:00+00:00) must be after start (2024-03-03T06:00:00+00:00)",
+        ),
         (
             {"start": "2024-13-01", "end": "2024-03-02"},
             "start='2024-13-01' is not a valid date or time (month must be in 1..12)",

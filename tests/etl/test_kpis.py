@@ -292,7 +292,9 @@ def test_get_kpis_serves_turbine_and_farm_rows_in_every_format(kpi_farm: Farm) -
 def test_get_kpis_validates_like_the_other_routes(kpi_farm: Farm) -> None:
     url = f"{kpi_farm.api.url}/kpis"
     bad = {
-        (("start", "2024-06-03"), ("end", "2024-06-01")): "must be after start",
+        (("start", "2024-06-03"), ("end", "2024-06-01")): (
+            "end (2024-06-01) must be after start (2024-06-03)"
+        ),
         (("start", "2024-06-01T10:00"), ("end", "2024-06-02")): "is not a date",
         (("start", "2020-01-01"), ("end", "2024-01-01")): "WINDPIPE_API_MAX_RANGE_DAYS",
         (("start", "2024-06-01"), ("end", "2024-06-02"), ("turbines", "ZZ")): "unknown turbine",

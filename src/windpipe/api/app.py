@@ -20,7 +20,7 @@ from windpipe import __version__
 from windpipe.api.dashboard import CurveCache
 from windpipe.api.pool import ReadOnlyPool, close_target, init_target
 from windpipe.api.routes import ROUTERS, TAGS
-from windpipe.api.schemas import shown
+from windpipe.api.schemas import MOMENT_PATTERN, shown
 from windpipe.api.security import GuardMiddleware, parse_entries
 from windpipe.api.ui import mount_static as mount_ui_static
 from windpipe.api.ui import router as ui_router
@@ -148,6 +148,12 @@ def create_app(
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "query")
             if err.get("type") == "missing":  # pydantic's "Field required (got None)" reads as code
                 parts.append(f"{where} is required")
+                continue
+            if err.get("ctx", {}).get("pattern") == MOMENT_PATTERN:  # not the regex itself
+                parts.append(
+                    f"{where}: {shown(err.get('input'))} is not a date or time; use YYYY-MM-DD or "
+                    "YYYY-MM-DDTHH:MM[:SS], with Z or +HH:MM for an offset (UTC without)"
+                )
                 continue
             parts.append(
                 f"{where}: {err.get('msg')}"

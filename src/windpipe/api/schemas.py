@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -206,8 +206,10 @@ def parse_range(start: str, end: str, max_days: int) -> tuple[datetime, datetime
 def check_range(start: datetime, end: datetime, max_days: int) -> None:
     """Reject empty, inverted and over-long ranges."""
     if end <= start:
+        days = all(m.astimezone(UTC).time() == time() for m in (start, end))  # as they were given
+        lo, hi = (m.astimezone(UTC).date() if days else m for m in (start, end))
         raise QueryError(
-            f"end ({end.isoformat()}) must be after start ({start.isoformat()}); "
+            f"end ({hi.isoformat()}) must be after start ({lo.isoformat()}); "
             "the range is [start, end)"
         )
     if end - start > timedelta(days=max_days):

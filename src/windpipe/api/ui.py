@@ -251,6 +251,12 @@ normalised bins (mean &plusmn; standard deviation), the warranted curve</h2>
     )
     spans = await source_spans(reader)
     fleet = [t.id for t in settings.fleet_of(list(spans))]
+    async with target_session(request) as session:
+        known = await known_turbines(session, settings, list(spans))
+    if turbine not in known:  # as its data route says it, not a page that cannot draw
+        return HTMLResponse(
+            f"unknown turbine {turbine}; known: {', '.join(known) or 'none'}", status_code=404
+        )
     first, last = spans.get(turbine, (None, None))
     return _page(
         request,
