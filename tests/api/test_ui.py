@@ -515,3 +515,25 @@ def test_with_means_only_the_turbine_charts_draw_the_mean_and_their_axes_follow_
         assert "Wind speed (m/s): 10-minute mean" in headings
         assert not any("band" in h for h in headings), headings
         assert page.problems == []
+
+
+def test_the_overview_shows_a_signal_each_variable_has(fleet_settings: Settings) -> None:
+    # a counter has no mean but a delta, a state a mode: the overview asks for those
+    from windpipe.api.dashboard import mean_signals
+    from windpipe.settings import SignalConfig
+
+    signals = {
+        **fleet_settings.signals,
+        "energy": SignalConfig(kind="counter", aggregate=True),
+        "status": SignalConfig(kind="state", aggregate=True),
+    }
+    settings = load_settings(
+        data_dir=fleet_settings.data_dir,
+        signals=signals,
+        etl_variables=["wind_speed", "energy", "status"],
+        etl_aggregations=["mean", "max"],
+        _env_file=None,
+    )
+    shown = mean_signals(settings)
+    assert shown == ["wind_speed_mean", "energy_delta", "status_mode"]
+    assert set(shown) <= set(settings.etl_signals)

@@ -74,9 +74,13 @@ async def known_turbines(
 
 
 def mean_signals(settings: Settings) -> list[str]:
-    """The signals the overview shows: each aggregated variable's mean (or its first one)."""
-    aggregation = "mean" if "mean" in settings.etl_aggregations else settings.etl_aggregations[0]
-    return [catalog.signal_name(v, aggregation) for v in settings.etl_variables]
+    """The signals the overview shows: each aggregated variable's mean, or when its kind has
+    none (a counter's delta, a state's mode) its first aggregation: a signal the target holds."""
+    return [
+        catalog.signal_name(v, "mean" if "mean" in aggs else aggs[0])
+        for v, aggs in settings.rollup.aggregations.items()
+        if aggs
+    ]
 
 
 def windows_expected(
