@@ -269,3 +269,21 @@ def test_a_turbines_value_holding_no_id_is_refused_not_read_as_every_turbine(
     response = client.get(path, params={**day, "turbines": value})
     assert response.status_code == 422, response.text
     assert "is not a list of turbine ids" in response.json()["detail"]
+
+
+def test_a_parameter_a_route_does_not_take_is_refused_naming_those_it_takes(
+    client: httpx.Client,
+) -> None:
+    # `turbine=` for `turbines=` would otherwise be ignored and answer every turbine
+    day = {"start": "2024-03-02", "end": "2024-03-03"}
+    typo = client.get("/data", params={**day, "turbine": "WTG01"})
+    assert typo.status_code == 422
+    detail = typo.json()["detail"]
+    assert detail.startswith("unknown parameter turbine; /data takes: ")
+    assert "turbines" in detail and "start" in detail and "format" in detail
+    two = client.get("/events", params={**day, "turbine": "WTG01", "kind": "x"})
+    assert two.status_code == 422 and two.json()["detail"].startswith(
+        "unknown parameters kind, turbine; /events takes: "
+    )
+    assert client.get("/data", params={**day, "turbines": "WTG01"}).status_code == 200
+    assert client.get("/health").status_code == 200

@@ -1,12 +1,12 @@
 """The FastAPI application factory."""
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import (
     get_redoc_html,
@@ -89,8 +89,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.api_keys = parse_entries(settings.api_key_hashes)
-    for router in ROUTERS:
-        app.include_router(router)
+    for router in ROUTERS:  # the data routes refuse a parameter they do not take
+        app.include_router(router, dependencies=[Depends(known_parameters)])
     # The dashboard (left out of the OpenAPI document): pages drawn from the target's aggregates.
     init_target(app, target_conninfo)
     app.state.curve_cache = CurveCache()
@@ -162,6 +162,35 @@ def create_app(
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
     return app
+
+
+#: Per route, the query parameters it takes (its dependencies' included).
+_ACCEPTED: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Any) -> Iterator[str]:
+    """The query parameters of a route's dependant and of every dependency under it."""
+    yield from (param.alias for param in dependant.query_params)
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)
+
+
+async def known_parameters(request: Request) -> None:
+    """Refuse a query parameter the route does not take: a typo (``turbine=`` for
+    ``turbines=``) would otherwise be ignored and answer every turbine."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    accepted = _ACCEPTED.get(id(route))
+    if accepted is None:
+        accepted = _ACCEPTED[id(route)] = frozenset(_query_names(dependant))
+    unknown = sorted(set(request.query_params) - accepted)
+    if unknown:
+        raise QueryError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"{getattr(route, 'path', 'this route')} takes: {', '.join(sorted(accepted)) or 'none'}"
+        )
 
 
 def _unanswered(database: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
